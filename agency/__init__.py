@@ -1,0 +1,1 @@
+"""The agent tree, users and roles, sessions and the audit log."""

@@ -1,0 +1,214 @@
+"""Use cases of the agent tree (R-1, R-2): every query is scoped to the actor's subtree."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from agency import audit
+from agency.clock import now
+from agency.database import transaction
+from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency.roles import Actor
+from agency.tables import Agent
+from agency.tree import child_path, ids_in_path, is_within, subtree_bounds
+from agency.validation import agent_fields
+
+DEFAULT_MAX_DEPTH = 5
+NOTICE_PERIOD_MONTHS = 1
+# Agents whose users may work: a terminating agent works until its termination takes effect.
+OPERATING_STATUSES = ("active", "terminating")
+AGENT_COLUMNS = (
+    "id", "parent", "path", "level", "brand_name", "contact_person", "phone", "address",
+    "timezone", "status", "notice_at", "terminates_at", "created_at",
+)
+
+
+def _in_scope(actor: Actor):
+    low, high = subtree_bounds(actor.scope_path or "/")
+    return (Agent.path >= low) & (Agent.path < high)
+
+
+def _visible(actor: Actor):
+    if not actor.can("view_agents"):
+        raise Forbidden()
+    query = Agent.select(*(getattr(Agent, c) for c in AGENT_COLUMNS))
+    return query if actor.is_operator else query.where(_in_scope(actor))
+
+
+async def get_agent(actor: Actor, agent_id: int) -> dict[str, Any]:
+    row = await _visible(actor).where(Agent.id == agent_id).first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def _get_managed(actor: Actor, agent_id: int, permission: str, *, allow_own: bool) -> dict[str, Any]:
+    """An agent the actor may change: the operator any; an agent's user its descendants (and,
+    where `allow_own`, its own agent). Not visible means NotFound, visible but not
+    manageable means Forbidden."""
+    agent = await get_agent(actor, agent_id)
+    if not actor.can(permission):
+        raise Forbidden()
+    if not actor.is_operator and agent["id"] == actor.agent_id and not allow_own:
+        raise Forbidden()
+    return agent
+
+
+async def list_agents(
+    actor: Actor, *, search: str = "", under: int | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """Visible agents in tree order (by path), optionally below one agent and filtered by a
+    search over brand, contact and phone."""
+    query = _visible(actor)
+    count = Agent.count()
+    if not actor.is_operator:
+        count = count.where(_in_scope(actor))
+    conditions = []
+    if under is not None:
+        root = await get_agent(actor, under)
+        low, high = subtree_bounds(root["path"])
+        conditions.append((Agent.path > low) & (Agent.path < high))
+    search = search.strip()[:100]
+    if search:
+        pattern = f"%{search.replace('%', '').replace('_', '')}%"
+        conditions.append(
+            Agent.brand_name.ilike(pattern) | Agent.contact_person.ilike(pattern) | Agent.phone.ilike(pattern)
+        )
+    for condition in conditions:
+        query = query.where(condition)
+        count = count.where(condition)
+    per_page = max(1, min(per_page, 200))
+    page = max(1, page)
+    rows = await query.order_by(Agent.path).limit(per_page).offset((page - 1) * per_page)
+    return rows, await count
+
+
+async def ancestors(actor: Actor, agent: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chain above an agent that the actor may name (R-1 lets names of ancestors show)."""
+    ids = ids_in_path(agent["path"])[:-1]
+    if not ids:
+        return []
+    rows = await Agent.select(Agent.id, Agent.brand_name, Agent.path, Agent.level).where(Agent.id.is_in(ids))
+    return sorted(rows, key=lambda r: r["level"])
+
+
+async def create_agent(actor: Actor, parent_id: int | None, data: dict[str, object], *,
+                       max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """The operator creates level-1 agents (parent None); an agent's owner or clerk creates
+    sub-agents under its own agent or a descendant, down to `max_depth`."""
+    if not actor.can("create_agent"):
+        raise Forbidden()
+    fields = agent_fields(data)
+    async with transaction():
+        if parent_id is None:
+            if not actor.is_operator:
+                raise Forbidden()
+            parent_path, level = "/", 1
+        else:
+            parent = await get_agent(actor, parent_id)
+            if parent["status"] not in OPERATING_STATUSES:
+                raise Conflict(N_("A suspended or terminated agent cannot get new sub-agents."))
+            parent_path, level = parent["path"], parent["level"] + 1
+        if level > max_depth:
+            raise ValidationFailed({"parent": N_("The tree may not be deeper than this.")})
+        placeholder = f"/new-{secrets.token_hex(8)}/"
+        rows = await Agent.insert(
+            Agent(parent=parent_id, path=placeholder, level=level, status="active",
+                  created_by=actor.user_id, created_at=now(), **fields)
+        ).returning(Agent.id)
+        agent_id = rows[0]["id"]
+        path = child_path(parent_path, agent_id)
+        await Agent.update({Agent.path: path}).where(Agent.id == agent_id)
+        await audit.record(actor, "agent.create", target_type="agent", target_id=agent_id,
+                           scope_path=path, after={**fields, "parent": parent_id, "level": level})
+    return await get_agent(actor, agent_id)
+
+
+async def update_agent(actor: Actor, agent_id: int, data: dict[str, object]) -> dict[str, Any]:
+    fields = agent_fields(data, partial=True)
+    async with transaction():
+        agent = await _get_managed(actor, agent_id, "edit_agent", allow_own=True)
+        if not fields:
+            return agent
+        await Agent.update(fields).where(Agent.id == agent_id)
+        await audit.record(actor, "agent.update", target_type="agent", target_id=agent_id, scope_path=agent["path"],
+                           before={k: agent[k] for k in fields}, after=fields)
+    return await get_agent(actor, agent_id)
+
+
+async def _change_status(actor: Actor, agent_id: int, action: str, allowed_from: tuple[str, ...],
+                         changes: dict[Any, Any]) -> dict[str, Any]:
+    async with transaction():
+        agent = await _get_managed(actor, agent_id, "change_agent_status", allow_own=False)
+        if agent["status"] not in allowed_from:
+            raise Conflict(N_("This cannot be done in the agent's current status."))
+        await Agent.update(changes).where(Agent.id == agent_id)
+        after = {column._meta.name: value for column, value in changes.items()}
+        await audit.record(actor, action, target_type="agent", target_id=agent_id, scope_path=agent["path"],
+                           before={k: agent[k] for k in after}, after=after)
+    return await get_agent(actor, agent_id)
+
+
+async def suspend_agent(actor: Actor, agent_id: int) -> dict[str, Any]:
+    return await _change_status(actor, agent_id, "agent.suspend", ("active",), {Agent.status: "suspended"})
+
+
+async def resume_agent(actor: Actor, agent_id: int) -> dict[str, Any]:
+    return await _change_status(actor, agent_id, "agent.resume", ("suspended",), {Agent.status: "active"})
+
+
+def earliest_termination(notice_at: dt.datetime) -> dt.datetime:
+    """One calendar month after notice (R-2a); the 31st becomes the last day of a short month."""
+    year, month = notice_at.year + (notice_at.month // 12), notice_at.month % 12 + 1
+    day = notice_at.day
+    while True:
+        try:
+            return notice_at.replace(year=year, month=month, day=day)
+        except ValueError:
+            day -= 1
+
+
+async def give_notice(actor: Actor, agent_id: int, effective: dt.datetime | None = None) -> dict[str, Any]:
+    """Termination notice: the agent becomes `terminating` and is terminated at `effective`,
+    which must be at least one month from now (default: exactly one month)."""
+    notice_at = now()
+    earliest = earliest_termination(notice_at)
+    effective = effective or earliest
+    if effective.tzinfo is None:
+        raise ValidationFailed({"effective": N_("The format is not valid.")})
+    if effective < earliest - dt.timedelta(minutes=1):
+        raise ValidationFailed({"effective": N_("Termination takes effect no earlier than one month after notice.")})
+    return await _change_status(
+        actor, agent_id, "agent.notice", ("active", "suspended"),
+        {Agent.status: "terminating", Agent.notice_at: notice_at, Agent.terminates_at: effective},
+    )
+
+
+async def apply_due_terminations(at: dt.datetime | None = None) -> int:
+    """The scheduled transition: agents whose notice period has run out become `terminated`."""
+    at = at or now()
+    async with transaction():
+        due = await Agent.select(Agent.id, Agent.path).where(
+            (Agent.status == "terminating") & (Agent.terminates_at <= at)
+        )
+        for agent in due:
+            await Agent.update({Agent.status: "terminated"}).where(Agent.id == agent["id"])
+            await audit.record(None, "agent.terminated", target_type="agent", target_id=agent["id"],
+                               scope_path=agent["path"], username="system",
+                               before={"status": "terminating"}, after={"status": "terminated"})
+    return len(due)
+
+
+def agent_may_operate(agent: dict[str, Any] | None, at: dt.datetime | None = None) -> bool:
+    """Whether an agent's users may work now; a notice whose date has passed counts even
+    before the scheduled job has run."""
+    if agent is None:
+        return True  # operator staff
+    if agent["status"] == "terminating":
+        return agent["terminates_at"] is None or agent["terminates_at"] > (at or now())
+    return agent["status"] in OPERATING_STATUSES
+
+
+def within_actor_scope(actor: Actor, path: str) -> bool:
+    return is_within(path, actor.scope_path)

@@ -1,0 +1,95 @@
+"""The audit log (R-32): append-only records of who changed what, from where, before and after."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from agency.clock import now
+from agency.errors import Forbidden
+from agency.roles import Actor
+from agency.tables import AuditEntry
+from agency.tree import subtree_bounds
+
+MIN_RETENTION_DAYS = 30
+
+
+async def record(
+    actor: Actor | None,
+    action: str,
+    *,
+    target_type: str = "",
+    target_id: object = "",
+    scope_path: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    username: str = "",
+    address: str = "",
+) -> None:
+    """Write one entry. Call inside the use case's transaction so that the change and its
+    record commit together."""
+    await AuditEntry.insert(
+        AuditEntry(
+            at=now(),
+            user_id=actor.user_id if actor else None,
+            username=(actor.username if actor else username)[:64],
+            role=actor.role if actor else "",
+            actor_agent_id=actor.agent_id if actor else None,
+            address=(actor.address if actor else address)[:64],
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            scope_path=scope_path if scope_path else (actor.agent_path if actor else ""),
+            before=_jsonable(before),
+            after=_jsonable(after),
+        )
+    )
+
+
+def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    action: str = ""
+    username: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+async def list_entries(actor: Actor, flt: AuditFilter, *, page: int = 1, per_page: int = 50) -> tuple[list[dict], int]:
+    """Entries the actor may see (the operator: all; an agent owner: its subtree), newest first."""
+    if not actor.can("view_audit"):
+        raise Forbidden()
+    query = AuditEntry.select()
+    count = AuditEntry.count()
+    conditions = []
+    if not actor.is_operator:
+        low, high = subtree_bounds(actor.scope_path)
+        conditions.append((AuditEntry.scope_path >= low) & (AuditEntry.scope_path < high))
+    if flt.action:
+        conditions.append(AuditEntry.action == flt.action)
+    if flt.username:
+        conditions.append(AuditEntry.username == flt.username)
+    if flt.since:
+        conditions.append(AuditEntry.at >= flt.since)
+    if flt.until:
+        conditions.append(AuditEntry.at < flt.until)
+    for condition in conditions:
+        query = query.where(condition)
+        count = count.where(condition)
+    rows = await query.order_by(AuditEntry.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    return rows, await count
+
+
+async def purge(retention_days: int) -> int:
+    """Delete entries older than the retention period (never less than 30 days)."""
+    days = max(retention_days, MIN_RETENTION_DAYS)
+    cutoff = now() - dt.timedelta(days=days)
+    old = await AuditEntry.count().where(AuditEntry.at < cutoff)
+    if old:
+        await AuditEntry.delete().where(AuditEntry.at < cutoff)
+    return old

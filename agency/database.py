@@ -1,0 +1,67 @@
+"""Which database engine the tables use, and schema migrations.
+
+Piccolo looks the engine up in `piccolo_conf.DB`; `bind_engine` points that and every table at
+one engine, so the app, the CLI and the tests can choose SQLite or PostgreSQL at run time.
+"""
+from __future__ import annotations
+
+import os
+
+from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.conf.apps import Finder
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+DEFAULT_SQLITE_PATH = "voipagency.sqlite3"
+
+
+def engine_from_url(database_url: str | None, sqlite_path: str | None = None) -> Engine:
+    """PostgreSQL for a postgres:// URL, else an SQLite file."""
+    if database_url:
+        if not database_url.startswith(("postgres://", "postgresql://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return PostgresEngine(config={"dsn": database_url}, extensions=())
+    # SQLite: wait for a writer instead of failing at once with "database is locked".
+    return SQLiteEngine(path=sqlite_path or DEFAULT_SQLITE_PATH, timeout=30)
+
+
+def engine_from_environment() -> Engine:
+    return engine_from_url(os.environ.get("DATABASE_URL"), os.environ.get("VOIPAGENCY_DB_PATH"))
+
+
+def bind_engine(engine: Engine) -> None:
+    import piccolo_conf
+
+    piccolo_conf.DB = engine
+    for table in Finder().get_table_classes():
+        table._meta.db = engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.engine_type == "postgres"
+
+
+async def migrate() -> None:
+    """Apply every pending migration of every app (idempotent)."""
+    result = await run_forwards("all")
+    if not result.success:
+        raise RuntimeError(f"migration failed: {result.message}")
+
+
+async def prepare_sqlite(engine: Engine) -> None:
+    """WAL lets readers work while one writer commits; it is a property of the file."""
+    if engine.engine_type == "sqlite":
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+
+
+def transaction():
+    """A write transaction. On SQLite it is BEGIN IMMEDIATE, so a read-then-write use case takes
+    the write lock up front instead of failing to upgrade a read lock under concurrency."""
+    import piccolo_conf
+    from piccolo.engine.sqlite import TransactionType
+
+    engine = piccolo_conf.DB
+    if engine.engine_type == "sqlite":
+        return engine.transaction(transaction_type=TransactionType.immediate)
+    return engine.transaction()

@@ -1,0 +1,65 @@
+"""Demo data for the embedded mode (R-36): an operator, two level-1 agents with sub-agents two
+levels deep, and their users. Loaded only into an empty database."""
+from __future__ import annotations
+
+from agency.agents import create_agent
+from agency.clock import now
+from agency.passwords import hash_password
+from agency.roles import Actor
+from agency.tables import User
+
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_OPERATION_PASSWORD = "246810"
+
+# (brand, contact, phone, [users as (username, role)], children)
+TREE = [
+    ("华信通讯", "王伟", "+86 21 5555 0101", [("huaxin", "owner"), ("huaxin.clerk", "clerk"), ("huaxin.view", "viewer")], [
+        ("华信浦东", "李娜", "+86 21 5555 0102", [("huaxin.pudong", "owner")], [
+            ("华信陆家嘴", "张敏", "+86 21 5555 0103", [("huaxin.lujiazui", "owner")], []),
+        ]),
+    ]),
+    ("Pearl River Telecom", "Chen Jie", "+86 20 5555 0201", [("pearl", "owner"), ("pearl.support", "support")], [
+        ("Pearl River Tianhe", "Liu Yang", "+86 20 5555 0202", [("pearl.tianhe", "owner")], [
+            ("Pearl River Zhujiang", "Huang Lei", "+86 20 5555 0203", [("pearl.zhujiang", "owner")], []),
+        ]),
+    ]),
+]
+STAFF = [("admin", "admin"), ("finance", "finance"), ("support", "support")]
+
+
+async def is_empty() -> bool:
+    return not await User.exists()
+
+
+async def load_demo() -> list[tuple[str, str, str]]:
+    """Create the demo; return (username, role, agent) for every login created."""
+    password_hash = hash_password(DEMO_PASSWORD)
+    operation_hash = hash_password(DEMO_OPERATION_PASSWORD)
+    logins: list[tuple[str, str, str]] = []
+
+    async def add_user(username: str, role: str, agent_id: int | None, agent_name: str) -> int:
+        rows = await User.insert(User(username=username, display_name=username, role=role, agent=agent_id,
+                                      password_hash=password_hash, operation_password_hash=operation_hash,
+                                      created_at=now())).returning(User.id)
+        logins.append((username, role, agent_name))
+        return rows[0]["id"]
+
+    admin_id = 0
+    for username, role in STAFF:
+        user_id = await add_user(username, role, None, "")
+        admin_id = admin_id or user_id
+    operator = Actor(user_id=admin_id, username="admin", role="admin", address="demo")
+
+    async def add_branch(parent_id: int | None, node: tuple) -> None:
+        brand, contact, phone, users, children = node
+        actor = operator
+        agent = await create_agent(actor, parent_id, {"brand_name": brand, "contact_person": contact, "phone": phone,
+                                                      "timezone": "Asia/Shanghai"})
+        for username, role in users:
+            await add_user(username, role, agent["id"], brand)
+        for child in children:
+            await add_branch(agent["id"], child)
+
+    for node in TREE:
+        await add_branch(None, node)
+    return logins

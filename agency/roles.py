@@ -1,0 +1,56 @@
+"""Roles, the actor making a request, and what each role may do."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agency.errors import N_
+
+OPERATOR_ROLES = ("admin", "finance", "support")
+AGENT_ROLES = ("owner", "clerk", "support", "viewer")
+
+ROLE_LABELS = {
+    "admin": N_("Administrator"),
+    "finance": N_("Finance"),
+    "support": N_("Support"),
+    "owner": N_("Owner"),
+    "clerk": N_("Clerk"),
+    "viewer": N_("Viewer"),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting. Operator staff have no agent and see the whole tree; an agent's users
+    see their agent's subtree, whose root path is `agent_path`."""
+
+    user_id: int
+    username: str
+    role: str
+    agent_id: int | None = None
+    agent_path: str = ""
+    agent_level: int = 0
+    address: str = ""
+    session_id: int | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.agent_id is None
+
+    @property
+    def scope_path(self) -> str:
+        """The root of what this actor may see: "" (everything) for the operator."""
+        return self.agent_path
+
+    def can(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission][0 if self.is_operator else 1]
+
+
+# permission -> (operator roles, agent roles)
+PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "view_agents": (OPERATOR_ROLES, AGENT_ROLES),
+    "create_agent": (("admin",), ("owner", "clerk")),
+    "edit_agent": (("admin",), ("owner", "clerk")),
+    "change_agent_status": (("admin",), ("owner",)),
+    "manage_users": (("admin",), ("owner",)),
+    "view_audit": (OPERATOR_ROLES, ("owner",)),
+}

@@ -1,0 +1,194 @@
+"""Users and roles; login and operation passwords (R-3, R-33)."""
+from __future__ import annotations
+
+from typing import Any
+
+from agency import audit, throttle
+from agency.agents import get_agent
+from agency.clock import now
+from agency.database import transaction
+from agency.errors import N_, Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
+from agency.passwords import hash_password, verify_password
+from agency.roles import AGENT_ROLES, OPERATOR_ROLES, Actor
+from agency.tables import Agent, User, UserSession
+from agency.tree import subtree_bounds
+from agency.validation import USERNAME, Checker
+
+USER_COLUMNS = (User.id, User.username, User.display_name, User.role, User.agent, User.is_active, User.created_at)
+
+
+def _scoped_users(actor: Actor):
+    query = User.select(*USER_COLUMNS, User.agent.brand_name.as_alias("agent_name"), User.agent.path.as_alias("agent_path"))
+    if actor.is_operator:
+        return query
+    low, high = subtree_bounds(actor.scope_path)
+    return query.where((User.agent.path >= low) & (User.agent.path < high))
+
+
+async def list_users(actor: Actor, *, agent_id: int | None = None, staff: bool = False) -> list[dict[str, Any]]:
+    """Users of one agent (visible to the actor), or the operator's staff (operator only)."""
+    if staff:
+        if not actor.is_operator:
+            raise Forbidden()
+        return await User.select(*USER_COLUMNS).where(User.agent.is_null()).order_by(User.username)
+    if agent_id is None:
+        raise NotFound()
+    await get_agent(actor, agent_id)
+    return await _scoped_users(actor).where(User.agent == agent_id).order_by(User.username)
+
+
+async def get_user(actor: Actor, user_id: int) -> dict[str, Any]:
+    if actor.is_operator:
+        row = await User.select(*USER_COLUMNS).where(User.id == user_id).first()
+    else:
+        row = await _scoped_users(actor).where(User.id == user_id).first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def _check_manage(actor: Actor, agent: dict[str, Any] | None) -> None:
+    """Operator admins manage staff and all agent users; an agent owner manages the users of
+    its own agent and its descendants."""
+    if not actor.can("manage_users"):
+        raise Forbidden()
+    if agent is None and not actor.is_operator:
+        raise Forbidden()
+
+
+async def create_user(actor: Actor, agent_id: int | None, data: dict[str, object]) -> dict[str, Any]:
+    agent = await get_agent(actor, agent_id) if agent_id is not None else None
+    _check_manage(actor, agent)
+    check = Checker(data)
+    check.text("username", max_len=64, pattern=USERNAME,
+               pattern_message=N_("3 to 64 letters, digits, dots, dashes or underscores."))
+    check.text("display_name", max_len=100, required=False)
+    check.choice("role", AGENT_ROLES if agent else OPERATOR_ROLES)
+    check.password("password")
+    fields = check.done()
+    async with transaction():
+        if await User.exists().where(User.username == fields["username"]):
+            raise ValidationFailed({"username": N_("This user name is taken.")})
+        rows = await User.insert(User(
+            username=fields["username"], display_name=fields.get("display_name", ""), role=fields["role"],
+            agent=agent_id, password_hash=hash_password(fields["password"]), created_at=now(),
+        )).returning(User.id)
+        user_id = rows[0]["id"]
+        await audit.record(actor, "user.create", target_type="user", target_id=user_id,
+                           scope_path=agent["path"] if agent else "",
+                           after={"username": fields["username"], "role": fields["role"], "agent": agent_id})
+    return await get_user(actor, user_id)
+
+
+async def _managed_user(actor: Actor, user_id: int) -> dict[str, Any]:
+    user = await get_user(actor, user_id)
+    agent = await get_agent(actor, user["agent"]) if user["agent"] is not None else None
+    _check_manage(actor, agent)
+    if user["id"] == actor.user_id:
+        raise Conflict(N_("Use My account to change your own user."))
+    user["scope_path"] = agent["path"] if agent else ""
+    return user
+
+
+async def update_user(actor: Actor, user_id: int, data: dict[str, object]) -> dict[str, Any]:
+    """Change role, display name or active flag. A change of privilege ends the user's sessions."""
+    user = await _managed_user(actor, user_id)
+    check = Checker(data)
+    if "role" in data:
+        check.choice("role", AGENT_ROLES if user["agent"] is not None else OPERATOR_ROLES)
+    if "display_name" in data:
+        check.text("display_name", max_len=100, required=False)
+    if "is_active" in data:
+        if not isinstance(data["is_active"], bool):
+            check.errors["is_active"] = N_("Choose one of the offered values.")
+        else:
+            check.clean["is_active"] = data["is_active"]
+    fields = check.done()
+    changes = {k: v for k, v in fields.items() if user[k] != v}
+    if not changes:
+        return await get_user(actor, user_id)
+    async with transaction():
+        await User.update(changes).where(User.id == user_id)
+        if "role" in changes or changes.get("is_active") is False:
+            await UserSession.update({UserSession.revoked_at: now()}).where(
+                (UserSession.user == user_id) & UserSession.revoked_at.is_null())
+        await audit.record(actor, "user.update", target_type="user", target_id=user_id,
+                           scope_path=user["scope_path"], before={k: user[k] for k in changes}, after=changes)
+    return await get_user(actor, user_id)
+
+
+async def reset_password(actor: Actor, user_id: int, new_password: object) -> None:
+    user = await _managed_user(actor, user_id)
+    check = Checker({"password": new_password})
+    check.password("password")
+    password = check.done()["password"]
+    async with transaction():
+        await User.update({User.password_hash: hash_password(password)}).where(User.id == user_id)
+        await UserSession.update({UserSession.revoked_at: now()}).where(
+            (UserSession.user == user_id) & UserSession.revoked_at.is_null())
+        await audit.record(actor, "user.reset_password", target_type="user", target_id=user_id,
+                           scope_path=user["scope_path"])
+
+
+async def _own_hashes(actor: Actor) -> dict[str, Any]:
+    return await User.select(User.password_hash, User.operation_password_hash).where(User.id == actor.user_id).first()
+
+
+async def change_own_password(actor: Actor, current: object, new: object) -> None:
+    """Needs the current password; ends the user's other sessions."""
+    check = Checker({"new_password": new})
+    check.password("new_password")
+    fields = check.done()
+    row = await _own_hashes(actor)
+    if not isinstance(current, str) or not verify_password(row["password_hash"], current):
+        raise ValidationFailed({"current_password": N_("The current password is wrong.")})
+    if fields["new_password"] == actor.username:
+        raise ValidationFailed({"new_password": N_("The password may not be your user name.")})
+    async with transaction():
+        await User.update({User.password_hash: hash_password(fields["new_password"])}).where(User.id == actor.user_id)
+        await UserSession.update({UserSession.revoked_at: now()}).where(
+            (UserSession.user == actor.user_id) & UserSession.revoked_at.is_null() & (UserSession.id != actor.session_id))
+        await audit.record(actor, "user.change_password", target_type="user", target_id=actor.user_id)
+
+
+async def set_operation_password(actor: Actor, login_password: object, new: object) -> None:
+    """The operation password (R-3) is set separately from the login password and must differ
+    from it; setting or changing it needs the login password."""
+    check = Checker({"operation_password": new})
+    check.password("operation_password", min_len=6)
+    fields = check.done()
+    row = await _own_hashes(actor)
+    if not isinstance(login_password, str) or not verify_password(row["password_hash"], login_password):
+        raise ValidationFailed({"login_password": N_("The current password is wrong.")})
+    if fields["operation_password"] == login_password:
+        raise ValidationFailed({"operation_password": N_("The operation password must differ from the login password.")})
+    async with transaction():
+        await User.update({User.operation_password_hash: hash_password(fields["operation_password"])}).where(
+            User.id == actor.user_id)
+        await audit.record(actor, "user.set_operation_password", target_type="user", target_id=actor.user_id)
+
+
+async def has_operation_password(actor: Actor) -> bool:
+    return (await _own_hashes(actor))["operation_password_hash"] is not None
+
+
+async def check_operation_password(actor: Actor, operation_password: object) -> None:
+    """The one guard every sensitive operation calls first (R-3). Failures are counted and
+    audited; repeated failures lock the check for a growing time."""
+    keys = [f"op:{actor.user_id}"]
+    if await throttle.is_locked(keys):
+        raise OperationPasswordRejected()
+    row = await _own_hashes(actor)
+    if isinstance(operation_password, str) and verify_password(row["operation_password_hash"], operation_password):
+        await throttle.clear(keys)
+        return
+    async with transaction():
+        await throttle.register_failure(keys)
+        await audit.record(actor, "user.operation_password_failed", target_type="user", target_id=actor.user_id)
+    raise OperationPasswordRejected()
+
+
+async def agent_of(actor: Actor) -> dict[str, Any] | None:
+    if actor.agent_id is None:
+        return None
+    return await Agent.select().where(Agent.id == actor.agent_id).first()

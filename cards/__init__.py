@@ -1,0 +1,1 @@
+"""Card batches, e-cards, recharge cards and redemption (tables come with the cards issue)."""
