@@ -36,8 +36,17 @@ def _visible(actor: Actor):
     return query if actor.is_operator else query.where(_in_scope(actor))
 
 
+MAX_ID = 2**31 - 1
+
+
+def valid_id(value: object) -> bool:
+    """Ids from requests are checked before they reach the database (an integer past 64 bits
+    would make the driver fail instead of simply finding nothing)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 async def get_agent(actor: Actor, agent_id: int) -> dict[str, Any]:
-    row = await _visible(actor).where(Agent.id == agent_id).first()
+    row = await _visible(actor).where(Agent.id == agent_id).first() if valid_id(agent_id) else None
     if row is None:
         raise NotFound()
     return row
@@ -79,7 +88,7 @@ async def list_agents(
         query = query.where(condition)
         count = count.where(condition)
     per_page = max(1, min(per_page, 200))
-    page = max(1, page)
+    page = max(1, min(page, 100_000))
     rows = await query.order_by(Agent.path).limit(per_page).offset((page - 1) * per_page)
     return rows, await count
 

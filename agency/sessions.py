@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency import audit, throttle
-from agency.agents import agent_may_operate
+from agency.agents import agent_may_operate, valid_id
 from agency.clock import now
 from agency.database import transaction
 from agency.errors import N_, LoginFailed, NotFound, ValidationFailed
@@ -162,6 +162,8 @@ async def list_api_tokens(actor: Actor) -> list[dict[str, Any]]:
 
 
 async def revoke_api_token(actor: Actor, token_id: int) -> None:
+    if not valid_id(token_id):
+        raise NotFound()
     async with transaction():
         condition = (ApiToken.id == token_id) & (ApiToken.user == actor.user_id) & ApiToken.revoked_at.is_null()
         if not await ApiToken.exists().where(condition):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from agency import audit, throttle
-from agency.agents import get_agent
+from agency.agents import get_agent, valid_id
 from agency.clock import now
 from agency.database import transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
@@ -38,6 +38,8 @@ async def list_users(actor: Actor, *, agent_id: int | None = None, staff: bool =
 
 
 async def get_user(actor: Actor, user_id: int) -> dict[str, Any]:
+    if not valid_id(user_id):
+        raise NotFound()
     if actor.is_operator:
         row = await User.select(*USER_COLUMNS).where(User.id == user_id).first()
     else:

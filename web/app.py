@@ -1,0 +1,78 @@
+"""The composition root: settings, database, middleware, routes, templates, error handlers."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from agency.agents import apply_due_terminations
+from agency.database import bind_engine, engine_from_url, is_postgres
+from web.auth import PUBLIC, AuthMiddleware, CsrfMiddleware, LanguageMiddleware, access, access_guard
+from web.controllers import account, agents, api, audit, session, users
+from web.errors import EXCEPTION_HANDLERS
+from web.rendering import build_environment
+from web.settings import Settings
+
+log = logging.getLogger("voipagency")
+STATIC_DIR = Path(__file__).parent / "static"
+SCHEDULER_PERIOD_SECONDS = 60
+
+
+async def _scheduled_transitions() -> None:
+    """Applies due agent terminations; every worker may run it, the update is idempotent."""
+    while True:
+        try:
+            await apply_due_terminations()
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("scheduled transitions failed")
+        await asyncio.sleep(SCHEDULER_PERIOD_SECONDS)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = engine_from_url(settings.database_url, settings.sqlite_path)
+    bind_engine(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if is_postgres(engine):
+            await engine.start_connection_pool(min_size=1, max_size=10)
+        task = asyncio.create_task(_scheduled_transitions())
+        try:
+            yield
+        finally:
+            task.cancel()
+            if is_postgres(engine):
+                await engine.close_connection_pool()
+
+    return Litestar(
+        route_handlers=[
+            *session.ROUTES, *account.ROUTES, *agents.ROUTES, *users.ROUTES, *audit.ROUTES, *api.ROUTES,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], opt=access(PUBLIC),
+                                       include_in_schema=False),
+        ],
+        dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
+        guards=[access_guard],
+        middleware=[LanguageMiddleware(), AuthMiddleware(settings), CsrfMiddleware(settings)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(build_environment())),
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts)),
+        openapi_config=OpenAPIConfig(
+            title="voipagency API", version="1", path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            openapi_router=Router(path="/schema", route_handlers=[], opt=access(PUBLIC)),
+        ),
+        lifespan=[lifespan],
+        request_max_body_size=2 * 1024 * 1024,
+    )

@@ -1,0 +1,158 @@
+"""Who is asking (session cookie or API token), CSRF, and the access policy every route declares.
+
+Every route handler states its policy in `opt["access"]`: PUBLIC, AUTHENTICATED, or a
+permission of `agency.roles.PERMISSIONS`. The app-wide `access_guard` refuses a route without
+one, and a test walks every route to make sure none is missing. Which *rows* a user may see is
+decided again in the domain services (R-1); the guard is only the first gate."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from agency.roles import Actor
+from agency.sessions import actor_for_api_token, actor_for_session
+from web import i18n
+from web.settings import Settings
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+SESSION_COOKIE = "vs_session"
+CSRF_COOKIE = "vs_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class CsrfRejected(Exception):
+    """A state-changing request without a valid CSRF token."""
+
+
+def access(policy: str) -> dict[str, Any]:
+    """`opt` for a route handler: `@get("/x", opt=access("view_agents"))`."""
+    return {"access": policy}
+
+
+def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    policy = handler.opt.get("access")
+    if policy is None and connection.scope["method"] == "OPTIONS":
+        return  # Litestar's automatic OPTIONS answer only lists the allowed methods
+    if policy is None:
+        raise PermissionDeniedException("this route declares no access policy")
+    if policy == PUBLIC:
+        return
+    actor: Actor | None = connection.scope.get("user")
+    if actor is None:
+        raise NotAuthorizedException()
+    if policy != AUTHENTICATED and not actor.can(policy):
+        raise PermissionDeniedException()
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else ""
+
+
+class LanguageMiddleware(ASGIMiddleware):
+    """Picks the request's language (cookie, then Accept-Language) for gettext."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request: Request = Request(scope)
+        i18n.set_language(i18n.negotiate(request.cookies.get(i18n.LANGUAGE_COOKIE),
+                                         request.headers.get("accept-language")))
+        await next_app(scope, receive, send)
+
+
+class AuthMiddleware(ASGIMiddleware):
+    """Puts the Actor (or None) into scope["user"]; scope["auth"] says how it was found."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = settings.session_policy()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request: Request = Request(scope)
+        address = client_address(scope)
+        actor, kind = None, None
+        authorization = request.headers.get("authorization", "")
+        if authorization.lower().startswith("bearer "):
+            actor = await actor_for_api_token(authorization[7:].strip(), address=address)
+            kind = "token" if actor else None
+        elif token := request.cookies.get(SESSION_COOKIE):
+            actor = await actor_for_session(token, address=address, policy=self.policy)
+            kind = "session" if actor else None
+        scope["user"] = actor
+        scope["auth"] = kind  # type: ignore[typeddict-unknown-key]
+        await next_app(scope, receive, send)
+
+
+def _sign(secret: str, nonce: str) -> str:
+    return hmac.new(secret.encode(), nonce.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def new_csrf_token(secret: str) -> str:
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_sign(secret, nonce)}"
+
+
+def valid_csrf_token(secret: str, token: str | None) -> bool:
+    if not token or "." not in token or len(token) > 200:
+        return False
+    nonce, signature = token.rsplit(".", 1)
+    return hmac.compare_digest(signature, _sign(secret, nonce))
+
+
+class CsrfMiddleware(ASGIMiddleware):
+    """Signed double-submit token: a cookie, echoed in the X-CSRF-Token header (htmx sends it
+    from hx-headers on <body>) or the csrf_token form field. API-token requests are exempt:
+    a browser never attaches a bearer token by itself."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, settings: Settings) -> None:
+        self.secret = settings.secret_key
+        self.secure = settings.secure_cookies
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request: Request = Request(scope, receive)
+        cookie = request.cookies.get(CSRF_COOKIE)
+        if scope["method"] not in SAFE_METHODS and scope.get("auth") != "token":
+            sent = request.headers.get(CSRF_HEADER)
+            if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                form = await request.form()  # cached in the scope: the handler reads it again
+                sent = form.get(CSRF_FIELD)
+            if not (valid_csrf_token(self.secret, cookie) and isinstance(sent, str)
+                    and hmac.compare_digest(sent, cookie or "")):
+                raise CsrfRejected()
+        if valid_csrf_token(self.secret, cookie):
+            scope["csrf_token"] = cookie  # type: ignore[typeddict-unknown-key]
+            await next_app(scope, receive, send)
+            return
+        token = new_csrf_token(self.secret)
+        scope["csrf_token"] = token  # type: ignore[typeddict-unknown-key]
+        cookie_header = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie_header.encode())]
+            await send(message)
+
+        await next_app(scope, receive, send_with_cookie)
+
+
+def session_cookie_header(settings: Settings, token: str | None) -> dict[str, Any]:
+    """Arguments for Response.set_cookie; an empty token deletes the cookie."""
+    return dict(key=SESSION_COOKIE, value=token or "", path="/", httponly=True, samesite="lax",
+                secure=settings.secure_cookies, max_age=settings.session_max_hours * 3600 if token else 0)

@@ -1,0 +1,182 @@
+"""The `voipagency` command: serve, migrate, create-user, demo, audit purge, agents tick."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
+from web.settings import Settings, SettingsError
+
+
+async def _connect(settings: Settings) -> None:
+    engine = engine_from_url(settings.database_url, settings.sqlite_path)
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+
+
+async def _migrate(settings: Settings) -> None:
+    await _connect(settings)
+    await migrate()
+
+
+def _print_demo_logins(host: str, port: int) -> None:
+    from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, STAFF, TREE
+
+    print(f"\nvoipagency (demo) is serving on http://{host}:{port}/")
+    print(f"Every demo login has the password {DEMO_PASSWORD!r} and operation password {DEMO_OPERATION_PASSWORD!r}:")
+    print("  operator staff: " + ", ".join(name for name, _role in STAFF))
+
+    def walk(nodes: list, depth: int) -> None:
+        for brand, _contact, _phone, users, children in nodes:
+            print("  " + "  " * depth + f"{brand}: " + ", ".join(f"{u} ({r})" for u, r in users))
+            walk(children, depth + 1)
+
+    walk(TREE, 0)
+    print(flush=True)
+
+
+async def _prepare_for_serving(settings: Settings) -> bool:
+    """Migrate; in demo mode, load the demo into an empty database. True when demo logins exist."""
+    from agency.demo import is_empty, load_demo
+
+    await _migrate(settings)
+    if not settings.demo:
+        return False
+    if await is_empty():
+        await load_demo()
+    return True
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    demo = asyncio.run(_prepare_for_serving(settings))
+    if demo:
+        _print_demo_logins(args.host, args.port)
+    uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips or None,
+                log_level="info")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(_migrate(settings))
+    print("migrations applied")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from agency.demo import is_empty, load_demo
+
+    async def run() -> int:
+        await _migrate(settings)
+        if not await is_empty():
+            print("the database already has users; demo data is loaded only into an empty database", file=sys.stderr)
+            return 1
+        await load_demo()
+        return 0
+
+    code = asyncio.run(run())
+    if code == 0:
+        _print_demo_logins("127.0.0.1", 8000)
+    return code
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    from agency.errors import DomainError, ValidationFailed
+    from agency.roles import Actor
+    from agency.users import create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            print("the passwords differ", file=sys.stderr)
+            return 1
+    # The CLI runs with the server's own authority: an operator admin acting as "cli".
+    actor = Actor(user_id=0, username="cli", role="admin", address="cli")
+
+    async def run() -> int:
+        await _migrate(settings)
+        try:
+            user = await create_user(actor, None, {"username": args.username, "role": args.role,
+                                                   "display_name": args.name or "", "password": password})
+        except ValidationFailed as exc:
+            for field, message in exc.errors.items():
+                print(f"{field}: {message}", file=sys.stderr)
+            return 1
+        except DomainError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"created operator user {user['username']} ({user['role']})")
+        return 0
+
+    return asyncio.run(run())
+
+
+def cmd_audit_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from agency.audit import purge
+
+    async def run() -> int:
+        await _connect(settings)
+        return await purge(args.days or settings.audit_retention_days)
+
+    print(f"purged {asyncio.run(run())} audit entries")
+    return 0
+
+
+def cmd_agents_tick(args: argparse.Namespace, settings: Settings) -> int:
+    from agency.agents import apply_due_terminations
+
+    async def run() -> int:
+        await _connect(settings)
+        return await apply_due_terminations()
+
+    print(f"{asyncio.run(run())} agents terminated")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voipagency", description="Prepaid VoIP agency management")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="apply migrations, then serve the web UI and APIs")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (sessions are shared)")
+    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from the proxy")
+    serve.add_argument("--forwarded-allow-ips", default="", help="addresses of trusted proxies")
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply pending migrations and exit").set_defaults(func=cmd_migrate)
+    sub.add_parser("demo", help="load demo data into an empty database").set_defaults(func=cmd_demo)
+    create = sub.add_parser("create-user", help="create an operator staff user")
+    create.add_argument("username")
+    create.add_argument("--role", choices=("admin", "finance", "support"), default="admin")
+    create.add_argument("--name", default="")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(func=cmd_create_user)
+    audit = sub.add_parser("audit", help="audit log maintenance")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    purge = audit_sub.add_parser("purge", help="delete entries past the retention period")
+    purge.add_argument("--days", type=int, default=0, help="retention in days (at least 30)")
+    purge.set_defaults(func=cmd_audit_purge)
+    agents = sub.add_parser("agents", help="agent tree maintenance")
+    agents_sub = agents.add_subparsers(dest="agents_command", required=True)
+    agents_sub.add_parser("tick", help="apply due terminations now").set_defaults(func=cmd_agents_tick)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""One place that turns errors into responses in the user's language: JSON under /api/, an
+HTML page elsewhere. Nothing a client sends should reach the 500 handler."""
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.response import Redirect
+
+from agency.errors import (
+    N_, Conflict, DomainError, Forbidden, LoginFailed, NotFound, OperationPasswordRejected, ValidationFailed,
+)
+from web.auth import CsrfRejected
+from web.i18n import gettext as _
+from web.rendering import render
+
+log = logging.getLogger("voipagency")
+
+STATUS_OF = {NotFound: 404, Forbidden: 403, Conflict: 409, LoginFailed: 401, OperationPasswordRejected: 403,
+             ValidationFailed: 400}
+MESSAGE_OF_STATUS = {
+    400: N_("The request is not valid."),
+    401: N_("Please log in."),
+    403: N_("You are not allowed to do that."),
+    404: N_("Not found, or not yours to see."),
+    405: N_("This address does not accept that kind of request."),
+    409: N_("That conflicts with the current state."),
+    413: N_("The request is too large."),
+    415: N_("This kind of content is not accepted here."),
+    429: N_("Too many requests; try again later."),
+    500: N_("Something went wrong on our side. The error was logged."),
+}
+CSRF_MESSAGE = N_("This form has expired or did not come from this site. Reload the page and try again.")
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/schema"
+
+
+def _respond(request: Request, status: int, message: str, errors: dict[str, str] | None = None) -> Response:
+    if wants_json(request):
+        body: dict = {"error": message}
+        if errors:
+            body["errors"] = errors
+        return Response(body, status_code=status, media_type=MediaType.JSON)
+    return render(request, "error.html", status_code=status, message=message, errors=errors or {})
+
+
+def domain_error(request: Request, exc: DomainError) -> Response:
+    status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
+    message = _(exc.message) % exc.params if exc.params else _(exc.message)
+    errors = {field: _(msg) for field, msg in exc.errors.items()} if isinstance(exc, ValidationFailed) else None
+    return _respond(request, status, message, errors)
+
+
+def csrf_error(request: Request, exc: CsrfRejected) -> Response:
+    return _respond(request, 403, _(CSRF_MESSAGE))
+
+
+def not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
+    if wants_json(request):
+        return _respond(request, 401, _(MESSAGE_OF_STATUS[401]))
+    return Redirect(f"/login?next={request.url.path}")
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status >= 500:
+        log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, exc.detail)
+    message = _(MESSAGE_OF_STATUS.get(status, MESSAGE_OF_STATUS[400 if status < 500 else 500]))
+    errors = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        errors = {str(e.get("key") or e.get("source") or "body"): _(N_("The value is missing or of the wrong type."))
+                  for e in exc.extra if isinstance(e, dict)}
+    return _respond(request, status, message, errors)
+
+
+def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(request, 500, _(MESSAGE_OF_STATUS[500]))
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error,
+    CsrfRejected: csrf_error,
+    NotAuthorizedException: not_authorized,
+    HTTPException: http_error,
+    Exception: server_error,
+}
