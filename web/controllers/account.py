@@ -5,7 +5,7 @@ from litestar import Request, get, post
 from litestar.response import Response
 
 from agency import agents, sessions, users
-from agency.errors import ValidationFailed
+from agency.errors import N_, ValidationFailed
 from web.auth import AUTHENTICATED, access
 from web.controllers.forms import form_data, form_errors, redirect
 from web.i18n import gettext as _
@@ -50,7 +50,7 @@ async def _account_action(request: Request, action, message: str) -> Response:
 async def change_password(request: Request) -> Response:
     return await _account_action(
         request, lambda d: users.change_own_password(request.user, d.get("current_password"), d.get("new_password")),
-        "Your password was changed; your other sessions were logged out.")
+        N_("Your password was changed; your other sessions were logged out."))
 
 
 @post("/account/operation-password", opt=access(AUTHENTICATED))
@@ -58,19 +58,19 @@ async def set_operation_password(request: Request) -> Response:
     return await _account_action(
         request, lambda d: users.set_operation_password(request.user, d.get("login_password"),
                                                         d.get("operation_password")),
-        "Your operation password was saved.")
+        N_("Your operation password was saved."))
 
 
 @post("/account/sessions/revoke-others", opt=access(AUTHENTICATED))
 async def revoke_other_sessions(request: Request) -> Response:
     return await _account_action(request, lambda d: sessions.revoke_other_sessions(request.user),
-                                 "Your other sessions were logged out.")
+                                 N_("Your other sessions were logged out."))
 
 
 @post("/account/tokens", opt=access(AUTHENTICATED))
 async def create_token(request: Request) -> Response:
     return await _account_action(request, lambda d: sessions.create_api_token(request.user, d.get("name")),
-                                 "The API token was created. Copy it now: it is shown only once.")
+                                 N_("The API token was created. Copy it now: it is shown only once."))
 
 
 @post("/account/tokens/{token_id:int}/revoke", opt=access(AUTHENTICATED))
