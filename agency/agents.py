@@ -7,7 +7,7 @@ from typing import Any
 
 from agency import audit
 from agency.clock import now
-from agency.database import transaction
+from agency.database import contains_ignoring_case, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.roles import Actor
 from agency.tables import Agent
@@ -80,10 +80,9 @@ async def list_agents(
         conditions.append((Agent.path > low) & (Agent.path < high))
     search = search.strip()[:100]
     if search:
-        pattern = f"%{search.replace('%', '').replace('_', '')}%"
-        conditions.append(
-            Agent.brand_name.ilike(pattern) | Agent.contact_person.ilike(pattern) | Agent.phone.ilike(pattern)
-        )
+        conditions.append(contains_ignoring_case(Agent.brand_name, search)
+                          | contains_ignoring_case(Agent.contact_person, search)
+                          | contains_ignoring_case(Agent.phone, search))
     for condition in conditions:
         query = query.where(condition)
         count = count.where(condition)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from piccolo.apps.migrations.commands.forwards import run_forwards
+from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
@@ -34,12 +35,20 @@ def bind_engine(engine: Engine) -> None:
     import piccolo_conf
 
     piccolo_conf.DB = engine
-    for table in Finder().get_table_classes():
+    # Piccolo's own table of applied migrations is not in our registry: bind it too.
+    for table in [Migration, *Finder().get_table_classes()]:
         table._meta.db = engine
 
 
 def is_postgres(engine: Engine) -> bool:
     return engine.engine_type == "postgres"
+
+
+def contains_ignoring_case(column, text: str):
+    """A case-insensitive substring match: ILIKE on PostgreSQL, LIKE (already case-insensitive
+    for ASCII) on SQLite. `%` and `_` in the text are matched literally by dropping them."""
+    pattern = "%" + text.replace("%", "").replace("_", "") + "%"
+    return column.ilike(pattern) if column._meta.engine_type == "postgres" else column.like(pattern)
 
 
 async def migrate() -> None:

@@ -16,6 +16,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
+from piccolo.engine.base import Engine
+
 from agency.agents import apply_due_terminations
 from agency.database import bind_engine, engine_from_url, is_postgres
 from web.auth import PUBLIC, AuthMiddleware, CsrfMiddleware, LanguageMiddleware, access, access_guard
@@ -39,21 +41,23 @@ async def _scheduled_transitions() -> None:
         await asyncio.sleep(SCHEDULER_PERIOD_SECONDS)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
+    """The app. `engine` is for tests that bring their own (and manage its pool)."""
     settings = settings or Settings.from_env()
-    engine = engine_from_url(settings.database_url, settings.sqlite_path)
+    own_engine = engine is None
+    engine = engine or engine_from_url(settings.database_url, settings.sqlite_path)
     bind_engine(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        if is_postgres(engine):
+        if own_engine and is_postgres(engine):
             await engine.start_connection_pool(min_size=1, max_size=10)
         task = asyncio.create_task(_scheduled_transitions())
         try:
             yield
         finally:
             task.cancel()
-            if is_postgres(engine):
+            if own_engine and is_postgres(engine):
                 await engine.close_connection_pool()
 
     return Litestar(

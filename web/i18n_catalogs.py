@@ -25,10 +25,10 @@ def main() -> int:
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
     subprocess.run([*pybabel, "extract", "-F", str(ROOT / "babel.cfg"), "-k", "N_", "-o", str(POT),
                     "--no-location", "--omit-header", "--sort-output", "agency", "web"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+                   capture_output=True)
     for language in ("zh_CN", "en"):
         subprocess.run([*pybabel, "update", "-i", str(POT), "-d", str(LOCALE), "-l", language, "--no-fuzzy-matching",
-                        "--ignore-obsolete", "--omit-header"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+                        "--ignore-obsolete", "--omit-header"], cwd=ROOT, check=True, capture_output=True)
     en = catalog_path("en")
     with en.open("rb") as f:
         catalog = read_po(f, locale="en")

@@ -1,0 +1,95 @@
+"""Test fixtures: every test that takes `db` runs on SQLite and on PostgreSQL.
+
+In CI (CI set) a missing PostgreSQL or Chromium fails the run; elsewhere those tests are
+skipped with a reason. VOIPAGENCY_TEST_DATABASES=sqlite narrows a local run (ignored in CI)."""
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from piccolo.conf.apps import Finder
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from agency.database import bind_engine, migrate, prepare_sqlite
+from tests.postgres_cluster import Cluster, start_cluster
+
+IN_CI = bool(os.environ.get("CI"))
+DATABASES = ["sqlite", "postgres"] if IN_CI else os.environ.get("VOIPAGENCY_TEST_DATABASES", "sqlite,postgres").split(",")
+
+
+def missing_dependency(reason: str) -> None:
+    """Fail in CI, skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Cluster:
+    try:
+        cluster = start_cluster()
+    except (FileNotFoundError, RuntimeError) as exc:
+        missing_dependency(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+async def database(request, tmp_path_factory) -> AsyncIterator[dict]:
+    """A migrated database of one kind, bound to every table for the rest of the session."""
+    if request.param == "sqlite":
+        path = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+        engine = SQLiteEngine(path=path, timeout=30)
+        info = {"kind": "sqlite", "path": path, "url": None}
+    else:
+        cluster: Cluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.create_database("voipagency_test")
+        engine = PostgresEngine(config={"dsn": url}, extensions=())
+        info = {"kind": "postgres", "url": url, "cluster": cluster}
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+    await migrate()
+    if request.param == "postgres":
+        await engine.start_connection_pool(min_size=2, max_size=60)
+    info["engine"] = engine
+    yield info
+    if request.param == "postgres":
+        await engine.close_connection_pool()
+
+
+@pytest.fixture
+async def db(database) -> AsyncIterator[dict]:
+    """An empty database for one test."""
+    bind_engine(database["engine"])
+    tables = [t for t in Finder().get_table_classes()]
+    names = ", ".join(t._meta.tablename for t in tables)
+    if database["kind"] == "postgres":
+        await database["engine"].run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    else:
+        for table in tables:
+            await table.delete(force=True)
+    yield database
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from web.settings import Settings
+
+    return Settings.from_env({"VOIPAGENCY_DEMO": "1", "VOIPAGENCY_DB_PATH": str(tmp_path / "unused.sqlite3"),
+                              "VOIPAGENCY_ALLOWED_HOSTS": "*"})
+
+
+@pytest.fixture
+async def app(db, settings):
+    from web.app import create_app
+
+    return create_app(settings, engine=db["engine"])
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
+        yield c
