@@ -67,8 +67,9 @@ async def prepare_sqlite(engine: Engine) -> None:
 def transaction():
     """A write transaction. On SQLite it is BEGIN IMMEDIATE, so a read-then-write use case takes
     the write lock up front instead of failing to upgrade a read lock under concurrency."""
-    import piccolo_conf
     from piccolo.engine.sqlite import TransactionType
+
+    import piccolo_conf
 
     engine = piccolo_conf.DB
     if engine.engine_type == "sqlite":

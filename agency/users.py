@@ -7,7 +7,14 @@ from agency import audit, throttle
 from agency.agents import get_agent, valid_id
 from agency.clock import now
 from agency.database import transaction
-from agency.errors import N_, Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
+from agency.errors import (
+    N_,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OperationPasswordRejected,
+    ValidationFailed,
+)
 from agency.passwords import hash_password, verify_password
 from agency.roles import AGENT_ROLES, OPERATOR_ROLES, Actor
 from agency.tables import Agent, User, UserSession

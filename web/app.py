@@ -9,18 +9,24 @@ from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
-
 from piccolo.engine.base import Engine
 
 from agency.agents import apply_due_terminations
 from agency.database import bind_engine, engine_from_url, is_postgres
-from web.auth import PUBLIC, AuthMiddleware, CsrfMiddleware, LanguageMiddleware, access, access_guard
+from web.auth import (
+    PUBLIC,
+    AuthMiddleware,
+    CsrfMiddleware,
+    LanguageMiddleware,
+    access,
+    access_guard,
+)
 from web.controllers import account, agents, api, audit, session, users
 from web.errors import EXCEPTION_HANDLERS
 from web.rendering import build_environment

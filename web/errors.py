@@ -5,11 +5,22 @@ from __future__ import annotations
 import logging
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    ValidationException,
+)
 from litestar.response import Redirect
 
 from agency.errors import (
-    N_, Conflict, DomainError, Forbidden, LoginFailed, NotFound, OperationPasswordRejected, ValidationFailed,
+    N_,
+    Conflict,
+    DomainError,
+    Forbidden,
+    LoginFailed,
+    NotFound,
+    OperationPasswordRejected,
+    ValidationFailed,
 )
 from web.auth import CsrfRejected
 from web.i18n import gettext as _

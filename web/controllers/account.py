@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Response
 
 from agency import agents, sessions, users
@@ -74,7 +75,7 @@ async def create_token(request: Request) -> Response:
 
 
 @post("/account/tokens/{token_id:int}/revoke", opt=access(AUTHENTICATED))
-async def revoke_token(request: Request, token_id: int) -> Response:
+async def revoke_token(request: Request, token_id: FromPath[int]) -> Response:
     await sessions.revoke_api_token(request.user, token_id)
     return redirect(request, "/account")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from agency import agents, users
@@ -17,7 +19,7 @@ PER_PAGE = 50
 
 
 @get("/agents", opt=access("view_agents"), name="agents")
-async def agent_tree(request: Request, q: str = "", page: int = 1) -> Response:
+async def agent_tree(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
     rows, total = await agents.list_agents(request.user, search=q, page=page, per_page=PER_PAGE)
     pages = max(1, -(-total // PER_PAGE))
     return render(request, "agents/tree.html", partial="agents/_rows.html", rows=rows, total=total, q=q[:100],
@@ -25,13 +27,13 @@ async def agent_tree(request: Request, q: str = "", page: int = 1) -> Response:
 
 
 @get("/agents/new", opt=access("create_agent"))
-async def new_agent(request: Request, parent: int | None = None) -> Response:
+async def new_agent(request: Request, parent: FromQuery[int | None] = None) -> Response:
     parent_agent = await agents.get_agent(request.user, parent) if parent else None
     return render(request, "agents/form.html", agent=None, parent=parent_agent, values={}, errors={})
 
 
 @post("/agents", opt=access("create_agent"))
-async def create_agent(request: Request, settings: Settings) -> Response:
+async def create_agent(request: Request, settings: NamedDependency[Settings]) -> Response:
     data = await form_data(request)
     parent_id = to_int(data.get("parent"))
     if data.get("parent") and parent_id is None:
@@ -47,7 +49,7 @@ async def create_agent(request: Request, settings: Settings) -> Response:
 
 
 @get("/agents/{agent_id:int}", opt=access("view_agents"))
-async def agent_detail(request: Request, agent_id: int, settings: Settings) -> Response:
+async def agent_detail(request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
     children, child_count = await agents.list_agents(request.user, under=agent_id, per_page=20)
     return render(request, "agents/detail.html", agent=agent, ancestors=await agents.ancestors(request.user, agent),
@@ -56,13 +58,13 @@ async def agent_detail(request: Request, agent_id: int, settings: Settings) -> R
 
 
 @get("/agents/{agent_id:int}/edit", opt=access("edit_agent"))
-async def edit_agent(request: Request, agent_id: int) -> Response:
+async def edit_agent(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
     return render(request, "agents/form.html", agent=agent, parent=None, values=agent, errors={})
 
 
 @post("/agents/{agent_id:int}/edit", opt=access("edit_agent"))
-async def update_agent(request: Request, agent_id: int) -> Response:
+async def update_agent(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
     data = await form_data(request)
     try:
@@ -73,19 +75,19 @@ async def update_agent(request: Request, agent_id: int) -> Response:
 
 
 @post("/agents/{agent_id:int}/suspend", opt=access("change_agent_status"))
-async def suspend_agent(request: Request, agent_id: int) -> Response:
+async def suspend_agent(request: Request, agent_id: FromPath[int]) -> Response:
     await agents.suspend_agent(request.user, agent_id)
     return redirect(request, f"/agents/{agent_id}")
 
 
 @post("/agents/{agent_id:int}/resume", opt=access("change_agent_status"))
-async def resume_agent(request: Request, agent_id: int) -> Response:
+async def resume_agent(request: Request, agent_id: FromPath[int]) -> Response:
     await agents.resume_agent(request.user, agent_id)
     return redirect(request, f"/agents/{agent_id}")
 
 
 @post("/agents/{agent_id:int}/notice", opt=access("change_agent_status"))
-async def give_notice(request: Request, agent_id: int) -> Response:
+async def give_notice(request: Request, agent_id: FromPath[int]) -> Response:
     data = await form_data(request)
     effective = None
     if data.get("effective"):
@@ -99,14 +101,14 @@ async def give_notice(request: Request, agent_id: int) -> Response:
 
 
 @get("/agents/{agent_id:int}/users", opt=access("view_agents"))
-async def agent_users(request: Request, agent_id: int) -> Response:
+async def agent_users(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
     rows = await users.list_users(request.user, agent_id=agent_id)
     return render(request, "users/list.html", agent=agent, users=rows, values={}, errors={})
 
 
 @post("/agents/{agent_id:int}/users", opt=access("manage_users"))
-async def create_agent_user(request: Request, agent_id: int) -> Response:
+async def create_agent_user(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
     data = await form_data(request)
     try:

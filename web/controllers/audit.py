@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from litestar import Request, get
+from litestar.params import FromQuery
 from litestar.response import Response
 
 from agency import audit
@@ -27,8 +28,8 @@ def audit_filter(action: str, user: str, since: str, until: str) -> audit.AuditF
 
 
 @get("/audit", opt=access("view_audit"))
-async def audit_log(request: Request, action: str = "", user: str = "", since: str = "", until: str = "",
-                    page: int = 1) -> Response:
+async def audit_log(request: Request, action: FromQuery[str] = "", user: FromQuery[str] = "",
+                    since: FromQuery[str] = "", until: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
     rows, total = await audit.list_entries(request.user, audit_filter(action, user, since, until), page=page,
                                            per_page=PER_PAGE)
     pages = max(1, -(-total // PER_PAGE))

@@ -4,12 +4,21 @@ from __future__ import annotations
 import os
 
 from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Response
 
 from agency import sessions
 from agency.errors import LoginFailed
 from web import i18n
-from web.auth import AUTHENTICATED, PUBLIC, SESSION_COOKIE, access, client_address, session_cookie_header
+from web.auth import (
+    AUTHENTICATED,
+    PUBLIC,
+    SESSION_COOKIE,
+    access,
+    client_address,
+    session_cookie_header,
+)
 from web.controllers.forms import form_data, redirect
 from web.i18n import gettext as _
 from web.rendering import render
@@ -24,12 +33,12 @@ def _safe_next(target: object) -> str:
 
 
 @get("/login", opt=access(PUBLIC), name="login")
-async def login_page(request: Request, next: str = "/") -> Response:
+async def login_page(request: Request, next: FromQuery[str] = "/") -> Response:
     return render(request, "login.html", next=_safe_next(next), error=None, username="")
 
 
 @post("/login", opt=access(PUBLIC))
-async def login(request: Request, settings: Settings) -> Response:
+async def login(request: Request, settings: NamedDependency[Settings]) -> Response:
     data = await form_data(request)
     try:
         token, _actor = await sessions.log_in(
@@ -46,7 +55,7 @@ async def login(request: Request, settings: Settings) -> Response:
 
 
 @post("/logout", opt=access(AUTHENTICATED))
-async def logout(request: Request, settings: Settings) -> Response:
+async def logout(request: Request, settings: NamedDependency[Settings]) -> Response:
     await sessions.log_out(request.user)
     response = redirect(request, "/login")
     response.set_cookie(**session_cookie_header(settings, None))
@@ -54,7 +63,7 @@ async def logout(request: Request, settings: Settings) -> Response:
 
 
 @post("/language", opt=access(PUBLIC))
-async def choose_language(request: Request, settings: Settings) -> Response:
+async def choose_language(request: Request, settings: NamedDependency[Settings]) -> Response:
     data = await form_data(request)
     language = data.get("language")
     response = redirect(request, _safe_next(data.get("next")))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Response
 
 from agency import agents, users
@@ -33,14 +34,14 @@ def _back(user: dict) -> str:
 
 
 @get("/users/{user_id:int}", opt=access("manage_users"))
-async def user_detail(request: Request, user_id: int) -> Response:
+async def user_detail(request: Request, user_id: FromPath[int]) -> Response:
     user = await users.get_user(request.user, user_id)
     agent = await agents.get_agent(request.user, user["agent"]) if user["agent"] else None
     return render(request, "users/detail.html", user=user, agent=agent, errors={}, back=_back(user))
 
 
 @post("/users/{user_id:int}", opt=access("manage_users"))
-async def update_user(request: Request, user_id: int) -> Response:
+async def update_user(request: Request, user_id: FromPath[int]) -> Response:
     user = await users.get_user(request.user, user_id)
     data = await form_data(request)
     changes: dict[str, object] = {k: data[k] for k in ("role", "display_name") if k in data}
@@ -55,7 +56,7 @@ async def update_user(request: Request, user_id: int) -> Response:
 
 
 @post("/users/{user_id:int}/password", opt=access("manage_users"))
-async def reset_password(request: Request, user_id: int) -> Response:
+async def reset_password(request: Request, user_id: FromPath[int]) -> Response:
     user = await users.get_user(request.user, user_id)
     data = await form_data(request)
     try:

@@ -1,0 +1,42 @@
+"""Every page renders for the roles that may see it, in both languages."""
+import pytest
+
+from tests.helpers import demo_actors, web_login
+
+PAGES = ["/", "/agents", "/agents?q=华信", "/agents/new", "/agents/1", "/agents/1/edit", "/agents/1/users", "/account",
+         "/audit"]
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_owner_pages_render(client, language):
+    await demo_actors()
+    client.headers["Accept-Language"] = language
+    response = await web_login(client, "huaxin")
+    assert response.status_code == 303, response.text
+    for page in PAGES:
+        response = await client.get(page)
+        assert response.status_code == 200, (page, response.text[:500])
+    expected = "代理商" if language == "zh-CN" else "Agents"
+    assert expected in (await client.get("/agents")).text
+
+
+async def test_operator_pages_render(client):
+    await demo_actors()
+    await web_login(client, "admin")
+    for page in [*PAGES, "/staff", "/users/4"]:
+        response = await client.get(page)
+        assert response.status_code == 200, (page, response.text[:500])
+
+
+async def test_htmx_search_returns_partial(client):
+    await demo_actors()
+    await web_login(client, "admin")
+    response = await client.get("/agents?q=Pearl", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "<html" not in response.text and "Pearl River Tianhe" in response.text and "华信" not in response.text
+
+
+async def test_anonymous_is_sent_to_login(client):
+    response = await client.get("/agents")
+    assert response.status_code in (302, 303, 307) and response.headers["location"].startswith("/login")
+    assert (await client.get("/api/v1/agents")).status_code == 401

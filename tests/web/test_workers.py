@@ -1,0 +1,78 @@
+"""Issue acceptance: a session created by one worker is valid in another worker and after a
+restart; logging out revokes it. The real `voipagency serve --workers 2`, PostgreSQL, production mode."""
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+
+import httpx
+
+from tests.web.live_server import LiveServer, run_cli
+from web.auth import CSRF_COOKIE, SESSION_COOKIE
+
+USERNAME, PASSWORD = "boss", "workers-test-password"
+MAX_CONNECTIONS = 400  # fresh connections tried before giving up on reaching both workers
+
+
+def probe(url: str, session: str) -> tuple[int, httpx.Response]:
+    """One fresh TCP connection, hence one worker: that worker's pid and its /api/v1/me answer."""
+    with httpx.Client(base_url=url, cookies={SESSION_COOKIE: session}, timeout=10) as client:
+        pid = client.get("/healthz").json()["pid"]
+        return pid, client.get("/api/v1/me")  # same keep-alive connection, same worker
+
+
+def statuses_by_worker(url: str, session: str) -> dict[int, list[int]]:
+    """/api/v1/me statuses per worker pid, on fresh connections until both workers answered a few times."""
+    seen: dict[int, list[int]] = defaultdict(list)
+    for _ in range(MAX_CONNECTIONS):
+        pid, response = probe(url, session)
+        seen[pid].append(response.status_code)
+        if response.status_code == 200:
+            assert response.json()["username"] == USERNAME
+        if len(seen) >= 2 and min(len(s) for s in seen.values()) >= 3:
+            break
+    return dict(seen)
+
+
+def log_in(url: str) -> tuple[int, str]:
+    """Log in through the HTML form on one connection; the worker pid and the session cookie."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        pid = client.get("/healthz").json()["pid"]
+        client.get("/login")
+        response = client.post("/login", data={"username": USERNAME, "password": PASSWORD,
+                                               "csrf_token": client.cookies[CSRF_COOKIE]})
+        assert response.status_code == 303, response.text
+        return pid, response.cookies[SESSION_COOKIE]
+
+
+def log_out(url: str, session: str) -> None:
+    with httpx.Client(base_url=url, cookies={SESSION_COOKIE: session}, timeout=10) as client:
+        client.get("/login")
+        response = client.post("/logout", data={"csrf_token": client.cookies[CSRF_COOKIE]})
+        assert response.status_code == 303, response.text
+
+
+def test_session_shared_by_workers_survives_restart_and_logout_revokes_it(postgres_cluster):
+    """Logged in on one worker, valid on both; still valid after a restart; after logout, 401 on both."""
+    dsn = postgres_cluster.create_database(f"workers_{secrets.token_hex(4)}")
+    env = {"DATABASE_URL": dsn, "VOIPAGENCY_DEMO": "0", "VOIPAGENCY_SECRET_KEY": secrets.token_urlsafe(48),
+           "VOIPAGENCY_CARD_SECRET_KEY": secrets.token_urlsafe(48), "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
+           "VOIPAGENCY_SECURE_COOKIES": "0"}
+    run_cli("migrate", env=env)
+    run_cli("create-user", USERNAME, "--role", "admin", "--password-stdin", env=env, input=PASSWORD + "\n")
+
+    with LiveServer(env, workers=2) as server:
+        login_pid, session = log_in(server.url)
+        seen = statuses_by_worker(server.url, session)
+        assert len(seen) == 2, f"only one worker answered in {MAX_CONNECTIONS} connections: {seen}"
+        assert login_pid in seen
+        assert all(set(statuses) == {200} for statuses in seen.values()), seen
+
+    with LiveServer(env, workers=2) as server:
+        seen = statuses_by_worker(server.url, session)
+        assert login_pid not in seen  # really new worker processes
+        assert len(seen) == 2 and all(set(statuses) == {200} for statuses in seen.values()), seen
+
+        log_out(server.url, session)
+        seen = statuses_by_worker(server.url, session)
+        assert len(seen) == 2 and all(set(statuses) == {401} for statuses in seen.values()), seen
