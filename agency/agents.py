@@ -1,4 +1,5 @@
 """Use cases of the agent tree (R-1, R-2): every query is scoped to the actor's subtree."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,8 +20,19 @@ NOTICE_PERIOD_MONTHS = 1
 # Agents whose users may work: a terminating agent works until its termination takes effect.
 OPERATING_STATUSES = ("active", "terminating")
 AGENT_COLUMNS = (
-    "id", "parent", "path", "level", "brand_name", "contact_person", "phone", "address",
-    "timezone", "status", "notice_at", "terminates_at", "created_at",
+    "id",
+    "parent",
+    "path",
+    "level",
+    "brand_name",
+    "contact_person",
+    "phone",
+    "address",
+    "timezone",
+    "status",
+    "notice_at",
+    "terminates_at",
+    "created_at",
 )
 
 
@@ -80,9 +92,11 @@ async def list_agents(
         conditions.append((Agent.path > low) & (Agent.path < high))
     search = search.strip()[:100]
     if search:
-        conditions.append(contains_ignoring_case(Agent.brand_name, search)
-                          | contains_ignoring_case(Agent.contact_person, search)
-                          | contains_ignoring_case(Agent.phone, search))
+        conditions.append(
+            contains_ignoring_case(Agent.brand_name, search)
+            | contains_ignoring_case(Agent.contact_person, search)
+            | contains_ignoring_case(Agent.phone, search)
+        )
     for condition in conditions:
         query = query.where(condition)
         count = count.where(condition)
@@ -101,8 +115,9 @@ async def ancestors(actor: Actor, agent: dict[str, Any]) -> list[dict[str, Any]]
     return sorted(rows, key=lambda r: r["level"])
 
 
-async def create_agent(actor: Actor, parent_id: int | None, data: dict[str, object], *,
-                       max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+async def create_agent(
+    actor: Actor, parent_id: int | None, data: dict[str, object], *, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any]:
     """The operator creates level-1 agents (parent None); an agent's owner or clerk creates
     sub-agents under its own agent or a descendant, down to `max_depth`."""
     if not actor.can("create_agent"):
@@ -122,14 +137,27 @@ async def create_agent(actor: Actor, parent_id: int | None, data: dict[str, obje
             raise ValidationFailed({"parent": N_("The tree may not be deeper than this.")})
         placeholder = f"/new-{secrets.token_hex(8)}/"
         rows = await Agent.insert(
-            Agent(parent=parent_id, path=placeholder, level=level, status="active",
-                  created_by=actor.user_id, created_at=now(), **fields)
+            Agent(
+                parent=parent_id,
+                path=placeholder,
+                level=level,
+                status="active",
+                created_by=actor.user_id,
+                created_at=now(),
+                **fields,
+            )
         ).returning(Agent.id)
         agent_id = rows[0]["id"]
         path = child_path(parent_path, agent_id)
         await Agent.update({Agent.path: path}).where(Agent.id == agent_id)
-        await audit.record(actor, "agent.create", target_type="agent", target_id=agent_id,
-                           scope_path=path, after={**fields, "parent": parent_id, "level": level})
+        await audit.record(
+            actor,
+            "agent.create",
+            target_type="agent",
+            target_id=agent_id,
+            scope_path=path,
+            after={**fields, "parent": parent_id, "level": level},
+        )
     return await get_agent(actor, agent_id)
 
 
@@ -140,21 +168,36 @@ async def update_agent(actor: Actor, agent_id: int, data: dict[str, object]) -> 
         if not fields:
             return agent
         await Agent.update(fields).where(Agent.id == agent_id)
-        await audit.record(actor, "agent.update", target_type="agent", target_id=agent_id, scope_path=agent["path"],
-                           before={k: agent[k] for k in fields}, after=fields)
+        await audit.record(
+            actor,
+            "agent.update",
+            target_type="agent",
+            target_id=agent_id,
+            scope_path=agent["path"],
+            before={k: agent[k] for k in fields},
+            after=fields,
+        )
     return await get_agent(actor, agent_id)
 
 
-async def _change_status(actor: Actor, agent_id: int, action: str, allowed_from: tuple[str, ...],
-                         changes: dict[Any, Any]) -> dict[str, Any]:
+async def _change_status(
+    actor: Actor, agent_id: int, action: str, allowed_from: tuple[str, ...], changes: dict[Any, Any]
+) -> dict[str, Any]:
     async with transaction():
         agent = await _get_managed(actor, agent_id, "change_agent_status", allow_own=False)
         if agent["status"] not in allowed_from:
             raise Conflict(N_("This cannot be done in the agent's current status."))
         await Agent.update(changes).where(Agent.id == agent_id)
         after = {column._meta.name: value for column, value in changes.items()}
-        await audit.record(actor, action, target_type="agent", target_id=agent_id, scope_path=agent["path"],
-                           before={k: agent[k] for k in after}, after=after)
+        await audit.record(
+            actor,
+            action,
+            target_type="agent",
+            target_id=agent_id,
+            scope_path=agent["path"],
+            before={k: agent[k] for k in after},
+            after=after,
+        )
     return await get_agent(actor, agent_id)
 
 
@@ -188,7 +231,10 @@ async def give_notice(actor: Actor, agent_id: int, effective: dt.datetime | None
     if effective < earliest - dt.timedelta(minutes=1):
         raise ValidationFailed({"effective": N_("Termination takes effect no earlier than one month after notice.")})
     return await _change_status(
-        actor, agent_id, "agent.notice", ("active", "suspended"),
+        actor,
+        agent_id,
+        "agent.notice",
+        ("active", "suspended"),
         {Agent.status: "terminating", Agent.notice_at: notice_at, Agent.terminates_at: effective},
     )
 
@@ -202,9 +248,16 @@ async def apply_due_terminations(at: dt.datetime | None = None) -> int:
         )
         for agent in due:
             await Agent.update({Agent.status: "terminated"}).where(Agent.id == agent["id"])
-            await audit.record(None, "agent.terminated", target_type="agent", target_id=agent["id"],
-                               scope_path=agent["path"], username="system",
-                               before={"status": "terminating"}, after={"status": "terminated"})
+            await audit.record(
+                None,
+                "agent.terminated",
+                target_type="agent",
+                target_id=agent["id"],
+                scope_path=agent["path"],
+                username="system",
+                before={"status": "terminating"},
+                after={"status": "terminated"},
+            )
     return len(due)
 
 

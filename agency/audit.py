@@ -1,4 +1,5 @@
 """The audit log (R-32): append-only records of who changed what, from where, before and after."""
+
 from __future__ import annotations
 
 import datetime as dt

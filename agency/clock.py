@@ -1,4 +1,5 @@
 """The current time, always UTC and aware; one place for tests to reason about."""
+
 import datetime as dt
 
 

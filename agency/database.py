@@ -3,6 +3,7 @@
 Piccolo looks the engine up in `piccolo_conf.DB`; `bind_engine` points that and every table at
 one engine, so the app, the CLI and the tests can choose SQLite or PostgreSQL at run time.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Demo data for the embedded mode (R-36): an operator, two level-1 agents with sub-agents two
 levels deep, and their users. Loaded only into an empty database."""
+
 from __future__ import annotations
 
 from agency.agents import create_agent
@@ -13,16 +14,40 @@ DEMO_OPERATION_PASSWORD = "246810"
 
 # (brand, contact, phone, [users as (username, role)], children)
 TREE = [
-    ("华信通讯", "王伟", "+86 21 5555 0101", [("huaxin", "owner"), ("huaxin.clerk", "clerk"), ("huaxin.view", "viewer")], [
-        ("华信浦东", "李娜", "+86 21 5555 0102", [("huaxin.pudong", "owner")], [
-            ("华信陆家嘴", "张敏", "+86 21 5555 0103", [("huaxin.lujiazui", "owner")], []),
-        ]),
-    ]),
-    ("Pearl River Telecom", "Chen Jie", "+86 20 5555 0201", [("pearl", "owner"), ("pearl.support", "support")], [
-        ("Pearl River Tianhe", "Liu Yang", "+86 20 5555 0202", [("pearl.tianhe", "owner")], [
-            ("Pearl River Zhujiang", "Huang Lei", "+86 20 5555 0203", [("pearl.zhujiang", "owner")], []),
-        ]),
-    ]),
+    (
+        "华信通讯",
+        "王伟",
+        "+86 21 5555 0101",
+        [("huaxin", "owner"), ("huaxin.clerk", "clerk"), ("huaxin.view", "viewer")],
+        [
+            (
+                "华信浦东",
+                "李娜",
+                "+86 21 5555 0102",
+                [("huaxin.pudong", "owner")],
+                [
+                    ("华信陆家嘴", "张敏", "+86 21 5555 0103", [("huaxin.lujiazui", "owner")], []),
+                ],
+            ),
+        ],
+    ),
+    (
+        "Pearl River Telecom",
+        "Chen Jie",
+        "+86 20 5555 0201",
+        [("pearl", "owner"), ("pearl.support", "support")],
+        [
+            (
+                "Pearl River Tianhe",
+                "Liu Yang",
+                "+86 20 5555 0202",
+                [("pearl.tianhe", "owner")],
+                [
+                    ("Pearl River Zhujiang", "Huang Lei", "+86 20 5555 0203", [("pearl.zhujiang", "owner")], []),
+                ],
+            ),
+        ],
+    ),
 ]
 STAFF = [("admin", "admin"), ("finance", "finance"), ("support", "support")]
 
@@ -38,9 +63,17 @@ async def load_demo() -> list[tuple[str, str, str]]:
     logins: list[tuple[str, str, str]] = []
 
     async def add_user(username: str, role: str, agent_id: int | None, agent_name: str) -> int:
-        rows = await User.insert(User(username=username, display_name=username, role=role, agent=agent_id,
-                                      password_hash=password_hash, operation_password_hash=operation_hash,
-                                      created_at=now())).returning(User.id)
+        rows = await User.insert(
+            User(
+                username=username,
+                display_name=username,
+                role=role,
+                agent=agent_id,
+                password_hash=password_hash,
+                operation_password_hash=operation_hash,
+                created_at=now(),
+            )
+        ).returning(User.id)
         logins.append((username, role, agent_name))
         return rows[0]["id"]
 
@@ -53,8 +86,11 @@ async def load_demo() -> list[tuple[str, str, str]]:
     async def add_branch(parent_id: int | None, node: tuple) -> None:
         brand, contact, phone, users, children = node
         actor = operator
-        agent = await create_agent(actor, parent_id, {"brand_name": brand, "contact_person": contact, "phone": phone,
-                                                      "timezone": "Asia/Shanghai"})
+        agent = await create_agent(
+            actor,
+            parent_id,
+            {"brand_name": brand, "contact_person": contact, "phone": phone, "timezone": "Asia/Shanghai"},
+        )
         for username, role in users:
             await add_user(username, role, agent["id"], brand)
         for child in children:

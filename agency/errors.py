@@ -1,5 +1,6 @@
 """Domain errors. Each carries an English message id (marked with N_ for translation) and
 parameters; the web layer translates it and picks the status code."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Roles, the actor making a request, and what each role may do."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

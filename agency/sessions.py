@@ -3,6 +3,7 @@
 A token is 32 random bytes (256 bits) handed to the client; the database keeps only its
 SHA-256, so a copy of the database does not let anyone in. Sessions live in the database, so
 every worker on every host shares them and they survive a restart."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,31 +39,58 @@ def token_hash(token: str) -> str:
 
 
 _USER_FIELDS = (
-    User.id, User.username, User.role, User.is_active, User.agent, User.password_hash,
-    User.agent.path, User.agent.level, User.agent.status, User.agent.terminates_at,
+    User.id,
+    User.username,
+    User.role,
+    User.is_active,
+    User.agent,
+    User.password_hash,
+    User.agent.path,
+    User.agent.level,
+    User.agent.status,
+    User.agent.terminates_at,
 )
 
 
 def _actor(row: dict[str, Any], address: str, session_id: int | None = None) -> Actor:
     return Actor(
-        user_id=row["id"], username=row["username"], role=row["role"], agent_id=row["agent"],
-        agent_path=row["agent.path"] or "", agent_level=row["agent.level"] or 0,
-        address=address, session_id=session_id,
+        user_id=row["id"],
+        username=row["username"],
+        role=row["role"],
+        agent_id=row["agent"],
+        agent_path=row["agent.path"] or "",
+        agent_level=row["agent.level"] or 0,
+        address=address,
+        session_id=session_id,
     )
 
 
 def _may_log_in(row: dict[str, Any]) -> bool:
-    agent = None if row["agent"] is None else {"status": row["agent.status"], "terminates_at": row["agent.terminates_at"]}
+    agent = (
+        None if row["agent"] is None else {"status": row["agent.status"], "terminates_at": row["agent.terminates_at"]}
+    )
     return row["is_active"] and agent_may_operate(agent)
 
 
-async def log_in(username: object, password: object, *, address: str, user_agent: str = "",
-                 policy: SessionPolicy = SessionPolicy(), replaces: str | None = None) -> tuple[str, Actor]:
+async def log_in(
+    username: object,
+    password: object,
+    *,
+    address: str,
+    user_agent: str = "",
+    policy: SessionPolicy = SessionPolicy(),
+    replaces: str | None = None,
+) -> tuple[str, Actor]:
     """Check the credentials and open a new session (a fresh id: the session is rotated at
     login, and `replaces`, the caller's previous session token, is revoked).
     Every refusal raises the same LoginFailed, whatever the reason."""
-    if not isinstance(username, str) or not isinstance(password, str) or not username or len(username) > 64 \
-            or len(password) > 128:
+    if (
+        not isinstance(username, str)
+        or not isinstance(password, str)
+        or not username
+        or len(username) > 64
+        or len(password) > 128
+    ):
         raise LoginFailed()
     keys = [f"user:{username.lower()}", f"addr:{address}"]
     row = await User.select(*_USER_FIELDS).where(User.username == username).first()
@@ -72,9 +100,16 @@ async def log_in(username: object, password: object, *, address: str, user_agent
     if locked or not ok or row is None or not _may_log_in(row):
         async with transaction():
             await throttle.register_failure(keys)
-            await audit.record(None, "login.failed", target_type="user", target_id=row["id"] if row else "",
-                               scope_path=(row["agent.path"] or "") if row else "", username=username[:64],
-                               address=address, after={"locked": locked})
+            await audit.record(
+                None,
+                "login.failed",
+                target_type="user",
+                target_id=row["id"] if row else "",
+                scope_path=(row["agent.path"] or "") if row else "",
+                username=username[:64],
+                address=address,
+                after={"locked": locked},
+            )
         raise LoginFailed()
     token = new_token()
     at = now()
@@ -84,10 +119,17 @@ async def log_in(username: object, password: object, *, address: str, user_agent
             await User.update({User.password_hash: hash_password(password)}).where(User.id == row["id"])
         if replaces:
             await UserSession.update({UserSession.revoked_at: at}).where(UserSession.token_hash == token_hash(replaces))
-        inserted = await UserSession.insert(UserSession(
-            token_hash=token_hash(token), user=row["id"], created_at=at, last_seen_at=at,
-            expires_at=at + policy.absolute, address=address[:64], user_agent=user_agent[:200],
-        )).returning(UserSession.id)
+        inserted = await UserSession.insert(
+            UserSession(
+                token_hash=token_hash(token),
+                user=row["id"],
+                created_at=at,
+                last_seen_at=at,
+                expires_at=at + policy.absolute,
+                address=address[:64],
+                user_agent=user_agent[:200],
+            )
+        ).returning(UserSession.id)
         actor = _actor(row, address, inserted[0]["id"])
         await audit.record(actor, "login", target_type="session", target_id=inserted[0]["id"])
     return token, actor
@@ -99,14 +141,27 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
     if not token or len(token) > 100:
         return None
     at = now()
-    row = await UserSession.select(
-        UserSession.id, UserSession.last_seen_at, UserSession.expires_at, UserSession.revoked_at,
-        *(getattr(UserSession.user, c._meta.name) for c in _USER_FIELDS[:5]),
-        UserSession.user.agent.path, UserSession.user.agent.level, UserSession.user.agent.status,
-        UserSession.user.agent.terminates_at,
-    ).where(UserSession.token_hash == token_hash(token)).first()
-    if row is None or row["revoked_at"] is not None or row["expires_at"] <= at \
-            or row["last_seen_at"] + policy.idle <= at:
+    row = (
+        await UserSession.select(
+            UserSession.id,
+            UserSession.last_seen_at,
+            UserSession.expires_at,
+            UserSession.revoked_at,
+            *(getattr(UserSession.user, c._meta.name) for c in _USER_FIELDS[:5]),
+            UserSession.user.agent.path,
+            UserSession.user.agent.level,
+            UserSession.user.agent.status,
+            UserSession.user.agent.terminates_at,
+        )
+        .where(UserSession.token_hash == token_hash(token))
+        .first()
+    )
+    if (
+        row is None
+        or row["revoked_at"] is not None
+        or row["expires_at"] <= at
+        or row["last_seen_at"] + policy.idle <= at
+    ):
         return None
     user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
     if not _may_log_in(user):
@@ -124,11 +179,17 @@ async def log_out(actor: Actor) -> None:
 
 async def list_sessions(actor: Actor) -> list[dict[str, Any]]:
     at = now()
-    return await UserSession.select(
-        UserSession.id, UserSession.created_at, UserSession.last_seen_at, UserSession.address, UserSession.user_agent,
-    ).where(
-        (UserSession.user == actor.user_id) & UserSession.revoked_at.is_null() & (UserSession.expires_at > at)
-    ).order_by(UserSession.created_at, ascending=False)
+    return (
+        await UserSession.select(
+            UserSession.id,
+            UserSession.created_at,
+            UserSession.last_seen_at,
+            UserSession.address,
+            UserSession.user_agent,
+        )
+        .where((UserSession.user == actor.user_id) & UserSession.revoked_at.is_null() & (UserSession.expires_at > at))
+        .order_by(UserSession.created_at, ascending=False)
+    )
 
 
 async def revoke_other_sessions(actor: Actor) -> int:
@@ -138,8 +199,9 @@ async def revoke_other_sessions(actor: Actor) -> int:
             condition &= UserSession.id != actor.session_id
         count = await UserSession.count().where(condition)
         await UserSession.update({UserSession.revoked_at: now()}).where(condition)
-        await audit.record(actor, "session.revoke_others", target_type="user", target_id=actor.user_id,
-                           after={"revoked": count})
+        await audit.record(
+            actor, "session.revoke_others", target_type="user", target_id=actor.user_id, after={"revoked": count}
+        )
     return count
 
 
@@ -149,16 +211,21 @@ async def create_api_token(actor: Actor, name: object) -> str:
         raise ValidationFailed({"name": N_("This field is required.") if not name else N_("Too long.")})
     token = "va_" + new_token()
     async with transaction():
-        rows = await ApiToken.insert(ApiToken(token_hash=token_hash(token), user=actor.user_id,
-                                              name=name.strip(), created_at=now())).returning(ApiToken.id)
-        await audit.record(actor, "api_token.create", target_type="api_token", target_id=rows[0]["id"],
-                           after={"name": name.strip()})
+        rows = await ApiToken.insert(
+            ApiToken(token_hash=token_hash(token), user=actor.user_id, name=name.strip(), created_at=now())
+        ).returning(ApiToken.id)
+        await audit.record(
+            actor, "api_token.create", target_type="api_token", target_id=rows[0]["id"], after={"name": name.strip()}
+        )
     return token
 
 
 async def list_api_tokens(actor: Actor) -> list[dict[str, Any]]:
-    return await ApiToken.select(ApiToken.id, ApiToken.name, ApiToken.created_at).where(
-        (ApiToken.user == actor.user_id) & ApiToken.revoked_at.is_null()).order_by(ApiToken.id)
+    return (
+        await ApiToken.select(ApiToken.id, ApiToken.name, ApiToken.created_at)
+        .where((ApiToken.user == actor.user_id) & ApiToken.revoked_at.is_null())
+        .order_by(ApiToken.id)
+    )
 
 
 async def revoke_api_token(actor: Actor, token_id: int) -> None:
@@ -175,12 +242,18 @@ async def revoke_api_token(actor: Actor, token_id: int) -> None:
 async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
     if not token.startswith("va_") or len(token) > 100:
         return None
-    row = await ApiToken.select(
-        ApiToken.revoked_at,
-        *(getattr(ApiToken.user, c._meta.name) for c in _USER_FIELDS[:5]),
-        ApiToken.user.agent.path, ApiToken.user.agent.level, ApiToken.user.agent.status,
-        ApiToken.user.agent.terminates_at,
-    ).where(ApiToken.token_hash == token_hash(token)).first()
+    row = (
+        await ApiToken.select(
+            ApiToken.revoked_at,
+            *(getattr(ApiToken.user, c._meta.name) for c in _USER_FIELDS[:5]),
+            ApiToken.user.agent.path,
+            ApiToken.user.agent.level,
+            ApiToken.user.agent.status,
+            ApiToken.user.agent.terminates_at,
+        )
+        .where(ApiToken.token_hash == token_hash(token))
+        .first()
+    )
     if row is None or row["revoked_at"] is not None:
         return None
     user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}

@@ -1,11 +1,11 @@
 """Tables of the agent tree, users, sessions and the audit log."""
+
 from piccolo.columns import (
     JSON,
     Boolean,
     ForeignKey,
     Integer,
     Serial,
-    Text,
     Timestamptz,
     Varchar,
 )

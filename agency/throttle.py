@@ -2,6 +2,7 @@
 
 Five failures within 15 minutes lock the key for 30 s, each further failure doubles the
 lock, up to one hour. Success clears the key."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,11 +40,13 @@ async def register_failure(keys: list[str]) -> None:
         failures = 1 if at - row["window_start"] > WINDOW and not _locked(row, at) else row["failures"] + 1
         window_start = at if failures == 1 else row["window_start"]
         delay = lock_delay(failures)
-        await LoginThrottle.update({
-            LoginThrottle.failures: failures,
-            LoginThrottle.window_start: window_start,
-            LoginThrottle.locked_until: at + delay if delay else None,
-        }).where(LoginThrottle.id == row["id"])
+        await LoginThrottle.update(
+            {
+                LoginThrottle.failures: failures,
+                LoginThrottle.window_start: window_start,
+                LoginThrottle.locked_until: at + delay if delay else None,
+            }
+        ).where(LoginThrottle.id == row["id"])
 
 
 def _locked(row: dict, at: dt.datetime) -> bool:

@@ -1,11 +1,12 @@
 """Pure helpers for the materialized path of the agent tree."""
+
 from __future__ import annotations
 
 SEGMENT_WIDTH = 8
 
 
 def child_path(parent_path: str, agent_id: int) -> str:
-    """"/00000001/" + 7 -> "/00000001/00000007/"; zero padding keeps siblings in id order."""
+    """ "/00000001/" + 7 -> "/00000001/00000007/"; zero padding keeps siblings in id order."""
     return f"{parent_path or '/'}{agent_id:0{SEGMENT_WIDTH}d}/"
 
 

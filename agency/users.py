@@ -1,4 +1,5 @@
 """Users and roles; login and operation passwords (R-3, R-33)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,7 +26,9 @@ USER_COLUMNS = (User.id, User.username, User.display_name, User.role, User.agent
 
 
 def _scoped_users(actor: Actor):
-    query = User.select(*USER_COLUMNS, User.agent.brand_name.as_alias("agent_name"), User.agent.path.as_alias("agent_path"))
+    query = User.select(
+        *USER_COLUMNS, User.agent.brand_name.as_alias("agent_name"), User.agent.path.as_alias("agent_path")
+    )
     if actor.is_operator:
         return query
     low, high = subtree_bounds(actor.scope_path)
@@ -69,8 +72,12 @@ async def create_user(actor: Actor, agent_id: int | None, data: dict[str, object
     agent = await get_agent(actor, agent_id) if agent_id is not None else None
     _check_manage(actor, agent)
     check = Checker(data)
-    check.text("username", max_len=64, pattern=USERNAME,
-               pattern_message=N_("3 to 64 letters, digits, dots, dashes or underscores."))
+    check.text(
+        "username",
+        max_len=64,
+        pattern=USERNAME,
+        pattern_message=N_("3 to 64 letters, digits, dots, dashes or underscores."),
+    )
     check.text("display_name", max_len=100, required=False)
     check.choice("role", AGENT_ROLES if agent else OPERATOR_ROLES)
     check.password("password")
@@ -78,14 +85,25 @@ async def create_user(actor: Actor, agent_id: int | None, data: dict[str, object
     async with transaction():
         if await User.exists().where(User.username == fields["username"]):
             raise ValidationFailed({"username": N_("This user name is taken.")})
-        rows = await User.insert(User(
-            username=fields["username"], display_name=fields.get("display_name", ""), role=fields["role"],
-            agent=agent_id, password_hash=hash_password(fields["password"]), created_at=now(),
-        )).returning(User.id)
+        rows = await User.insert(
+            User(
+                username=fields["username"],
+                display_name=fields.get("display_name", ""),
+                role=fields["role"],
+                agent=agent_id,
+                password_hash=hash_password(fields["password"]),
+                created_at=now(),
+            )
+        ).returning(User.id)
         user_id = rows[0]["id"]
-        await audit.record(actor, "user.create", target_type="user", target_id=user_id,
-                           scope_path=agent["path"] if agent else "",
-                           after={"username": fields["username"], "role": fields["role"], "agent": agent_id})
+        await audit.record(
+            actor,
+            "user.create",
+            target_type="user",
+            target_id=user_id,
+            scope_path=agent["path"] if agent else "",
+            after={"username": fields["username"], "role": fields["role"], "agent": agent_id},
+        )
     return await get_user(actor, user_id)
 
 
@@ -120,9 +138,17 @@ async def update_user(actor: Actor, user_id: int, data: dict[str, object]) -> di
         await User.update(changes).where(User.id == user_id)
         if "role" in changes or changes.get("is_active") is False:
             await UserSession.update({UserSession.revoked_at: now()}).where(
-                (UserSession.user == user_id) & UserSession.revoked_at.is_null())
-        await audit.record(actor, "user.update", target_type="user", target_id=user_id,
-                           scope_path=user["scope_path"], before={k: user[k] for k in changes}, after=changes)
+                (UserSession.user == user_id) & UserSession.revoked_at.is_null()
+            )
+        await audit.record(
+            actor,
+            "user.update",
+            target_type="user",
+            target_id=user_id,
+            scope_path=user["scope_path"],
+            before={k: user[k] for k in changes},
+            after=changes,
+        )
     return await get_user(actor, user_id)
 
 
@@ -134,9 +160,11 @@ async def reset_password(actor: Actor, user_id: int, new_password: object) -> No
     async with transaction():
         await User.update({User.password_hash: hash_password(password)}).where(User.id == user_id)
         await UserSession.update({UserSession.revoked_at: now()}).where(
-            (UserSession.user == user_id) & UserSession.revoked_at.is_null())
-        await audit.record(actor, "user.reset_password", target_type="user", target_id=user_id,
-                           scope_path=user["scope_path"])
+            (UserSession.user == user_id) & UserSession.revoked_at.is_null()
+        )
+        await audit.record(
+            actor, "user.reset_password", target_type="user", target_id=user_id, scope_path=user["scope_path"]
+        )
 
 
 async def _own_hashes(actor: Actor) -> dict[str, Any]:
@@ -156,7 +184,10 @@ async def change_own_password(actor: Actor, current: object, new: object) -> Non
     async with transaction():
         await User.update({User.password_hash: hash_password(fields["new_password"])}).where(User.id == actor.user_id)
         await UserSession.update({UserSession.revoked_at: now()}).where(
-            (UserSession.user == actor.user_id) & UserSession.revoked_at.is_null() & (UserSession.id != actor.session_id))
+            (UserSession.user == actor.user_id)
+            & UserSession.revoked_at.is_null()
+            & (UserSession.id != actor.session_id)
+        )
         await audit.record(actor, "user.change_password", target_type="user", target_id=actor.user_id)
 
 
@@ -170,10 +201,13 @@ async def set_operation_password(actor: Actor, login_password: object, new: obje
     if not isinstance(login_password, str) or not verify_password(row["password_hash"], login_password):
         raise ValidationFailed({"login_password": N_("The current password is wrong.")})
     if fields["operation_password"] == login_password:
-        raise ValidationFailed({"operation_password": N_("The operation password must differ from the login password.")})
+        raise ValidationFailed(
+            {"operation_password": N_("The operation password must differ from the login password.")}
+        )
     async with transaction():
         await User.update({User.operation_password_hash: hash_password(fields["operation_password"])}).where(
-            User.id == actor.user_id)
+            User.id == actor.user_id
+        )
         await audit.record(actor, "user.set_operation_password", target_type="user", target_id=actor.user_id)
 
 

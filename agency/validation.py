@@ -1,4 +1,5 @@
 """Pure checks of user input; each returns a cleaned value or raises ValidationFailed."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,15 @@ class Checker:
         self.errors: dict[str, str] = {}
         self.clean: dict[str, object] = {}
 
-    def text(self, field: str, *, max_len: int, required: bool = True, pattern: re.Pattern | None = None,
-             pattern_message: str = N_("The format is not valid.")) -> None:
+    def text(
+        self,
+        field: str,
+        *,
+        max_len: int,
+        required: bool = True,
+        pattern: re.Pattern | None = None,
+        pattern_message: str = N_("The format is not valid."),
+    ) -> None:
         raw = self.data.get(field, "")
         if raw is None:
             raw = ""
@@ -85,8 +93,7 @@ def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str,
         if not partial or field in data:
             check.text(field, max_len=max_len, required=required)
     if not partial or "phone" in data:
-        check.text("phone", max_len=32, pattern=PHONE,
-                   pattern_message=N_("Digits, spaces and + - ( ) only."))
+        check.text("phone", max_len=32, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only."))
     if not partial or "timezone" in data:
         check.timezone("timezone")
     return check.done()

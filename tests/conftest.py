@@ -2,6 +2,7 @@
 
 In CI (CI set) a missing PostgreSQL or Chromium fails the run; elsewhere those tests are
 skipped with a reason. VOIPAGENCY_TEST_DATABASES=sqlite narrows a local run (ignored in CI)."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ from agency.database import bind_engine, migrate, prepare_sqlite
 from tests.postgres_cluster import Cluster, start_cluster
 
 IN_CI = bool(os.environ.get("CI"))
-DATABASES = ["sqlite", "postgres"] if IN_CI else os.environ.get("VOIPAGENCY_TEST_DATABASES", "sqlite,postgres").split(",")
+DATABASES = (
+    ["sqlite", "postgres"] if IN_CI else os.environ.get("VOIPAGENCY_TEST_DATABASES", "sqlite,postgres").split(",")
+)
 
 
 def missing_dependency(reason: str) -> None:
@@ -78,8 +81,13 @@ async def db(database) -> AsyncIterator[dict]:
 def settings(tmp_path):
     from web.settings import Settings
 
-    return Settings.from_env({"VOIPAGENCY_DEMO": "1", "VOIPAGENCY_DB_PATH": str(tmp_path / "unused.sqlite3"),
-                              "VOIPAGENCY_ALLOWED_HOSTS": "*"})
+    return Settings.from_env(
+        {
+            "VOIPAGENCY_DEMO": "1",
+            "VOIPAGENCY_DB_PATH": str(tmp_path / "unused.sqlite3"),
+            "VOIPAGENCY_ALLOWED_HOSTS": "*",
+        }
+    )
 
 
 @pytest.fixture

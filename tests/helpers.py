@@ -1,4 +1,5 @@
 """Shared test helpers: demo tree, actors, logging in over HTTP."""
+
 from __future__ import annotations
 
 import httpx

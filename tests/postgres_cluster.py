@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL cluster for the test run, started from the server binaries on this
 machine (Debian's postgresql package). PostgreSQL refuses to run as root, so as root the
 cluster runs as the `postgres` system user."""
+
 from __future__ import annotations
 
 import glob
@@ -41,21 +42,52 @@ class Cluster:
         subprocess.run([*self.run_as, *args], check=True, capture_output=True, text=True)
 
     def start(self) -> None:
-        self._run(os.path.join(self.bin_dir, "initdb"), "-D", self.data_dir, "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8")
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off " \
-                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        self._run(os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data_dir, "-o", options, "-w",
-                  "-l", os.path.join(self.data_dir, "server.log"), "start")
+        self._run(
+            os.path.join(self.bin_dir, "initdb"),
+            "-D",
+            self.data_dir,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            os.path.join(self.bin_dir, "pg_ctl"),
+            "-D",
+            self.data_dir,
+            "-o",
+            options,
+            "-w",
+            "-l",
+            os.path.join(self.data_dir, "server.log"),
+            "start",
+        )
 
     def create_database(self, name: str) -> str:
-        self._run(os.path.join(self.bin_dir, "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                  "-c", f'CREATE DATABASE "{name}"')
+        self._run(
+            os.path.join(self.bin_dir, "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-c",
+            f'CREATE DATABASE "{name}"',
+        )
         return self.dsn(name)
 
     def stop(self) -> None:
-        subprocess.run([*self.run_as, os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data_dir, "-m", "immediate",
-                        "stop"], capture_output=True)
+        subprocess.run(
+            [*self.run_as, os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data_dir, "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 

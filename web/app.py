@@ -1,4 +1,5 @@
 """The composition root: settings, database, middleware, routes, templates, error handlers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -68,9 +69,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     return Litestar(
         route_handlers=[
-            *session.ROUTES, *account.ROUTES, *agents.ROUTES, *users.ROUTES, *audit.ROUTES, *api.ROUTES,
-            create_static_files_router(path="/static", directories=[STATIC_DIR], opt=access(PUBLIC),
-                                       include_in_schema=False),
+            *session.ROUTES,
+            *account.ROUTES,
+            *agents.ROUTES,
+            *users.ROUTES,
+            *audit.ROUTES,
+            *api.ROUTES,
+            create_static_files_router(
+                path="/static", directories=[STATIC_DIR], opt=access(PUBLIC), include_in_schema=False
+            ),
         ],
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         guards=[access_guard],
@@ -79,7 +86,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(build_environment())),
         allowed_hosts=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts)),
         openapi_config=OpenAPIConfig(
-            title="voipagency API", version="1", path="/schema",
+            title="voipagency API",
+            version="1",
+            path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
             openapi_router=Router(path="/schema", route_handlers=[], opt=access(PUBLIC)),
         ),

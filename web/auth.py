@@ -4,6 +4,7 @@ Every route handler states its policy in `opt["access"]`: PUBLIC, AUTHENTICATED,
 permission of `agency.roles.PERMISSIONS`. The app-wide `access_guard` refuses a route without
 one, and a test walks every route to make sure none is missing. Which *rows* a user may see is
 decided again in the domain services (R-1); the guard is only the first gate."""
+
 from __future__ import annotations
 
 import hashlib
@@ -69,8 +70,9 @@ class LanguageMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request: Request = Request(scope)
-        i18n.set_language(i18n.negotiate(request.cookies.get(i18n.LANGUAGE_COOKIE),
-                                         request.headers.get("accept-language")))
+        i18n.set_language(
+            i18n.negotiate(request.cookies.get(i18n.LANGUAGE_COOKIE), request.headers.get("accept-language"))
+        )
         await next_app(scope, receive, send)
 
 
@@ -133,8 +135,11 @@ class CsrfMiddleware(ASGIMiddleware):
             if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
                 form = await request.form()  # cached in the scope: the handler reads it again
                 sent = form.get(CSRF_FIELD)
-            if not (valid_csrf_token(self.secret, cookie) and isinstance(sent, str)
-                    and hmac.compare_digest(sent, cookie or "")):
+            if not (
+                valid_csrf_token(self.secret, cookie)
+                and isinstance(sent, str)
+                and hmac.compare_digest(sent, cookie or "")
+            ):
                 raise CsrfRejected()
         if valid_csrf_token(self.secret, cookie):
             scope["csrf_token"] = cookie  # type: ignore[typeddict-unknown-key]
@@ -154,5 +159,12 @@ class CsrfMiddleware(ASGIMiddleware):
 
 def session_cookie_header(settings: Settings, token: str | None) -> dict[str, Any]:
     """Arguments for Response.set_cookie; an empty token deletes the cookie."""
-    return dict(key=SESSION_COOKIE, value=token or "", path="/", httponly=True, samesite="lax",
-                secure=settings.secure_cookies, max_age=settings.session_max_hours * 3600 if token else 0)
+    return dict(
+        key=SESSION_COOKIE,
+        value=token or "",
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        max_age=settings.session_max_hours * 3600 if token else 0,
+    )

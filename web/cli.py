@@ -1,4 +1,5 @@
 """The `voipagency` command: serve, migrate, create-user, demo, audit purge, agents tick."""
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     demo = asyncio.run(_prepare_for_serving(settings))
     if demo:
         _print_demo_logins(args.host, args.port)
-    uvicorn.run("web.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips or None,
-                log_level="info")
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips or None,
+        log_level="info",
+    )
     return 0
 
 
@@ -102,8 +110,11 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         await _migrate(settings)
         try:
-            user = await create_user(actor, None, {"username": args.username, "role": args.role,
-                                                   "display_name": args.name or "", "password": password})
+            user = await create_user(
+                actor,
+                None,
+                {"username": args.username, "role": args.role, "display_name": args.name or "", "password": password},
+            )
         except ValidationFailed as exc:
             for field, message in exc.errors.items():
                 print(f"{field}: {message}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """One place that turns errors into responses in the user's language: JSON under /api/, an
 HTML page elsewhere. Nothing a client sends should reach the 500 handler."""
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,14 @@ from web.rendering import render
 
 log = logging.getLogger("voipagency")
 
-STATUS_OF = {NotFound: 404, Forbidden: 403, Conflict: 409, LoginFailed: 401, OperationPasswordRejected: 403,
-             ValidationFailed: 400}
+STATUS_OF = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    LoginFailed: 401,
+    OperationPasswordRejected: 403,
+    ValidationFailed: 400,
+}
 MESSAGE_OF_STATUS = {
     400: N_("The request is not valid."),
     401: N_("Please log in."),
@@ -82,8 +89,11 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     message = _(MESSAGE_OF_STATUS.get(status, MESSAGE_OF_STATUS[400 if status < 500 else 500]))
     errors = None
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
-        errors = {str(e.get("key") or e.get("source") or "body"): _(N_("The value is missing or of the wrong type."))
-                  for e in exc.extra if isinstance(e, dict)}
+        errors = {
+            str(e.get("key") or e.get("source") or "body"): _(N_("The value is missing or of the wrong type."))
+            for e in exc.extra
+            if isinstance(e, dict)
+        }
     return _respond(request, status, message, errors)
 
 

@@ -1,4 +1,5 @@
 """Display helpers for templates: local times, 元 from fen."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -2,6 +2,7 @@
 
 The .po files are the source of truth and are compiled in memory at start-up, so there is no
 build step and no binary file in the repository."""
+
 from __future__ import annotations
 
 import gettext as gettext_module

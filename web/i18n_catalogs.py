@@ -4,6 +4,7 @@ Extracts every marked string (gettext `_`, `N_`, templates) into web/locale/mess
 merges it into the zh_CN and en catalogs, and fills the English catalog with the message ids
 themselves (English is the source language). Chinese entries left empty are then listed; the
 test suite fails while any exists."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,12 +24,45 @@ def catalog_path(language: str) -> Path:
 
 def main() -> int:
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
-    subprocess.run([*pybabel, "extract", "-F", str(ROOT / "babel.cfg"), "-k", "N_", "-o", str(POT),
-                    "--no-location", "--omit-header", "--sort-output", "agency", "web"], cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            *pybabel,
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "N_",
+            "-o",
+            str(POT),
+            "--no-location",
+            "--omit-header",
+            "--sort-output",
+            "agency",
+            "web",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     for language in ("zh_CN", "en"):
-        subprocess.run([*pybabel, "update", "-i", str(POT), "-d", str(LOCALE), "-l", language, "--no-fuzzy-matching",
-                        "--ignore-obsolete", "--omit-header"], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                *pybabel,
+                "update",
+                "-i",
+                str(POT),
+                "-d",
+                str(LOCALE),
+                "-l",
+                language,
+                "--no-fuzzy-matching",
+                "--ignore-obsolete",
+                "--omit-header",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
     en = catalog_path("en")
     with en.open("rb") as f:
         catalog = read_po(f, locale="en")

@@ -1,4 +1,5 @@
 """Jinja environment with gettext, and page rendering: full page or, for htmx, the partial."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,13 +34,18 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-history-restore-request") != "true"
 
 
-def render(request: Request, template: str, *, status_code: int = 200, partial: str | None = None,
-           **context: Any) -> Template:
+def render(
+    request: Request, template: str, *, status_code: int = 200, partial: str | None = None, **context: Any
+) -> Template:
     """The full page, or only `partial` when htmx asks for a fragment."""
     name = partial if partial and is_htmx(request) else template
     return Template(
         template_name=name,
-        context={"actor": request.scope.get("user"), "csrf_token": request.scope.get("csrf_token", ""),
-                 "request_path": request.url.path, **context},
+        context={
+            "actor": request.scope.get("user"),
+            "csrf_token": request.scope.get("csrf_token", ""),
+            "request_path": request.url.path,
+            **context,
+        },
         status_code=status_code,
     )

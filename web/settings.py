@@ -1,4 +1,5 @@
 """Settings, read from the environment once. See the README's configuration table."""
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,9 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
     def session_policy(self) -> SessionPolicy:
-        return SessionPolicy(idle=timedelta(minutes=self.session_idle_minutes),
-                             absolute=timedelta(hours=self.session_max_hours))
+        return SessionPolicy(
+            idle=timedelta(minutes=self.session_idle_minutes), absolute=timedelta(hours=self.session_max_hours)
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -63,15 +65,19 @@ class Settings:
         card_key = env.get("VOIPAGENCY_CARD_SECRET_KEY", "")
         if not secret_key or not card_key:
             if not demo:
-                missing = [n for n, v in (("VOIPAGENCY_SECRET_KEY", secret_key),
-                                          ("VOIPAGENCY_CARD_SECRET_KEY", card_key)) if not v]
+                missing = [
+                    n
+                    for n, v in (("VOIPAGENCY_SECRET_KEY", secret_key), ("VOIPAGENCY_CARD_SECRET_KEY", card_key))
+                    if not v
+                ]
                 raise SettingsError("missing secret(s) outside demo mode: " + ", ".join(missing))
             demo_secret, demo_card = _demo_secrets(Path(sqlite_path).with_suffix(".secrets"))
             secret_key, card_key = secret_key or demo_secret, card_key or demo_card
         if len(secret_key) < 32 or len(card_key) < 32:
             raise SettingsError("VOIPAGENCY_SECRET_KEY and VOIPAGENCY_CARD_SECRET_KEY need at least 32 characters")
-        hosts = tuple(h.strip() for h in env.get("VOIPAGENCY_ALLOWED_HOSTS", "" if not demo else "*").split(",")
-                      if h.strip())
+        hosts = tuple(
+            h.strip() for h in env.get("VOIPAGENCY_ALLOWED_HOSTS", "" if not demo else "*").split(",") if h.strip()
+        )
         if not hosts:
             raise SettingsError("VOIPAGENCY_ALLOWED_HOSTS is required outside demo mode (e.g. agency.example.com)")
         return cls(

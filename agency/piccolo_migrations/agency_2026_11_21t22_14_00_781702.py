@@ -46,9 +46,7 @@ DESCRIPTION = "True"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="agency", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="agency", description=DESCRIPTION)
 
     manager.add_table(
         class_name="AuditEntry",
@@ -64,9 +62,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="User", tablename="app_user", schema=None, columns=None
-    )
+    manager.add_table(class_name="User", tablename="app_user", schema=None, columns=None)
 
     manager.add_table(
         class_name="LoginThrottle",
@@ -75,13 +71,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Agent", tablename="agent", schema=None, columns=None
-    )
+    manager.add_table(class_name="Agent", tablename="agent", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="ApiToken", tablename="api_token", schema=None, columns=None
-    )
+    manager.add_table(class_name="ApiToken", tablename="api_token", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="AuditEntry",

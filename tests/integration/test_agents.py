@@ -1,4 +1,5 @@
 """The agent tree on a real database: scoping (R-1), depth, lifecycle (R-2)."""
+
 import datetime as dt
 
 import pytest
@@ -25,8 +26,9 @@ async def test_sibling_cannot_see_or_change_sibling(db):
         await agents.suspend_agent(huaxin, pearl.agent_id)
     with pytest.raises(NotFound):
         await agents.create_agent(huaxin, pearl.agent_id, FIELDS)
-    assert (await Agent.select(Agent.brand_name).where(Agent.id == pearl.agent_id).first())["brand_name"] == \
-        "Pearl River Telecom"
+    assert (await Agent.select(Agent.brand_name).where(Agent.id == pearl.agent_id).first())[
+        "brand_name"
+    ] == "Pearl River Telecom"
 
 
 async def test_child_cannot_see_parent_or_parents_other_children(db):

@@ -1,4 +1,5 @@
 """My account: password, operation password, sessions, API tokens; and the dashboard."""
+
 from __future__ import annotations
 
 from litestar import Request, get, post
@@ -18,15 +19,25 @@ async def dashboard(request: Request) -> Response:
     actor = request.user
     agent = await agents.get_agent(actor, actor.agent_id) if actor.agent_id else None
     _rows, subtree = await agents.list_agents(actor, per_page=1)
-    return render(request, "dashboard.html", agent=agent, subtree_count=subtree - (1 if agent else 0),
-                  has_operation_password=await users.has_operation_password(actor))
+    return render(
+        request,
+        "dashboard.html",
+        agent=agent,
+        subtree_count=subtree - (1 if agent else 0),
+        has_operation_password=await users.has_operation_password(actor),
+    )
 
 
 async def _account_context(request: Request) -> dict:
     actor = request.user
-    return dict(sessions=await sessions.list_sessions(actor), tokens=await sessions.list_api_tokens(actor),
-                has_operation_password=await users.has_operation_password(actor), errors={}, message=None,
-                new_token=None)
+    return dict(
+        sessions=await sessions.list_sessions(actor),
+        tokens=await sessions.list_api_tokens(actor),
+        has_operation_password=await users.has_operation_password(actor),
+        errors={},
+        message=None,
+        new_token=None,
+    )
 
 
 @get("/account", opt=access(AUTHENTICATED))
@@ -50,28 +61,35 @@ async def _account_action(request: Request, action, message: str) -> Response:
 @post("/account/password", opt=access(AUTHENTICATED))
 async def change_password(request: Request) -> Response:
     return await _account_action(
-        request, lambda d: users.change_own_password(request.user, d.get("current_password"), d.get("new_password")),
-        N_("Your password was changed; your other sessions were logged out."))
+        request,
+        lambda d: users.change_own_password(request.user, d.get("current_password"), d.get("new_password")),
+        N_("Your password was changed; your other sessions were logged out."),
+    )
 
 
 @post("/account/operation-password", opt=access(AUTHENTICATED))
 async def set_operation_password(request: Request) -> Response:
     return await _account_action(
-        request, lambda d: users.set_operation_password(request.user, d.get("login_password"),
-                                                        d.get("operation_password")),
-        N_("Your operation password was saved."))
+        request,
+        lambda d: users.set_operation_password(request.user, d.get("login_password"), d.get("operation_password")),
+        N_("Your operation password was saved."),
+    )
 
 
 @post("/account/sessions/revoke-others", opt=access(AUTHENTICATED))
 async def revoke_other_sessions(request: Request) -> Response:
-    return await _account_action(request, lambda d: sessions.revoke_other_sessions(request.user),
-                                 N_("Your other sessions were logged out."))
+    return await _account_action(
+        request, lambda d: sessions.revoke_other_sessions(request.user), N_("Your other sessions were logged out.")
+    )
 
 
 @post("/account/tokens", opt=access(AUTHENTICATED))
 async def create_token(request: Request) -> Response:
-    return await _account_action(request, lambda d: sessions.create_api_token(request.user, d.get("name")),
-                                 N_("The API token was created. Copy it now: it is shown only once."))
+    return await _account_action(
+        request,
+        lambda d: sessions.create_api_token(request.user, d.get("name")),
+        N_("The API token was created. Copy it now: it is shown only once."),
+    )
 
 
 @post("/account/tokens/{token_id:int}/revoke", opt=access(AUTHENTICATED))
@@ -80,5 +98,12 @@ async def revoke_token(request: Request, token_id: FromPath[int]) -> Response:
     return redirect(request, "/account")
 
 
-ROUTES = [dashboard, account, change_password, set_operation_password, revoke_other_sessions, create_token,
-          revoke_token]
+ROUTES = [
+    dashboard,
+    account,
+    change_password,
+    set_operation_password,
+    revoke_other_sessions,
+    create_token,
+    revoke_token,
+]

@@ -1,4 +1,5 @@
 """Agent tree pages: the tree with search and paging, an agent's detail, create, edit, status."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,8 +23,16 @@ PER_PAGE = 50
 async def agent_tree(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
     rows, total = await agents.list_agents(request.user, search=q, page=page, per_page=PER_PAGE)
     pages = max(1, -(-total // PER_PAGE))
-    return render(request, "agents/tree.html", partial="agents/_rows.html", rows=rows, total=total, q=q[:100],
-                  page=max(1, min(page, pages)), pages=pages)
+    return render(
+        request,
+        "agents/tree.html",
+        partial="agents/_rows.html",
+        rows=rows,
+        total=total,
+        q=q[:100],
+        page=max(1, min(page, pages)),
+        pages=pages,
+    )
 
 
 @get("/agents/new", opt=access("create_agent"))
@@ -52,9 +61,16 @@ async def create_agent(request: Request, settings: NamedDependency[Settings]) ->
 async def agent_detail(request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
     children, child_count = await agents.list_agents(request.user, under=agent_id, per_page=20)
-    return render(request, "agents/detail.html", agent=agent, ancestors=await agents.ancestors(request.user, agent),
-                  children=children, child_count=child_count, can_have_children=agent["level"] < settings.max_agent_depth,
-                  earliest_termination=agents.earliest_termination(dt.datetime.now(dt.timezone.utc)))
+    return render(
+        request,
+        "agents/detail.html",
+        agent=agent,
+        ancestors=await agents.ancestors(request.user, agent),
+        children=children,
+        child_count=child_count,
+        can_have_children=agent["level"] < settings.max_agent_depth,
+        earliest_termination=agents.earliest_termination(dt.datetime.now(dt.timezone.utc)),
+    )
 
 
 @get("/agents/{agent_id:int}/edit", opt=access("edit_agent"))
@@ -119,5 +135,16 @@ async def create_agent_user(request: Request, agent_id: FromPath[int]) -> Respon
     return redirect(request, f"/agents/{agent_id}/users")
 
 
-ROUTES = [agent_tree, new_agent, create_agent, agent_detail, edit_agent, update_agent, suspend_agent, resume_agent,
-          give_notice, agent_users, create_agent_user]
+ROUTES = [
+    agent_tree,
+    new_agent,
+    create_agent,
+    agent_detail,
+    edit_agent,
+    update_agent,
+    suspend_agent,
+    resume_agent,
+    give_notice,
+    agent_users,
+    create_agent_user,
+]

@@ -1,5 +1,6 @@
 """JSON API v1: the same operations as the pages, with the same services and scoping.
 Authenticate with a session cookie (and the X-CSRF-Token header) or `Authorization: Bearer va_…`."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -93,8 +94,13 @@ class MeController(Controller):
     @get("/")
     async def me(self, request: Request) -> dict[str, Any]:
         actor = request.user
-        return {"user_id": actor.user_id, "username": actor.username, "role": actor.role,
-                "agent_id": actor.agent_id, "is_operator": actor.is_operator}
+        return {
+            "user_id": actor.user_id,
+            "username": actor.username,
+            "role": actor.role,
+            "agent_id": actor.agent_id,
+            "is_operator": actor.is_operator,
+        }
 
     @post("/password", status_code=204)
     async def change_password(self, request: Request, data: JSONBody[OwnPasswordIn]) -> None:
@@ -131,14 +137,21 @@ class AgentApiController(Controller):
     tags = ["agents"]
 
     @get("/", opt=access("view_agents"))
-    async def list_agents(self, request: Request, search: FromQuery[str] = "", under: FromQuery[int | None] = None,
-                          page: FromQuery[int] = 1, per_page: FromQuery[int] = 50) -> dict[str, Any]:
-        rows, total = await agents.list_agents(request.user, search=search, under=under, page=page,
-                                               per_page=per_page)
+    async def list_agents(
+        self,
+        request: Request,
+        search: FromQuery[str] = "",
+        under: FromQuery[int | None] = None,
+        page: FromQuery[int] = 1,
+        per_page: FromQuery[int] = 50,
+    ) -> dict[str, Any]:
+        rows, total = await agents.list_agents(request.user, search=search, under=under, page=page, per_page=per_page)
         return _page(rows, total, page)
 
     @post("/", opt=access("create_agent"), status_code=201)
-    async def create_agent(self, request: Request, data: JSONBody[AgentIn], settings: NamedDependency[Settings]) -> dict[str, Any]:
+    async def create_agent(
+        self, request: Request, data: JSONBody[AgentIn], settings: NamedDependency[Settings]
+    ) -> dict[str, Any]:
         fields = asdict(data)
         parent_id = fields.pop("parent_id")
         return await agents.create_agent(request.user, parent_id, fields, max_depth=settings.max_agent_depth)
@@ -148,8 +161,9 @@ class AgentApiController(Controller):
         return await agents.get_agent(request.user, agent_id)
 
     @patch("/{agent_id:int}", opt=access("edit_agent"))
-    async def update_agent(self, request: Request, agent_id: FromPath[int],
-                           data: JSONBody[AgentPatch]) -> dict[str, Any]:
+    async def update_agent(
+        self, request: Request, agent_id: FromPath[int], data: JSONBody[AgentPatch]
+    ) -> dict[str, Any]:
         return await agents.update_agent(request.user, agent_id, _present(data))
 
     @post("/{agent_id:int}/suspend", opt=access("change_agent_status"), status_code=200)
@@ -204,9 +218,15 @@ class AuditApiController(Controller):
     tags = ["audit"]
 
     @get("/", opt=access("view_audit"))
-    async def list_entries(self, request: Request, action: FromQuery[str] = "", user: FromQuery[str] = "",
-                           since: FromQuery[str] = "", until: FromQuery[str] = "",
-                           page: FromQuery[int] = 1) -> dict[str, Any]:
+    async def list_entries(
+        self,
+        request: Request,
+        action: FromQuery[str] = "",
+        user: FromQuery[str] = "",
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
+    ) -> dict[str, Any]:
         rows, total = await audit.list_entries(request.user, audit_filter(action, user, since, until), page=page)
         return _page(rows, total, page)
 

@@ -1,4 +1,5 @@
 """Helpers shared by the HTML controllers: reading forms, form errors, redirects."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,8 +26,9 @@ def redirect(request: Request, url: str) -> Response:
     return Redirect(url, status_code=303)
 
 
-def form_errors(request: Request, template: str, exc: ValidationFailed, *, partial: str | None = None,
-                **context: Any) -> Response:
+def form_errors(
+    request: Request, template: str, exc: ValidationFailed, *, partial: str | None = None, **context: Any
+) -> Response:
     """Re-render the form with the messages next to their fields; nothing was changed."""
     errors = {field: _(message) for field, message in exc.errors.items()}
     return render(request, template, status_code=400, partial=partial, errors=errors, **context)

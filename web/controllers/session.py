@@ -1,4 +1,5 @@
 """Login, logout, language choice and the health check."""
+
 from __future__ import annotations
 
 import os
@@ -42,13 +43,22 @@ async def login(request: Request, settings: NamedDependency[Settings]) -> Respon
     data = await form_data(request)
     try:
         token, _actor = await sessions.log_in(
-            data.get("username", ""), data.get("password", ""), address=client_address(request.scope),
-            user_agent=request.headers.get("user-agent", ""), replaces=request.cookies.get(SESSION_COOKIE),
+            data.get("username", ""),
+            data.get("password", ""),
+            address=client_address(request.scope),
+            user_agent=request.headers.get("user-agent", ""),
+            replaces=request.cookies.get(SESSION_COOKIE),
             policy=settings.session_policy(),
         )
     except LoginFailed as exc:
-        return render(request, "login.html", status_code=401, next=_safe_next(data.get("next")),
-                      error=_(exc.message), username=str(data.get("username", ""))[:64])
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=_safe_next(data.get("next")),
+            error=_(exc.message),
+            username=str(data.get("username", ""))[:64],
+        )
     response = redirect(request, _safe_next(data.get("next")))
     response.set_cookie(**session_cookie_header(settings, token))
     return response
@@ -68,8 +78,14 @@ async def choose_language(request: Request, settings: NamedDependency[Settings])
     language = data.get("language")
     response = redirect(request, _safe_next(data.get("next")))
     if language in i18n.LANGUAGES:
-        response.set_cookie(key=i18n.LANGUAGE_COOKIE, value=language, path="/", max_age=365 * 86400,
-                            samesite="lax", secure=settings.secure_cookies)
+        response.set_cookie(
+            key=i18n.LANGUAGE_COOKIE,
+            value=language,
+            path="/",
+            max_age=365 * 86400,
+            samesite="lax",
+            secure=settings.secure_cookies,
+        )
     return response
 
 

@@ -1,4 +1,5 @@
 """Operator staff, and changes to one user (role, active, password reset)."""
+
 from __future__ import annotations
 
 from litestar import Request, get, post
