@@ -1,0 +1,115 @@
+"""R-1 over every route: an agent's users never see or change a sibling's subtree, and a child
+never sees its parent or the parent's other children; a parent does manage its descendants."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from agency import agents, sessions
+from tests.helpers import api, demo_actors, post_form, web_login
+from tests.web.routes import endpoints
+from tests.web.snapshot import state
+
+BODIES = {
+    "brand_name": "Hijacked",
+    "contact_person": "x",
+    "phone": "123456",
+    "username": "intruder",
+    "role": "owner",
+    "password": "intruder-password-1",
+    "display_name": "x",
+    "is_active": "0",
+    "name": "t",
+}
+
+
+async def _probe_all(client: httpx.AsyncClient, app, ids: dict[str, int], secrets: list[str]) -> list[str]:
+    """Call every route that takes an id with the victim's ids; return what leaked or changed."""
+    problems = []
+    for endpoint in endpoints(app):
+        if not endpoint.params:
+            continue
+        url = endpoint.url(**{p: ids[p] for p in endpoint.params})
+        before = await state()
+        if endpoint.method == "GET":
+            response = await client.get(url)
+        elif url.startswith("/api/"):
+            response = await api(client, endpoint.method, url, json=BODIES)
+        else:
+            response = await post_form(client, url, BODIES)
+        after = await state()
+        if response.status_code not in (400, 403, 404):
+            problems.append(f"{endpoint.method} {url}: {response.status_code}")
+        if any(secret in response.text for secret in secrets):
+            problems.append(f"{endpoint.method} {url}: reveals victim data")
+        if before != after:
+            problems.append(f"{endpoint.method} {url}: changed data")
+    return problems
+
+
+async def _victims(actors) -> dict[str, int]:
+    victim_user = actors["huaxin.clerk"]
+    token = await sessions.create_api_token(actors["huaxin"], "victim token")
+    victim_token_id = (await sessions.list_api_tokens(actors["huaxin"]))[0]["id"]
+    assert token
+    return {"agent_id": actors["huaxin"].agent_id, "user_id": victim_user.user_id, "token_id": victim_token_id}
+
+
+async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
+    actors = await demo_actors()
+    ids = await _victims(actors)
+    await web_login(client, "pearl")
+    victim_agents = [actors[name].agent_id for name in ("huaxin", "huaxin.pudong", "huaxin.lujiazui")]
+    secrets = ["华信", "huaxin", "王伟", "5555 0101"]
+    problems = []
+    for agent_id in victim_agents:
+        problems += await _probe_all(client, app, {**ids, "agent_id": agent_id}, secrets)
+    assert problems == []
+    # Lists and searches show nothing of the sibling either.
+    for url in ["/agents", "/agents?q=王", "/api/v1/agents?search=hua", "/audit", "/api/v1/audit", "/"]:
+        response = await client.get(url)
+        assert response.status_code == 200, url
+        assert not any(s in response.text for s in secrets), url
+    response = await client.get(f"/api/v1/agents?under={victim_agents[0]}")
+    assert response.status_code == 404
+    # Creating a sub-agent under the sibling, by form and by API, is refused.
+    before = await state()
+    response = await post_form(client, "/agents", {**BODIES, "parent": str(victim_agents[1])})
+    assert response.status_code == 404
+    response = await api(client, "POST", "/api/v1/agents", json={**BODIES, "parent_id": victim_agents[1]})
+    assert response.status_code == 404
+    assert await state() == before
+
+
+async def test_child_reaches_neither_parent_nor_parents_other_children(app, client):
+    actors = await demo_actors()
+    other_child = await agents.create_agent(
+        actors["huaxin"],
+        actors["huaxin"].agent_id,
+        {"brand_name": "华信另一个下级", "contact_person": "周", "phone": "+86 21 5555 0199"},
+    )
+    ids = await _victims(actors)
+    await web_login(client, "huaxin.pudong")
+    secrets = ["华信另一个下级", "5555 0199", "5555 0101", "huaxin.clerk"]
+    problems = []
+    for agent_id in (actors["huaxin"].agent_id, other_child["id"]):
+        problems += await _probe_all(client, app, {**ids, "agent_id": agent_id}, secrets)
+    assert problems == []
+    listing = (await client.get("/agents")).text
+    assert "华信陆家嘴" in listing and "华信另一个下级" not in listing
+
+
+@pytest.mark.parametrize("username", ["huaxin", "admin"])
+async def test_parent_sees_and_manages_descendants(client, username):
+    actors = await demo_actors()
+    await web_login(client, username)
+    grandchild = actors["huaxin.lujiazui"].agent_id
+    assert (await client.get(f"/agents/{grandchild}")).status_code == 200
+    response = await post_form(client, f"/agents/{grandchild}/edit", {"contact_person": "新的联系人"})
+    assert response.status_code == 303
+    assert (await client.get(f"/api/v1/agents/{grandchild}")).json()["contact_person"] == "新的联系人"
+    response = await post_form(client, f"/agents/{grandchild}/suspend")
+    assert response.status_code == 303
+    assert (await client.get(f"/api/v1/agents/{grandchild}")).json()["status"] == "suspended"
+    users = (await client.get(f"/api/v1/agents/{grandchild}/users")).json()
+    assert [u["username"] for u in users] == ["huaxin.lujiazui"]
