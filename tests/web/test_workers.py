@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import httpx
 
+from tests.postgres_cluster import free_port
 from tests.web.live_server import LiveServer, run_cli
 from web.auth import CSRF_COOKIE, SESSION_COOKIE
 
@@ -55,20 +56,22 @@ def log_out(url: str, session: str) -> None:
 def test_session_shared_by_workers_survives_restart_and_logout_revokes_it(postgres_cluster):
     """Logged in on one worker, valid on both; still valid after a restart; after logout, 401 on both."""
     dsn = postgres_cluster.create_database(f"workers_{secrets.token_hex(4)}")
+    port = free_port()
+    # The allowed host names the port: Litestar matches the whole Host header, port included.
     env = {"DATABASE_URL": dsn, "VOIPAGENCY_DEMO": "0", "VOIPAGENCY_SECRET_KEY": secrets.token_urlsafe(48),
-           "VOIPAGENCY_CARD_SECRET_KEY": secrets.token_urlsafe(48), "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
+           "VOIPAGENCY_CARD_SECRET_KEY": secrets.token_urlsafe(48), "VOIPAGENCY_ALLOWED_HOSTS": f"127.0.0.1:{port}",
            "VOIPAGENCY_SECURE_COOKIES": "0"}
     run_cli("migrate", env=env)
     run_cli("create-user", USERNAME, "--role", "admin", "--password-stdin", env=env, input=PASSWORD + "\n")
 
-    with LiveServer(env, workers=2) as server:
+    with LiveServer(env, workers=2, port=port) as server:
         login_pid, session = log_in(server.url)
         seen = statuses_by_worker(server.url, session)
         assert len(seen) == 2, f"only one worker answered in {MAX_CONNECTIONS} connections: {seen}"
         assert login_pid in seen
         assert all(set(statuses) == {200} for statuses in seen.values()), seen
 
-    with LiveServer(env, workers=2) as server:
+    with LiveServer(env, workers=2, port=port) as server:
         seen = statuses_by_worker(server.url, session)
         assert login_pid not in seen  # really new worker processes
         assert len(seen) == 2 and all(set(statuses) == {200} for statuses in seen.values()), seen
