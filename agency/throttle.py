@@ -20,7 +20,8 @@ def lock_delay(failures: int) -> dt.timedelta | None:
     """Pure: the lock after `failures` failures in the window, or None."""
     if failures < FREE_FAILURES:
         return None
-    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES), MAX_DELAY)
+    doublings = min(failures - FREE_FAILURES, 20)  # 30 s * 2**7 already passes the cap
+    return min(FIRST_DELAY * 2**doublings, MAX_DELAY)
 
 
 async def is_locked(keys: list[str]) -> bool:
