@@ -90,5 +90,7 @@ class LiveServer:
     def __enter__(self) -> "LiveServer":
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop()
+        if exc_type is None:
+            self.log.unlink(missing_ok=True)  # kept for a look after a failure
