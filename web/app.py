@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from litestar import Litestar, Router
-from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -22,6 +21,7 @@ from agency.agents import apply_due_terminations
 from agency.database import bind_engine, engine_from_url, is_postgres
 from web.auth import (
     PUBLIC,
+    AllowedHostsMiddleware,
     AuthMiddleware,
     CsrfMiddleware,
     LanguageMiddleware,
@@ -81,10 +81,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         ],
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         guards=[access_guard],
-        middleware=[LanguageMiddleware(), AuthMiddleware(settings), CsrfMiddleware(settings)],
+        middleware=[
+            LanguageMiddleware(),
+            AllowedHostsMiddleware(settings),
+            AuthMiddleware(settings),
+            CsrfMiddleware(settings),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(build_environment())),
-        allowed_hosts=AllowedHostsConfig(allowed_hosts=list(settings.allowed_hosts)),
         openapi_config=OpenAPIConfig(
             title="voipagency API",
             version="1",

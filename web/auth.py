@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,6 +61,32 @@ def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else ""
+
+
+def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
+    """The Host header's name, without its port, against the allowed names ("*" allows any;
+    "*.example.com" allows its subdomains)."""
+    if "*" in allowed:
+        return True
+    name = host_header.rsplit("]", 1)[0] + "]" if host_header.startswith("[") else host_header.split(":")[0]
+    name = name.lower()
+    return bool(name) and any(
+        name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])) for pattern in allowed
+    )
+
+
+class AllowedHostsMiddleware(ASGIMiddleware):
+    """Refuses requests for a host name this deployment does not serve (Host header attacks)."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, settings: Settings) -> None:
+        self.allowed = tuple(h.lower() for h in settings.allowed_hosts)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if not host_allowed(Request(scope).headers.get("host", ""), self.allowed):
+            raise ValidationException("invalid host header")
+        await next_app(scope, receive, send)
 
 
 class LanguageMiddleware(ASGIMiddleware):

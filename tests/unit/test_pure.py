@@ -72,3 +72,17 @@ def test_domain_packages_do_not_import_litestar():
                 if any(n == "litestar" or n.startswith("litestar.") for n in names):
                     offenders.append(str(file.relative_to(root)))
     assert offenders == []
+
+
+def test_host_check_ignores_the_port():
+    from web.auth import host_allowed
+
+    allowed = ("agency.example.com", "*.example.net", "127.0.0.1")
+    assert host_allowed("agency.example.com:8000", allowed)
+    assert host_allowed("AGENCY.example.com", allowed)
+    assert host_allowed("a.b.example.net:443", allowed)
+    assert host_allowed("127.0.0.1:8000", allowed)
+    assert not host_allowed("evil.com", allowed)
+    assert not host_allowed("example.net.evil.com", allowed)
+    assert not host_allowed("", allowed)
+    assert host_allowed("anything", ("*",))

@@ -1,0 +1,74 @@
+"""R-32: every state change is audited with who, role, agent, address, before and after; the
+operator sees all, an agent owner its subtree; retention never below 30 days."""
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agency import agents, audit, sessions, users
+from agency.audit import AuditFilter
+from agency.errors import Forbidden
+from agency.tables import AuditEntry
+from tests.helpers import demo_actors
+
+
+async def test_changes_are_recorded_with_before_and_after(db):
+    actors = await demo_actors()
+    owner = actors["huaxin"]
+    child = actors["huaxin.pudong"].agent_id
+    await agents.update_agent(owner, child, {"contact_person": "新人"})
+    entry = await AuditEntry.select().output(load_json=True).where(AuditEntry.action == "agent.update").first()
+    assert entry["username"] == "huaxin" and entry["role"] == "owner" and entry["actor_agent_id"] == owner.agent_id
+    assert entry["address"] == owner.address and entry["target_id"] == str(child)
+    assert entry["before"] == {"contact_person": "李娜"} and entry["after"] == {"contact_person": "新人"}
+    await users.create_user(owner, child, {"username": "audited", "role": "viewer", "password": "long-password"})
+    await sessions.revoke_other_sessions(owner)
+    actions = {r["action"] for r in await AuditEntry.select(AuditEntry.action)}
+    assert {"agent.create", "login", "agent.update", "user.create", "session.revoke_others"} <= actions
+    # No password or hash is ever written to the log.
+    text = str(await AuditEntry.select())
+    assert "long-password" not in text and "argon2" not in text
+
+
+async def test_scoped_visibility(db):
+    actors = await demo_actors()
+    await agents.update_agent(actors["pearl"], actors["pearl.tianhe"].agent_id, {"address": "天河"})
+    await agents.update_agent(actors["huaxin"], actors["huaxin.pudong"].agent_id, {"address": "浦东"})
+    rows, total = await audit.list_entries(actors["huaxin"], AuditFilter(action="agent.update"))
+    assert total == 1 and rows[0]["after"] == {"address": "浦东"}
+    rows, total = await audit.list_entries(actors["admin"], AuditFilter(action="agent.update"))
+    assert total == 2
+    rows, _ = await audit.list_entries(actors["huaxin.pudong"], AuditFilter())
+    assert all(r["scope_path"].startswith(actors["huaxin.pudong"].agent_path) for r in rows)
+    with pytest.raises(Forbidden):
+        await audit.list_entries(actors["huaxin.view"], AuditFilter())
+
+
+async def test_purge_keeps_at_least_30_days(db):
+    await demo_actors()
+    now = dt.datetime.now(dt.timezone.utc)
+    total = await AuditEntry.count()
+    for days in (10, 40, 200):
+        await AuditEntry.insert(AuditEntry(at=now - dt.timedelta(days=days), action=f"old.{days}"))
+    assert await audit.purge(1) == 2  # asked for 1 day, kept 30
+    assert await audit.purge(180) == 0
+    assert await AuditEntry.count() == total + 1
+
+
+def test_cli_purge_and_create_user(tmp_path):
+    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "cli.sqlite3")}
+    env.pop("DATABASE_URL", None)
+    cli = [sys.executable, "-m", "web.cli"]
+    created = subprocess.run([*cli, "create-user", "boss", "--role", "admin", "--password-stdin"], env=env,
+                             input="boss-password-1\n", capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    assert "boss" in created.stdout
+    weak = subprocess.run([*cli, "create-user", "weak", "--password-stdin"], env=env, input="short\n",
+                          capture_output=True, text=True)
+    assert weak.returncode == 1 and "password" in weak.stderr
+    purge = subprocess.run([*cli, "audit", "purge", "--days", "5"], env=env, capture_output=True, text=True)
+    assert purge.returncode == 0 and "purged 0" in purge.stdout
+    demo = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True)
+    assert demo.returncode == 1  # not empty any more
