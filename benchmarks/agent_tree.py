@@ -1,0 +1,176 @@
+"""Agent tree speed with 10,000 agents (issue: the tree view stays fast at that size).
+
+Builds 100 level-1 agents x 10 level-2 x 9 level-3 (10,100 agents) on SQLite and on a throwaway
+PostgreSQL cluster, then times the tree page queries and the rendered /agents page through
+the ASGI app. Prints one JSON object; nothing is asserted.
+
+    .venv/bin/python -m benchmarks.agent_tree [--databases sqlite,postgres] [--rounds 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from agency import agents
+from agency.clock import now
+from agency.database import bind_engine, migrate, prepare_sqlite
+from agency.roles import Actor
+from agency.tables import Agent, User
+from agency.tree import child_path
+
+SHAPE = (100, 10, 9)
+CHUNK = 500  # rows per INSERT, far below both drivers' parameter limits
+
+
+async def build_tree() -> None:
+    rows, next_id = [], 1
+    created = now()
+
+    def add(parent_id: int | None, parent_path: str, level: int) -> tuple[int, str]:
+        nonlocal next_id
+        agent_id, next_id = next_id, next_id + 1
+        path = child_path(parent_path, agent_id)
+        rows.append(
+            Agent(
+                id=agent_id,
+                parent=parent_id,
+                path=path,
+                level=level,
+                brand_name=f"Brand {agent_id:05d}",
+                contact_person=f"Contact {agent_id}",
+                phone=f"+86 {agent_id:08d}",
+                created_at=created,
+            )
+        )
+        return agent_id, path
+
+    for _ in range(SHAPE[0]):
+        a, pa = add(None, "/", 1)
+        for _ in range(SHAPE[1]):
+            b, pb = add(a, pa, 2)
+            for _ in range(SHAPE[2]):
+                add(b, pb, 3)
+    for start in range(0, len(rows), CHUNK):
+        await Agent.insert(*rows[start : start + CHUNK])
+    await User.insert(User(username="bench", role="admin", password_hash="x", created_at=created))
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+    }
+
+
+async def timed(rounds: int, call) -> dict[str, float]:
+    await call()  # warm up
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - start)
+    return summary(samples)
+
+
+async def measure(rounds: int) -> dict[str, object]:
+    from web.app import create_app
+    from web.settings import Settings
+
+    operator = Actor(user_id=1, username="bench", role="admin")
+    level1 = Actor(user_id=1, username="bench", role="owner", agent_id=1, agent_path=child_path("/", 1), agent_level=1)
+    figures: dict[str, object] = {"agents": await Agent.count()}
+    figures["operator_first_page"] = await timed(rounds, lambda: agents.list_agents(operator, page=1))
+    figures["operator_page_150"] = await timed(rounds, lambda: agents.list_agents(operator, page=150))
+    figures["operator_search"] = await timed(rounds, lambda: agents.list_agents(operator, search="Brand 0999"))
+    figures["level1_subtree_page"] = await timed(rounds, lambda: agents.list_agents(level1, page=1))
+    figures["agent_detail"] = await timed(rounds, lambda: agents.get_agent(level1, 55))
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env({"VOIPAGENCY_DB_PATH": str(Path(tmp) / "unused.sqlite3")})
+        import piccolo_conf
+
+        app = create_app(settings, engine=piccolo_conf.DB)
+        from agency.sessions import new_token, token_hash
+        from agency.tables import UserSession
+
+        # A session for the benchmark user, made directly: a login would add argon2's cost to nothing measured.
+        token = new_token()
+        at = now()
+        await UserSession.insert(
+            UserSession(
+                token_hash=token_hash(token),
+                user=1,
+                created_at=at,
+                last_seen_at=at,
+                expires_at=at + settings.session_policy().absolute,
+            )
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", cookies={"vs_session": token}
+        ) as client:
+
+            async def page() -> None:
+                response = await client.get("/agents?page=3")
+                assert response.status_code == 200
+
+            figures["http_agents_page"] = await timed(rounds, page)
+    return figures
+
+
+async def run(kind: str, rounds: int) -> dict[str, object]:
+    cluster = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "sqlite":
+            engine = SQLiteEngine(path=str(Path(tmp) / "bench.sqlite3"), timeout=30)
+        else:
+            from tests.postgres_cluster import start_cluster
+
+            cluster = start_cluster()
+            engine = PostgresEngine(config={"dsn": cluster.create_database("bench")}, extensions=())
+        try:
+            bind_engine(engine)
+            await prepare_sqlite(engine)
+            await migrate()
+            if kind == "postgres":
+                await engine.start_connection_pool()
+            start = time.perf_counter()
+            await build_tree()
+            build_seconds = round(time.perf_counter() - start, 2)
+            figures = await measure(rounds)
+            figures["build_seconds"] = build_seconds
+            if kind == "postgres":
+                await engine.close_connection_pool()
+            return figures
+        finally:
+            if cluster:
+                cluster.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--rounds", type=int, default=50)
+    args = parser.parse_args()
+    import contextlib
+    import io
+
+    results = {}
+    for kind in args.databases.split(","):
+        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
+            results[kind] = asyncio.run(run(kind, args.rounds))
+    print(json.dumps({"benchmark": "agent_tree", "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
