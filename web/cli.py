@@ -38,11 +38,15 @@ def _print_demo_logins(host: str, port: int) -> None:
     print(flush=True)
 
 
-async def _prepare_for_serving(settings: Settings) -> bool:
-    """Migrate; in demo mode, load the demo into an empty database. True when demo logins exist."""
+async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> bool:
+    """Migrate (unless a separate step does); in demo mode, load the demo into an empty database.
+    True when demo logins exist."""
     from agency.demo import is_empty, load_demo
 
-    await _migrate(settings)
+    if migrate:
+        await _migrate(settings)
+    else:
+        await _connect(settings)
     if not settings.demo:
         return False
     if await is_empty():
@@ -53,7 +57,7 @@ async def _prepare_for_serving(settings: Settings) -> bool:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    demo = asyncio.run(_prepare_for_serving(settings))
+    demo = asyncio.run(_prepare_for_serving(settings, migrate=not args.no_migrate))
     if demo:
         _print_demo_logins(args.host, args.port)
     uvicorn.run(
@@ -157,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (sessions are shared)")
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrations (a one-shot step runs them)")
     serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from the proxy")
     serve.add_argument("--forwarded-allow-ips", default="", help="addresses of trusted proxies")
     serve.set_defaults(func=cmd_serve)

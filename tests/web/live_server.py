@@ -39,7 +39,9 @@ def run_cli(*args: str, env: dict[str, str], input: str | None = None) -> subpro
 class LiveServer:
     """`voipagency serve` on a free port; `with LiveServer(env, workers=2) as server: server.url`."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, port: int | None = None, timeout: float = 60) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, port: int | None = None, timeout: float = 60,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.extra_args = extra_args
         self.env = clean_env(env)
         self.workers = workers
         self.port = port or free_port()
@@ -56,7 +58,8 @@ class LiveServer:
     def start(self) -> "LiveServer":
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)],
+                [*command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
+                 *self.extra_args],
                 env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:

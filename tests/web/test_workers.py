@@ -53,6 +53,10 @@ def log_out(url: str, session: str) -> None:
         assert response.status_code == 303, response.text
 
 
+# The flags of the `web` service in docker-compose.yml (host, port and worker count aside).
+COMPOSE_WEB_FLAGS = ("--no-migrate", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+
+
 def test_session_shared_by_workers_survives_restart_and_logout_revokes_it(postgres_cluster):
     """Logged in on one worker, valid on both; still valid after a restart; after logout, 401 on both."""
     dsn = postgres_cluster.create_database(f"workers_{secrets.token_hex(4)}")
@@ -63,14 +67,14 @@ def test_session_shared_by_workers_survives_restart_and_logout_revokes_it(postgr
     run_cli("migrate", env=env)
     run_cli("create-user", USERNAME, "--role", "admin", "--password-stdin", env=env, input=PASSWORD + "\n")
 
-    with LiveServer(env, workers=2, port=port) as server:
+    with LiveServer(env, workers=2, port=port, extra_args=COMPOSE_WEB_FLAGS) as server:
         login_pid, session = log_in(server.url)
         seen = statuses_by_worker(server.url, session)
         assert len(seen) == 2, f"only one worker answered in {MAX_CONNECTIONS} connections: {seen}"
         assert login_pid in seen
         assert all(set(statuses) == {200} for statuses in seen.values()), seen
 
-    with LiveServer(env, workers=2, port=port) as server:
+    with LiveServer(env, workers=2, port=port, extra_args=COMPOSE_WEB_FLAGS) as server:
         seen = statuses_by_worker(server.url, session)
         assert login_pid not in seen  # really new worker processes
         assert len(seen) == 2 and all(set(statuses) == {200} for statuses in seen.values()), seen
@@ -78,3 +82,21 @@ def test_session_shared_by_workers_survives_restart_and_logout_revokes_it(postgr
         log_out(server.url, session)
         seen = statuses_by_worker(server.url, session)
         assert len(seen) == 2 and all(set(statuses) == {401} for statuses in seen.values()), seen
+
+
+def test_compose_runs_migrate_once_then_the_tested_web_command():
+    """docker-compose.yml: PostgreSQL with a healthcheck, a one-shot migrate, and the web command tested above."""
+    import pathlib
+
+    import yaml
+
+    compose = yaml.safe_load((pathlib.Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "healthcheck" in services["postgres"]
+    assert services["migrate"]["command"] == ["voipagency", "migrate"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    web = services["web"]["command"]
+    assert web[:2] == ["voipagency", "serve"] and int(web[web.index("--workers") + 1]) >= 2
+    assert all(flag in web for flag in COMPOSE_WEB_FLAGS if not flag[0].isdigit())
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "DATABASE_URL" in services["web"]["environment"]
