@@ -83,7 +83,12 @@ async def list_entries(actor: Actor, flt: AuditFilter, *, page: int = 1, per_pag
         query = query.where(condition)
         count = count.where(condition)
     page = max(1, min(page, 100_000))
-    rows = await query.output(load_json=True).order_by(AuditEntry.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    rows = (
+        await query.output(load_json=True)
+        .order_by(AuditEntry.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     return rows, await count
 
 

@@ -38,18 +38,20 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_USER_FIELDS = (
-    User.id,
-    User.username,
-    User.role,
-    User.is_active,
-    User.agent,
-    User.password_hash,
-    User.agent.path,
-    User.agent.level,
-    User.agent.status,
-    User.agent.terminates_at,
-)
+def _actor_columns(user) -> list:
+    """What makes an Actor, read from `User` itself or through a foreign key to it."""
+    agent = user.agent
+    return [
+        user.id,
+        user.username,
+        user.role,
+        user.is_active,
+        user.agent,
+        agent.path,
+        agent.level,
+        agent.status,
+        agent.terminates_at,
+    ]
 
 
 def _actor(row: dict[str, Any], address: str, session_id: int | None = None) -> Actor:
@@ -93,7 +95,7 @@ async def log_in(
     ):
         raise LoginFailed()
     keys = [f"user:{username.lower()}", f"addr:{address}"]
-    row = await User.select(*_USER_FIELDS).where(User.username == username).first()
+    row = await User.select(*_actor_columns(User), User.password_hash).where(User.username == username).first()
     locked = await throttle.is_locked(keys)
     # Always verify (against a dummy hash for unknown users) so timing does not tell who exists.
     ok = verify_password(row["password_hash"] if row else None, password)
@@ -147,11 +149,7 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
             UserSession.last_seen_at,
             UserSession.expires_at,
             UserSession.revoked_at,
-            *(getattr(UserSession.user, c._meta.name) for c in _USER_FIELDS[:5]),
-            UserSession.user.agent.path,
-            UserSession.user.agent.level,
-            UserSession.user.agent.status,
-            UserSession.user.agent.terminates_at,
+            *_actor_columns(UserSession.user),
         )
         .where(UserSession.token_hash == token_hash(token))
         .first()
@@ -192,13 +190,19 @@ async def list_sessions(actor: Actor) -> list[dict[str, Any]]:
     )
 
 
+async def end_sessions(user_id: int, *, keep: int | None = None) -> int:
+    """Revoke a user's live sessions, all but `keep`; call inside the caller's transaction."""
+    condition = (UserSession.user == user_id) & UserSession.revoked_at.is_null()
+    if keep is not None:
+        condition &= UserSession.id != keep
+    count = await UserSession.count().where(condition)
+    await UserSession.update({UserSession.revoked_at: now()}).where(condition)
+    return count
+
+
 async def revoke_other_sessions(actor: Actor) -> int:
     async with transaction():
-        condition = (UserSession.user == actor.user_id) & UserSession.revoked_at.is_null()
-        if actor.session_id is not None:
-            condition &= UserSession.id != actor.session_id
-        count = await UserSession.count().where(condition)
-        await UserSession.update({UserSession.revoked_at: now()}).where(condition)
+        count = await end_sessions(actor.user_id, keep=actor.session_id)
         await audit.record(
             actor, "session.revoke_others", target_type="user", target_id=actor.user_id, after={"revoked": count}
         )
@@ -245,11 +249,7 @@ async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
     row = (
         await ApiToken.select(
             ApiToken.revoked_at,
-            *(getattr(ApiToken.user, c._meta.name) for c in _USER_FIELDS[:5]),
-            ApiToken.user.agent.path,
-            ApiToken.user.agent.level,
-            ApiToken.user.agent.status,
-            ApiToken.user.agent.terminates_at,
+            *_actor_columns(ApiToken.user),
         )
         .where(ApiToken.token_hash == token_hash(token))
         .first()

@@ -18,7 +18,8 @@ from agency.errors import (
 )
 from agency.passwords import hash_password, verify_password
 from agency.roles import AGENT_ROLES, OPERATOR_ROLES, Actor
-from agency.tables import Agent, User, UserSession
+from agency.sessions import end_sessions
+from agency.tables import Agent, User
 from agency.tree import subtree_bounds
 from agency.validation import USERNAME, Checker
 
@@ -137,9 +138,7 @@ async def update_user(actor: Actor, user_id: int, data: dict[str, object]) -> di
     async with transaction():
         await User.update(changes).where(User.id == user_id)
         if "role" in changes or changes.get("is_active") is False:
-            await UserSession.update({UserSession.revoked_at: now()}).where(
-                (UserSession.user == user_id) & UserSession.revoked_at.is_null()
-            )
+            await end_sessions(user_id)
         await audit.record(
             actor,
             "user.update",
@@ -159,9 +158,7 @@ async def reset_password(actor: Actor, user_id: int, new_password: object) -> No
     password = check.done()["password"]
     async with transaction():
         await User.update({User.password_hash: hash_password(password)}).where(User.id == user_id)
-        await UserSession.update({UserSession.revoked_at: now()}).where(
-            (UserSession.user == user_id) & UserSession.revoked_at.is_null()
-        )
+        await end_sessions(user_id)
         await audit.record(
             actor, "user.reset_password", target_type="user", target_id=user_id, scope_path=user["scope_path"]
         )
@@ -183,11 +180,7 @@ async def change_own_password(actor: Actor, current: object, new: object) -> Non
         raise ValidationFailed({"new_password": N_("The password may not be your user name.")})
     async with transaction():
         await User.update({User.password_hash: hash_password(fields["new_password"])}).where(User.id == actor.user_id)
-        await UserSession.update({UserSession.revoked_at: now()}).where(
-            (UserSession.user == actor.user_id)
-            & UserSession.revoked_at.is_null()
-            & (UserSession.id != actor.session_id)
-        )
+        await end_sessions(actor.user_id, keep=actor.session_id)
         await audit.record(actor, "user.change_password", target_type="user", target_id=actor.user_id)
 
 
