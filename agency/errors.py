@@ -40,10 +40,10 @@ class OperationPasswordRejected(DomainError):
 
 
 class ValidationFailed(DomainError):
-    """Bad input: `errors` maps a field name to its message id."""
+    """Bad input: `errors` maps a field name to its message id; `params` fill its placeholders."""
 
     message = N_("Please correct the marked fields.")
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, str], **params: object) -> None:
         self.errors = errors
-        super().__init__()
+        super().__init__(None, **params)

@@ -63,4 +63,10 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "change_agent_status": (("admin",), ("owner",)),
     "manage_users": (("admin",), ("owner",)),
     "view_audit": (OPERATOR_ROLES, ("owner",)),
+    "view_money": (("admin", "finance"), ("owner", "clerk", "viewer")),
+    "buy_bundle": ((), ("owner",)),
+    "record_remittance": ((), ("owner", "clerk")),
+    "confirm_remittance": (("admin", "finance"), ("owner",)),
+    "set_prices": (("admin",), ("owner",)),
+    "activate_agent": (("admin", "finance"), ("owner",)),
 }

@@ -65,10 +65,18 @@ def _respond(request: Request, status: int, message: str, errors: dict[str, str]
     return render(request, "error.html", status_code=status, message=message, errors=errors or {})
 
 
+def translated(message: str, params: dict) -> str:
+    return _(message) % params if params else _(message)
+
+
+def field_errors(exc: ValidationFailed) -> dict[str, str]:
+    return {field: translated(message, exc.params) for field, message in exc.errors.items()}
+
+
 def domain_error(request: Request, exc: DomainError) -> Response:
     status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
-    message = _(exc.message) % exc.params if exc.params else _(exc.message)
-    errors = {field: _(msg) for field, msg in exc.errors.items()} if isinstance(exc, ValidationFailed) else None
+    message = translated(exc.message, exc.params)
+    errors = field_errors(exc) if isinstance(exc, ValidationFailed) else None
     return _respond(request, status, message, errors)
 
 

@@ -42,7 +42,7 @@ class User(Table, tablename="app_user", schema=None):
 
 ID = "2026-11-21T22:14:00:781702"
 VERSION = "1.38.0"
-DESCRIPTION = "True"
+DESCRIPTION = "agent tree, users, sessions, audit"
 
 
 async def forwards():

@@ -9,7 +9,7 @@ from litestar.response import Redirect, Response
 
 from agency.errors import ValidationFailed
 from web.auth import CSRF_FIELD
-from web.i18n import gettext as _
+from web.errors import field_errors
 from web.rendering import is_htmx, render
 
 
@@ -30,8 +30,7 @@ def form_errors(
     request: Request, template: str, exc: ValidationFailed, *, partial: str | None = None, **context: Any
 ) -> Response:
     """Re-render the form with the messages next to their fields; nothing was changed."""
-    errors = {field: _(message) for field, message in exc.errors.items()}
-    return render(request, template, status_code=400, partial=partial, errors=errors, **context)
+    return render(request, template, status_code=400, partial=partial, errors=field_errors(exc), **context)
 
 
 def to_int(value: object) -> int | None:

@@ -1,0 +1,78 @@
+"""Idempotency keys for money and airtime operations (R-7).
+
+The first result under a (user, key) is stored in the same database transaction as the
+operation itself. A retry with the same key and the same parameters gets that result back and
+changes nothing; the same key with other parameters is refused. Two concurrent requests with
+one key cannot both act: the second one's insert hits the unique key, its transaction rolls
+back, and it then reads and returns the first one's result."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agency.clock import now
+from agency.database import transaction
+from agency.errors import N_, Conflict, ValidationFailed
+from agency.roles import Actor
+from agency.tables import IdempotencyRecord
+
+MAX_KEY_LENGTH = 100
+
+
+class IdempotencyKeyReused(Conflict):
+    message = N_("This request was already made with other values. Reload the form and try again.")
+
+
+def request_hash(operation: str, params: dict[str, Any]) -> str:
+    canonical = json.dumps({"op": operation, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def clean_key(key: object) -> str:
+    if not isinstance(key, str) or not 8 <= len(key.strip()) <= MAX_KEY_LENGTH:
+        raise ValidationFailed({"idempotency_key": N_("A request key of 8 to 100 characters is required.")})
+    return key.strip()
+
+
+async def _stored(scoped_key: str, wanted_hash: str) -> dict[str, Any] | None:
+    row = await IdempotencyRecord.select(IdempotencyRecord.request_hash, IdempotencyRecord.response).output(
+        load_json=True
+    ).where(IdempotencyRecord.scoped_key == scoped_key).first()
+    if row is None:
+        return None
+    if row["request_hash"] != wanted_hash:
+        raise IdempotencyKeyReused()
+    return row["response"]
+
+
+async def run_once(actor: Actor, key: object, operation: str, params: dict[str, Any],
+                   action: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """Run `action` (which must not open its own transaction) at most once per key, inside one
+    write transaction together with the record of its result."""
+    scoped_key = f"{actor.user_id}:{clean_key(key)}"
+    wanted = request_hash(operation, params)
+    try:
+        async with transaction():
+            previous = await _stored(scoped_key, wanted)
+            if previous is not None:
+                return previous
+            result = await action()
+            await IdempotencyRecord.insert(
+                IdempotencyRecord(scoped_key=scoped_key, request_hash=wanted, response=result, created_at=now())
+            )
+            return result
+    except Exception as exc:
+        if not _is_unique_violation(exc):
+            raise
+    # A concurrent request with the same key won the race and committed first.
+    previous = await _stored(scoped_key, wanted)
+    if previous is None:
+        raise RuntimeError("idempotency record vanished")
+    return previous
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "unique" in text and ("idempotency_record" in text or "scoped_key" in text)

@@ -1,0 +1,189 @@
+"""The double-entry ledger (R-4 to R-8).
+
+Every change of money (fen) or airtime (seconds) is one journal transaction whose entries sum to
+zero per unit. Cached balances move in the same database transaction, each by one conditional
+UPDATE (`… WHERE balance + delta >= 0` for customer-facing accounts), never read-modify-write;
+a CHECK (PostgreSQL) or trigger (SQLite) refuses a negative customer balance as a last line.
+Entries are never updated or deleted: a mistake is reversed by a new transaction."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from agency.clock import now
+from agency.errors import N_, DomainError
+from agency.tables import JournalEntry, JournalTransaction, LedgerAccount
+from agency.units import FEN, SECONDS
+
+# Account kinds. Wallets, stock and held deposits belong to one agent and are customer-facing.
+WALLET, STOCK, DEPOSIT, SYSTEM = "wallet", "stock", "deposit", "system"
+AGENT_ACCOUNTS = {WALLET: FEN, STOCK: SECONDS, DEPOSIT: FEN}
+
+# System accounts: the operator's side of the business; they may go negative by nature.
+OPERATOR_ISSUANCE = ("operator:issuance", SECONDS)  # the operator's unlimited stock of airtime
+OPERATOR_REVENUE = ("operator:revenue", FEN)  # what agents paid the operator for bundles
+OPERATOR_FEES = ("operator:franchise-fees", FEN)
+OUTSIDE_MONEY = ("outside:remittances", FEN)  # money that came in from banks (confirmed remittances)
+
+
+class InsufficientBalance(DomainError):
+    message = N_("Not enough balance for this operation; nothing was changed.")
+
+
+class UnbalancedTransaction(Exception):
+    """A programming error: entries that do not sum to zero per unit."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    account_id: int
+    unit: str
+    amount: int  # signed: + credit to the account's balance, - debit
+
+
+def check_balanced(postings: list[Posting]) -> None:
+    """Pure: entries sum to zero per unit, amounts are non-zero integers."""
+    totals: dict[str, int] = defaultdict(int)
+    for p in postings:
+        if not isinstance(p.amount, int) or isinstance(p.amount, bool) or p.amount == 0:
+            raise UnbalancedTransaction(f"bad amount {p.amount!r}")
+        totals[p.unit] += p.amount
+    if any(totals.values()) or not postings:
+        raise UnbalancedTransaction(f"entries do not sum to zero: {dict(totals)}")
+
+
+async def _account(code: str, kind: str, unit: str, agent_id: int | None, customer_facing: bool) -> dict[str, Any]:
+    row = await LedgerAccount.select(LedgerAccount.id, LedgerAccount.unit).where(LedgerAccount.code == code).first()
+    if row is None:
+        await LedgerAccount.insert(
+            LedgerAccount(code=code, kind=kind, unit=unit, agent=agent_id, customer_facing=customer_facing, balance=0)
+        ).on_conflict(action="DO NOTHING")
+        row = await LedgerAccount.select(LedgerAccount.id, LedgerAccount.unit).where(LedgerAccount.code == code).first()
+    return row
+
+
+async def agent_account(agent_id: int, kind: str) -> int:
+    """The id of an agent's wallet, stock or deposit account, created on first use."""
+    return (await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, True))["id"]
+
+
+async def system_account(spec: tuple[str, str]) -> int:
+    code, unit = spec
+    return (await _account(code, SYSTEM, unit, None, False))["id"]
+
+
+async def post(kind: str, postings: list[Posting], *, memo: str = "", user_id: int | None = None,
+               ref_type: str = "", ref_id: object = "") -> int:
+    """Record one journal transaction and move the cached balances. Call inside the use case's
+    database transaction; raises InsufficientBalance (and the caller's transaction rolls back)
+    when a customer-facing account would go below zero."""
+    check_balanced(postings)
+    # Same order in every transaction, so two transactions never wait on each other in a cycle.
+    for posting in sorted(postings, key=lambda p: p.account_id):
+        condition = LedgerAccount.id == posting.account_id
+        if posting.amount < 0:
+            condition &= (LedgerAccount.customer_facing == False) | (  # noqa: E712 (SQL, not Python)
+                LedgerAccount.balance >= -posting.amount
+            )
+        moved = await LedgerAccount.update({LedgerAccount.balance: LedgerAccount.balance + posting.amount}).where(
+            condition
+        ).returning(LedgerAccount.id)
+        if not moved:
+            raise InsufficientBalance()
+    rows = await JournalTransaction.insert(
+        JournalTransaction(kind=kind, memo=memo[:200], user_id=user_id, ref_type=ref_type, ref_id=str(ref_id),
+                           created_at=now())
+    ).returning(JournalTransaction.id)
+    txn_id = rows[0]["id"]
+    await JournalEntry.insert(
+        *(JournalEntry(txn=txn_id, account=p.account_id, unit=p.unit, amount=p.amount) for p in postings)
+    )
+    return txn_id
+
+
+async def balances(agent_id: int) -> dict[str, int]:
+    """An agent's wallet (fen), stock (seconds) and held deposit (fen); 0 where never used."""
+    rows = await LedgerAccount.select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.agent == agent_id)
+    found = {r["kind"]: r["balance"] for r in rows}
+    return {kind: found.get(kind, 0) for kind in AGENT_ACCOUNTS}
+
+
+@dataclass
+class JournalFilter:
+    kind: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    counterparty: int | None = None  # an agent id: entries of transactions that touched its accounts
+
+
+async def journal(agent_id: int, account_kind: str, flt: JournalFilter, *, page: int = 1,
+                  per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """Entries of one of an agent's accounts, newest first, with their transaction."""
+    account_id = await agent_account(agent_id, account_kind)
+    condition = JournalEntry.account == account_id
+    if flt.kind:
+        condition &= JournalEntry.txn.kind == flt.kind
+    if flt.since:
+        condition &= JournalEntry.txn.created_at >= flt.since
+    if flt.until:
+        condition &= JournalEntry.txn.created_at < flt.until
+    if flt.counterparty is not None:
+        touched = JournalEntry.select(JournalEntry.txn).where(JournalEntry.account.agent == flt.counterparty)
+        condition &= JournalEntry.txn.is_in(touched)
+    page = max(1, min(page, 100_000))
+    rows = await JournalEntry.select(
+        JournalEntry.id, JournalEntry.amount, JournalEntry.unit, JournalEntry.txn.id.as_alias("txn_id"),
+        JournalEntry.txn.kind.as_alias("kind"), JournalEntry.txn.memo.as_alias("memo"),
+        JournalEntry.txn.created_at.as_alias("at"), JournalEntry.txn.ref_type.as_alias("ref_type"),
+        JournalEntry.txn.ref_id.as_alias("ref_id"),
+    ).where(condition).order_by(JournalEntry.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    return rows, await JournalEntry.count().where(condition)
+
+
+@dataclass
+class VerifyReport:
+    """What `voipagency ledger verify` prints (R-8)."""
+
+    transactions: int = 0
+    entries: int = 0
+    accounts: int = 0
+    breaches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+
+async def verify() -> VerifyReport:
+    """Check every invariant of the ledger with set-based queries (fast at millions of rows)."""
+    report = VerifyReport(
+        transactions=await JournalTransaction.count(),
+        entries=await JournalEntry.count(),
+        accounts=await LedgerAccount.count(),
+    )
+    for row in await JournalEntry.raw(
+        "SELECT txn, unit, SUM(amount) AS total FROM journal_entry GROUP BY txn, unit HAVING SUM(amount) <> 0"
+    ):
+        report.breaches.append(f"transaction {row['txn']} does not sum to zero in {row['unit']}: {row['total']}")
+    for row in await JournalEntry.raw(
+        "SELECT a.id, a.code, a.balance, COALESCE(e.total, 0) AS total FROM ledger_account a "
+        "LEFT JOIN (SELECT account, SUM(amount) AS total FROM journal_entry GROUP BY account) e ON e.account = a.id "
+        "WHERE a.balance <> COALESCE(e.total, 0)"
+    ):
+        report.breaches.append(f"account {row['code']}: cached balance {row['balance']} != entries {row['total']}")
+    for row in await JournalEntry.raw(
+        "SELECT e.id, e.unit, a.code, a.unit AS account_unit FROM journal_entry e "
+        "JOIN ledger_account a ON a.id = e.account WHERE e.unit <> a.unit"
+    ):
+        report.breaches.append(f"entry {row['id']} in {row['unit']} on {row['code']} kept in {row['account_unit']}")
+    for row in await LedgerAccount.raw(
+        "SELECT code, balance FROM ledger_account WHERE customer_facing AND balance < 0"
+    ):
+        report.breaches.append(f"customer-facing account {row['code']} is negative: {row['balance']}")
+    for row in await LedgerAccount.raw(
+        "SELECT unit, SUM(balance) AS total FROM ledger_account GROUP BY unit HAVING SUM(balance) <> 0"
+    ):
+        report.breaches.append(f"all accounts in {row['unit']} sum to {row['total']}, not zero")
+    return report

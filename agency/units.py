@@ -1,0 +1,62 @@
+"""The two units (R-4, R-5), as exact integers: money in fen (分), prices in 1/100 fen per minute,
+airtime in seconds. Parsing of user input and rounding live here; nothing uses floats."""
+from __future__ import annotations
+
+import re
+
+from agency.errors import N_, ValidationFailed
+
+FEN = "fen"
+SECONDS = "sec"
+MAX_FEN = 10**13  # 1,000 亿元: more than any wallet, far below 64-bit limits
+MAX_MINUTES = 10**8
+
+_YUAN = re.compile(r"^(\d{1,11})(?:\.(\d{1,2}))?$")
+_PRICE = re.compile(r"^(\d{1,6})(?:\.(\d{1,2}))?$")
+
+
+def parse_yuan(field: str, text: object) -> int:
+    """"12.5" 元 -> 1250 fen. At most two decimals; positive."""
+    match = _YUAN.match(str(text).strip().replace(",", "")) if isinstance(text, (str, int)) else None
+    if not match:
+        raise ValidationFailed({field: N_("Enter an amount in yuan, like 1200 or 1200.50.")})
+    fen = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+    if not 0 < fen <= MAX_FEN:
+        raise ValidationFailed({field: N_("The amount must be above zero and not absurdly large.")})
+    return fen
+
+
+def parse_price(field: str, text: object) -> int:
+    """"8.25" 分/分钟 -> 825 (1/100 fen per minute)."""
+    match = _PRICE.match(str(text).strip()) if isinstance(text, (str, int)) else None
+    if not match:
+        raise ValidationFailed({field: N_("Enter a price in fen per minute, like 8 or 8.25.")})
+    value = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))
+    if value <= 0:
+        raise ValidationFailed({field: N_("The price must be above zero.")})
+    return value
+
+
+def parse_minutes(field: str, value: object, *, minimum: int = 1) -> int:
+    """Whole minutes, as typed in a form or sent as a JSON integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValidationFailed({field: N_("Enter a whole number of minutes.")})
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 12:
+        raise ValidationFailed({field: N_("Enter a whole number of minutes.")})
+    minutes = int(text)
+    if minutes < minimum or minutes > MAX_MINUTES:
+        raise ValidationFailed({field: N_("The number of minutes is out of range.")})
+    return minutes
+
+
+def total_fen(minutes: int, price_centi_fen: int) -> int:
+    """minutes x price, rounded half-up to a whole fen once (R-4)."""
+    hundredths = minutes * price_centi_fen
+    return (hundredths + 50) // 100
+
+
+def format_price(price_centi_fen: int) -> str:
+    """825 -> "8.25" (fen per minute)."""
+    whole, part = divmod(price_centi_fen, 100)
+    return f"{whole}.{part:02d}"
