@@ -6,19 +6,21 @@ import datetime as dt
 import secrets
 from typing import Any
 
-from agency import audit
+from agency import audit, ledger
 from agency.clock import now
 from agency.database import contains_ignoring_case, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.roles import Actor
-from agency.tables import Agent
+from agency.tables import Agent, LevelPolicy
 from agency.tree import child_path, ids_in_path, is_within, subtree_bounds
 from agency.validation import agent_fields
 
 DEFAULT_MAX_DEPTH = 5
 NOTICE_PERIOD_MONTHS = 1
-# Agents whose users may work: a terminating agent works until its termination takes effect.
+# Agents that may grow sub-agents: a terminating agent works until its termination takes effect.
 OPERATING_STATUSES = ("active", "terminating")
+# Agents whose users may log in: an applied agent's users log in to fund the onboarding fees.
+LOGIN_STATUSES = ("applied", *OPERATING_STATUSES)
 AGENT_COLUMNS = (
     "id",
     "parent",
@@ -135,13 +137,15 @@ async def create_agent(
             parent_path, level = parent["path"], parent["level"] + 1
         if level > max_depth:
             raise ValidationFailed({"parent": N_("The tree may not be deeper than this.")})
+        policy = await LevelPolicy.select().where(LevelPolicy.level == level).first()
+        charges_fees = bool(policy and (policy["deposit_fen"] or policy["franchise_fee_fen"]))
         placeholder = f"/new-{secrets.token_hex(8)}/"
         rows = await Agent.insert(
             Agent(
                 parent=parent_id,
                 path=placeholder,
                 level=level,
-                status="active",
+                status="applied" if charges_fees else "active",
                 created_by=actor.user_id,
                 created_at=now(),
                 **fields,
@@ -156,7 +160,7 @@ async def create_agent(
             target_type="agent",
             target_id=agent_id,
             scope_path=path,
-            after={**fields, "parent": parent_id, "level": level},
+            after={**fields, "parent": parent_id, "level": level, "status": "applied" if charges_fees else "active"},
         )
     return await get_agent(actor, agent_id)
 
@@ -240,7 +244,8 @@ async def give_notice(actor: Actor, agent_id: int, effective: dt.datetime | None
 
 
 async def apply_due_terminations(at: dt.datetime | None = None) -> int:
-    """The scheduled transition: agents whose notice period has run out become `terminated`."""
+    """The scheduled transition: agents whose notice period has run out become `terminated`,
+    and their deposit goes back to their wallet (R-11)."""
     at = at or now()
     async with transaction():
         due = await Agent.select(Agent.id, Agent.path).where(
@@ -248,6 +253,7 @@ async def apply_due_terminations(at: dt.datetime | None = None) -> int:
         )
         for agent in due:
             await Agent.update({Agent.status: "terminated"}).where(Agent.id == agent["id"])
+            await ledger.return_deposit(agent["id"])
             await audit.record(
                 None,
                 "agent.terminated",
@@ -268,7 +274,7 @@ def agent_may_operate(agent: dict[str, Any] | None, at: dt.datetime | None = Non
         return True  # operator staff
     if agent["status"] == "terminating":
         return agent["terminates_at"] is None or agent["terminates_at"] > (at or now())
-    return agent["status"] in OPERATING_STATUSES
+    return agent["status"] in LOGIN_STATUSES
 
 
 def within_actor_scope(actor: Actor, path: str) -> bool:

@@ -5,6 +5,7 @@ operation itself. A retry with the same key and the same parameters gets that re
 changes nothing; the same key with other parameters is refused. Two concurrent requests with
 one key cannot both act: the second one's insert hits the unique key, its transaction rolls
 back, and it then reads and returns the first one's result."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,9 +38,12 @@ def clean_key(key: object) -> str:
 
 
 async def _stored(scoped_key: str, wanted_hash: str) -> dict[str, Any] | None:
-    row = await IdempotencyRecord.select(IdempotencyRecord.request_hash, IdempotencyRecord.response).output(
-        load_json=True
-    ).where(IdempotencyRecord.scoped_key == scoped_key).first()
+    row = (
+        await IdempotencyRecord.select(IdempotencyRecord.request_hash, IdempotencyRecord.response)
+        .output(load_json=True)
+        .where(IdempotencyRecord.scoped_key == scoped_key)
+        .first()
+    )
     if row is None:
         return None
     if row["request_hash"] != wanted_hash:
@@ -47,8 +51,9 @@ async def _stored(scoped_key: str, wanted_hash: str) -> dict[str, Any] | None:
     return row["response"]
 
 
-async def run_once(actor: Actor, key: object, operation: str, params: dict[str, Any],
-                   action: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+async def run_once(
+    actor: Actor, key: object, operation: str, params: dict[str, Any], action: Callable[[], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
     """Run `action` (which must not open its own transaction) at most once per key, inside one
     write transaction together with the record of its result."""
     scoped_key = f"{actor.user_id}:{clean_key(key)}"

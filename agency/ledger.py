@@ -5,6 +5,7 @@ zero per unit. Cached balances move in the same database transaction, each by on
 UPDATE (`… WHERE balance + delta >= 0` for customer-facing accounts), never read-modify-write;
 a CHECK (PostgreSQL) or trigger (SQLite) refuses a negative customer balance as a last line.
 Entries are never updated or deleted: a mistake is reversed by a new transaction."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,6 +31,10 @@ OUTSIDE_MONEY = ("outside:remittances", FEN)  # money that came in from banks (c
 
 class InsufficientBalance(DomainError):
     message = N_("Not enough balance for this operation; nothing was changed.")
+
+    def __init__(self, account_id: int | None = None) -> None:
+        self.account_id = account_id  # the account that would have gone below zero
+        super().__init__()
 
 
 class UnbalancedTransaction(Exception):
@@ -74,8 +79,15 @@ async def system_account(spec: tuple[str, str]) -> int:
     return (await _account(code, SYSTEM, unit, None, False))["id"]
 
 
-async def post(kind: str, postings: list[Posting], *, memo: str = "", user_id: int | None = None,
-               ref_type: str = "", ref_id: object = "") -> int:
+async def post(
+    kind: str,
+    postings: list[Posting],
+    *,
+    memo: str = "",
+    user_id: int | None = None,
+    ref_type: str = "",
+    ref_id: object = "",
+) -> int:
     """Record one journal transaction and move the cached balances. Call inside the use case's
     database transaction; raises InsufficientBalance (and the caller's transaction rolls back)
     when a customer-facing account would go below zero."""
@@ -87,14 +99,17 @@ async def post(kind: str, postings: list[Posting], *, memo: str = "", user_id: i
             condition &= (LedgerAccount.customer_facing == False) | (  # noqa: E712 (SQL, not Python)
                 LedgerAccount.balance >= -posting.amount
             )
-        moved = await LedgerAccount.update({LedgerAccount.balance: LedgerAccount.balance + posting.amount}).where(
-            condition
-        ).returning(LedgerAccount.id)
+        moved = (
+            await LedgerAccount.update({LedgerAccount.balance: LedgerAccount.balance + posting.amount})
+            .where(condition)
+            .returning(LedgerAccount.id)
+        )
         if not moved:
-            raise InsufficientBalance()
+            raise InsufficientBalance(posting.account_id)
     rows = await JournalTransaction.insert(
-        JournalTransaction(kind=kind, memo=memo[:200], user_id=user_id, ref_type=ref_type, ref_id=str(ref_id),
-                           created_at=now())
+        JournalTransaction(
+            kind=kind, memo=memo[:200], user_id=user_id, ref_type=ref_type, ref_id=str(ref_id), created_at=now()
+        )
     ).returning(JournalTransaction.id)
     txn_id = rows[0]["id"]
     await JournalEntry.insert(
@@ -118,8 +133,9 @@ class JournalFilter:
     counterparty: int | None = None  # an agent id: entries of transactions that touched its accounts
 
 
-async def journal(agent_id: int, account_kind: str, flt: JournalFilter, *, page: int = 1,
-                  per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+async def journal(
+    agent_id: int, account_kind: str, flt: JournalFilter, *, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
     """Entries of one of an agent's accounts, newest first, with their transaction."""
     account_id = await agent_account(agent_id, account_kind)
     condition = JournalEntry.account == account_id
@@ -133,12 +149,23 @@ async def journal(agent_id: int, account_kind: str, flt: JournalFilter, *, page:
         touched = JournalEntry.select(JournalEntry.txn).where(JournalEntry.account.agent == flt.counterparty)
         condition &= JournalEntry.txn.is_in(touched)
     page = max(1, min(page, 100_000))
-    rows = await JournalEntry.select(
-        JournalEntry.id, JournalEntry.amount, JournalEntry.unit, JournalEntry.txn.id.as_alias("txn_id"),
-        JournalEntry.txn.kind.as_alias("kind"), JournalEntry.txn.memo.as_alias("memo"),
-        JournalEntry.txn.created_at.as_alias("at"), JournalEntry.txn.ref_type.as_alias("ref_type"),
-        JournalEntry.txn.ref_id.as_alias("ref_id"),
-    ).where(condition).order_by(JournalEntry.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    rows = (
+        await JournalEntry.select(
+            JournalEntry.id,
+            JournalEntry.amount,
+            JournalEntry.unit,
+            JournalEntry.txn.id.as_alias("txn_id"),
+            JournalEntry.txn.kind.as_alias("kind"),
+            JournalEntry.txn.memo.as_alias("memo"),
+            JournalEntry.txn.created_at.as_alias("at"),
+            JournalEntry.txn.ref_type.as_alias("ref_type"),
+            JournalEntry.txn.ref_id.as_alias("ref_id"),
+        )
+        .where(condition)
+        .order_by(JournalEntry.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     return rows, await JournalEntry.count().where(condition)
 
 
@@ -187,3 +214,19 @@ async def verify() -> VerifyReport:
     ):
         report.breaches.append(f"all accounts in {row['unit']} sum to {row['total']}, not zero")
     return report
+
+
+async def return_deposit(agent_id: int) -> int:
+    """Move an agent's whole held deposit back to its wallet (at termination); returns fen."""
+    deposit = await agent_account(agent_id, DEPOSIT)
+    held = (await LedgerAccount.select(LedgerAccount.balance).where(LedgerAccount.id == deposit).first())["balance"]
+    if held:
+        wallet = await agent_account(agent_id, WALLET)
+        await post(
+            "deposit_return",
+            [Posting(deposit, FEN, -held), Posting(wallet, FEN, held)],
+            memo="deposit returned at termination",
+            ref_type="agent",
+            ref_id=agent_id,
+        )
+    return held

@@ -3,6 +3,7 @@
 The operator keeps one list per agent level; each agent may keep one list for its direct
 sub-agents, which otherwise pay the operator's list for their level. No list may sell below
 the seller's own cost at any tier."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,14 +50,18 @@ def parse_tiers(data: object) -> list[Tier]:
     for i, item in enumerate(data):
         if not isinstance(item, dict):
             raise ValidationFailed({"tiers": N_("A tier is out of range.")})
-        tiers.append(Tier(parse_minutes(f"min_minutes_{i}", item.get("min_minutes")),
-                          parse_price(f"price_{i}", item.get("price"))))
+        tiers.append(
+            Tier(
+                parse_minutes(f"min_minutes_{i}", item.get("min_minutes")), parse_price(f"price_{i}", item.get("price"))
+            )
+        )
     return normalize(tiers)
 
 
 def _below_cost_error(minutes: int) -> ValidationFailed:
-    return ValidationFailed({"tiers": N_("The tier from %(minutes)s minutes sells below your own cost.")},
-                            minutes=minutes)
+    return ValidationFailed(
+        {"tiers": N_("The tier from %(minutes)s minutes sells below your own cost.")}, minutes=minutes
+    )
 
 
 async def save_operator_list(actor: Actor, level: int, data: object) -> list[Tier]:
@@ -75,8 +80,13 @@ async def save_operator_list(actor: Actor, level: int, data: object) -> list[Tie
         if below and first_below_cost(below, tiers) is not None:
             raise ValidationFailed({"tiers": N_("The next level's list would then sell below this one.")})
         await _replace(None, level, tiers)
-        await audit.record(actor, "prices.operator", target_type="level", target_id=level,
-                           after={"tiers": [[t.min_minutes, format_price(t.price)] for t in tiers]})
+        await audit.record(
+            actor,
+            "prices.operator",
+            target_type="level",
+            target_id=level,
+            after={"tiers": [[t.min_minutes, format_price(t.price)] for t in tiers]},
+        )
     return tiers
 
 
@@ -93,8 +103,14 @@ async def save_agent_list(actor: Actor, seller_id: int, data: object) -> list[Ti
         if (minutes := first_below_cost(tiers, cost)) is not None:
             raise _below_cost_error(minutes)
         await _replace(seller_id, seller["level"] + 1, tiers)
-        await audit.record(actor, "prices.agent", target_type="agent", target_id=seller_id, scope_path=seller["path"],
-                           after={"tiers": [[t.min_minutes, format_price(t.price)] for t in tiers]})
+        await audit.record(
+            actor,
+            "prices.agent",
+            target_type="agent",
+            target_id=seller_id,
+            scope_path=seller["path"],
+            after={"tiers": [[t.min_minutes, format_price(t.price)] for t in tiers]},
+        )
     return tiers
 
 
@@ -128,6 +144,7 @@ async def save_level_policy(actor: Actor, level: int, values: dict[str, int]) ->
         before = await level_policy(level)
         await LevelPolicy.delete().where(LevelPolicy.level == level)
         await LevelPolicy.insert(LevelPolicy(level=level, **values))
-        await audit.record(actor, "prices.level_policy", target_type="level", target_id=level, before=before,
-                           after=values)
+        await audit.record(
+            actor, "prices.level_policy", target_type="level", target_id=level, before=before, after=values
+        )
     return await level_policy(level)

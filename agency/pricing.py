@@ -1,4 +1,5 @@
 """Pure rules of tiered prices (R-9): picking the tier, and the no-selling-below-cost check."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

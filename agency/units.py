@@ -1,5 +1,6 @@
 """The two units (R-4, R-5), as exact integers: money in fen (分), prices in 1/100 fen per minute,
 airtime in seconds. Parsing of user input and rounding live here; nothing uses floats."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,7 @@ _PRICE = re.compile(r"^(\d{1,6})(?:\.(\d{1,2}))?$")
 
 
 def parse_yuan(field: str, text: object) -> int:
-    """"12.5" 元 -> 1250 fen. At most two decimals; positive."""
+    """ "12.5" 元 -> 1250 fen. At most two decimals; positive."""
     match = _YUAN.match(str(text).strip().replace(",", "")) if isinstance(text, (str, int)) else None
     if not match:
         raise ValidationFailed({field: N_("Enter an amount in yuan, like 1200 or 1200.50.")})
@@ -27,7 +28,7 @@ def parse_yuan(field: str, text: object) -> int:
 
 
 def parse_price(field: str, text: object) -> int:
-    """"8.25" 分/分钟 -> 825 (1/100 fen per minute)."""
+    """ "8.25" 分/分钟 -> 825 (1/100 fen per minute)."""
     match = _PRICE.match(str(text).strip()) if isinstance(text, (str, int)) else None
     if not match:
         raise ValidationFailed({field: N_("Enter a price in fen per minute, like 8 or 8.25.")})

@@ -1,0 +1,216 @@
+"""Buying minute bundles (R-10): the buyer's wallet pays its seller, the seller's stock gives
+the buyer the minutes (the operator's stock is unlimited issuance), in one transaction that is
+refused whole when either side is short."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from agency import audit, ledger
+from agency.agents import get_agent, valid_id
+from agency.clock import now
+from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency.idempotency import run_once
+from agency.ledger import Posting
+from agency.prices import level_policy, price_list_for
+from agency.pricing import tier_for
+from agency.roles import Actor
+from agency.tables import BundleOrder
+from agency.tree import subtree_bounds
+from agency.units import FEN, SECONDS, format_price, parse_minutes, total_fen
+from agency.users import check_operation_password
+
+
+class SellerShort(Conflict):
+    message = N_("Your seller does not have enough minutes in stock for this bundle; nothing was changed.")
+
+
+class WalletShort(Conflict):
+    message = N_("Your wallet does not cover this bundle; nothing was changed.")
+
+
+@dataclass(frozen=True)
+class Quote:
+    minutes: int
+    tier_min_minutes: int
+    unit_price: int  # 1/100 fen per minute
+    total_fen: int
+    seller_id: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "minutes": self.minutes,
+            "tier_min_minutes": self.tier_min_minutes,
+            "unit_price": format_price(self.unit_price),
+            "total_fen": self.total_fen,
+            "seller_id": self.seller_id,
+        }
+
+
+async def _buyer(actor: Actor) -> dict[str, Any]:
+    if actor.is_operator or not actor.can("buy_bundle"):
+        raise Forbidden()
+    return await get_agent(actor, actor.agent_id)
+
+
+async def quote(actor: Actor, minutes: object) -> Quote:
+    """What a bundle of `minutes` costs the actor's agent now."""
+    buyer = await _buyer(actor)
+    count = parse_minutes("minutes", minutes)
+    tiers, _own = await price_list_for(buyer)
+    if not tiers:
+        raise ValidationFailed({"minutes": N_("No price list applies to you yet; ask your seller.")})
+    tier = tier_for(tiers, count)
+    return Quote(count, tier.min_minutes, tier.price, total_fen(count, tier.price), buyer["parent"])
+
+
+def _order_number(order_id: int) -> str:
+    return f"BO{now():%Y%m%d}{order_id:06d}"
+
+
+async def buy_bundle(
+    actor: Actor,
+    minutes: object,
+    *,
+    operation_password: object,
+    idempotency_key: object,
+    expected_total_fen: object = None,
+) -> dict[str, Any]:
+    """Confirm a purchase. Needs the operation password (R-3) and an idempotency key (R-7).
+    `expected_total_fen`, when given, must match the current quote (so a changed price list
+    cannot surprise the buyer between quote and confirmation)."""
+    buyer = await _buyer(actor)
+    count = parse_minutes("minutes", minutes)
+    await check_operation_password(actor, operation_password)
+    params = {"minutes": count, "expected_total_fen": expected_total_fen}
+
+    async def purchase() -> dict[str, Any]:
+        current = await get_agent(actor, buyer["id"])
+        if current["status"] != "active":
+            raise Conflict(N_("Only an active agent can buy bundles."))
+        offer = await quote(actor, count)
+        if expected_total_fen is not None and expected_total_fen != offer.total_fen:
+            raise Conflict(N_("The price changed since your quote; look at the new quote and confirm again."))
+        policy = await level_policy(buyer["level"])
+        if policy["min_first_purchase_minutes"] and count < policy["min_first_purchase_minutes"]:
+            if not await BundleOrder.exists().where(BundleOrder.buyer == buyer["id"]):
+                raise ValidationFailed(
+                    {"minutes": N_("Your first purchase must be at least %(minutes)s minutes.")},
+                    minutes=policy["min_first_purchase_minutes"],
+                )
+        if buyer["parent"] is None:
+            seller_stock = await ledger.system_account(ledger.OPERATOR_ISSUANCE)
+            seller_wallet = await ledger.system_account(ledger.OPERATOR_REVENUE)
+        else:
+            seller_stock = await ledger.agent_account(buyer["parent"], ledger.STOCK)
+            seller_wallet = await ledger.agent_account(buyer["parent"], ledger.WALLET)
+        buyer_wallet = await ledger.agent_account(buyer["id"], ledger.WALLET)
+        buyer_stock = await ledger.agent_account(buyer["id"], ledger.STOCK)
+        seconds = count * 60
+        rows = await BundleOrder.insert(
+            BundleOrder(
+                number=f"new-{secrets.token_hex(8)}",
+                buyer=buyer["id"],
+                seller=buyer["parent"],
+                minutes=count,
+                tier_min_minutes=offer.tier_min_minutes,
+                unit_price=offer.unit_price,
+                total_fen=offer.total_fen,
+                txn=None,
+                user_id=actor.user_id,
+                created_at=now(),
+            )
+        ).returning(BundleOrder.id)
+        order_id = rows[0]["id"]
+        number = _order_number(order_id)
+        postings = [Posting(buyer_stock, SECONDS, seconds), Posting(seller_stock, SECONDS, -seconds)]
+        if offer.total_fen:
+            postings += [Posting(buyer_wallet, FEN, -offer.total_fen), Posting(seller_wallet, FEN, offer.total_fen)]
+        try:
+            txn_id = await ledger.post(
+                "bundle",
+                postings,
+                memo=f"{number}: {count} min",
+                user_id=actor.user_id,
+                ref_type="bundle_order",
+                ref_id=order_id,
+            )
+        except ledger.InsufficientBalance as short:
+            raise WalletShort() if short.account_id == buyer_wallet else SellerShort() from None
+        await BundleOrder.update({BundleOrder.number: number, BundleOrder.txn: txn_id}).where(
+            BundleOrder.id == order_id
+        )
+        await audit.record(
+            actor,
+            "bundle.buy",
+            target_type="bundle_order",
+            target_id=order_id,
+            scope_path=buyer["path"],
+            after={"number": number, **offer.as_dict()},
+        )
+        return {"id": order_id, "number": number, **offer.as_dict()}
+
+    return await run_once(actor, idempotency_key, "buy_bundle", params, purchase)
+
+
+ORDER_COLUMNS = (
+    BundleOrder.id,
+    BundleOrder.number,
+    BundleOrder.buyer,
+    BundleOrder.seller,
+    BundleOrder.minutes,
+    BundleOrder.tier_min_minutes,
+    BundleOrder.unit_price,
+    BundleOrder.total_fen,
+    BundleOrder.created_at,
+    BundleOrder.buyer.brand_name.as_alias("buyer_name"),
+    BundleOrder.seller.brand_name.as_alias("seller_name"),
+)
+
+
+def _order_scope(actor: Actor):
+    """Orders the actor may see: bought or sold by an agent of its subtree."""
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return ((BundleOrder.buyer.path >= low) & (BundleOrder.buyer.path < high)) | (BundleOrder.seller == actor.agent_id)
+
+
+async def list_orders(
+    actor: Actor, *, agent_id: int | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    if not actor.can("view_money"):
+        raise Forbidden()
+    conditions = [c for c in (_order_scope(actor),) if c is not None]
+    if agent_id is not None:
+        await get_agent(actor, agent_id)
+        conditions.append((BundleOrder.buyer == agent_id) | (BundleOrder.seller == agent_id))
+    query, count = BundleOrder.select(*ORDER_COLUMNS), BundleOrder.count()
+    for condition in conditions:
+        query, count = query.where(condition), count.where(condition)
+    page = max(1, min(page, 100_000))
+    rows = await query.order_by(BundleOrder.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    return rows, await count
+
+
+async def get_order(actor: Actor, order_id: int) -> dict[str, Any]:
+    if not actor.can("view_money") or not valid_id(order_id):
+        raise NotFound()
+    query = BundleOrder.select(*ORDER_COLUMNS).where(BundleOrder.id == order_id)
+    if (scope := _order_scope(actor)) is not None:
+        query = query.where(scope)
+    row = await query.first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def sold_this_month(agent_id: int) -> int:
+    """Minutes the agent sold to its sub-agents since the start of this month (UTC)."""
+    start = now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    rows = await BundleOrder.select(BundleOrder.minutes).where(
+        (BundleOrder.seller == agent_id) & (BundleOrder.created_at >= start)
+    )
+    return sum(r["minutes"] for r in rows)

@@ -1,0 +1,212 @@
+"""Remittances (汇款, R-11): an agent records money it sent to its seller (the operator, or its
+parent agent); the seller confirms receipt, which credits the agent's wallet, or rejects it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from agency import audit, ledger
+from agency.agents import get_agent, valid_id
+from agency.clock import now
+from agency.database import transaction
+from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency.idempotency import run_once
+from agency.ledger import Posting
+from agency.roles import Actor
+from agency.tables import Remittance
+from agency.tree import subtree_bounds
+from agency.units import FEN, parse_yuan
+from agency.users import check_operation_password
+from agency.validation import Checker
+
+MAX_SLIP_BYTES = 2 * 1024 * 1024
+SLIP_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"%PDF-": "application/pdf"}
+COLUMNS = (
+    Remittance.id,
+    Remittance.agent,
+    Remittance.seller,
+    Remittance.amount_fen,
+    Remittance.bank_reference,
+    Remittance.remitted_on,
+    Remittance.status,
+    Remittance.note,
+    Remittance.slip_name,
+    Remittance.created_at,
+    Remittance.decided_at,
+    Remittance.agent.brand_name.as_alias("agent_name"),
+    Remittance.agent.path.as_alias("agent_path"),
+)
+
+
+def slip_type(content: bytes) -> str:
+    """The slip's type from its first bytes (PNG, JPEG or PDF), whatever its name claims."""
+    for magic, media_type in SLIP_TYPES.items():
+        if content.startswith(magic):
+            return media_type
+    raise ValidationFailed({"slip": N_("The slip must be a PNG, JPEG or PDF file.")})
+
+
+async def record_remittance(
+    actor: Actor, data: dict[str, object], slip: tuple[str, bytes] | None = None
+) -> dict[str, Any]:
+    """The actor's agent says it sent money to its seller."""
+    if actor.is_operator or not actor.can("record_remittance"):
+        raise Forbidden()
+    agent = await get_agent(actor, actor.agent_id)
+    amount = parse_yuan("amount", data.get("amount"))
+    check = Checker(data)
+    check.text("bank_reference", max_len=100)
+    check.text("note", max_len=200, required=False)
+    fields = check.done()
+    try:
+        remitted_on = dt.date.fromisoformat(str(data.get("remitted_on", "")))
+    except ValueError:
+        raise ValidationFailed({"remitted_on": N_("The format is not valid.")}) from None
+    if remitted_on > now().date() + dt.timedelta(days=1) or remitted_on < now().date() - dt.timedelta(days=366):
+        raise ValidationFailed({"remitted_on": N_("The date must be within the last year.")})
+    slip_fields: dict[str, Any] = {}
+    if slip is not None and slip[1]:
+        name, content = slip
+        if len(content) > MAX_SLIP_BYTES:
+            raise ValidationFailed({"slip": N_("The slip may be at most 2 MB.")})
+        slip_fields = {"slip_name": name[:120], "slip_type": slip_type(content), "slip": content}
+    async with transaction():
+        rows = await Remittance.insert(
+            Remittance(
+                agent=agent["id"],
+                seller=agent["parent"],
+                amount_fen=amount,
+                bank_reference=fields["bank_reference"],
+                note=fields.get("note", ""),
+                remitted_on=remitted_on,
+                status="pending",
+                created_by=actor.user_id,
+                created_at=now(),
+                **slip_fields,
+            )
+        ).returning(Remittance.id)
+        remittance_id = rows[0]["id"]
+        await audit.record(
+            actor,
+            "remittance.record",
+            target_type="remittance",
+            target_id=remittance_id,
+            scope_path=agent["path"],
+            after={"amount_fen": amount, "bank_reference": fields["bank_reference"]},
+        )
+    return await get_remittance(actor, remittance_id)
+
+
+def _scope(actor: Actor):
+    """Remittances of agents in the actor's subtree (its own, and those its sub-agents sent)."""
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return (Remittance.agent.path >= low) & (Remittance.agent.path < high)
+
+
+async def list_remittances(
+    actor: Actor, *, status: str = "", to_me: bool = False, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """`to_me`: only those the actor's side must decide (sent to the operator, or to its agent)."""
+    if not actor.can("view_money") and not actor.can("confirm_remittance"):
+        raise Forbidden()
+    conditions = [c for c in (_scope(actor),) if c is not None]
+    if status in ("pending", "confirmed", "rejected"):
+        conditions.append(Remittance.status == status)
+    if to_me:
+        conditions.append(Remittance.seller.is_null() if actor.is_operator else Remittance.seller == actor.agent_id)
+    query, count = Remittance.select(*COLUMNS), Remittance.count()
+    for condition in conditions:
+        query, count = query.where(condition), count.where(condition)
+    page = max(1, min(page, 100_000))
+    rows = await query.order_by(Remittance.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    return rows, await count
+
+
+async def get_remittance(actor: Actor, remittance_id: int) -> dict[str, Any]:
+    if not valid_id(remittance_id):
+        raise NotFound()
+    query = Remittance.select(*COLUMNS, Remittance.slip_type).where(Remittance.id == remittance_id)
+    if (scope := _scope(actor)) is not None:
+        query = query.where(scope)
+    row = await query.first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def slip_of(actor: Actor, remittance_id: int) -> tuple[str, str, bytes]:
+    row = await get_remittance(actor, remittance_id)
+    data = await Remittance.select(Remittance.slip).where(Remittance.id == remittance_id).first()
+    if not data["slip"]:
+        raise NotFound()
+    return row["slip_name"], row["slip_type"], bytes(data["slip"])
+
+
+async def decide_remittance(
+    actor: Actor,
+    remittance_id: int,
+    *,
+    confirm: bool,
+    operation_password: object,
+    idempotency_key: object,
+    note: object = "",
+) -> dict[str, Any]:
+    """The seller confirms (crediting the agent's wallet) or rejects a pending remittance."""
+    if not actor.can("confirm_remittance"):
+        raise Forbidden()
+    remittance = await get_remittance(actor, remittance_id)
+    is_seller = remittance["seller"] is None if actor.is_operator else remittance["seller"] == actor.agent_id
+    if not is_seller:
+        raise Forbidden()
+    await check_operation_password(actor, operation_password)
+    note_text = note.strip()[:200] if isinstance(note, str) else ""
+
+    async def decide() -> dict[str, Any]:
+        moved = (
+            await Remittance.update(
+                {
+                    Remittance.status: "confirmed" if confirm else "rejected",
+                    Remittance.decided_by: actor.user_id,
+                    Remittance.decided_at: now(),
+                    Remittance.note: note_text or remittance["note"],
+                }
+            )
+            .where((Remittance.id == remittance_id) & (Remittance.status == "pending"))
+            .returning(Remittance.id)
+        )
+        if not moved:
+            raise Conflict(N_("This remittance was already decided."))
+        if confirm:
+            amount = remittance["amount_fen"]
+            source = await ledger.system_account(ledger.OUTSIDE_MONEY)
+            wallet = await ledger.agent_account(remittance["agent"], ledger.WALLET)
+            txn_id = await ledger.post(
+                "remittance",
+                [Posting(source, FEN, -amount), Posting(wallet, FEN, amount)],
+                memo=f"remittance {remittance['bank_reference']}",
+                user_id=actor.user_id,
+                ref_type="remittance",
+                ref_id=remittance_id,
+            )
+            await Remittance.update({Remittance.txn: txn_id}).where(Remittance.id == remittance_id)
+        await audit.record(
+            actor,
+            "remittance.confirm" if confirm else "remittance.reject",
+            target_type="remittance",
+            target_id=remittance_id,
+            scope_path=remittance["agent_path"],
+            before={"status": "pending"},
+            after={"status": "confirmed" if confirm else "rejected"},
+        )
+        return {
+            "id": remittance_id,
+            "status": "confirmed" if confirm else "rejected",
+            "amount_fen": remittance["amount_fen"],
+        }
+
+    return await run_once(
+        actor, idempotency_key, "decide_remittance", {"id": remittance_id, "confirm": confirm}, decide
+    )
