@@ -12,8 +12,8 @@ SECONDS = "sec"
 MAX_FEN = 10**13  # 1,000 亿元: more than any wallet, far below 64-bit limits
 MAX_MINUTES = 10**8
 
-_YUAN = re.compile(r"^(\d{1,11})(?:\.(\d{1,2}))?$")
-_PRICE = re.compile(r"^(\d{1,6})(?:\.(\d{1,2}))?$")
+_YUAN = re.compile(r"^([0-9]{1,11})(?:\.([0-9]{1,2}))?$")
+_PRICE = re.compile(r"^([0-9]{1,6})(?:\.([0-9]{1,2}))?$")
 
 
 def parse_yuan(field: str, text: object) -> int:
@@ -43,7 +43,7 @@ def parse_minutes(field: str, value: object, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValidationFailed({field: N_("Enter a whole number of minutes.")})
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise ValidationFailed({field: N_("Enter a whole number of minutes.")})
     minutes = int(text)
     if minutes < minimum or minutes > MAX_MINUTES:
