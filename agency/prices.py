@@ -14,7 +14,7 @@ from agency.database import transaction
 from agency.errors import N_, Forbidden, ValidationFailed
 from agency.pricing import Tier, first_below_cost, normalize
 from agency.roles import Actor
-from agency.tables import LevelPolicy, PriceTier
+from agency.tables import Agent, LevelPolicy, PriceTier
 from agency.units import format_price, parse_minutes, parse_price
 
 MAX_LEVEL = 20
@@ -30,6 +30,12 @@ async def _stored_tiers(seller_id: int | None, level: int) -> list[Tier]:
 
 async def operator_list(level: int) -> list[Tier]:
     return await _stored_tiers(None, level)
+
+
+async def agent_list(seller_id: int) -> list[Tier]:
+    """The list an agent keeps for its direct sub-agents (empty: they pay the operator's list)."""
+    level = (await Agent.select(Agent.level).where(Agent.id == seller_id).first())["level"]
+    return await _stored_tiers(seller_id, level + 1)
 
 
 async def price_list_for(buyer: dict[str, Any]) -> tuple[list[Tier], bool]:

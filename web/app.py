@@ -28,7 +28,7 @@ from web.auth import (
     access,
     access_guard,
 )
-from web.controllers import account, agents, api, audit, session, users
+from web.controllers import account, agents, api, audit, money, money_api, session, users
 from web.errors import EXCEPTION_HANDLERS
 from web.rendering import build_environment
 from web.settings import Settings
@@ -74,7 +74,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *agents.ROUTES,
             *users.ROUTES,
             *audit.ROUTES,
+            *money.ROUTES,
             *api.ROUTES,
+            *money_api.ROUTES,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], opt=access(PUBLIC), include_in_schema=False
             ),

@@ -154,6 +154,30 @@ def cmd_agents_tick(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from agency.ledger import verify
+
+    async def run():
+        await _connect(settings)
+        return await verify()
+
+    report = asyncio.run(run())
+    print(f"ledger: {report.transactions} transactions, {report.entries} entries, {report.accounts} accounts")
+    checks = (
+        "every transaction sums to zero per unit",
+        "every cached balance equals its entries",
+        "every entry is in its account's unit",
+        "no customer-facing balance below zero",
+        "all accounts sum to zero per unit",
+    )
+    for check in checks:
+        print(f"  checked: {check}")
+    for breach in report.breaches:
+        print(f"  BREACH: {breach}")
+    print("OK" if report.ok else f"FAILED: {len(report.breaches)} breach(es)")
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voipagency", description="Prepaid VoIP agency management")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     agents = sub.add_parser("agents", help="agent tree maintenance")
     agents_sub = agents.add_subparsers(dest="agents_command", required=True)
     agents_sub.add_parser("tick", help="apply due terminations now").set_defaults(func=cmd_agents_tick)
+    ledger = sub.add_parser("ledger", help="the money and airtime ledger")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    ledger_sub.add_parser("verify", help="check every ledger invariant; exit 1 on any breach").set_defaults(
+        func=cmd_ledger_verify
+    )
     return parser
 
 

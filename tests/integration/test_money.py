@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from itertools import pairwise
 
 import pytest
 
@@ -121,9 +122,8 @@ async def test_depth_five_chain_honours_every_list_and_never_sells_below_cost(db
     # Each seller marks up one fen per minute over its own cost, and owners exist at every level.
     actors = [a["huaxin"], a["huaxin.pudong"], l3]
     for agent_id in chain[3:]:
-        from agency.users import create_user
         from agency.sessions import log_in
-        from agency.users import set_operation_password
+        from agency.users import create_user, set_operation_password
 
         name = f"owner{agent_id}"
         await create_user(admin, agent_id, {"username": name, "role": "owner", "password": "owner-password"})
@@ -147,9 +147,9 @@ async def test_depth_five_chain_honours_every_list_and_never_sells_below_cost(db
         paid[actor.agent_id] = order["total_fen"]
     # Level 1 pays the operator's list; each deeper level pays exactly one fen/min more than its seller.
     assert paid[chain[0]] == 2000 * 850 // 100
-    for upper, lower in zip(chain, chain[1:]):
+    for upper, lower in pairwise(chain):
         assert paid[lower] == paid[upper] + 2000, (upper, lower)
-    for upper, lower in zip(chain, chain[1:]):
+    for upper, lower in pairwise(chain):
         upper_balance = await ledger.balances(upper)
         # The seller received exactly what its child paid, and gave the minutes.
         assert upper_balance["wallet"] == 10**8 - paid[upper] + paid[lower]
@@ -202,6 +202,9 @@ async def test_remittance_confirmed_by_the_seller_only(db):
     await assert_ledger_ok()
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
 async def test_bad_remittances_are_refused(db):
     a = await demo_actors()
     owner = a["huaxin"]
@@ -214,7 +217,7 @@ async def test_bad_remittances_are_refused(db):
         ({"amount": "10", "bank_reference": "x", "remitted_on": "2001-01-01"}, None),
         ({"amount": "10", "bank_reference": "x", "remitted_on": "soon"}, None),
         ({"amount": "10", "bank_reference": "x", "remitted_on": today}, ("evil.exe", b"MZ\x90\x00")),
-        ({"amount": "10", "bank_reference": "x", "remitted_on": today}, ("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * 3_000_000)),
+        ({"amount": "10", "bank_reference": "x", "remitted_on": today}, ("big.png", PNG + b"0" * 3_000_000)),
     ]:
         with pytest.raises(ValidationFailed):
             await remittances.record_remittance(owner, data, slip)

@@ -13,10 +13,16 @@ class Endpoint:
     access: object
 
     def url(self, **ids: int) -> str:
+        """The path with the given ids; placeholders not given get 1."""
         url = self.path
-        for name, value in ids.items():
-            url = url.replace(f"{{{name}:int}}", str(value))
+        for name in self.params:
+            url = url.replace(f"{{{name}:int}}", str(ids.get(name, 1)))
         return url
+
+    @property
+    def tenant_params(self) -> set[str]:
+        """Ids that pick a tenant's data (a price level is not one)."""
+        return self.params - {"level"}
 
     @property
     def params(self) -> set[str]:

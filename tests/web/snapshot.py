@@ -1,7 +1,19 @@
 """A snapshot of everything a request could change, to show that a refused request changed nothing."""
+
 from __future__ import annotations
 
-from agency.tables import Agent, ApiToken, User, UserSession
+from agency.tables import (
+    Agent,
+    ApiToken,
+    BundleOrder,
+    JournalEntry,
+    LedgerAccount,
+    LevelPolicy,
+    PriceTier,
+    Remittance,
+    User,
+    UserSession,
+)
 
 
 async def state() -> dict[str, list]:
@@ -9,6 +21,14 @@ async def state() -> dict[str, list]:
         "agents": await Agent.select().order_by(Agent.id),
         "users": await User.select().order_by(User.id),
         "tokens": await ApiToken.select().order_by(ApiToken.id),
+        "accounts": await LedgerAccount.select(LedgerAccount.code, LedgerAccount.balance).order_by(LedgerAccount.code),
+        "entries": await JournalEntry.count(),
+        "orders": await BundleOrder.count(),
+        "remittances": await Remittance.select(Remittance.id, Remittance.status).order_by(Remittance.id),
+        "prices": await PriceTier.select(
+            PriceTier.seller, PriceTier.level, PriceTier.min_minutes, PriceTier.price
+        ).order_by(PriceTier.id),
+        "policies": await LevelPolicy.select().order_by(LevelPolicy.level),
         # last_seen_at moves with every request; whether a session is revoked must not.
         "sessions": await UserSession.select(UserSession.id, UserSession.revoked_at).order_by(UserSession.id),
     }

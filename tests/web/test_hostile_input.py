@@ -25,8 +25,8 @@ GARBAGE_JSON = [
      "password": LONG, "role": "owner", "name": LONG, "effective": "not a date", "is_active": "maybe"},
     {"parent_id": 99999999, "brand_name": "x", "contact_person": "y", "phone": "123"},
 ]
-UNKNOWN_IDS = {"agent_id": 99999999, "user_id": 99999999, "token_id": 99999999}
-HUGE_IDS = {"agent_id": 10**30, "user_id": 10**30, "token_id": 10**30}
+UNKNOWN_IDS = {name: 99999999 for name in ("agent_id", "user_id", "token_id", "order_id", "remittance_id", "level")}
+HUGE_IDS = {name: 10**30 for name in UNKNOWN_IDS}
 
 
 def _changing(app):
@@ -40,7 +40,7 @@ async def test_missing_csrf_token_is_refused_in_the_users_language(app, client):
     await web_login(client, "admin")
     before = await state()
     for endpoint in _changing(app):
-        url = endpoint.url(agent_id=1, user_id=2, token_id=1)
+        url = endpoint.url(agent_id=1, user_id=2)
         response = await client.request(endpoint.method, url, data={"brand_name": "x"} if endpoint.method != "DELETE"
                                         else None)
         assert response.status_code == 403, (endpoint, response.status_code)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from agency import agents, sessions
+from agency import agents, bundles, remittances, sessions
+from agency.demo import DEMO_OPERATION_PASSWORD as OP
 from tests.helpers import api, demo_actors, post_form, web_login
+from tests.money import fund, key, set_operator_prices
 from tests.web.routes import endpoints
 from tests.web.snapshot import state
 
@@ -27,9 +29,9 @@ async def _probe_all(client: httpx.AsyncClient, app, ids: dict[str, int], secret
     """Call every route that takes an id with the victim's ids; return what leaked or changed."""
     problems = []
     for endpoint in endpoints(app):
-        if not endpoint.params:
+        if not endpoint.tenant_params:
             continue
-        url = endpoint.url(**{p: ids[p] for p in endpoint.params})
+        url = endpoint.url(**ids)
         before = await state()
         if endpoint.method == "GET":
             response = await client.get(url)
@@ -48,11 +50,20 @@ async def _probe_all(client: httpx.AsyncClient, app, ids: dict[str, int], secret
 
 
 async def _victims(actors) -> dict[str, int]:
+    """Ids of the huaxin subtree's things: a user, an API token, a bundle order, a remittance."""
+    owner = actors["huaxin"]
     victim_user = actors["huaxin.clerk"]
-    token = await sessions.create_api_token(actors["huaxin"], "victim token")
-    victim_token_id = (await sessions.list_api_tokens(actors["huaxin"]))[0]["id"]
+    token = await sessions.create_api_token(owner, "victim token")
+    victim_token_id = (await sessions.list_api_tokens(owner))[0]["id"]
     assert token
-    return {"agent_id": actors["huaxin"].agent_id, "user_id": victim_user.user_id, "token_id": victim_token_id}
+    await set_operator_prices(actors["admin"])
+    await fund(owner.agent_id, 10**6)
+    order = await bundles.buy_bundle(owner, 100, operation_password=OP, idempotency_key=key())
+    remittance = await remittances.record_remittance(
+        owner, {"amount": "100", "bank_reference": "victim-ref", "remitted_on": "2026-11-01"},
+        ("slip.png", b"\x89PNG\r\n\x1a\nvictim"))
+    return {"agent_id": owner.agent_id, "user_id": victim_user.user_id, "token_id": victim_token_id,
+            "order_id": order["id"], "remittance_id": remittance["id"]}
 
 
 async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
@@ -60,13 +71,14 @@ async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
     ids = await _victims(actors)
     await web_login(client, "pearl")
     victim_agents = [actors[name].agent_id for name in ("huaxin", "huaxin.pudong", "huaxin.lujiazui")]
-    secrets = ["华信", "huaxin", "王伟", "5555 0101"]
+    secrets = ["华信", "huaxin", "王伟", "5555 0101", "victim-ref", "victim"]
     problems = []
     for agent_id in victim_agents:
         problems += await _probe_all(client, app, {**ids, "agent_id": agent_id}, secrets)
     assert problems == []
     # Lists and searches show nothing of the sibling either.
-    for url in ["/agents", "/agents?q=王", "/api/v1/agents?search=hua", "/audit", "/api/v1/audit", "/"]:
+    for url in ["/agents", "/agents?q=王", "/api/v1/agents?search=hua", "/audit", "/api/v1/audit", "/", "/bundles",
+                "/api/v1/bundles", "/remittances", "/api/v1/remittances", "/prices"]:
         response = await client.get(url)
         assert response.status_code == 200, url
         assert not any(s in response.text for s in secrets), url

@@ -6,7 +6,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Response
 
-from agency import agents, sessions, users
+from agency import agents, sessions, users, wallets
 from agency.errors import N_, ValidationFailed
 from web.auth import AUTHENTICATED, access
 from web.controllers.forms import form_data, form_errors, redirect
@@ -19,10 +19,12 @@ async def dashboard(request: Request) -> Response:
     actor = request.user
     agent = await agents.get_agent(actor, actor.agent_id) if actor.agent_id else None
     _rows, subtree = await agents.list_agents(actor, per_page=1)
+    money = await wallets.money_summary(actor, agent["id"]) if agent and actor.can("view_money") else None
     return render(
         request,
         "dashboard.html",
         agent=agent,
+        money=money,
         subtree_count=subtree - (1 if agent else 0),
         has_operation_password=await users.has_operation_password(actor),
     )

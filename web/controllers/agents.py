@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -70,6 +71,7 @@ async def agent_detail(request: Request, agent_id: FromPath[int], settings: Name
         child_count=child_count,
         can_have_children=agent["level"] < settings.max_agent_depth,
         earliest_termination=agents.earliest_termination(dt.datetime.now(dt.timezone.utc)),
+        idempotency_key=uuid.uuid4().hex,
     )
 
 

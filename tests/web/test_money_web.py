@@ -1,0 +1,150 @@
+"""Money over HTTP: the pages, the JSON API, exports, and bad input refused in the user's language."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+
+from agency import ledger
+from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from tests.helpers import api, demo_actors, post_form, web_login
+from tests.money import assert_ledger_ok, fund, key, set_operator_prices
+from tests.web.snapshot import state
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def test_remittance_confirm_buy_and_see_it_everywhere(client):
+    actors = await demo_actors()
+    await set_operator_prices(actors["admin"])
+    owner = actors["huaxin"]
+    await web_login(client, "huaxin")
+    response = await post_form(client, "/remittances", {"amount": "1000", "bank_reference": "ABC-1",
+                                                        "remitted_on": "2026-11-20"})
+    assert response.status_code == 303
+    # The operator's finance confirms it.
+    client.cookies.clear()
+    await web_login(client, "finance")
+    pending = (await client.get("/api/v1/remittances?to_me=true&status=pending")).json()["items"]
+    assert [r["bank_reference"] for r in pending] == ["ABC-1"]
+    response = await post_form(client, f"/remittances/{pending[0]['id']}/confirm",
+                               {"operation_password": OP, "idempotency_key": key()})
+    assert response.status_code == 303
+    assert (await ledger.balances(owner.agent_id))["wallet"] == 100_000
+    # The agent buys with its operation password: quote partial, confirm, receipt.
+    client.cookies.clear()
+    await web_login(client, "huaxin")
+    quote = await client.get("/bundles/quote?minutes=1000", headers={"HX-Request": "true"})
+    assert "85.00" in quote.text.replace(",", "") or "¥85.00" in quote.text
+    k = key()
+    order = {"minutes": "1000", "operation_password": OP, "idempotency_key": k, "expected_total_fen": "8500"}
+    response = await post_form(client, "/bundles", order)
+    assert response.status_code == 303
+    receipt = await client.get(response.headers["location"])
+    assert "BO" in receipt.text and "1000" in receipt.text
+    again = await post_form(client, "/bundles", order)  # a double click: same key, same order
+    assert again.headers["location"] == response.headers["location"]
+    assert await ledger.balances(owner.agent_id) == {"wallet": 91_500, "stock": 60_000, "deposit": 0}
+    wallet_page = (await client.get(f"/agents/{owner.agent_id}/money")).text
+    assert "915.00" in wallet_page and "1000" in wallet_page
+    stock_page = (await client.get(f"/agents/{owner.agent_id}/money?account=stock")).text
+    assert "1000" in stock_page
+    dashboard = (await client.get("/")).text
+    assert "915.00" in dashboard
+    await assert_ledger_ok()
+
+
+async def test_journal_exports(client):
+    actors = await demo_actors()
+    await set_operator_prices(actors["admin"])
+    owner = actors["huaxin"]
+    await fund(owner.agent_id, 50_000)
+    await web_login(client, "huaxin")
+    await api(client, "POST", "/api/v1/bundles", json={"minutes": 100, "operation_password": OP,
+                                                        "idempotency_key": key()})
+    exported = await client.get(f"/agents/{owner.agent_id}/money/export?format=csv&account=wallet")
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(exported.text.lstrip("\ufeff"))))
+    assert len(rows) == 3 and rows[1][3] == "-9.00" and rows[2][3] == "500.00"
+    xlsx = await client.get(f"/agents/{owner.agent_id}/money/export?format=xlsx&account=stock")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert [c.value for c in sheet[2]][3] == 100
+    filtered = (await client.get(f"/api/v1/agents/{owner.agent_id}/journal?kind=bundle")).json()
+    assert filtered["total"] == 1
+
+
+async def test_prices_page_sets_sub_agent_prices_and_refuses_below_cost(client):
+    actors = await demo_actors()
+    await set_operator_prices(actors["admin"])
+    client.headers["Accept-Language"] = "zh-CN"
+    await web_login(client, "huaxin")
+    before = await state()
+    refused = await post_form(client, "/prices/mine", {"tier_min_0": "1", "tier_price_0": "9.00",
+                                                       "tier_min_1": "1000", "tier_price_1": "8.00"})
+    assert refused.status_code == 400 and "1000" in refused.text and CHINESE.search(refused.text)
+    assert await state() == before
+    saved = await post_form(client, "/prices/mine", {"tier_min_0": "1", "tier_price_0": "10.50",
+                                                     "tier_min_1": "1000", "tier_price_1": "9.25"})
+    assert saved.status_code == 303
+    mine = (await client.get(f"/api/v1/agents/{actors['huaxin'].agent_id}/prices")).json()
+    assert mine["sells_to_sub_agents"] == [{"min_minutes": 1, "price": "10.50"}, {"min_minutes": 1000,
+                                                                                  "price": "9.25"}]
+    child = (await client.get(f"/api/v1/agents/{actors['huaxin.pudong'].agent_id}/prices")).json()
+    assert child["pays"] == mine["sells_to_sub_agents"] and child["pays_parents_own_list"]
+
+
+MONEY_BAD_INPUTS = [
+    ("POST", "/bundles", {"minutes": "0"}),
+    ("POST", "/bundles", {"minutes": "-5"}),
+    ("POST", "/bundles", {"minutes": "99999999999"}),
+    ("POST", "/bundles", {"minutes": "ten"}),
+    ("POST", "/bundles", {"minutes": "10", "operation_password": ""}),
+    ("POST", "/bundles", {"minutes": "10", "idempotency_key": "short"}),
+    ("POST", "/bundles", {"minutes": "10", "expected_total_fen": "1"}),
+    ("POST", "/remittances", {"amount": "abc", "bank_reference": "x", "remitted_on": "2026-11-20"}),
+    ("POST", "/remittances", {"amount": "-10", "bank_reference": "x", "remitted_on": "2026-11-20"}),
+    ("POST", "/remittances", {"amount": "10.001", "bank_reference": "x", "remitted_on": "2026-11-20"}),
+    ("POST", "/prices/mine", {"tier_min_0": "5", "tier_price_0": "20"}),
+    ("POST", "/prices/mine", {"tier_min_0": "1", "tier_price_0": "abc"}),
+    ("POST", "/api/v1/bundles", {"minutes": 0}),
+    ("POST", "/api/v1/bundles", {"minutes": "many"}),
+    ("POST", "/api/v1/bundles", {"minutes": 10**15}),
+    ("POST", "/api/v1/bundles", {"minutes": 10, "operation_password": "wrong"}),
+    ("POST", "/api/v1/remittances", {"amount": "1e9", "bank_reference": "x", "remitted_on": "2026-11-20"}),
+    ("POST", "/api/v1/remittances", {"amount": "5", "bank_reference": "x", "remitted_on": "yesterday"}),
+    ("PUT", "/api/v1/agents/1/prices", {"tiers": [{"min_minutes": 1, "price": "0.01"}]}),
+    ("PUT", "/api/v1/agents/1/prices", {"tiers": []}),
+]
+
+
+@pytest.mark.parametrize("language,pattern", [("zh-CN", CHINESE), ("en", re.compile(r"[A-Za-z]{4}"))])
+async def test_bad_money_input_is_refused_and_changes_nothing(client, language, pattern):
+    actors = await demo_actors()
+    await set_operator_prices(actors["admin"])
+    await fund(actors["huaxin"].agent_id, 10**6)
+    client.headers["Accept-Language"] = language
+    await web_login(client, "huaxin")
+    # A reused key with other parameters.
+    k = key()
+    first = await api(client, "POST", "/api/v1/bundles", json={"minutes": 10, "operation_password": OP,
+                                                                "idempotency_key": k})
+    assert first.status_code == 201
+    cases = [*MONEY_BAD_INPUTS, ("POST", "/api/v1/bundles", {"minutes": 11, "idempotency_key": k})]
+    failures = []
+    for method, url, body in cases:
+        before = await state()
+        if url.startswith("/api/"):
+            body = {"operation_password": OP, "idempotency_key": key(), **body} if "bundles" in url else body
+            response = await api(client, method, url, json=body)
+            message = response.json().get("error", "") + str(response.json().get("errors", ""))
+        else:
+            defaults = {"operation_password": OP, "idempotency_key": key()} if url == "/bundles" else {}
+            response = await post_form(client, url, {**defaults, **body})
+            message = response.text
+        if response.status_code not in (400, 403, 409) or await state() != before or not pattern.search(message):
+            failures.append((method, url, body, response.status_code))
+    assert failures == []
+    await assert_ledger_ok()

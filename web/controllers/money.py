@@ -1,0 +1,366 @@
+"""Money pages: wallet and stock with their journal, bundles, remittances, prices, activation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Response
+
+from agency import agents, bundles, onboarding, prices, remittances, wallets
+from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
+from agency.ledger import JournalFilter
+from agency.roles import Actor
+from agency.units import format_price, parse_minutes, parse_yuan
+from web.auth import access
+from web.controllers.audit import parse_day
+from web.controllers.forms import form_data, form_errors, redirect
+from web.errors import translated
+from web.exports import table_response
+from web.formatting import datetime_local, money
+from web.i18n import gettext as _
+from web.rendering import render
+from web.settings import Settings
+
+PER_PAGE = 50
+TIER_ROWS = 6
+
+
+def journal_filter(kind: str, since: str, until: str, counterparty: str) -> JournalFilter:
+    until_day = parse_day(until)
+    party = int(counterparty) if counterparty.isascii() and counterparty.isdigit() and len(counterparty) < 10 else None
+    return JournalFilter(
+        kind=kind[:32],
+        since=parse_day(since),
+        until=until_day + dt.timedelta(days=1) if until_day else None,
+        counterparty=party,
+    )
+
+
+@get("/agents/{agent_id:int}/money", opt=access("view_money"))
+async def wallet_page(
+    request: Request,
+    agent_id: FromPath[int],
+    account: FromQuery[str] = "wallet",
+    kind: FromQuery[str] = "",
+    since: FromQuery[str] = "",
+    until: FromQuery[str] = "",
+    counterparty: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
+) -> Response:
+    agent = await agents.get_agent(request.user, agent_id)
+    summary = await wallets.money_summary(request.user, agent_id)
+    rows, total = await wallets.agent_journal(
+        request.user, agent_id, account, journal_filter(kind, since, until, counterparty), page=page
+    )
+    filters = {
+        "account": account,
+        "kind": kind[:32],
+        "since": since[:10],
+        "until": until[:10],
+        "counterparty": counterparty[:9],
+    }
+    return render(
+        request,
+        "money/wallet.html",
+        partial="money/_journal.html",
+        agent=agent,
+        summary=summary,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        filters=filters,
+        kinds=wallets.TRANSACTION_KINDS,
+    )
+
+
+@get("/agents/{agent_id:int}/money/export", opt=access("view_money"))
+async def export_journal(
+    request: Request,
+    agent_id: FromPath[int],
+    format: FromQuery[str] = "csv",
+    account: FromQuery[str] = "wallet",
+    kind: FromQuery[str] = "",
+    since: FromQuery[str] = "",
+    until: FromQuery[str] = "",
+    counterparty: FromQuery[str] = "",
+) -> Response:
+    rows, _total = await wallets.agent_journal(
+        request.user, agent_id, account, journal_filter(kind, since, until, counterparty), per_page=100_000
+    )
+    header = [_("When"), _("Kind"), _("Memo"), _("Amount"), _("Unit"), _("Transaction")]
+    data = [
+        [
+            datetime_local(r["at"]),
+            _(r["kind"]),
+            r["memo"],
+            money(r["amount"]) if r["unit"] == "fen" else r["amount"] // 60,
+            _("yuan") if r["unit"] == "fen" else _("minutes"),
+            r["txn_id"],
+        ]
+        for r in rows
+    ]
+    return table_response(f"journal-{agent_id}-{account}", "xlsx" if format == "xlsx" else "csv", header, data)
+
+
+async def _bundles_context(actor: Actor) -> dict:
+    orders, total = await bundles.list_orders(actor, per_page=20)
+    summary = await wallets.money_summary(actor, actor.agent_id) if actor.agent_id else None
+    return {
+        "orders": orders,
+        "total": total,
+        "summary": summary,
+        "quote": None,
+        "errors": {},
+        "values": {},
+        "idempotency_key": uuid.uuid4().hex,
+    }
+
+
+@get("/bundles", opt=access("view_money"))
+async def bundles_page(request: Request) -> Response:
+    return render(request, "money/bundles.html", **await _bundles_context(request.user))
+
+
+@get("/bundles/quote", opt=access("buy_bundle"))
+async def bundle_quote(request: Request, minutes: FromQuery[str] = "") -> Response:
+    """The htmx partial under the minutes field: tier, unit price, total, and the confirm form."""
+    try:
+        offer = await bundles.quote(request.user, minutes)
+    except ValidationFailed as exc:
+        return render(
+            request, "money/_quote.html", quote=None, error=translated(next(iter(exc.errors.values())), exc.params)
+        )
+    return render(
+        request,
+        "money/_quote.html",
+        quote=offer,
+        error=None,
+        idempotency_key=uuid.uuid4().hex,
+        unit_price=format_price(offer.unit_price),
+    )
+
+
+@post("/bundles", opt=access("buy_bundle"))
+async def buy_bundle(request: Request) -> Response:
+    data = await form_data(request)
+    expected = data.get("expected_total_fen")
+    try:
+        order = await bundles.buy_bundle(
+            request.user,
+            data.get("minutes"),
+            operation_password=data.get("operation_password"),
+            idempotency_key=data.get("idempotency_key"),
+            expected_total_fen=int(expected) if expected and expected.isascii() and expected.isdigit() else None,
+        )
+    except ValidationFailed as exc:
+        context = await _bundles_context(request.user)
+        context.pop("errors")
+        return form_errors(request, "money/bundles.html", exc, **{**context, "values": data})
+    except (Conflict, OperationPasswordRejected) as exc:
+        context = await _bundles_context(request.user)
+        return render(
+            request,
+            "money/bundles.html",
+            status_code=409,
+            **{**context, "values": data, "message": translated(exc.message, exc.params)},
+        )
+    return redirect(request, f"/bundles/{order['id']}")
+
+
+@get("/bundles/{order_id:int}", opt=access("view_money"))
+async def bundle_receipt(request: Request, order_id: FromPath[int]) -> Response:
+    order = await bundles.get_order(request.user, order_id)
+    return render(request, "money/receipt.html", order=order, unit_price=format_price(order["unit_price"]))
+
+
+async def _remittance_context(actor: Actor, status: str = "") -> dict:
+    rows, total = await remittances.list_remittances(actor, status=status, per_page=PER_PAGE)
+    to_decide, _n = await remittances.list_remittances(actor, status="pending", to_me=True, per_page=PER_PAGE)
+    return {
+        "rows": rows,
+        "total": total,
+        "to_decide": to_decide,
+        "status": status,
+        "errors": {},
+        "values": {},
+        "today": dt.date.today().isoformat(),
+        "idempotency_key": uuid.uuid4().hex,
+        "message": None,
+    }
+
+
+@get("/remittances", opt=access("view_money"))
+async def remittances_page(request: Request, status: FromQuery[str] = "") -> Response:
+    return render(request, "money/remittances.html", **await _remittance_context(request.user, status[:16]))
+
+
+@post("/remittances", opt=access("record_remittance"))
+async def record_remittance(request: Request) -> Response:
+    form = await request.form()
+    data = {k: v for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("slip")
+    slip = None
+    if upload is not None and not isinstance(upload, str) and upload.filename:
+        slip = (upload.filename, await upload.read())
+    try:
+        await remittances.record_remittance(request.user, data, slip)
+    except ValidationFailed as exc:
+        context = await _remittance_context(request.user)
+        context.pop("errors")
+        return form_errors(request, "money/remittances.html", exc, **{**context, "values": data})
+    return redirect(request, "/remittances")
+
+
+async def _decide(request: Request, remittance_id: int, confirm: bool) -> Response:
+    data = await form_data(request)
+    try:
+        await remittances.decide_remittance(
+            request.user,
+            remittance_id,
+            confirm=confirm,
+            operation_password=data.get("operation_password"),
+            idempotency_key=data.get("idempotency_key"),
+            note=data.get("note", ""),
+        )
+    except (ValidationFailed, Conflict, OperationPasswordRejected) as exc:
+        context = await _remittance_context(request.user)
+        context["message"] = translated(exc.message, exc.params)
+        return render(request, "money/remittances.html", status_code=400, **context)
+    return redirect(request, "/remittances")
+
+
+@post("/remittances/{remittance_id:int}/confirm", opt=access("confirm_remittance"))
+async def confirm_remittance(request: Request, remittance_id: FromPath[int]) -> Response:
+    return await _decide(request, remittance_id, True)
+
+
+@post("/remittances/{remittance_id:int}/reject", opt=access("confirm_remittance"))
+async def reject_remittance(request: Request, remittance_id: FromPath[int]) -> Response:
+    return await _decide(request, remittance_id, False)
+
+
+@get("/remittances/{remittance_id:int}/slip", opt=access("view_money"))
+async def remittance_slip(request: Request, remittance_id: FromPath[int]) -> Response:
+    name, media_type, content = await remittances.slip_of(request.user, remittance_id)
+    safe_name = "".join(c for c in name if c.isalnum() or c in "._-")[:80] or "slip"
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'inline; filename="{safe_name}"', "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def tiers_from_form(data: dict[str, str]) -> list[dict[str, str]]:
+    """Rows tier_min_N / tier_price_N of the price form; blank rows are skipped."""
+    rows = []
+    for i in range(TIER_ROWS):
+        minimum, price = data.get(f"tier_min_{i}", "").strip(), data.get(f"tier_price_{i}", "").strip()
+        if minimum or price:
+            rows.append({"min_minutes": minimum, "price": price})
+    return rows
+
+
+async def _prices_context(request: Request, settings: Settings) -> dict:
+    actor = request.user
+    context: dict = {"errors": {}, "message": None, "tier_rows": TIER_ROWS, "format_price": format_price}
+    if actor.is_operator:
+        levels = range(1, settings.max_agent_depth + 1)
+        context["levels"] = [
+            {"level": level, "tiers": await prices.operator_list(level), "policy": await prices.level_policy(level)}
+            for level in levels
+        ]
+    else:
+        me = await agents.get_agent(actor, actor.agent_id)
+        cost, _own = await prices.price_list_for(me)
+        mine = await prices.agent_list(me["id"])
+        default = await prices.operator_list(me["level"] + 1)
+        context.update(
+            agent=me, cost=cost, mine=mine, default=default, can_have_children=me["level"] < settings.max_agent_depth
+        )
+    return context
+
+
+@get("/prices", opt=access("view_money"))
+async def prices_page(request: Request, settings: NamedDependency[Settings]) -> Response:
+    return render(request, "money/prices.html", **await _prices_context(request, settings))
+
+
+async def _save_prices(request: Request, settings: Settings, action) -> Response:
+    data = await form_data(request)
+    try:
+        await action(data)
+    except ValidationFailed as exc:
+        context = await _prices_context(request, settings)
+        context.pop("errors")
+        return form_errors(request, "money/prices.html", exc, **context)
+    return redirect(request, "/prices")
+
+
+@post("/prices/levels/{level:int}", opt=access("set_prices"))
+async def save_level_prices(request: Request, level: FromPath[int], settings: NamedDependency[Settings]) -> Response:
+    return await _save_prices(
+        request, settings, lambda d: prices.save_operator_list(request.user, level, tiers_from_form(d))
+    )
+
+
+@post("/prices/levels/{level:int}/policy", opt=access("set_prices"))
+async def save_level_policy(request: Request, level: FromPath[int], settings: NamedDependency[Settings]) -> Response:
+    async def save(d: dict[str, str]) -> None:
+        values = {
+            "min_first_purchase_minutes": parse_minutes(
+                "min_first_purchase_minutes", d.get("min_first_purchase_minutes") or "0", minimum=0
+            ),
+            "deposit_fen": parse_yuan("deposit", d["deposit"]) if d.get("deposit", "0") not in ("", "0") else 0,
+            "franchise_fee_fen": parse_yuan("franchise_fee", d["franchise_fee"])
+            if d.get("franchise_fee", "0") not in ("", "0")
+            else 0,
+        }
+        await prices.save_level_policy(request.user, level, values)
+
+    return await _save_prices(request, settings, save)
+
+
+@post("/prices/mine", opt=access("set_prices"))
+async def save_my_prices(request: Request, settings: NamedDependency[Settings]) -> Response:
+    return await _save_prices(
+        request,
+        settings,
+        lambda d: prices.save_agent_list(request.user, request.user.agent_id or 0, tiers_from_form(d)),
+    )
+
+
+@post("/agents/{agent_id:int}/activate", opt=access("activate_agent"))
+async def activate_agent(request: Request, agent_id: FromPath[int]) -> Response:
+    data = await form_data(request)
+    await onboarding.activate_agent(
+        request.user,
+        agent_id,
+        operation_password=data.get("operation_password"),
+        idempotency_key=data.get("idempotency_key"),
+    )
+    return redirect(request, f"/agents/{agent_id}")
+
+
+ROUTES = [
+    wallet_page,
+    export_journal,
+    bundles_page,
+    bundle_quote,
+    buy_bundle,
+    bundle_receipt,
+    remittances_page,
+    record_remittance,
+    confirm_remittance,
+    reject_remittance,
+    remittance_slip,
+    prices_page,
+    save_level_prices,
+    save_level_policy,
+    save_my_prices,
+    activate_agent,
+]
