@@ -6,6 +6,7 @@ from __future__ import annotations
 from agency.agents import create_agent
 from agency.clock import now
 from agency.passwords import hash_password
+from agency.prices import save_operator_list
 from agency.roles import Actor
 from agency.tables import User
 
@@ -50,6 +51,11 @@ TREE = [
     ),
 ]
 STAFF = [("admin", "admin"), ("finance", "finance"), ("support", "support")]
+# The operator's price list per level (fen per minute): deeper levels pay more; 1,000 minutes or more is cheaper.
+OPERATOR_PRICES = {
+    level: [{"min_minutes": 1, "price": f"{8 + level}.00"}, {"min_minutes": 1000, "price": f"{7 + level}.50"}]
+    for level in range(1, 6)
+}
 
 
 async def is_empty() -> bool:
@@ -98,4 +104,21 @@ async def load_demo() -> list[tuple[str, str, str]]:
 
     for node in TREE:
         await add_branch(None, node)
+    for level, tiers in OPERATOR_PRICES.items():
+        await save_operator_list(operator, level, tiers)
+    await _demo_money(operator)
     return logins
+
+
+async def _demo_money(operator: Actor) -> None:
+    """Pearl River Telecom has remitted ¥5,000 (confirmed) and bought 2,000 minutes; 华信 starts empty."""
+    from agency.bundles import buy_bundle
+    from agency.remittances import decide_remittance, record_remittance
+    from agency.sessions import log_in
+
+    _token, pearl = await log_in("pearl", DEMO_PASSWORD, address="demo")
+    remittance = await record_remittance(pearl, {"amount": "5000", "bank_reference": "DEMO-0001",
+                                                 "remitted_on": now().date().isoformat()})
+    await decide_remittance(operator, remittance["id"], confirm=True, operation_password=DEMO_OPERATION_PASSWORD,
+                            idempotency_key="demo-remittance-1")
+    await buy_bundle(pearl, 2000, operation_password=DEMO_OPERATION_PASSWORD, idempotency_key="demo-bundle-1")

@@ -5,16 +5,13 @@ import uuid
 
 from agency import ledger
 from agency.database import transaction
+from agency.demo import OPERATOR_PRICES
 from agency.ledger import Posting
 from agency.prices import save_operator_list
 from agency.roles import Actor
 from agency.units import FEN
 
-# Operator lists per level: deeper levels pay more (fen per minute as text, like the forms).
-OPERATOR_TIERS = {
-    level: [{"min_minutes": 1, "price": f"{8 + level}.00"}, {"min_minutes": 1000, "price": f"{7 + level}.50"}]
-    for level in range(1, 6)
-}
+OPERATOR_TIERS = OPERATOR_PRICES  # the demo's lists; tests save them again where they need them
 
 
 async def set_operator_prices(admin: Actor) -> None:
