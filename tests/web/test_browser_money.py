@@ -1,0 +1,119 @@
+"""Issue acceptance in headless Chromium: a level-1 agent records a remittance, the operator's
+finance confirms it, the agent buys a bundle with its operation password and sees wallet and
+stock change, then sets prices for its sub-agents. Screenshots go to test-artifacts/."""
+from __future__ import annotations
+
+import re
+import secrets
+
+from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
+from tests.web.conftest import ARTIFACTS, PHONE_WIDTH
+
+
+def yuan(text: str) -> int:
+    """"¥1,234.50" -> 123450 fen."""
+    digits = re.sub(r"[^0-9.]", "", text)
+    whole, _, part = digits.partition(".")
+    return int(whole) * 100 + int((part or "0").ljust(2, "0"))
+
+
+def minutes(text: str) -> int:
+    return int(re.sub(r"[^0-9]", "", text))
+
+
+def log_in(context, base: str, username: str):
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(base + "/")
+    return page
+
+
+def test_remittance_confirmation_purchase_and_prices(server, browser):
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = server.url
+    shots = iter(range(1, 100))
+
+    def shot(page, label: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"money-{next(shots):02d}-{label}.png"), full_page=True)
+
+    agent_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    finance_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    phone_context = browser.new_context(locale="zh-CN", viewport={"width": PHONE_WIDTH, "height": 812},
+                                        is_mobile=True, has_touch=True)
+    errors: list[str] = []
+    try:
+        for context in (agent_context, finance_context, phone_context):
+            context.set_default_timeout(10_000)
+        agent = log_in(agent_context, base, "huaxin")
+        agent.on("pageerror", lambda e: errors.append(str(e)))
+        wallet_before = yuan(agent.locator("#dashboard-wallet").inner_text())
+        stock_before = minutes(agent.locator("#dashboard-stock").inner_text())
+
+        # 1. The agent records a remittance of ¥2,000.
+        reference = f"ICBC-{secrets.token_hex(3)}"
+        agent.goto(base + "/remittances")
+        agent.click("details summary")
+        agent.fill("input[name=amount]", "2000")
+        agent.fill("input[name=bank_reference]", reference)
+        shot(agent, "record-remittance")
+        agent.click("form[action='/remittances'] button[type=submit]")
+        expect(agent.locator("table")).to_contain_text(reference)
+
+        # 2. The operator's finance user confirms it with the operation password.
+        finance = log_in(finance_context, base, "finance")
+        finance.goto(base + "/remittances")
+        row = finance.locator(".decide", has_text=reference)
+        row.locator("input[name=operation_password]").fill(DEMO_OPERATION_PASSWORD)
+        shot(finance, "confirm-remittance")
+        row.locator("button[value=confirm]").click()
+        expect(finance.locator(".decide", has_text=reference)).to_have_count(0)
+
+        # 3. The agent buys 1,000 minutes: htmx quote, operation password, receipt.
+        agent.goto(base + "/bundles")
+        expect(agent.locator("#wallet-balance")).to_have_text(re.compile(r"¥"))
+        assert yuan(agent.locator("#wallet-balance").inner_text()) == wallet_before + 200_000
+        agent.fill("#bundle-minutes", "1000")
+        total = agent.locator("#quote-total")
+        expect(total).to_be_visible()
+        price = yuan(total.inner_text())
+        assert price == 1000 * 850 // 100  # the operator's level-1 tier from 1,000 minutes: 8.50 fen
+        agent.fill("#quote input[name=operation_password]", DEMO_OPERATION_PASSWORD)
+        shot(agent, "quote")
+        agent.click("#quote button[type=submit]")
+        agent.wait_for_url(re.compile(r"/bundles/\d+$"))
+        expect(agent.locator("#receipt-minutes")).to_have_text("1000")
+        shot(agent, "receipt")
+        agent.goto(base + "/")
+        assert yuan(agent.locator("#dashboard-wallet").inner_text()) == wallet_before + 200_000 - price
+        assert minutes(agent.locator("#dashboard-stock").inner_text()) == stock_before + 1000
+        shot(agent, "dashboard-after")
+
+        # 4. The agent sets prices for its sub-agents, above its own cost.
+        agent.goto(base + "/prices")
+        form = agent.locator("#my-prices form")
+        form.locator("input[name=tier_min_0]").fill("1")
+        form.locator("input[name=tier_price_0]").fill("10.80")
+        form.locator("input[name=tier_min_1]").fill("1000")
+        form.locator("input[name=tier_price_1]").fill("9.60")
+        form.locator("button[type=submit]").click()
+        agent.wait_for_url(base + "/prices")
+        expect(agent.locator("#my-prices table")).to_contain_text("10.80")
+        expect(agent.locator("#my-prices table")).to_contain_text("9.60")
+        shot(agent, "prices")
+
+        # The money pages fit a phone screen.
+        phone = log_in(phone_context, base, "huaxin")
+        for path in ("/bundles", "/remittances", "/prices", f"/agents/{1}/money"):
+            phone.goto(base + path)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE_WIDTH + 1, f"{path} is {width}px wide on a phone"
+        shot(phone, "phone-wallet")
+    finally:
+        for context in (agent_context, finance_context, phone_context):
+            context.close()
+    assert not errors, errors
