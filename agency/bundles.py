@@ -4,6 +4,7 @@ refused whole when either side is short."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,11 +16,11 @@ from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.idempotency import run_once
 from agency.ledger import Posting
 from agency.prices import level_policy, price_list_for
-from agency.pricing import tier_for
+from agency.pricing import price_of
 from agency.roles import Actor
 from agency.tables import BundleOrder
 from agency.tree import subtree_bounds
-from agency.units import FEN, SECONDS, format_price, parse_minutes, total_fen
+from agency.units import FEN, SECONDS, format_price, parse_minutes
 from agency.users import check_operation_password
 
 
@@ -62,8 +63,8 @@ async def quote(actor: Actor, minutes: object) -> Quote:
     tiers, _own = await price_list_for(buyer)
     if not tiers:
         raise ValidationFailed({"minutes": N_("No price list applies to you yet; ask your seller.")})
-    tier = tier_for(tiers, count)
-    return Quote(count, tier.min_minutes, tier.price, total_fen(count, tier.price), buyer["parent"])
+    tier, total = price_of(tiers, count)
+    return Quote(count, tier.min_minutes, tier.price, total, buyer["parent"])
 
 
 def _order_number(order_id: int) -> str:
@@ -179,14 +180,26 @@ def _order_scope(actor: Actor):
 
 
 async def list_orders(
-    actor: Actor, *, agent_id: int | None = None, page: int = 1, per_page: int = 50
+    actor: Actor,
+    *,
+    agent_id: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
+    """Orders bought or sold within the actor's subtree, newest first; optionally those of one
+    agent (as buyer or seller) and of a period."""
     if not actor.can("view_money"):
         raise Forbidden()
     conditions = [c for c in (_order_scope(actor),) if c is not None]
     if agent_id is not None:
         await get_agent(actor, agent_id)
         conditions.append((BundleOrder.buyer == agent_id) | (BundleOrder.seller == agent_id))
+    if since is not None:
+        conditions.append(BundleOrder.created_at >= since)
+    if until is not None:
+        conditions.append(BundleOrder.created_at < until)
     query, count = BundleOrder.select(*ORDER_COLUMNS), BundleOrder.count()
     for condition in conditions:
         query, count = query.where(condition), count.where(condition)

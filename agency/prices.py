@@ -12,7 +12,7 @@ from agency import audit
 from agency.agents import get_agent
 from agency.database import transaction
 from agency.errors import N_, Forbidden, ValidationFailed
-from agency.pricing import Tier, first_below_cost, normalize
+from agency.pricing import Tier, first_below_cost, normalize, price_of
 from agency.roles import Actor
 from agency.tables import Agent, LevelPolicy, PriceTier
 from agency.units import format_price, parse_minutes, parse_price
@@ -154,3 +154,21 @@ async def save_level_policy(actor: Actor, level: int, values: dict[str, int]) ->
             actor, "prices.level_policy", target_type="level", target_id=level, before=before, after=values
         )
     return await level_policy(level)
+
+
+async def preview(actor: Actor, minutes: object, level: object = None) -> dict[str, Any]:
+    """What a sub-agent of the actor's agent would pay for `minutes` (the agent's own list, or
+    the operator's default for that level); for the operator, what an agent of `level` pays."""
+    count = parse_minutes("minutes", minutes)
+    if actor.is_operator:
+        if not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
+            raise ValidationFailed({"level": N_("Unknown level.")})
+        tiers = await operator_list(level)
+    else:
+        me = await get_agent(actor, actor.agent_id)
+        tiers = await agent_list(me["id"]) or await operator_list(me["level"] + 1)
+    if not tiers:
+        raise ValidationFailed({"minutes": N_("No price list applies to you yet; ask your seller.")})
+    tier, total = price_of(tiers, count)
+    return {"minutes": count, "tier_min_minutes": tier.min_minutes, "unit_price": format_price(tier.price),
+            "total_fen": total}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agency.errors import N_, ValidationFailed
-from agency.units import MAX_MINUTES
+from agency.units import MAX_MINUTES, total_fen
 
 
 @dataclass(frozen=True, order=True)
@@ -46,3 +46,9 @@ def first_below_cost(selling: list[Tier], cost: list[Tier]) -> int | None:
         if tier_for(selling, minutes).price < tier_for(cost, minutes).price:
             return minutes
     return None
+
+
+def price_of(tiers: list[Tier], minutes: int) -> tuple[Tier, int]:
+    """The tier and the total in fen of a bundle of `minutes` under `tiers`."""
+    tier = tier_for(tiers, minutes)
+    return tier, total_fen(minutes, tier.price)

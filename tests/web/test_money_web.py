@@ -148,3 +148,23 @@ async def test_bad_money_input_is_refused_and_changes_nothing(client, language, 
             failures.append((method, url, body, response.status_code))
     assert failures == []
     await assert_ledger_ok()
+
+
+async def test_price_preview_and_order_filters(client):
+    actors = await demo_actors()
+    await web_login(client, "huaxin")
+    preview = await client.get("/prices/preview?minutes=1000", headers={"HX-Request": "true"})
+    # No list of its own yet: its sub-agents would pay the operator's level-2 list, 9.50 fen from 1,000 minutes.
+    assert "¥95.00" in preview.text
+    assert (await client.get("/api/v1/prices/preview?minutes=1000")).json()["total_fen"] == 9500
+    bad = await client.get("/prices/preview?minutes=abc", headers={"HX-Request": "true"})
+    assert bad.status_code == 200 and "error-text" in bad.text
+    await fund(actors["huaxin"].agent_id, 10**6)
+    await api(client, "POST", "/api/v1/bundles", json={"minutes": 10, "operation_password": OP,
+                                                        "idempotency_key": key()})
+    today = (await client.get("/api/v1/bundles?since=2026-01-01")).json()
+    assert today["total"] == 1
+    none = (await client.get("/api/v1/bundles?until=2020-01-01")).json()
+    assert none["total"] == 0
+    page = await client.get("/bundles?until=2020-01-01", headers={"HX-Request": "true"})
+    assert "<html" not in page.text and "BO" not in page.text

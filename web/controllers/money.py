@@ -107,8 +107,15 @@ async def export_journal(
     return table_response(f"journal-{agent_id}-{account}", "xlsx" if format == "xlsx" else "csv", header, data)
 
 
-async def _bundles_context(actor: Actor) -> dict:
-    orders, total = await bundles.list_orders(actor, per_page=20)
+def period(since: str, until: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    until_day = parse_day(until)
+    return parse_day(since), until_day + dt.timedelta(days=1) if until_day else None
+
+
+async def _bundles_context(actor: Actor, since: str = "", until: str = "", agent: str = "") -> dict:
+    agent_id = int(agent) if agent.isascii() and agent.isdigit() and len(agent) < 10 else None
+    start, end = period(since, until)
+    orders, total = await bundles.list_orders(actor, agent_id=agent_id, since=start, until=end, per_page=PER_PAGE)
     summary = await wallets.money_summary(actor, actor.agent_id) if actor.agent_id else None
     return {
         "orders": orders,
@@ -118,12 +125,16 @@ async def _bundles_context(actor: Actor) -> dict:
         "errors": {},
         "values": {},
         "idempotency_key": uuid.uuid4().hex,
+        "filters": {"since": since[:10], "until": until[:10], "agent": agent[:9]},
     }
 
 
 @get("/bundles", opt=access("view_money"))
-async def bundles_page(request: Request) -> Response:
-    return render(request, "money/bundles.html", **await _bundles_context(request.user))
+async def bundles_page(
+    request: Request, since: FromQuery[str] = "", until: FromQuery[str] = "", agent: FromQuery[str] = ""
+) -> Response:
+    context = await _bundles_context(request.user, since, until, agent)
+    return render(request, "money/bundles.html", partial="money/_orders.html", **context)
 
 
 @get("/bundles/quote", opt=access("buy_bundle"))
@@ -285,6 +296,20 @@ async def _prices_context(request: Request, settings: Settings) -> dict:
     return context
 
 
+@get("/prices/preview", opt=access("view_money"))
+async def price_preview(request: Request, minutes: FromQuery[str] = "", level: FromQuery[str] = "") -> Response:
+    """htmx partial: what a sub-agent (or, for the operator, an agent of `level`) pays."""
+    try:
+        result = await prices.preview(
+            request.user, minutes, int(level) if level.isascii() and level.isdigit() and len(level) < 3 else None
+        )
+    except ValidationFailed as exc:
+        return render(
+            request, "money/_preview.html", preview=None, error=translated(next(iter(exc.errors.values())), exc.params)
+        )
+    return render(request, "money/_preview.html", preview=result, error=None)
+
+
 @get("/prices", opt=access("view_money"))
 async def prices_page(request: Request, settings: NamedDependency[Settings]) -> Response:
     return render(request, "money/prices.html", **await _prices_context(request, settings))
@@ -350,6 +375,7 @@ ROUTES = [
     wallet_page,
     export_journal,
     bundles_page,
+    price_preview,
     bundle_quote,
     buy_bundle,
     bundle_receipt,

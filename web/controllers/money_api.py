@@ -15,7 +15,7 @@ from agency import bundles, onboarding, prices, remittances, wallets
 from agency.pricing import Tier
 from agency.units import format_price, parse_minutes, parse_yuan
 from web.auth import access
-from web.controllers.money import journal_filter
+from web.controllers.money import journal_filter, period
 
 
 @dataclass
@@ -114,9 +114,15 @@ class MoneyApiController(Controller):
 
     @get("/bundles", opt=access("view_money"))
     async def orders(
-        self, request: Request, agent_id: FromQuery[int | None] = None, page: FromQuery[int] = 1
+        self,
+        request: Request,
+        agent_id: FromQuery[int | None] = None,
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
+        page: FromQuery[int] = 1,
     ) -> dict[str, Any]:
-        rows, total = await bundles.list_orders(request.user, agent_id=agent_id, page=page)
+        start, end = period(since, until)
+        rows, total = await bundles.list_orders(request.user, agent_id=agent_id, since=start, until=end, page=page)
         return {"items": rows, "total": total, "page": page}
 
     @get("/bundles/{order_id:int}", opt=access("view_money"))
@@ -163,6 +169,10 @@ class MoneyApiController(Controller):
             operation_password=data.operation_password,
             idempotency_key=data.idempotency_key,
         )
+
+    @get("/prices/preview", opt=access("view_money"))
+    async def preview(self, request: Request, minutes: FromQuery[str], level: FromQuery[int | None] = None) -> dict:
+        return await prices.preview(request.user, minutes, level)
 
     @get("/prices/levels/{level:int}", opt=access("view_money"))
     async def operator_prices(self, request: Request, level: FromPath[int]) -> dict[str, Any]:
