@@ -8,7 +8,7 @@ from typing import Any
 
 from agency import audit, ledger
 from agency.clock import now
-from agency.database import contains_ignoring_case, transaction
+from agency.database import contains_ignoring_case, fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.roles import Actor
 from agency.tables import Agent, LevelPolicy
@@ -99,13 +99,9 @@ async def list_agents(
             | contains_ignoring_case(Agent.contact_person, search)
             | contains_ignoring_case(Agent.phone, search)
         )
-    for condition in conditions:
-        query = query.where(condition)
-        count = count.where(condition)
-    per_page = max(1, min(per_page, 200))
-    page = max(1, min(page, 100_000))
-    rows = await query.order_by(Agent.path).limit(per_page).offset((page - 1) * per_page)
-    return rows, await count
+    return await fetch_page(
+        query, count, conditions, Agent.path, page=page, per_page=per_page, ascending=True, max_per_page=200
+    )
 
 
 async def ancestors(actor: Actor, agent: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency.clock import now
+from agency.database import fetch_page
 from agency.errors import Forbidden
 from agency.roles import Actor
 from agency.tables import AuditEntry
@@ -79,17 +80,9 @@ async def list_entries(actor: Actor, flt: AuditFilter, *, page: int = 1, per_pag
         conditions.append(AuditEntry.at >= flt.since)
     if flt.until:
         conditions.append(AuditEntry.at < flt.until)
-    for condition in conditions:
-        query = query.where(condition)
-        count = count.where(condition)
-    page = max(1, min(page, 100_000))
-    rows = (
-        await query.output(load_json=True)
-        .order_by(AuditEntry.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    return await fetch_page(
+        query.output(load_json=True), count, conditions, AuditEntry.id, page=page, per_page=per_page
     )
-    return rows, await count
 
 
 async def purge(retention_days: int) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from agency import audit, ledger
 from agency.agents import get_agent, valid_id
 from agency.clock import now
+from agency.database import fetch_page
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.idempotency import run_once
 from agency.ledger import Posting
@@ -200,12 +201,14 @@ async def list_orders(
         conditions.append(BundleOrder.created_at >= since)
     if until is not None:
         conditions.append(BundleOrder.created_at < until)
-    query, count = BundleOrder.select(*ORDER_COLUMNS), BundleOrder.count()
-    for condition in conditions:
-        query, count = query.where(condition), count.where(condition)
-    page = max(1, min(page, 100_000))
-    rows = await query.order_by(BundleOrder.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
-    return rows, await count
+    return await fetch_page(
+        BundleOrder.select(*ORDER_COLUMNS),
+        BundleOrder.count(),
+        conditions,
+        BundleOrder.id,
+        page=page,
+        per_page=per_page,
+    )
 
 
 async def get_order(actor: Actor, order_id: int) -> dict[str, Any]:

@@ -45,6 +45,29 @@ def is_postgres(engine: Engine) -> bool:
     return engine.engine_type == "postgres"
 
 
+MAX_PAGE = 100_000
+
+
+async def fetch_page(
+    query,
+    count,
+    conditions: list,
+    order_by,
+    *,
+    page: int,
+    per_page: int,
+    ascending: bool = False,
+    max_per_page: int = 100_000,
+) -> tuple[list[dict], int]:
+    """One page of a select and the total of its count, both under the same conditions.
+    Page numbers and sizes from requests are clamped, so no offset can overflow."""
+    for condition in conditions:
+        query, count = query.where(condition), count.where(condition)
+    page, per_page = max(1, min(page, MAX_PAGE)), max(1, min(per_page, max_per_page))
+    rows = await query.order_by(order_by, ascending=ascending).limit(per_page).offset((page - 1) * per_page)
+    return rows, await count
+
+
 def contains_ignoring_case(column, text: str):
     """A case-insensitive substring match: ILIKE on PostgreSQL, LIKE (already case-insensitive
     for ASCII) on SQLite. `%` and `_` in the text are matched literally by dropping them."""

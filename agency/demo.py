@@ -117,8 +117,14 @@ async def _demo_money(operator: Actor) -> None:
     from agency.sessions import log_in
 
     _token, pearl = await log_in("pearl", DEMO_PASSWORD, address="demo")
-    remittance = await record_remittance(pearl, {"amount": "5000", "bank_reference": "DEMO-0001",
-                                                 "remitted_on": now().date().isoformat()})
-    await decide_remittance(operator, remittance["id"], confirm=True, operation_password=DEMO_OPERATION_PASSWORD,
-                            idempotency_key="demo-remittance-1")
+    remittance = await record_remittance(
+        pearl, {"amount": "5000", "bank_reference": "DEMO-0001", "remitted_on": now().date().isoformat()}
+    )
+    await decide_remittance(
+        operator,
+        remittance["id"],
+        confirm=True,
+        operation_password=DEMO_OPERATION_PASSWORD,
+        idempotency_key="demo-remittance-1",
+    )
     await buy_bundle(pearl, 2000, operation_password=DEMO_OPERATION_PASSWORD, idempotency_key="demo-bundle-1")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agency.clock import now
+from agency.database import fetch_page
 from agency.errors import N_, DomainError
 from agency.tables import JournalEntry, JournalTransaction, LedgerAccount
 from agency.units import FEN, SECONDS
@@ -148,25 +149,18 @@ async def journal(
     if flt.counterparty is not None:
         touched = JournalEntry.select(JournalEntry.txn).where(JournalEntry.account.agent == flt.counterparty)
         condition &= JournalEntry.txn.is_in(touched)
-    page = max(1, min(page, 100_000))
-    rows = (
-        await JournalEntry.select(
-            JournalEntry.id,
-            JournalEntry.amount,
-            JournalEntry.unit,
-            JournalEntry.txn.id.as_alias("txn_id"),
-            JournalEntry.txn.kind.as_alias("kind"),
-            JournalEntry.txn.memo.as_alias("memo"),
-            JournalEntry.txn.created_at.as_alias("at"),
-            JournalEntry.txn.ref_type.as_alias("ref_type"),
-            JournalEntry.txn.ref_id.as_alias("ref_id"),
-        )
-        .where(condition)
-        .order_by(JournalEntry.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    query = JournalEntry.select(
+        JournalEntry.id,
+        JournalEntry.amount,
+        JournalEntry.unit,
+        JournalEntry.txn.id.as_alias("txn_id"),
+        JournalEntry.txn.kind.as_alias("kind"),
+        JournalEntry.txn.memo.as_alias("memo"),
+        JournalEntry.txn.created_at.as_alias("at"),
+        JournalEntry.txn.ref_type.as_alias("ref_type"),
+        JournalEntry.txn.ref_id.as_alias("ref_id"),
     )
-    return rows, await JournalEntry.count().where(condition)
+    return await fetch_page(query, JournalEntry.count(), [condition], JournalEntry.id, page=page, per_page=per_page)
 
 
 @dataclass

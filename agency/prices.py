@@ -170,5 +170,9 @@ async def preview(actor: Actor, minutes: object, level: object = None) -> dict[s
     if not tiers:
         raise ValidationFailed({"minutes": N_("No price list applies to you yet; ask your seller.")})
     tier, total = price_of(tiers, count)
-    return {"minutes": count, "tier_min_minutes": tier.min_minutes, "unit_price": format_price(tier.price),
-            "total_fen": total}
+    return {
+        "minutes": count,
+        "tier_min_minutes": tier.min_minutes,
+        "unit_price": format_price(tier.price),
+        "total_fen": total,
+    }

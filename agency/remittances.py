@@ -9,7 +9,7 @@ from typing import Any
 from agency import audit, ledger
 from agency.agents import get_agent, valid_id
 from agency.clock import now
-from agency.database import transaction
+from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.idempotency import run_once
 from agency.ledger import Posting
@@ -117,12 +117,9 @@ async def list_remittances(
         conditions.append(Remittance.status == status)
     if to_me:
         conditions.append(Remittance.seller.is_null() if actor.is_operator else Remittance.seller == actor.agent_id)
-    query, count = Remittance.select(*COLUMNS), Remittance.count()
-    for condition in conditions:
-        query, count = query.where(condition), count.where(condition)
-    page = max(1, min(page, 100_000))
-    rows = await query.order_by(Remittance.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
-    return rows, await count
+    return await fetch_page(
+        Remittance.select(*COLUMNS), Remittance.count(), conditions, Remittance.id, page=page, per_page=per_page
+    )
 
 
 async def get_remittance(actor: Actor, remittance_id: int) -> dict[str, Any]:

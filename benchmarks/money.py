@@ -25,6 +25,7 @@ import contextlib
 import datetime as dt
 import io
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -75,6 +76,39 @@ def summary(samples: list[float]) -> dict[str, float | None]:
     }
 
 
+def cpu_seconds(group: int | None = None, parent: int | None = None) -> float | None:
+    """User + system CPU of the live processes in process group `group`, or of `parent` and its
+    children, from /proc (Linux); None where /proc cannot tell."""
+    if not Path("/proc/self/stat").exists():
+        return None
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
+        pid, ppid, pgrp = int(stat.parent.name), int(fields[1]), int(fields[2])
+        if (group is not None and pgrp == group) or (parent is not None and parent in (pid, ppid)):
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(server_group: int, postmaster: int | None) -> dict[str, float | None]:
+    return {
+        "server": cpu_seconds(group=server_group),
+        "postgres": cpu_seconds(parent=postmaster) if postmaster else None,
+        "client": time.process_time(),
+    }
+
+
+def postmaster_pid(data_dir: str | None) -> int | None:
+    try:
+        return int(Path(data_dir, "postmaster.pid").read_text().split()[0]) if data_dir else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # --- 1. bundle purchases through HTTP -------------------------------------------------------------
 
 
@@ -97,8 +131,9 @@ async def build_agency() -> list[str]:
         ).returning(User.id)
         return rows[0]["id"]
 
-    admin = Actor(user_id=await add_user("bench.admin", "admin", None), username="bench.admin", role="admin",
-                  address="benchmark")
+    admin = Actor(
+        user_id=await add_user("bench.admin", "admin", None), username="bench.admin", role="admin", address="benchmark"
+    )
     for level, tiers in OPERATOR_PRICES.items():
         await save_operator_list(admin, level, tiers)
     tokens = []
@@ -106,8 +141,12 @@ async def build_agency() -> list[str]:
         agent = await agents.create_agent(
             admin,
             None,
-            {"brand_name": f"Bench Agent {i:02d}", "contact_person": f"Contact {i}", "phone": f"+86 {i:08d}",
-             "timezone": "Asia/Shanghai"},
+            {
+                "brand_name": f"Bench Agent {i:02d}",
+                "contact_person": f"Contact {i}",
+                "phone": f"+86 {i:08d}",
+                "timezone": "Asia/Shanghai",
+            },
         )
         username = f"bench.owner{i:02d}"
         owner = Actor(
@@ -122,8 +161,11 @@ async def build_agency() -> list[str]:
         async with transaction():  # as tests/money.py `fund`: a confirmed remittance without the paperwork
             outside = await ledger.system_account(ledger.OUTSIDE_MONEY)
             wallet = await ledger.agent_account(agent["id"], ledger.WALLET)
-            await ledger.post("remittance", [Posting(outside, FEN, -FUNDING_FEN), Posting(wallet, FEN, FUNDING_FEN)],
-                              memo="benchmark funding")
+            await ledger.post(
+                "remittance",
+                [Posting(outside, FEN, -FUNDING_FEN), Posting(wallet, FEN, FUNDING_FEN)],
+                memo="benchmark funding",
+            )
         tokens.append(await create_api_token(owner, "benchmark"))
     return tokens
 
@@ -199,7 +241,9 @@ def server_failures(log_text: str) -> dict[str, object]:
     }
 
 
-async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args) -> dict[str, object]:
+async def http_benchmark(
+    kind: str, engine, tmp: str, dsn: str | None, args, pg_data_dir: str | None
+) -> dict[str, object]:
     from tests.web.live_server import LiveServer
 
     bind_engine(engine)
@@ -215,18 +259,39 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args) -> 
         server = LiveServer(server_env(kind, tmp, dsn), workers=2)
         server.start()
         try:
-            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:  # warm both workers up
-                warmup = Counter([(await purchase(client, tokens[i % AGENTS]))[0] for i in range(4)])
+            # A few purchases first, on 4 connections, so first-request costs stay out of the figures.
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                warmup = Counter(r[0] for r in await asyncio.gather(*(purchase(client, tokens[i]) for i in range(4))))
             figures["warmup_statuses"] = {str(k): v for k, v in warmup.items()}
             runs = []
             for clients in args.levels:
                 log(f"{kind}: {clients} clients for {args.seconds} s")
-                runs.append(await load(server.url, tokens, clients, args.seconds, args.max_requests))
+                postmaster = postmaster_pid(pg_data_dir)
+                before = cpu_snapshot(server.process.pid, postmaster)
+                run = await load(server.url, tokens, clients, args.seconds, args.max_requests)
+                after = cpu_snapshot(server.process.pid, postmaster)
+                # Where the 2 cores went (live processes only): per successful purchase, and on average
+                # over the run (cores_busy well under 2 means the purchases wait, not compute).
+                used = {
+                    part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
+                    for part in before
+                }
+                run["cpu_ms_per_purchase"] = {
+                    part: round(cpu * 1000 / run["successes"], 1) if cpu is not None and run["successes"] else None
+                    for part, cpu in used.items()
+                }
+                run["cores_busy"] = {
+                    part: round(cpu / run["seconds"], 2) if cpu is not None else None for part, cpu in used.items()
+                }
+                runs.append(run)
             figures["runs"] = runs
+        except BaseException:
+            log(f"{kind}: failed; the server's log is kept at {server.log}")
+            raise
         finally:
             server.stop()
-            figures["server_log"] = server_failures(server.log_text())
-            server.log.unlink(missing_ok=True)
+        figures["server_log"] = server_failures(server.log_text())
+        server.log.unlink(missing_ok=True)
         report = await ledger.verify()
         figures["ledger_ok"] = report.ok
         figures["ledger_breaches"] = len(report.breaches)
@@ -258,8 +323,22 @@ def ledger_rows(transactions: int, created: dt.datetime, timestamp):
         total += amount(t)
     stamp = timestamp(created)
     agent_rows = [
-        (a, None, child_path("/", a), 1, f"Ledger Agent {a:04d}", "Contact", "+86 1", "", "Asia/Shanghai", "active",
-         None, None, None, stamp)
+        (
+            a,
+            None,
+            child_path("/", a),
+            1,
+            f"Ledger Agent {a:04d}",
+            "Contact",
+            "+86 1",
+            "",
+            "Asia/Shanghai",
+            "active",
+            None,
+            None,
+            None,
+            stamp,
+        )
         for a in range(1, LEDGER_WALLETS + 1)
     ]
     account_rows = [(1, ledger.OUTSIDE_MONEY[0], None, ledger.SYSTEM, FEN, False, -total)] + [
@@ -278,13 +357,31 @@ def ledger_rows(transactions: int, created: dt.datetime, timestamp):
     return agent_rows, account_rows, transaction_rows(), entry_rows()
 
 
-AGENT_COLUMNS = ("id", "parent", "path", "level", "brand_name", "contact_person", "phone", "address", "timezone",
-                 "status", "notice_at", "terminates_at", "created_by", "created_at")
+AGENT_COLUMNS = (
+    "id",
+    "parent",
+    "path",
+    "level",
+    "brand_name",
+    "contact_person",
+    "phone",
+    "address",
+    "timezone",
+    "status",
+    "notice_at",
+    "terminates_at",
+    "created_by",
+    "created_at",
+)
 ACCOUNT_COLUMNS = ("id", "code", "agent", "kind", "unit", "customer_facing", "balance")
 TRANSACTION_COLUMNS = ("id", "kind", "memo", "user_id", "ref_type", "ref_id", "created_at")
 ENTRY_COLUMNS = ("id", "txn", "account", "unit", "amount")
-TABLES = (("agent", AGENT_COLUMNS), ("ledger_account", ACCOUNT_COLUMNS),
-          ("journal_transaction", TRANSACTION_COLUMNS), ("journal_entry", ENTRY_COLUMNS))
+TABLES = (
+    ("agent", AGENT_COLUMNS),
+    ("ledger_account", ACCOUNT_COLUMNS),
+    ("journal_transaction", TRANSACTION_COLUMNS),
+    ("journal_entry", ENTRY_COLUMNS),
+)
 
 
 def load_sqlite(path: str, transactions: int) -> str:
@@ -293,7 +390,7 @@ def load_sqlite(path: str, transactions: int) -> str:
     connection = sqlite3.connect(path)
     try:
         with connection:  # one transaction
-            for (table, columns), data in zip(TABLES, rows):
+            for (table, columns), data in zip(TABLES, rows, strict=True):
                 marks = ", ".join("?" * len(columns))
                 connection.executemany(f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({marks})', data)
     finally:
@@ -308,7 +405,7 @@ async def load_postgres(dsn: str, transactions: int) -> str:
     connection = await asyncpg.connect(dsn)
     try:
         async with connection.transaction():
-            for (table, columns), data in zip(TABLES, rows):
+            for (table, columns), data in zip(TABLES, rows, strict=True):
                 await connection.copy_records_to_table(table, records=data, columns=columns)
             for table in ("agent", "ledger_account", "journal_transaction", "journal_entry"):
                 await connection.execute(
@@ -369,7 +466,11 @@ async def run(kind: str, args) -> dict[str, object]:
                 cluster = start_cluster()
                 http_dsn = cluster.create_database("money_http")
                 http_engine = PostgresEngine(config={"dsn": http_dsn}, extensions=())
-            figures: dict[str, object] = {"http": await http_benchmark(kind, http_engine, tmp, http_dsn, args)}
+            figures: dict[str, object] = {
+                "http": await http_benchmark(
+                    kind, http_engine, tmp, http_dsn, args, cluster.data_dir if cluster else None
+                )
+            }
             if kind == "sqlite":
                 path = str(Path(tmp) / "ledger.sqlite3")
                 ledger_engine, target = SQLiteEngine(path=path, timeout=30), path
@@ -411,8 +512,13 @@ def main() -> None:
                     "ledger_verify: 2 x transactions entries over 1,000 agent wallets and one system account, "
                     "bulk-loaded; verify_seconds is the first verify() after loading.",
                 ],
-                "settings": {"seconds": args.seconds, "levels": args.levels, "max_requests": args.max_requests,
-                             "agents": AGENTS, "transactions": args.transactions},
+                "settings": {
+                    "seconds": args.seconds,
+                    "levels": args.levels,
+                    "max_requests": args.max_requests,
+                    "agents": AGENTS,
+                    "transactions": args.transactions,
+                },
                 "results": results,
             },
             indent=2,
