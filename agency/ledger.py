@@ -1,9 +1,12 @@
 """The double-entry ledger (R-4 to R-8).
 
 Every change of money (fen) or airtime (seconds) is one journal transaction whose entries sum to
-zero per unit. Cached balances move in the same database transaction, each by one conditional
-UPDATE (`… WHERE balance + delta >= 0` for customer-facing accounts), never read-modify-write;
-a CHECK (PostgreSQL) or trigger (SQLite) refuses a negative customer balance as a last line.
+zero per unit. Customer-facing accounts (wallets, stock, held deposits) keep a cached balance that
+moves in the same database transaction, by one conditional UPDATE (`… WHERE balance >= debit`),
+never read-modify-write; a CHECK (PostgreSQL) or trigger (SQLite) refuses a negative one as a last
+line. System accounts keep no cached balance: their balance is the sum of their entries. Every
+purchase touches the operator's system accounts, so a cached balance there would be one row that
+all purchases in the country queue on.
 Entries are never updated or deleted: a mistake is reversed by a new transaction."""
 
 from __future__ import annotations
@@ -93,13 +96,19 @@ async def post(
     database transaction; raises InsufficientBalance (and the caller's transaction rolls back)
     when a customer-facing account would go below zero."""
     check_balanced(postings)
+    cached = {
+        row["id"]
+        for row in await LedgerAccount.select(LedgerAccount.id).where(
+            LedgerAccount.id.is_in([p.account_id for p in postings]) & (LedgerAccount.customer_facing == True)  # noqa: E712
+        )
+    }
     # Same order in every transaction, so two transactions never wait on each other in a cycle.
     for posting in sorted(postings, key=lambda p: p.account_id):
+        if posting.account_id not in cached:
+            continue  # a system account: its balance is the sum of its entries
         condition = LedgerAccount.id == posting.account_id
         if posting.amount < 0:
-            condition &= (LedgerAccount.customer_facing == False) | (  # noqa: E712 (SQL, not Python)
-                LedgerAccount.balance >= -posting.amount
-            )
+            condition &= LedgerAccount.balance >= -posting.amount
         moved = (
             await LedgerAccount.update({LedgerAccount.balance: LedgerAccount.balance + posting.amount})
             .where(condition)
@@ -117,6 +126,15 @@ async def post(
         *(JournalEntry(txn=txn_id, account=p.account_id, unit=p.unit, amount=p.amount) for p in postings)
     )
     return txn_id
+
+
+async def system_balance(spec: tuple[str, str]) -> int:
+    """The balance of a system account: the sum of its entries."""
+    account_id = await system_account(spec)
+    rows = await JournalEntry.raw(
+        "SELECT COALESCE(SUM(amount), 0) AS total FROM journal_entry WHERE account = {}", account_id
+    )
+    return int(rows[0]["total"])
 
 
 async def balances(agent_id: int) -> dict[str, int]:
@@ -191,9 +209,13 @@ async def verify() -> VerifyReport:
     for row in await JournalEntry.raw(
         "SELECT a.id, a.code, a.balance, COALESCE(e.total, 0) AS total FROM ledger_account a "
         "LEFT JOIN (SELECT account, SUM(amount) AS total FROM journal_entry GROUP BY account) e ON e.account = a.id "
-        "WHERE a.balance <> COALESCE(e.total, 0)"
+        "WHERE a.customer_facing AND a.balance <> COALESCE(e.total, 0)"
     ):
         report.breaches.append(f"account {row['code']}: cached balance {row['balance']} != entries {row['total']}")
+    for row in await LedgerAccount.raw(
+        "SELECT code, balance FROM ledger_account WHERE NOT customer_facing AND balance <> 0"
+    ):
+        report.breaches.append(f"system account {row['code']} carries a cached balance {row['balance']}")
     for row in await JournalEntry.raw(
         "SELECT e.id, e.unit, a.code, a.unit AS account_unit FROM journal_entry e "
         "JOIN ledger_account a ON a.id = e.account WHERE e.unit <> a.unit"
@@ -203,8 +225,12 @@ async def verify() -> VerifyReport:
         "SELECT code, balance FROM ledger_account WHERE customer_facing AND balance < 0"
     ):
         report.breaches.append(f"customer-facing account {row['code']} is negative: {row['balance']}")
+    # All accounts together: customer balances (cached) plus system balances (their entries).
     for row in await LedgerAccount.raw(
-        "SELECT unit, SUM(balance) AS total FROM ledger_account GROUP BY unit HAVING SUM(balance) <> 0"
+        "SELECT unit, SUM(total) AS total FROM ("
+        " SELECT unit, balance AS total FROM ledger_account WHERE customer_facing"
+        " UNION ALL SELECT e.unit, e.amount FROM journal_entry e JOIN ledger_account a ON a.id = e.account"
+        " WHERE NOT a.customer_facing) AS parts GROUP BY unit HAVING SUM(total) <> 0"
     ):
         report.breaches.append(f"all accounts in {row['unit']} sum to {row['total']}, not zero")
     return report

@@ -309,7 +309,7 @@ async def http_benchmark(
 
 
 def ledger_rows(transactions: int, created: dt.datetime, timestamp):
-    """Agents, accounts (with matching cached balances), transactions and entries, as row tuples.
+    """Agents, accounts (wallets with matching cached balances), transactions and entries, as row tuples.
     Transaction t moves amount(t) fen from the outside-money system account (id 1) to wallet
     account 2 + t % LEDGER_WALLETS; every transaction has two entries that sum to zero."""
 
@@ -341,7 +341,9 @@ def ledger_rows(transactions: int, created: dt.datetime, timestamp):
         )
         for a in range(1, LEDGER_WALLETS + 1)
     ]
-    account_rows = [(1, ledger.OUTSIDE_MONEY[0], None, ledger.SYSTEM, FEN, False, -total)] + [
+    # System accounts keep no cached balance (theirs is the sum of their entries, -total here).
+    assert total > 0
+    account_rows = [(1, ledger.OUTSIDE_MONEY[0], None, ledger.SYSTEM, FEN, False, 0)] + [
         (2 + w, f"agent:{w + 1}:wallet", w + 1, ledger.WALLET, FEN, True, balances[w]) for w in range(LEDGER_WALLETS)
     ]
 

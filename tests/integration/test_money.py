@@ -18,8 +18,7 @@ from tests.money import assert_ledger_ok, fund, key, set_operator_prices
 
 
 async def _revenue() -> int:
-    row = await LedgerAccount.select(LedgerAccount.balance).where(LedgerAccount.code == "operator:revenue").first()
-    return row["balance"] if row else 0
+    return await ledger.system_balance(ledger.OPERATOR_REVENUE)
 
 
 async def test_buying_moves_money_and_minutes_in_one_transaction(db):
