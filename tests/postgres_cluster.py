@@ -88,7 +88,7 @@ class Cluster:
             [*self.run_as, os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data_dir, "-m", "immediate", "stop"],
             capture_output=True,
         )
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
 
 
 def start_cluster() -> Cluster:

@@ -277,6 +277,9 @@ async def test_verify_reports_every_kind_of_breach(db):
     await JournalEntry.update({JournalEntry.amount: 1001}).where(JournalEntry.account == wallet)
     report = await ledger.verify()
     assert any("does not sum to zero" in b for b in report.breaches)
+    issuance = await ledger.system_account(ledger.OPERATOR_ISSUANCE)
+    await LedgerAccount.update({LedgerAccount.balance: 5}).where(LedgerAccount.id == issuance)
+    assert any("carries a cached balance" in b for b in (await ledger.verify()).breaches)
 
 
 async def test_agent_cannot_touch_another_subtrees_money(db):
