@@ -296,3 +296,22 @@ async def test_agent_cannot_touch_another_subtrees_money(db):
     rows, _total = await bundles.list_orders(a["pearl"])
     assert rows and order["id"] not in {r["id"] for r in rows}
     assert (await Agent.count()) == 6
+
+
+def test_ledger_verify_command(tmp_path):
+    """`voipagency ledger verify` prints a report and exits 1 on any breach."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "verify.sqlite3")}
+    env.pop("DATABASE_URL", None)
+    cli = [sys.executable, "-m", "web.cli"]
+    assert subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True).returncode == 0
+    clean = subprocess.run([*cli, "ledger", "verify"], env=env, capture_output=True, text=True)
+    assert clean.returncode == 0 and "OK" in clean.stdout and "entries" in clean.stdout
+    with sqlite3.connect(tmp_path / "verify.sqlite3") as connection:
+        connection.execute("UPDATE ledger_account SET balance = balance + 1 WHERE code LIKE 'agent:%:wallet'")
+    broken = subprocess.run([*cli, "ledger", "verify"], env=env, capture_output=True, text=True)
+    assert broken.returncode == 1 and "BREACH" in broken.stdout
