@@ -68,6 +68,41 @@ async def fetch_page(
     return rows, await count
 
 
+async def bulk_insert(table: str, columns: tuple[str, ...], rows, *, chunk: int = 5000) -> int:
+    """Insert many rows fast inside the current transaction: COPY on PostgreSQL, executemany
+    on SQLite. `rows` may be any iterable (a generator keeps memory flat); returns the count."""
+    import piccolo_conf
+
+    transaction = piccolo_conf.DB.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("bulk_insert needs an open transaction")
+    connection = transaction.connection
+    total, batch = 0, []
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            total += await _write_chunk(connection, table, columns, sql, batch)
+            batch = []
+    if batch:
+        total += await _write_chunk(connection, table, columns, sql, batch)
+    return total
+
+
+async def _write_chunk(connection, table: str, columns: tuple[str, ...], sql: str, rows: list) -> int:
+    if piccolo_conf_engine_type() == "postgres":
+        await connection.copy_records_to_table(table, records=rows, columns=list(columns))
+    else:
+        await connection.executemany(sql, rows)
+    return len(rows)
+
+
+def piccolo_conf_engine_type() -> str:
+    import piccolo_conf
+
+    return piccolo_conf.DB.engine_type
+
+
 def contains_ignoring_case(column, text: str):
     """A case-insensitive substring match: ILIKE on PostgreSQL, LIKE (already case-insensitive
     for ASCII) on SQLite. `%` and `_` in the text are matched literally by dropping them."""

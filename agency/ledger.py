@@ -23,8 +23,9 @@ from agency.tables import JournalEntry, JournalTransaction, LedgerAccount
 from agency.units import FEN, SECONDS
 
 # Account kinds. Wallets, stock and held deposits belong to one agent and are customer-facing.
-WALLET, STOCK, DEPOSIT, SYSTEM = "wallet", "stock", "deposit", "system"
-AGENT_ACCOUNTS = {WALLET: FEN, STOCK: SECONDS, DEPOSIT: FEN}
+WALLET, STOCK, DEPOSIT, ESCROW, SYSTEM = "wallet", "stock", "deposit", "escrow", "system"
+AGENT_ACCOUNTS = {WALLET: FEN, STOCK: SECONDS, DEPOSIT: FEN, ESCROW: SECONDS}  # escrow: minutes on unused cards
+SUBSCRIBER = "subscriber"
 
 # System accounts: the operator's side of the business; they may go negative by nature.
 OPERATOR_ISSUANCE = ("operator:issuance", SECONDS)  # the operator's unlimited stock of airtime
@@ -76,6 +77,16 @@ async def _account(code: str, kind: str, unit: str, agent_id: int | None, custom
 async def agent_account(agent_id: int, kind: str) -> int:
     """The id of an agent's wallet, stock or deposit account, created on first use."""
     return (await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, True))["id"]
+
+
+async def subscriber_account(subscriber_id: int, agent_id: int) -> int:
+    """The balance (seconds) of a subscriber account, kept under its owning agent."""
+    return (await _account(f"subscriber:{subscriber_id}", SUBSCRIBER, SECONDS, agent_id, True))["id"]
+
+
+async def account_balance(account_id: int) -> int:
+    row = await LedgerAccount.select(LedgerAccount.balance).where(LedgerAccount.id == account_id).first()
+    return row["balance"]
 
 
 async def system_account(spec: tuple[str, str]) -> int:
@@ -239,7 +250,7 @@ async def verify() -> VerifyReport:
 async def return_deposit(agent_id: int) -> int:
     """Move an agent's whole held deposit back to its wallet (at termination); returns fen."""
     deposit = await agent_account(agent_id, DEPOSIT)
-    held = (await LedgerAccount.select(LedgerAccount.balance).where(LedgerAccount.id == deposit).first())["balance"]
+    held = await account_balance(deposit)
     if held:
         wallet = await agent_account(agent_id, WALLET)
         await post(

@@ -69,4 +69,8 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "confirm_remittance": (("admin", "finance"), ("owner",)),
     "set_prices": (("admin",), ("owner",)),
     "activate_agent": (("admin", "finance"), ("owner",)),
+    "view_cards": (OPERATOR_ROLES, AGENT_ROLES),
+    "generate_cards": ((), ("owner",)),
+    "sell_cards": ((), ("owner", "clerk")),
+    "manage_subscribers": (("admin", "support"), ("owner", "clerk", "support")),
 }

@@ -12,7 +12,7 @@ from agency.errors import N_, Forbidden, ValidationFailed
 from agency.ledger import JournalFilter
 from agency.roles import Actor
 
-JOURNAL_ACCOUNTS = (ledger.WALLET, ledger.STOCK, ledger.DEPOSIT)
+JOURNAL_ACCOUNTS = (ledger.WALLET, ledger.STOCK, ledger.DEPOSIT, ledger.ESCROW)
 TRANSACTION_KINDS = ("bundle", "remittance", "onboarding", "deposit_return")
 # Labels, listed so that they get translated.
 LABELS = (

@@ -1,1 +1,51 @@
-"""Tables of this app (none yet)."""
+"""Tables of card batches and cards."""
+
+from piccolo.columns import BigInt, Date, ForeignKey, Integer, Serial, Timestamptz, Varchar
+from piccolo.table import Table
+
+from agency.tables import Agent, JournalTransaction
+
+
+class SerialCounter(Table):
+    """The next free sequence number per serial prefix; batches take ranges from it atomically."""
+
+    id = Serial(primary_key=True)
+    prefix = Varchar(length=8, unique=True)
+    next_number = BigInt(default=1)
+
+
+class CardBatch(Table):
+    """A batch of cards (R-12): generated all at once, its minutes held in the agent's escrow."""
+
+    id = Serial(primary_key=True)
+    agent = ForeignKey(Agent, index=True)
+    kind = Varchar(length=16)  # "e-card" or "recharge"
+    count = Integer()
+    face_minutes = Integer()
+    expiry_rule = Varchar(length=24)  # none, fixed_date, days_after_activation, days_after_creation
+    expiry_date = Date(null=True, default=None)
+    expiry_days = Integer(null=True, default=None)
+    prefix = Varchar(length=8)
+    first_number = BigInt()
+    last_number = BigInt()
+    notes = Varchar(length=200, default="")
+    status = Varchar(length=16, default="ready")
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+    txn = ForeignKey(JournalTransaction, null=True, default=None)
+    secrets_exported_at = Timestamptz(null=True, default=None)
+
+
+class Card(Table):
+    """One card. Its secret is stored only as a keyed hash (see cards/codes.py)."""
+
+    id = Serial(primary_key=True)
+    batch = ForeignKey(CardBatch, index=True)
+    agent = ForeignKey(Agent, index=True)
+    serial = Varchar(length=20, unique=True)
+    secret_hash = Varchar(length=64)
+    status = Varchar(length=16, default="generated", index=True)
+    activated_at = Timestamptz(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+    redeemed_at = Timestamptz(null=True, default=None)
+    redeemed_by = Integer(null=True, default=None)  # the subscriber account

@@ -32,7 +32,7 @@ async def test_buying_moves_money_and_minutes_in_one_transaction(db):
     order = await bundles.buy_bundle(owner, 1200, operation_password=OP, idempotency_key=key(),
                                      expected_total_fen=10_200)
     assert order["number"].startswith("BO") and order["total_fen"] == 10_200
-    assert await ledger.balances(owner.agent_id) == {"wallet": 0, "stock": 1200 * 60, "deposit": 0}
+    assert await ledger.balances(owner.agent_id) == {"wallet": 0, "stock": 1200 * 60, "deposit": 0, "escrow": 0}
     assert await _revenue() == revenue_before + 10_200
     with pytest.raises(bundles.WalletShort):
         await bundles.buy_bundle(owner, 1, operation_password=OP, idempotency_key=key())
@@ -92,7 +92,7 @@ async def test_50_concurrent_purchases_against_a_wallet_for_17(db):
     successes = [o for o in outcomes if isinstance(o, dict)]
     refusals = [o for o in outcomes if isinstance(o, bundles.WalletShort)]
     assert (len(successes), len(refusals)) == (17, 33), [type(o) for o in outcomes if not isinstance(o, dict)]
-    assert await ledger.balances(owner.agent_id) == {"wallet": 0, "stock": 17 * 600, "deposit": 0}
+    assert await ledger.balances(owner.agent_id) == {"wallet": 0, "stock": 17 * 600, "deposit": 0, "escrow": 0}
     await assert_ledger_ok()
 
 
@@ -247,10 +247,10 @@ async def test_onboarding_fees_and_deposit_return(db):
     await fund(new["id"], 700_000)
     done = await onboarding.activate_agent(admin, new["id"], operation_password=OP, idempotency_key=key())
     assert done["status"] == "active"
-    assert await ledger.balances(new["id"]) == {"wallet": 0, "stock": 0, "deposit": 500_000}
+    assert await ledger.balances(new["id"]) == {"wallet": 0, "stock": 0, "deposit": 500_000, "escrow": 0}
     noticed = await agents.give_notice(admin, new["id"])
     assert await agents.apply_due_terminations(noticed["terminates_at"] + dt.timedelta(seconds=1)) == 1
-    assert await ledger.balances(new["id"]) == {"wallet": 500_000, "stock": 0, "deposit": 0}
+    assert await ledger.balances(new["id"]) == {"wallet": 500_000, "stock": 0, "deposit": 0, "escrow": 0}
     await assert_ledger_ok()
 
 

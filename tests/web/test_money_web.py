@@ -47,7 +47,7 @@ async def test_remittance_confirm_buy_and_see_it_everywhere(client):
     assert "BO" in receipt.text and "1000" in receipt.text
     again = await post_form(client, "/bundles", order)  # a double click: same key, same order
     assert again.headers["location"] == response.headers["location"]
-    assert await ledger.balances(owner.agent_id) == {"wallet": 91_500, "stock": 60_000, "deposit": 0}
+    assert await ledger.balances(owner.agent_id) == {"wallet": 91_500, "stock": 60_000, "deposit": 0, "escrow": 0}
     wallet_page = (await client.get(f"/agents/{owner.agent_id}/money")).text
     assert "915.00" in wallet_page and "1000" in wallet_page
     stock_page = (await client.get(f"/agents/{owner.agent_id}/money?account=stock")).text

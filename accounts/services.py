@@ -1,0 +1,234 @@
+"""Subscriber accounts (R-16, R-18): listing by subtree, suspend (停机保号), resume, close (销户),
+and the subscriber's own login and password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.tables import Subscriber
+from agency import audit, ledger, throttle
+from agency.agents import valid_id
+from agency.clock import now
+from agency.database import fetch_page, transaction
+from agency.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
+from agency.ledger import Posting
+from agency.passwords import hash_password, needs_rehash, verify_password
+from agency.roles import Actor
+from agency.tree import subtree_bounds
+from agency.units import SECONDS
+from agency.validation import Checker
+
+COLUMNS = (
+    Subscriber.id,
+    Subscriber.account_number,
+    Subscriber.agent,
+    Subscriber.status,
+    Subscriber.expires_at,
+    Subscriber.created_at,
+    Subscriber.closed_at,
+    Subscriber.must_change_password,
+    Subscriber.agent.brand_name.as_alias("agent_name"),
+    Subscriber.agent.path.as_alias("agent_path"),
+)
+LABELS = (N_("closed"),)
+
+
+def _scope(actor: Actor):
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return (Subscriber.agent.path >= low) & (Subscriber.agent.path < high)
+
+
+async def _with_balance(row: dict[str, Any]) -> dict[str, Any]:
+    account = await ledger.subscriber_account(row["id"], row["agent"])
+    return {**row, "balance_seconds": await ledger.account_balance(account)}
+
+
+async def get_subscriber(actor: Actor, subscriber_id: int) -> dict[str, Any]:
+    if not actor.can("view_cards") or not valid_id(subscriber_id):
+        raise NotFound()
+    query = Subscriber.select(*COLUMNS).where(Subscriber.id == subscriber_id)
+    if (scope := _scope(actor)) is not None:
+        query = query.where(scope)
+    row = await query.first()
+    if row is None:
+        raise NotFound()
+    return await _with_balance(row)
+
+
+async def list_subscribers(
+    actor: Actor, *, search: str = "", status: str = "", page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    if not actor.can("view_cards"):
+        raise Forbidden()
+    conditions = [c for c in (_scope(actor),) if c is not None]
+    search = search.strip()
+    if search:
+        if not (search.isascii() and search.isdigit()):
+            return [], 0
+        conditions.append((Subscriber.account_number >= search) & (Subscriber.account_number < search + ":"))
+    if status:
+        conditions.append(Subscriber.status == status)
+    return await fetch_page(
+        Subscriber.select(*COLUMNS), Subscriber.count(), conditions, Subscriber.id, page=page, per_page=per_page
+    )
+
+
+def _reason(reason: object) -> str:
+    check = Checker({"reason": reason})
+    check.text("reason", max_len=200)
+    return str(check.done()["reason"])
+
+
+async def _change_status(
+    actor: Actor, subscriber_id: int, reason: object, allowed_from: tuple[str, ...], new_status: str, action: str
+) -> dict[str, Any]:
+    if not actor.can("manage_subscribers"):
+        raise Forbidden()
+    why = _reason(reason)
+    async with transaction():
+        row = await get_subscriber(actor, subscriber_id)
+        moved = (
+            await Subscriber.update({Subscriber.status: new_status})
+            .where((Subscriber.id == subscriber_id) & Subscriber.status.is_in(list(allowed_from)))
+            .returning(Subscriber.id)
+        )
+        if not moved:
+            raise Conflict(N_("This cannot be done in the account's current status."))
+        await audit.record(
+            actor,
+            action,
+            target_type="subscriber",
+            target_id=subscriber_id,
+            scope_path=row["agent_path"],
+            before={"status": row["status"]},
+            after={"status": new_status, "reason": why},
+        )
+    return await get_subscriber(actor, subscriber_id)
+
+
+async def suspend_subscriber(actor: Actor, subscriber_id: int, reason: object) -> dict[str, Any]:
+    return await _change_status(actor, subscriber_id, reason, ("active",), "suspended", "subscriber.suspend")
+
+
+async def resume_subscriber(actor: Actor, subscriber_id: int, reason: object) -> dict[str, Any]:
+    return await _change_status(actor, subscriber_id, reason, ("suspended",), "active", "subscriber.resume")
+
+
+async def close_subscriber(
+    actor: Actor, subscriber_id: int, reason: object, *, operation_password: object
+) -> dict[str, Any]:
+    """销户: the unused balance goes back to the owning agent's stock in one transaction (R-18).
+    (Refusal while a call is in progress comes with the switch API.)"""
+    from agency.users import check_operation_password
+
+    if not actor.can("manage_subscribers"):
+        raise Forbidden()
+    why = _reason(reason)
+    await check_operation_password(actor, operation_password)
+    async with transaction():
+        row = await get_subscriber(actor, subscriber_id)
+        moved = (
+            await Subscriber.update({Subscriber.status: "closed", Subscriber.closed_at: now()})
+            .where((Subscriber.id == subscriber_id) & Subscriber.status.is_in(["active", "suspended"]))
+            .returning(Subscriber.id)
+        )
+        if not moved:
+            raise Conflict(N_("This cannot be done in the account's current status."))
+        balance_account = await ledger.subscriber_account(subscriber_id, row["agent"])
+        remaining = await ledger.account_balance(balance_account)
+        if remaining:
+            stock = await ledger.agent_account(row["agent"], ledger.STOCK)
+            await ledger.post(
+                "account_close",
+                [Posting(balance_account, SECONDS, -remaining), Posting(stock, SECONDS, remaining)],
+                memo=f"account {row['account_number']} closed",
+                user_id=actor.user_id,
+                ref_type="subscriber",
+                ref_id=subscriber_id,
+            )
+        await audit.record(
+            actor,
+            "subscriber.close",
+            target_type="subscriber",
+            target_id=subscriber_id,
+            scope_path=row["agent_path"],
+            before={"status": row["status"]},
+            after={"status": "closed", "reason": why, "returned_seconds": remaining},
+        )
+    return await get_subscriber(actor, subscriber_id)
+
+
+async def authenticate_subscriber(
+    account_number: object, password: object, *, address: str, card_key: bytes
+) -> dict[str, Any]:
+    """A subscriber's login: account number and password. Until it is replaced, the password is
+    the e-card's initial secret (checked against the card's keyed hash). Closed accounts cannot
+    log in. Failures are limited per account and address like staff logins."""
+    from cards.codes import secret_matches
+    from cards.tables import Card
+
+    number = str(account_number or "")[:24]
+    keys = [f"subscriber-login:{number}", f"subscriber-addr:{address}"]
+    row = (
+        await Subscriber.select(
+            Subscriber.id, Subscriber.status, Subscriber.password_hash, Subscriber.must_change_password
+        )
+        .where(Subscriber.account_number == number)
+        .first()
+    )
+    locked = await throttle.is_locked(keys)
+    ok = False
+    if row is not None and isinstance(password, str) and len(password) <= 128:
+        if row["password_hash"] is None:
+            card = await Card.select(Card.secret_hash).where(Card.serial == number).first()
+            ok = card is not None and secret_matches(card_key, number, password, card["secret_hash"])
+        else:
+            ok = verify_password(row["password_hash"], password)
+    else:
+        verify_password(None, "timing")  # the same work for unknown accounts
+    if locked or not ok or row["status"] == "closed":
+        async with transaction():
+            await throttle.register_failure(keys)
+            await audit.record(
+                None,
+                "subscriber.login_failed",
+                target_type="subscriber",
+                target_id=number,
+                username=number,
+                address=address,
+                after={"locked": locked},
+            )
+        raise LoginFailed()
+    await throttle.clear(keys)
+    if row["password_hash"] and needs_rehash(row["password_hash"]):
+        await Subscriber.update({Subscriber.password_hash: hash_password(password)}).where(Subscriber.id == row["id"])
+    return {"id": row["id"], "must_change_password": row["must_change_password"]}
+
+
+async def change_subscriber_password(subscriber_id: int, new_password: object) -> None:
+    """Sets the subscriber's own password (argon2id from now on); call after authentication."""
+    check = Checker({"new_password": new_password})
+    check.password("new_password", min_len=6)
+    password = check.done()["new_password"]
+    if str(password).isdigit() and len(set(str(password))) == 1:
+        raise ValidationFailed({"new_password": N_("Choose a password that is harder to guess.")})
+    async with transaction():
+        await Subscriber.update(
+            {Subscriber.password_hash: hash_password(password), Subscriber.must_change_password: False}
+        ).where(Subscriber.id == subscriber_id)
+        await audit.record(
+            None,
+            "subscriber.change_password",
+            target_type="subscriber",
+            target_id=subscriber_id,
+            username=f"subscriber:{subscriber_id}",
+        )
+
+
+async def subscriber_balance(subscriber_id: int) -> int:
+    row = await Subscriber.select(Subscriber.agent).where(Subscriber.id == subscriber_id).first()
+    if row is None:
+        raise NotFound()
+    return await ledger.account_balance(await ledger.subscriber_account(subscriber_id, row["agent"]))

@@ -1,0 +1,588 @@
+"""Card use cases (R-12 to R-16): generate a batch, activate (sell) cards, void, expire, redeem.
+Each is one database transaction; minutes move through the ledger: the agent's stock →
+escrow (generation) → a subscriber's balance (redemption or e-card activation), or back to
+stock (void, expiry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from accounts.services import get_subscriber
+from accounts.tables import Subscriber
+from agency import audit, ledger, throttle
+from agency.agents import get_agent, valid_id
+from agency.clock import now
+from agency.database import bulk_insert, fetch_page, transaction
+from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency.ledger import Posting
+from agency.roles import Actor
+from agency.tree import subtree_bounds
+from agency.units import SECONDS, parse_minutes
+from agency.users import check_operation_password
+from agency.validation import Checker
+from cards import codes
+from cards.errors import RedemptionFailed
+from cards.tables import Card, CardBatch, SerialCounter
+
+KINDS = ("e-card", "recharge")
+EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creation")
+MAX_BATCH = 1_000_000
+DEFAULT_PREFIX = "86"
+LABELS = (N_("e-card"), N_("recharge"), N_("generated"), N_("redeemed"), N_("expired"), N_("void"))
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    kind: str
+    count: int
+    face_minutes: int
+    expiry_rule: str
+    expiry_date: dt.date | None
+    expiry_days: int | None
+    prefix: str
+    notes: str
+
+
+def parse_batch(data: dict[str, object]) -> BatchSpec:
+    """Validate a batch request; every problem is reported at once."""
+    errors: dict[str, str] = {}
+    check = Checker(data)
+    check.choice("kind", KINDS)
+    check.choice("expiry_rule", EXPIRY_RULES)
+    check.text("notes", max_len=200, required=False)
+    check.text("prefix", max_len=6, required=False)
+    clean = dict(check.clean)
+    errors.update(check.errors)
+    for field, maximum in (("count", MAX_BATCH), ("face_minutes", 100_000)):
+        try:
+            clean[field] = parse_minutes(field, data.get(field))
+            if clean[field] > maximum:
+                errors[field] = N_("The number is out of range.")
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    prefix = str(clean.get("prefix") or DEFAULT_PREFIX)
+    if not (prefix.isascii() and prefix.isdigit() and 1 <= len(prefix) <= 6):
+        errors["prefix"] = N_("1 to 6 digits.")
+    rule, expiry_date, expiry_days = clean.get("expiry_rule"), None, None
+    if rule == "fixed_date":
+        try:
+            expiry_date = dt.date.fromisoformat(str(data.get("expiry_date", "")))
+            if expiry_date <= now().date():
+                errors["expiry_date"] = N_("The date must be in the future.")
+        except ValueError:
+            errors["expiry_date"] = N_("The format is not valid.")
+    elif rule in ("days_after_activation", "days_after_creation"):
+        try:
+            expiry_days = parse_minutes("expiry_days", data.get("expiry_days"))
+            if expiry_days > 3650:
+                errors["expiry_days"] = N_("The number is out of range.")
+        except ValidationFailed:
+            errors["expiry_days"] = N_("Enter a whole number of days.")
+    if errors:
+        raise ValidationFailed(errors)
+    return BatchSpec(
+        clean["kind"],
+        clean["count"],
+        clean["face_minutes"],
+        rule,
+        expiry_date,
+        expiry_days,
+        prefix,
+        str(clean.get("notes") or ""),
+    )
+
+
+def _end_of_local_day(day: dt.date, zone: str) -> dt.datetime:
+    local = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=ZoneInfo(zone))
+    return local.astimezone(dt.timezone.utc)
+
+
+def _expiry_at_creation(spec: BatchSpec, created: dt.datetime, zone: str) -> dt.datetime | None:
+    if spec.expiry_rule == "fixed_date":
+        return _end_of_local_day(spec.expiry_date, zone)
+    if spec.expiry_rule == "days_after_creation":
+        return created + dt.timedelta(days=spec.expiry_days)
+    return None
+
+
+async def _allocate_numbers(prefix: str, count: int) -> int:
+    """Take `count` sequence numbers for `prefix`; returns the first. Atomic under concurrency."""
+    await SerialCounter.insert(SerialCounter(prefix=prefix, next_number=1)).on_conflict(action="DO NOTHING")
+    rows = (
+        await SerialCounter.update({SerialCounter.next_number: SerialCounter.next_number + count})
+        .where(SerialCounter.prefix == prefix)
+        .returning(SerialCounter.next_number)
+    )
+    first = rows[0]["next_number"] - count
+    if first + count - 1 >= 10**codes.SEQUENCE_DIGITS:
+        raise Conflict(N_("This serial prefix has no numbers left; choose another prefix."))
+    return first
+
+
+async def generate_batch(
+    actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object, keep_secrets: bool = True
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Generate a batch in ONE transaction: if anything fails (or the process dies), no card of
+    it exists and nothing is reserved. Returns the batch and its (serial, secret) pairs: the
+    only time secrets exist outside a keyed hash, for the export made right after."""
+    if actor.is_operator or not actor.can("generate_cards"):
+        raise Forbidden()
+    spec = parse_batch(data)
+    agent = await get_agent(actor, actor.agent_id)
+    if agent["status"] != "active":
+        raise Conflict(N_("Only an active agent can generate cards."))
+    await check_operation_password(actor, operation_password)
+    created = now()
+    expires_at = _expiry_at_creation(spec, created, agent["timezone"])
+    seconds = spec.count * spec.face_minutes * 60
+    pairs: list[tuple[str, str]] = []
+    async with transaction():
+        first = await _allocate_numbers(spec.prefix, spec.count)
+        stock = await ledger.agent_account(agent["id"], ledger.STOCK)
+        escrow = await ledger.agent_account(agent["id"], ledger.ESCROW)
+        rows = await CardBatch.insert(
+            CardBatch(
+                agent=agent["id"],
+                kind=spec.kind,
+                count=spec.count,
+                face_minutes=spec.face_minutes,
+                expiry_rule=spec.expiry_rule,
+                expiry_date=spec.expiry_date,
+                expiry_days=spec.expiry_days,
+                prefix=spec.prefix,
+                first_number=first,
+                last_number=first + spec.count - 1,
+                notes=spec.notes,
+                status="ready",
+                created_by=actor.user_id,
+                created_at=created,
+            )
+        ).returning(CardBatch.id)
+        batch_id = rows[0]["id"]
+        try:
+            txn_id = await ledger.post(
+                "card_batch",
+                [Posting(stock, SECONDS, -seconds), Posting(escrow, SECONDS, seconds)],
+                memo=f"batch {batch_id}: {spec.count} x {spec.face_minutes} min",
+                user_id=actor.user_id,
+                ref_type="card_batch",
+                ref_id=batch_id,
+            )
+        except ledger.InsufficientBalance:
+            raise Conflict(N_("Your stock does not cover this batch; nothing was changed.")) from None
+        await CardBatch.update({CardBatch.txn: txn_id}).where(CardBatch.id == batch_id)
+
+        def card_rows() -> Iterator[tuple]:
+            for number in range(first, first + spec.count):
+                serial = codes.make_serial(spec.prefix, number)
+                secret = codes.new_secret()
+                if keep_secrets:
+                    pairs.append((serial, secret))
+                yield (
+                    batch_id,
+                    agent["id"],
+                    serial,
+                    codes.secret_hash(card_key, serial, secret),
+                    "generated",
+                    expires_at,
+                )
+
+        await bulk_insert("card", ("batch", "agent", "serial", "secret_hash", "status", "expires_at"), card_rows())
+        await audit.record(
+            actor,
+            "cards.generate",
+            target_type="card_batch",
+            target_id=batch_id,
+            scope_path=agent["path"],
+            after={
+                "kind": spec.kind,
+                "count": spec.count,
+                "face_minutes": spec.face_minutes,
+                "first": codes.make_serial(spec.prefix, first),
+            },
+        )
+    return await get_batch(actor, batch_id), pairs
+
+
+def _card_scope(actor: Actor):
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return (Card.agent.path >= low) & (Card.agent.path < high)
+
+
+def _batch_scope(actor: Actor):
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return (CardBatch.agent.path >= low) & (CardBatch.agent.path < high)
+
+
+BATCH_COLUMNS = (
+    CardBatch.id,
+    CardBatch.agent,
+    CardBatch.kind,
+    CardBatch.count,
+    CardBatch.face_minutes,
+    CardBatch.expiry_rule,
+    CardBatch.expiry_date,
+    CardBatch.expiry_days,
+    CardBatch.prefix,
+    CardBatch.first_number,
+    CardBatch.last_number,
+    CardBatch.notes,
+    CardBatch.status,
+    CardBatch.created_at,
+    CardBatch.secrets_exported_at,
+    CardBatch.agent.brand_name.as_alias("agent_name"),
+)
+
+
+async def get_batch(actor: Actor, batch_id: int) -> dict[str, Any]:
+    if not actor.can("view_cards") or not valid_id(batch_id):
+        raise NotFound()
+    query = CardBatch.select(*BATCH_COLUMNS).where(CardBatch.id == batch_id)
+    if (scope := _batch_scope(actor)) is not None:
+        query = query.where(scope)
+    batch = await query.first()
+    if batch is None:
+        raise NotFound()
+    batch["first_serial"] = codes.make_serial(batch["prefix"], batch["first_number"])
+    batch["last_serial"] = codes.make_serial(batch["prefix"], batch["last_number"])
+    counts = await Card.raw("SELECT status, COUNT(*) AS n FROM card WHERE batch = {} GROUP BY status", batch_id)
+    batch["counts"] = {row["status"]: row["n"] for row in counts}
+    return batch
+
+
+async def list_batches(actor: Actor, *, page: int = 1, per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+    if not actor.can("view_cards"):
+        raise Forbidden()
+    conditions = [c for c in (_batch_scope(actor),) if c is not None]
+    return await fetch_page(
+        CardBatch.select(*BATCH_COLUMNS), CardBatch.count(), conditions, CardBatch.id, page=page, per_page=per_page
+    )
+
+
+CARD_COLUMNS = (
+    Card.id,
+    Card.batch,
+    Card.serial,
+    Card.status,
+    Card.activated_at,
+    Card.expires_at,
+    Card.redeemed_at,
+    Card.redeemed_by,
+    Card.batch.kind.as_alias("kind"),
+    Card.batch.face_minutes.as_alias("face_minutes"),
+    Card.agent.brand_name.as_alias("agent_name"),
+)
+
+
+async def list_cards(
+    actor: Actor, *, serial: str = "", status: str = "", batch_id: int | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """Cards of the actor's subtree, searchable by serial (prefix), state and batch. Never secrets."""
+    if not actor.can("view_cards"):
+        raise Forbidden()
+    conditions = [c for c in (_card_scope(actor),) if c is not None]
+    serial = serial.strip()
+    if serial:
+        if not (serial.isascii() and serial.isdigit()):
+            return [], 0
+        conditions.append((Card.serial >= serial) & (Card.serial < serial + ":"))  # ':' sorts after '9'
+    if status:
+        conditions.append(Card.status == status)
+    if batch_id is not None:
+        conditions.append(Card.batch == batch_id)
+    return await fetch_page(
+        Card.select(*CARD_COLUMNS), Card.count(), conditions, Card.id, page=page, per_page=per_page, ascending=True
+    )
+
+
+def _parse_range(serial_from: object, serial_to: object | None) -> tuple[str, str]:
+    first = str(serial_from or "").strip()
+    last = str(serial_to or "").strip() or first
+    if not codes.is_valid_serial(first):
+        raise ValidationFailed({"serial_from": N_("Not a valid card serial.")})
+    if not codes.is_valid_serial(last):
+        raise ValidationFailed({"serial_to": N_("Not a valid card serial.")})
+    if len(first) != len(last) or last < first:
+        raise ValidationFailed({"serial_to": N_("The range must run from the lower serial to the higher one.")})
+    return first, last
+
+
+async def _cards_in_range(actor: Actor, first: str, last: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The actor's own agent's cards in the range and states (an agent sells only its own cards)."""
+    return (
+        await Card.select(
+            Card.id,
+            Card.serial,
+            Card.batch,
+            Card.agent,
+            Card.status,
+            Card.expires_at,
+            Card.batch.kind.as_alias("kind"),
+            Card.batch.face_minutes.as_alias("face_minutes"),
+            Card.batch.expiry_rule.as_alias("expiry_rule"),
+            Card.batch.expiry_days.as_alias("expiry_days"),
+        )
+        .where(
+            (Card.agent == actor.agent_id)
+            & (Card.serial >= first)
+            & (Card.serial <= last)
+            & Card.status.is_in(statuses)
+        )
+        .order_by(Card.serial)
+    )
+
+
+MAX_RANGE = 100_000
+
+
+async def activate_cards(actor: Actor, serial_from: object, serial_to: object | None = None) -> dict[str, int]:
+    """Sell cards, singly or by serial range (R-14). A recharge card becomes `active` (its expiry
+    clock starts if its rule says so). An e-card opens a subscriber account with its minutes
+    (R-16): the account number is the serial, the initial password is the card's secret."""
+    if actor.is_operator or not actor.can("sell_cards"):
+        raise Forbidden()
+    first, last = _parse_range(serial_from, serial_to)
+    at = now()
+    opened = activated = 0
+    async with transaction():
+        cards = await _cards_in_range(actor, first, last, ("generated",))
+        if not cards:
+            raise ValidationFailed({"serial_from": N_("No card of yours in this range can be activated.")})
+        if len(cards) > MAX_RANGE:
+            raise ValidationFailed({"serial_to": N_("The range is too large.")})
+        for card in cards:
+            if card["expires_at"] is not None and card["expires_at"] <= at:
+                continue  # expired before it was sold: the expiry job returns its minutes
+            if card["kind"] == "recharge":
+                expires = card["expires_at"]
+                if card["expiry_rule"] == "days_after_activation":
+                    expires = at + dt.timedelta(days=card["expiry_days"])
+                await Card.update({Card.status: "active", Card.activated_at: at, Card.expires_at: expires}).where(
+                    (Card.id == card["id"]) & (Card.status == "generated")
+                )
+                activated += 1
+            else:
+                await _open_account(card, at)
+                opened += 1
+        agent = await get_agent(actor, actor.agent_id)
+        await audit.record(
+            actor,
+            "cards.activate",
+            target_type="card_range",
+            target_id=f"{first}-{last}",
+            scope_path=agent["path"],
+            after={"activated": activated, "accounts_opened": opened},
+        )
+    return {"activated": activated, "accounts_opened": opened}
+
+
+async def _open_account(card: dict[str, Any], at: dt.datetime) -> int:
+    """开户: the subscriber account of an e-card, funded from the card's escrow."""
+    expires = (
+        at + dt.timedelta(days=card["expiry_days"])
+        if card["expiry_rule"] == "days_after_activation"
+        else card["expires_at"]
+    )
+    rows = await Subscriber.insert(
+        Subscriber(
+            account_number=card["serial"],
+            agent=card["agent"],
+            status="active",
+            must_change_password=True,
+            expires_at=expires,
+            created_at=at,
+        )
+    ).returning(Subscriber.id)
+    subscriber_id = rows[0]["id"]
+    seconds = card["face_minutes"] * 60
+    escrow = await ledger.agent_account(card["agent"], ledger.ESCROW)
+    balance = await ledger.subscriber_account(subscriber_id, card["agent"])
+    await ledger.post(
+        "account_open",
+        [Posting(escrow, SECONDS, -seconds), Posting(balance, SECONDS, seconds)],
+        memo=f"e-card {card['serial']}",
+        ref_type="card",
+        ref_id=card["id"],
+    )
+    await Card.update(
+        {Card.status: "redeemed", Card.activated_at: at, Card.redeemed_at: at, Card.redeemed_by: subscriber_id}
+    ).where(Card.id == card["id"])
+    return subscriber_id
+
+
+async def _return_to_stock(cards: list[dict[str, Any]], new_status: str, kind: str, user_id: int | None) -> int:
+    """Void or expire unredeemed cards: state change and minutes back to the owner's stock."""
+    by_agent: dict[int, int] = {}
+    for card in cards:
+        moved = (
+            await Card.update({Card.status: new_status})
+            .where((Card.id == card["id"]) & Card.status.is_in(["generated", "active"]))
+            .returning(Card.id)
+        )
+        if moved:
+            by_agent[card["agent"]] = by_agent.get(card["agent"], 0) + card["face_minutes"] * 60
+    for agent_id, seconds in by_agent.items():
+        escrow = await ledger.agent_account(agent_id, ledger.ESCROW)
+        stock = await ledger.agent_account(agent_id, ledger.STOCK)
+        await ledger.post(
+            kind,
+            [Posting(escrow, SECONDS, -seconds), Posting(stock, SECONDS, seconds)],
+            memo=f"{kind}: {seconds // 60} min back to stock",
+            user_id=user_id,
+        )
+    return sum(by_agent.values()) // 60
+
+
+async def void_cards(
+    actor: Actor, serial_from: object, serial_to: object | None = None, *, operation_password: object
+) -> dict[str, int]:
+    if actor.is_operator or not actor.can("sell_cards"):
+        raise Forbidden()
+    first, last = _parse_range(serial_from, serial_to)
+    await check_operation_password(actor, operation_password)
+    async with transaction():
+        cards = await _cards_in_range(actor, first, last, ("generated", "active"))
+        if not cards:
+            raise ValidationFailed({"serial_from": N_("No card of yours in this range can be voided.")})
+        minutes = await _return_to_stock(cards, "void", "card_void", actor.user_id)
+        agent = await get_agent(actor, actor.agent_id)
+        await audit.record(
+            actor,
+            "cards.void",
+            target_type="card_range",
+            target_id=f"{first}-{last}",
+            scope_path=agent["path"],
+            after={"cards": len(cards), "minutes": minutes},
+        )
+    return {"voided": len(cards), "minutes_returned": minutes}
+
+
+async def expire_due_cards(at: dt.datetime | None = None, limit: int = 10_000) -> int:
+    """The expiry rule applied: unredeemed cards past their date become `expired` and return
+    their minutes to their agent's stock. Idempotent; the server runs it every minute."""
+    at = at or now()
+    async with transaction():
+        cards = (
+            await Card.select(Card.id, Card.agent, Card.batch.face_minutes.as_alias("face_minutes"))
+            .where(Card.status.is_in(["generated", "active"]) & (Card.expires_at <= at))
+            .limit(limit)
+        )
+        if cards:
+            await _return_to_stock(cards, "expired", "card_expiry", None)
+    return len(cards)
+
+
+async def redeem_card(
+    serial: object, pin: object, *, subscriber_id: int, address: str, card_key: bytes, actor: Actor | None = None
+) -> dict[str, Any]:
+    """Recharge (R-15): serial + PIN, exactly once under any concurrency; minutes move from the
+    card's escrow to the subscriber's balance in one transaction. Failures are limited per card,
+    per subscriber and per client address with growing delays, audited, and all answered with
+    the same RedemptionFailed."""
+    if actor is not None:  # an agent recharging on a subscriber's behalf: only its own subtree's
+        await get_subscriber(actor, subscriber_id)
+    serial_text = str(serial or "").strip()[:24]
+    keys = [f"card:{serial_text}", f"subscriber:{subscriber_id}", f"redeem-addr:{address}"]
+    reason = "locked"
+    if not await throttle.is_locked(keys):
+        try:
+            async with transaction():
+                result = await _redeem(serial_text, pin, subscriber_id, card_key)
+                await audit.record(
+                    actor,
+                    "cards.redeem",
+                    target_type="card",
+                    target_id=serial_text,
+                    scope_path=result["scope_path"],
+                    username=f"subscriber:{subscriber_id}",
+                    address=address,
+                    after={"minutes": result["minutes"], "subscriber": subscriber_id},
+                )
+            await throttle.clear([keys[0]])
+            return {"serial": serial_text, "minutes": result["minutes"], "balance_seconds": result["balance"]}
+        except _Refused as refused:
+            reason = refused.reason
+    async with transaction():
+        await throttle.register_failure(keys)
+        await audit.record(
+            actor,
+            "cards.redeem_failed",
+            target_type="card",
+            target_id=serial_text,
+            username=f"subscriber:{subscriber_id}",
+            address=address,
+            after={"reason": reason},
+        )
+    raise RedemptionFailed()
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes) -> dict[str, Any]:
+    if not codes.is_valid_serial(serial):
+        raise _Refused("bad serial")
+    card = (
+        await Card.select(
+            Card.id,
+            Card.agent,
+            Card.status,
+            Card.secret_hash,
+            Card.expires_at,
+            Card.batch.kind.as_alias("kind"),
+            Card.batch.face_minutes.as_alias("face_minutes"),
+            Card.agent.path.as_alias("path"),
+        )
+        .where(Card.serial == serial)
+        .first()
+    )
+    if card is None:
+        raise _Refused("unknown serial")
+    if not codes.secret_matches(card_key, serial, pin, card["secret_hash"]):
+        raise _Refused("wrong pin")
+    if card["kind"] != "recharge" or card["status"] != "active":
+        raise _Refused(f"card {card['status']}")
+    at = now()
+    if card["expires_at"] is not None and card["expires_at"] <= at:
+        raise _Refused("card expired")
+    subscriber = (
+        await Subscriber.select(Subscriber.id, Subscriber.agent, Subscriber.status, Subscriber.expires_at)
+        .where(Subscriber.id == subscriber_id)
+        .first()
+    )
+    if subscriber is None or subscriber["status"] == "closed":
+        raise _Refused("no such open account")
+    # The conditional update is what makes redemption exactly-once: of concurrent attempts, one
+    # changes the row; the others find it no longer active and roll back.
+    won = (
+        await Card.update({Card.status: "redeemed", Card.redeemed_at: at, Card.redeemed_by: subscriber_id})
+        .where((Card.id == card["id"]) & (Card.status == "active"))
+        .returning(Card.id)
+    )
+    if not won:
+        raise _Refused("already redeemed")
+    seconds = card["face_minutes"] * 60
+    escrow = await ledger.agent_account(card["agent"], ledger.ESCROW)
+    balance = await ledger.subscriber_account(subscriber_id, subscriber["agent"])
+    await ledger.post(
+        "recharge",
+        [Posting(escrow, SECONDS, -seconds), Posting(balance, SECONDS, seconds)],
+        memo=f"card {serial}",
+        ref_type="card",
+        ref_id=card["id"],
+    )
+    return {
+        "minutes": card["face_minutes"],
+        "balance": await ledger.account_balance(balance),
+        "scope_path": card["path"],
+    }
