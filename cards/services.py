@@ -511,7 +511,8 @@ async def redeem_card(
         except _Refused as refused:
             reason = refused.reason
     async with transaction():
-        await throttle.register_failure(keys)
+        if reason in GUESSES:  # a right serial and PIN is no guess, even if the card is used up
+            await throttle.register_failure(keys)
         await audit.record(
             actor,
             "cards.redeem_failed",
@@ -522,6 +523,9 @@ async def redeem_card(
             after={"reason": reason},
         )
     raise RedemptionFailed()
+
+
+GUESSES = ("bad serial", "unknown serial", "wrong pin")
 
 
 class _Refused(Exception):

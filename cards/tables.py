@@ -14,8 +14,9 @@ class SerialCounter(Table):
     next_number = BigInt(default=1)
 
 
-class CardBatch(Table):
-    """A batch of cards (R-12): generated all at once, its minutes held in the agent's escrow."""
+class CardBatch(Table, tablename="batch"):
+    """A batch of cards (R-12): generated all at once, its minutes held in the agent's escrow.
+    (Not "card_batch": SQLite would refuse the index card_batch on card.batch beside it.)"""
 
     id = Serial(primary_key=True)
     agent = ForeignKey(Agent, index=True)
