@@ -26,6 +26,7 @@ from agency.users import check_operation_password
 from agency.validation import Checker
 from cards import codes
 from cards.errors import RedemptionFailed
+from cards.sealing import seal, store_sealed
 from cards.tables import Card, CardBatch, SerialCounter
 
 KINDS = ("e-card", "recharge")
@@ -124,11 +125,11 @@ async def _allocate_numbers(prefix: str, count: int) -> int:
 
 
 async def generate_batch(
-    actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object, keep_secrets: bool = True
+    actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Generate a batch in ONE transaction: if anything fails (or the process dies), no card of
-    it exists and nothing is reserved. Returns the batch and its (serial, secret) pairs: the
-    only time secrets exist outside a keyed hash, for the export made right after."""
+    it exists and nothing is reserved. The secrets are sealed for the batch's first export
+    (cards/sealing.py); the (serial, secret) pairs are also returned to the caller."""
     if actor.is_operator or not actor.can("generate_cards"):
         raise Forbidden()
     spec = parse_batch(data)
@@ -180,8 +181,7 @@ async def generate_batch(
             for number in range(first, first + spec.count):
                 serial = codes.make_serial(spec.prefix, number)
                 secret = codes.new_secret()
-                if keep_secrets:
-                    pairs.append((serial, secret))
+                pairs.append((serial, secret))
                 yield (
                     batch_id,
                     agent["id"],
@@ -192,6 +192,7 @@ async def generate_batch(
                 )
 
         await bulk_insert("card", ("batch", "agent", "serial", "secret_hash", "status", "expires_at"), card_rows())
+        await store_sealed(batch_id, seal(card_key, batch_id, pairs))
         await audit.record(
             actor,
             "cards.generate",
@@ -239,6 +240,7 @@ BATCH_COLUMNS = (
     CardBatch.created_at,
     CardBatch.secrets_exported_at,
     CardBatch.agent.brand_name.as_alias("agent_name"),
+    CardBatch.agent.path.as_alias("agent_path"),
 )
 
 

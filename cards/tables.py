@@ -1,6 +1,6 @@
 """Tables of card batches and cards."""
 
-from piccolo.columns import BigInt, Date, ForeignKey, Integer, Serial, Timestamptz, Varchar
+from piccolo.columns import BigInt, Bytea, Date, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from agency.tables import Agent, JournalTransaction
@@ -50,3 +50,16 @@ class Card(Table):
     expires_at = Timestamptz(null=True, default=None)
     redeemed_at = Timestamptz(null=True, default=None)
     redeemed_by = Integer(null=True, default=None)  # the subscriber account
+
+
+class BatchSecrets(Table):
+    """The secrets of a new batch, sealed (AES-GCM under a key derived from the card key, which
+    lives outside the database) until the one export that shows them; then the row is emptied.
+    Nothing else ever holds a secret: cards store only keyed hashes."""
+
+    id = Serial(primary_key=True)
+    batch = ForeignKey(CardBatch, unique=True)
+    sealed = Bytea(null=True, default=None)
+    created_at = Timestamptz()
+    opened_at = Timestamptz(null=True, default=None)
+    opened_by = Integer(null=True, default=None)

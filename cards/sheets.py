@@ -1,0 +1,192 @@
+"""Printable PDF sheets of cards (R-17), pure: no database, no HTTP.
+
+An A4 page holds a grid of 2 × 5 cards, each a bordered rectangle (cut along the borders) with the
+agent's brand, the face value in minutes, the serial, the secret when the export carries it (recharge
+PIN or e-card initial password, grouped in fours), the expiry text and a QR code.
+
+The QR code of a recharge card whose PIN is printed reads "VA1:RECHARGE:<serial>:<pin>", so a phone
+can scan it into the portal; every other card's QR code is just its serial (an e-card's initial
+password is never put in a QR code). QR codes are drawn as vector rectangles, one per horizontal run
+of dark modules, all in one path per code: no image files, small and fast.
+
+All text uses reportlab's built-in CID font STSong-Light, which needs no font file, so the brand may
+be Chinese. The font is not embedded: a viewer substitutes a CJK font (Acrobat's Asian font pack,
+poppler through fontconfig, e.g. Debian's fonts-noto-cjk)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import segno
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen.canvas import Canvas
+
+FONT = "STSong-Light"
+COLUMNS = 2
+ROWS = 5
+CARDS_PER_PAGE = COLUMNS * ROWS
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN = 10 * mm
+GAP = 2 * mm  # between cards, so a cut along one border does not shave its neighbour
+FOOTER = 6 * mm
+CARD_WIDTH = (PAGE_WIDTH - 2 * MARGIN - (COLUMNS - 1) * GAP) / COLUMNS
+CARD_HEIGHT = (PAGE_HEIGHT - 2 * MARGIN - FOOTER - (ROWS - 1) * GAP) / ROWS
+PADDING = 3.5 * mm
+QR_BOX = 34 * mm  # QR code including its quiet zone of 4 modules
+QR_QUIET_MODULES = 4
+TEXT_WIDTH = CARD_WIDTH - 2 * PADDING - QR_BOX + QR_QUIET_MODULES  # text may run into the quiet zone a little
+
+QR_PREFIX = "VA1:RECHARGE:"
+
+_font_registered = False
+
+
+@dataclass(frozen=True)
+class SheetCard:
+    serial: str  # e.g. "860000000123" + Luhn digit (13 digits)
+    secret: str | None  # 16-digit PIN / initial password; None for later exports (serials only)
+    face_minutes: int
+    expires: str  # already formatted text, e.g. "2027-01-31" or "激活后 365 天" or "—"
+    kind: str  # "recharge" or "e-card"
+
+
+def qr_content(card: SheetCard) -> str:
+    """What a card's QR code says: serial and PIN for a recharge card printed with its PIN, else the serial."""
+    if card.kind == "recharge" and card.secret:
+        return f"{QR_PREFIX}{card.serial}:{card.secret}"
+    return card.serial
+
+
+def group_digits(text: str, size: int = 4) -> str:
+    """'1234567890123456' → '1234 5678 9012 3456'."""
+    return " ".join(text[i : i + size] for i in range(0, len(text), size))
+
+
+def card_sheet_pdf(cards: Iterable[SheetCard], *, title: str, labels: dict[str, str]) -> bytes:
+    """A4 PDF, 10 cards per page, page numbers in the footer.
+
+    `labels` holds the translated words: "serial", "pin", "password", "minutes", "expires", "page".
+    The page label may be a pattern with {page} and {pages} ("第 {page} / {pages} 页"); otherwise the
+    footer reads "<page> n / total"."""
+    cards = list(cards)
+    _register_font()
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
+    canvas.setTitle(title)
+    canvas.setCreator("voipagency")
+    pages = max(1, -(-len(cards) // CARDS_PER_PAGE))
+    for page in range(pages):
+        chunk = cards[page * CARDS_PER_PAGE : (page + 1) * CARDS_PER_PAGE]
+        for index, card in enumerate(chunk):
+            column, row = index % COLUMNS, index // COLUMNS
+            x = MARGIN + column * (CARD_WIDTH + GAP)
+            y = PAGE_HEIGHT - MARGIN - (row + 1) * CARD_HEIGHT - row * GAP
+            _draw_card(canvas, x, y, card, title, labels)
+        _draw_footer(canvas, page + 1, pages, labels)
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _register_font() -> None:
+    global _font_registered
+    if not _font_registered:
+        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+        _font_registered = True
+
+
+def _fit(text: str, size: float, width: float, smallest: float = 5.0) -> float:
+    """The largest font size ≤ size at which text fits in width (never below smallest)."""
+    measured = pdfmetrics.stringWidth(text, FONT, size)
+    if measured <= width:
+        return size
+    return max(smallest, size * width / measured)
+
+
+def _clip(text: str, size: float, width: float) -> str:
+    """Cut text with an ellipsis when even the smallest size does not fit."""
+    if pdfmetrics.stringWidth(text, FONT, size) <= width:
+        return text
+    while text and pdfmetrics.stringWidth(text + "…", FONT, size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _text(canvas: Canvas, x: float, y: float, text: str, size: float, width: float) -> None:
+    size = _fit(text, size, width)
+    canvas.setFont(FONT, size)
+    canvas.drawString(x, y, _clip(text, size, width))
+
+
+def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, labels: dict[str, str]) -> None:
+    canvas.setLineWidth(0.6)
+    canvas.setStrokeGray(0.55)
+    canvas.rect(x, y, CARD_WIDTH, CARD_HEIGHT, stroke=1, fill=0)
+    canvas.setFillGray(0)
+
+    left = x + PADDING
+    top = y + CARD_HEIGHT - PADDING
+    width = TEXT_WIDTH
+
+    _text(canvas, left, top - 12, title, 13, width)
+
+    minutes = f"{card.face_minutes:,}"
+    canvas.setFont(FONT, 24)
+    canvas.drawString(left, top - 40, minutes)
+    number_width = pdfmetrics.stringWidth(minutes, FONT, 24)
+    _text(canvas, left + number_width + 4, top - 40, labels["minutes"], 11, max(10.0, width - number_width - 4))
+
+    canvas.setFillGray(0.35)
+    _text(canvas, left, top - 56, labels["serial"], 7, width)
+    canvas.setFillGray(0)
+    _text(canvas, left, top - 68, card.serial, 11, width)
+
+    if card.secret:
+        label = labels["pin"] if card.kind == "recharge" else labels["password"]
+        canvas.setFillGray(0.35)
+        _text(canvas, left, top - 82, label, 7, width)
+        canvas.setFillGray(0)
+        _text(canvas, left, top - 96, group_digits(card.secret), 13, width)
+
+    canvas.setFillGray(0.35)
+    _text(canvas, left, y + PADDING + 1, f"{labels['expires']}  {card.expires}", 8, width)
+    canvas.setFillGray(0)
+
+    _draw_qr(canvas, x + CARD_WIDTH - QR_BOX, y + (CARD_HEIGHT - QR_BOX) / 2, QR_BOX, qr_content(card))
+
+
+def _draw_qr(canvas: Canvas, x: float, y: float, box: float, content: str) -> None:
+    """A QR code whose quiet zone fills box×box at (x, y): one rectangle per run of dark modules, one fill."""
+    matrix = segno.make(content, error="m", micro=False).matrix
+    count = len(matrix)
+    module = box / (count + 2 * QR_QUIET_MODULES)
+    origin_x = x + QR_QUIET_MODULES * module
+    top = y + box - QR_QUIET_MODULES * module
+    path = canvas.beginPath()
+    for row_index, row in enumerate(matrix):
+        row_y = top - (row_index + 1) * module
+        column = 0
+        while column < count:
+            if row[column]:
+                start = column
+                while column < count and row[column]:
+                    column += 1
+                path.rect(origin_x + start * module, row_y, (column - start) * module, module)
+            else:
+                column += 1
+    canvas.drawPath(path, stroke=0, fill=1)
+
+
+def _draw_footer(canvas: Canvas, page: int, pages: int, labels: dict[str, str]) -> None:
+    label = labels["page"]
+    text = label.format(page=page, pages=pages) if "{page}" in label else f"{label} {page} / {pages}"
+    canvas.setFillGray(0.35)
+    canvas.setFont(FONT, 8)
+    canvas.drawCentredString(PAGE_WIDTH / 2, MARGIN, text)
+    canvas.setFillGray(0)
