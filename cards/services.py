@@ -33,7 +33,9 @@ KINDS = ("e-card", "recharge")
 EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creation")
 MAX_BATCH = 1_000_000
 DEFAULT_PREFIX = "86"
-LABELS = (N_("e-card"), N_("recharge"), N_("generated"), N_("redeemed"), N_("expired"), N_("void"))
+LABELS = (N_("e-card"), N_("recharge"), N_("generated"), N_("redeemed"), N_("expired"), N_("void"), N_("none"),
+          N_("fixed_date"), N_("days_after_activation"), N_("days_after_creation"), N_("activated"),
+          N_("accounts_opened"), N_("voided"), N_("minutes_returned"))
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ async def generate_batch(
             CardBatch(
                 agent=agent["id"],
                 kind=spec.kind,
-                count=spec.count,
+                size=spec.count,
                 face_minutes=spec.face_minutes,
                 expiry_rule=spec.expiry_rule,
                 expiry_date=spec.expiry_date,
@@ -227,7 +229,7 @@ BATCH_COLUMNS = (
     CardBatch.id,
     CardBatch.agent,
     CardBatch.kind,
-    CardBatch.count,
+    CardBatch.size,
     CardBatch.face_minutes,
     CardBatch.expiry_rule,
     CardBatch.expiry_date,

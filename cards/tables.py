@@ -21,7 +21,7 @@ class CardBatch(Table, tablename="batch"):
     id = Serial(primary_key=True)
     agent = ForeignKey(Agent, index=True)
     kind = Varchar(length=16)  # "e-card" or "recharge"
-    count = Integer()
+    size = Integer()  # number of cards ("count" would hide Table.count())
     face_minutes = Integer()
     expiry_rule = Varchar(length=24)  # none, fixed_date, days_after_activation, days_after_creation
     expiry_date = Date(null=True, default=None)

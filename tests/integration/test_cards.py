@@ -64,7 +64,7 @@ def test_serials_and_secrets():
 async def test_generation_reserves_stock_and_stores_only_hashes(db):
     owner = await stocked_owner(await demo_actors(), minutes=1000)
     batch, pairs = await make_batch(owner, count=10, face=60)
-    assert batch["count"] == 10 and batch["counts"] == {"generated": 10}
+    assert batch["size"] == 10 and batch["counts"] == {"generated": 10}
     assert (await ledger.balances(owner.agent_id))["stock"] == (1000 - 600) * 60
     assert (await ledger.balances(owner.agent_id))["escrow"] == 600 * 60
     stored = await Card.select(Card.serial, Card.secret_hash)

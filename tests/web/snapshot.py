@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounts.tables import Subscriber
 from agency.tables import (
     Agent,
     ApiToken,
@@ -14,6 +15,7 @@ from agency.tables import (
     User,
     UserSession,
 )
+from cards.tables import Card, CardBatch
 
 
 async def state() -> dict[str, list]:
@@ -29,6 +31,9 @@ async def state() -> dict[str, list]:
             PriceTier.seller, PriceTier.level, PriceTier.min_minutes, PriceTier.price
         ).order_by(PriceTier.id),
         "policies": await LevelPolicy.select().order_by(LevelPolicy.level),
+        "cards": await Card.select(Card.serial, Card.status).order_by(Card.id),
+        "batches": await CardBatch.select(CardBatch.id, CardBatch.secrets_exported_at).order_by(CardBatch.id),
+        "subscribers": await Subscriber.select(Subscriber.id, Subscriber.status).order_by(Subscriber.id),
         # last_seen_at moves with every request; whether a session is revoked must not.
         "sessions": await UserSession.select(UserSession.id, UserSession.revoked_at).order_by(UserSession.id),
     }

@@ -25,7 +25,8 @@ GARBAGE_JSON = [
      "password": LONG, "role": "owner", "name": LONG, "effective": "not a date", "is_active": "maybe"},
     {"parent_id": 99999999, "brand_name": "x", "contact_person": "y", "phone": "123"},
 ]
-UNKNOWN_IDS = {name: 99999999 for name in ("agent_id", "user_id", "token_id", "order_id", "remittance_id", "level")}
+UNKNOWN_IDS = {name: 99999999 for name in ("agent_id", "user_id", "token_id", "order_id", "remittance_id", "level",
+                                           "batch_id", "subscriber_id")}
 HUGE_IDS = {name: 10**30 for name in UNKNOWN_IDS}
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from accounts.tables import Subscriber
 from agency import agents, bundles, remittances, sessions
 from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from cards.services import activate_cards, generate_batch
 from tests.helpers import api, demo_actors, post_form, web_login
 from tests.money import fund, key, set_operator_prices
 from tests.web.routes import endpoints
 from tests.web.snapshot import state
 
+CARD_KEY = b"unused: the app under test has its own card key"
 BODIES = {
     "brand_name": "Hijacked",
     "contact_person": "x",
@@ -58,12 +61,17 @@ async def _victims(actors) -> dict[str, int]:
     assert token
     await set_operator_prices(actors["admin"])
     await fund(owner.agent_id, 10**6)
-    order = await bundles.buy_bundle(owner, 100, operation_password=OP, idempotency_key=key())
+    order = await bundles.buy_bundle(owner, 1000, operation_password=OP, idempotency_key=key())
     remittance = await remittances.record_remittance(
         owner, {"amount": "100", "bank_reference": "victim-ref", "remitted_on": "2026-11-01"},
         ("slip.png", b"\x89PNG\r\n\x1a\nvictim"))
+    batch, pairs = await generate_batch(owner, {"kind": "e-card", "count": "2", "face_minutes": "5",
+                                                "expiry_rule": "none"}, card_key=CARD_KEY, operation_password=OP)
+    await activate_cards(owner, pairs[0][0])
+    subscriber = await Subscriber.select(Subscriber.id).where(Subscriber.account_number == pairs[0][0]).first()
     return {"agent_id": owner.agent_id, "user_id": victim_user.user_id, "token_id": victim_token_id,
-            "order_id": order["id"], "remittance_id": remittance["id"]}
+            "order_id": order["id"], "remittance_id": remittance["id"], "batch_id": batch["id"],
+            "subscriber_id": subscriber["id"]}
 
 
 async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
@@ -78,7 +86,8 @@ async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
     assert problems == []
     # Lists and searches show nothing of the sibling either.
     for url in ["/agents", "/agents?q=王", "/api/v1/agents?search=hua", "/audit", "/api/v1/audit", "/", "/bundles",
-                "/api/v1/bundles", "/remittances", "/api/v1/remittances", "/prices"]:
+                "/api/v1/bundles", "/remittances", "/api/v1/remittances", "/prices", "/cards/batches", "/cards",
+                "/subscribers"]:
         response = await client.get(url)
         assert response.status_code == 200, url
         assert not any(s in response.text for s in secrets), url

@@ -1,11 +1,13 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.base import OnDelete
 from piccolo.columns.base import OnUpdate
+from piccolo.columns.column_types import Bytea
 from piccolo.columns.column_types import ForeignKey
 from piccolo.columns.column_types import Integer
 from piccolo.columns.column_types import Serial
 from piccolo.columns.column_types import Timestamptz
 from piccolo.columns.column_types import Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
@@ -36,9 +38,9 @@ class CardBatch(Table, tablename="batch", schema=None):
     )
 
 
-ID = "2026-11-21T22:59:42:241682"
+ID = "2026-11-21T23:08:06:928865"
 VERSION = "1.38.0"
-DESCRIPTION = "cards"
+DESCRIPTION = "cards and the sealed secrets of new batches"
 
 
 async def forwards():
@@ -48,6 +50,13 @@ async def forwards():
 
     manager.add_table(
         class_name="Card", tablename="card", schema=None, columns=None
+    )
+
+    manager.add_table(
+        class_name="BatchSecrets",
+        tablename="batch_secrets",
+        schema=None,
+        columns=None,
     )
 
     manager.add_column(
@@ -252,6 +261,134 @@ async def forwards():
         tablename="card",
         column_name="redeemed_by",
         db_column_name="redeemed_by",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="BatchSecrets",
+        tablename="batch_secrets",
+        column_name="id",
+        db_column_name="id",
+        column_class_name="Serial",
+        column_class=Serial,
+        params={
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="BatchSecrets",
+        tablename="batch_secrets",
+        column_name="batch",
+        db_column_name="batch",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": CardBatch,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": True,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="BatchSecrets",
+        tablename="batch_secrets",
+        column_name="sealed",
+        db_column_name="sealed",
+        column_class_name="Bytea",
+        column_class=Bytea,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="BatchSecrets",
+        tablename="batch_secrets",
+        column_name="created_at",
+        db_column_name="created_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="BatchSecrets",
+        tablename="batch_secrets",
+        column_name="opened_at",
+        db_column_name="opened_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="BatchSecrets",
+        tablename="batch_secrets",
+        column_name="opened_by",
+        db_column_name="opened_by",
         column_class_name="Integer",
         column_class=Integer,
         params={

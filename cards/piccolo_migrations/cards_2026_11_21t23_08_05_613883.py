@@ -39,7 +39,7 @@ class JournalTransaction(Table, tablename="journal_transaction", schema=None):
     )
 
 
-ID = "2026-11-21T22:59:40:903878"
+ID = "2026-11-21T23:08:05:613883"
 VERSION = "1.38.0"
 DESCRIPTION = "card batches and serial counters"
 
@@ -58,27 +58,6 @@ async def forwards():
         tablename="serial_counter",
         schema=None,
         columns=None,
-    )
-
-    manager.add_column(
-        table_class_name="CardBatch",
-        tablename="batch",
-        column_name="count",
-        db_column_name="count",
-        column_class_name="Integer",
-        column_class=Integer,
-        params={
-            "default": 0,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
     )
 
     manager.add_column(
@@ -135,6 +114,27 @@ async def forwards():
         params={
             "length": 16,
             "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="size",
+        db_column_name="size",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": 0,
             "null": False,
             "primary_key": False,
             "unique": False,

@@ -1,0 +1,73 @@
+"""Card and subscriber pages over HTTP: generate, export once with secrets, activate, recharge on
+a subscriber's behalf, suspend and close, and the same pages render in both languages."""
+from __future__ import annotations
+
+import csv
+import io
+
+from accounts.tables import Subscriber
+from agency.bundles import buy_bundle
+from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from tests.helpers import demo_actors, post_form, web_login
+from tests.money import assert_ledger_ok, fund, key
+
+
+def rows_of(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
+
+
+async def test_batch_export_activate_recharge_close(client):
+    actors = await demo_actors()
+    owner = actors["huaxin"]
+    await fund(owner.agent_id, 10**8)
+    await buy_bundle(owner, 10_000, operation_password=OP, idempotency_key=key())
+    await web_login(client, "huaxin")
+    made = await post_form(client, "/cards/batches", {"kind": "recharge", "count": "5", "face_minutes": "30",
+                                                      "expiry_rule": "days_after_activation", "expiry_days": "90",
+                                                      "prefix": "86", "operation_password": OP})
+    assert made.status_code == 303
+    batch_url = made.headers["location"]
+    page = await client.get(batch_url)
+    assert page.status_code == 200 and "PIN" in page.text or "密码" in page.text
+    first = await client.get(batch_url + "/export?format=csv")
+    table = rows_of(first)
+    assert len(table) == 6 and len(table[1][1]) == 16  # serial, PIN, minutes, state, expiry
+    pins = {row[0]: row[1] for row in table[1:]}
+    again = rows_of(await client.get(batch_url + "/export?format=csv"))
+    assert len(again[1]) == 4 and not any(pin in str(again) for pin in pins.values())
+    # Secrets appear on no page afterwards.
+    for url in (batch_url, "/cards", f"/cards?batch={batch_url.rsplit('/', 1)[1]}"):
+        body = (await client.get(url)).text
+        assert not any(pin in body for pin in pins.values())
+    serials = sorted(pins)
+    activated = await post_form(client, "/cards/activate", {"serial_from": serials[0], "serial_to": serials[-1]})
+    assert activated.status_code == 200
+    # An e-card opens an account; recharge it on the subscriber's behalf with one of the cards.
+    ecard = await post_form(client, "/cards/batches", {"kind": "e-card", "count": "1", "face_minutes": "10",
+                                                       "expiry_rule": "none", "operation_password": OP})
+    ecard_serial = rows_of(await client.get(ecard.headers["location"] + "/export?format=csv"))[1][0]
+    await post_form(client, "/cards/activate", {"serial_from": ecard_serial})
+    subscriber = await Subscriber.select().where(Subscriber.account_number == ecard_serial).first()
+    url = f"/subscribers/{subscriber['id']}"
+    recharged = await post_form(client, url + "/recharge", {"serial": serials[0], "pin": pins[serials[0]]})
+    assert recharged.status_code == 303
+    assert "40" in (await client.get(url)).text
+    wrong = await post_form(client, url + "/recharge", {"serial": serials[1], "pin": "0" * 16})
+    assert wrong.status_code == 400
+    assert (await post_form(client, url + "/suspend", {"reason": "lost phone"})).status_code == 303
+    closed = await post_form(client, url + "/close", {"reason": "moved", "operation_password": OP})
+    assert closed.status_code == 303
+    assert (await Subscriber.select(Subscriber.status).where(Subscriber.id == subscriber["id"]).first())[
+        "status"] == "closed"
+    await assert_ledger_ok()
+
+
+async def test_card_pages_render_in_both_languages(client):
+    await demo_actors()
+    for language, word in (("zh-CN", "卡"), ("en", "Card")):
+        client.headers["Accept-Language"] = language
+        client.cookies.clear()
+        await web_login(client, "huaxin")
+        for url in ("/cards/batches", "/cards", "/subscribers"):
+            response = await client.get(url)
+            assert response.status_code == 200 and word in response.text, (language, url)

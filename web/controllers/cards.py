@@ -1,0 +1,314 @@
+"""Card and subscriber pages for agents: batches, exports, the card list, activation and void,
+subscribers with suspend, resume, close and recharge on their behalf."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Response
+
+from accounts import services as subscribers
+from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
+from cards import exports, services
+from cards.errors import RedemptionFailed
+from web.auth import access, client_address
+from web.controllers.forms import form_data, form_errors, redirect
+from web.errors import translated
+from web.exports import table_response
+from web.formatting import datetime_local
+from web.i18n import gettext as _
+from web.rendering import render
+from web.settings import Settings
+
+PER_PAGE = 50
+
+
+def card_key(settings: Settings) -> bytes:
+    return settings.card_secret_key.encode()
+
+
+async def _batches_context(request: Request, page: int = 1) -> dict:
+    rows, total = await services.list_batches(request.user, page=page, per_page=PER_PAGE)
+    return {
+        "batches": rows,
+        "total": total,
+        "page": page,
+        "errors": {},
+        "values": {},
+        "message": None,
+        "kinds": services.KINDS,
+        "rules": services.EXPIRY_RULES,
+    }
+
+
+@get("/cards/batches", opt=access("view_cards"))
+async def batches_page(request: Request, page: FromQuery[int] = 1) -> Response:
+    return render(request, "cards/batches.html", **await _batches_context(request, page))
+
+
+@post("/cards/batches", opt=access("generate_cards"))
+async def generate_batch(request: Request, settings: NamedDependency[Settings]) -> Response:
+    data = await form_data(request)
+    try:
+        batch, _pairs = await services.generate_batch(
+            request.user, data, card_key=card_key(settings), operation_password=data.get("operation_password")
+        )
+    except ValidationFailed as exc:
+        context = await _batches_context(request)
+        context.pop("errors")
+        return form_errors(request, "cards/batches.html", exc, **{**context, "values": data})
+    except (Conflict, OperationPasswordRejected) as exc:
+        context = await _batches_context(request)
+        return render(
+            request,
+            "cards/batches.html",
+            status_code=409,
+            **{**context, "values": data, "message": translated(exc.message, exc.params)},
+        )
+    return redirect(request, f"/cards/batches/{batch['id']}")
+
+
+@get("/cards/batches/{batch_id:int}", opt=access("view_cards"))
+async def batch_page(request: Request, batch_id: FromPath[int]) -> Response:
+    batch = await services.get_batch(request.user, batch_id)
+    return render(request, "cards/batch.html", batch=batch, message=None)
+
+
+def _expiry_text(batch: dict, expires_at: dt.datetime | None) -> str:
+    if expires_at is not None:
+        return datetime_local(expires_at)[:10]
+    if batch["expiry_rule"] == "days_after_activation":
+        return _("%(n)s days after activation") % {"n": batch["expiry_days"]}
+    return "—"
+
+
+@get("/cards/batches/{batch_id:int}/export", opt=access("view_cards"))
+async def export_batch(
+    request: Request, batch_id: FromPath[int], settings: NamedDependency[Settings], format: FromQuery[str] = "csv"
+) -> Response:
+    file_format = format if format in ("csv", "xlsx", "pdf") else "csv"
+    export = await exports.export_batch(request.user, batch_id, card_key=card_key(settings), file_format=file_format)
+    batch = export.batch
+    secret_label = _("PIN") if batch["kind"] == "recharge" else _("Initial password")
+    name = f"batch-{batch_id}" + ("-with-secrets" if export.with_secrets else "")
+    if file_format == "pdf":
+        from cards.sheets import SheetCard, card_sheet_pdf
+
+        sheet = card_sheet_pdf(
+            (
+                SheetCard(
+                    serial=c["serial"],
+                    secret=c.get("secret"),
+                    face_minutes=batch["face_minutes"],
+                    expires=_expiry_text(batch, c["expires_at"]),
+                    kind=batch["kind"],
+                )
+                for c in export.cards
+            ),
+            title=batch["agent_name"],
+            labels={
+                "serial": _("Serial"),
+                "pin": _("PIN"),
+                "password": _("Initial password"),
+                "minutes": _("minutes"),
+                "expires": _("Expires"),
+                "page": _("Page"),
+            },
+        )
+        return Response(
+            sheet, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'}
+        )
+    header = [_("Serial"), *([secret_label] if export.with_secrets else []), _("Minutes"), _("Status"), _("Expires")]
+    rows = [
+        [
+            c["serial"],
+            *([c["secret"]] if export.with_secrets else []),
+            batch["face_minutes"],
+            _(c["status"]),
+            _expiry_text(batch, c["expires_at"]),
+        ]
+        for c in export.cards
+    ]
+    return table_response(name, file_format, header, rows)
+
+
+@get("/cards", opt=access("view_cards"))
+async def cards_page(
+    request: Request,
+    serial: FromQuery[str] = "",
+    status: FromQuery[str] = "",
+    batch: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
+) -> Response:
+    batch_id = int(batch) if batch.isascii() and batch.isdigit() and len(batch) < 10 else None
+    rows, total = await services.list_cards(
+        request.user, serial=serial[:20], status=status[:16], batch_id=batch_id, page=page, per_page=PER_PAGE
+    )
+    return render(
+        request,
+        "cards/cards.html",
+        partial="cards/_cards.html",
+        cards=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        filters={"serial": serial[:20], "status": status[:16], "batch": batch[:9]},
+        message=None,
+        errors={},
+        values={},
+    )
+
+
+async def _range_action(request: Request, action) -> Response:
+    data = await form_data(request)
+    try:
+        result = await action(data)
+    except (ValidationFailed, Conflict, OperationPasswordRejected) as exc:
+        message = translated(exc.message, exc.params)
+        if isinstance(exc, ValidationFailed):
+            message = " ".join(translated(m, exc.params) for m in exc.errors.values())
+        rows, total = await services.list_cards(request.user, per_page=PER_PAGE)
+        return render(
+            request,
+            "cards/cards.html",
+            status_code=400,
+            cards=rows,
+            total=total,
+            page=1,
+            pages=1,
+            filters={"serial": "", "status": "", "batch": ""},
+            message=message,
+            errors={},
+            values=data,
+        )
+    rows, total = await services.list_cards(request.user, serial="", per_page=PER_PAGE)
+    return render(
+        request,
+        "cards/cards.html",
+        cards=rows,
+        total=total,
+        page=1,
+        pages=1,
+        filters={"serial": "", "status": "", "batch": ""},
+        errors={},
+        values={},
+        message=_("Done: %(result)s") % {"result": ", ".join(f"{_(k)} {v}" for k, v in result.items())},
+    )
+
+
+@post("/cards/activate", opt=access("sell_cards"))
+async def activate_cards(request: Request) -> Response:
+    return await _range_action(
+        request, lambda d: services.activate_cards(request.user, d.get("serial_from"), d.get("serial_to"))
+    )
+
+
+@post("/cards/void", opt=access("sell_cards"))
+async def void_cards(request: Request) -> Response:
+    return await _range_action(
+        request,
+        lambda d: services.void_cards(
+            request.user, d.get("serial_from"), d.get("serial_to"), operation_password=d.get("operation_password")
+        ),
+    )
+
+
+@get("/subscribers", opt=access("view_cards"))
+async def subscribers_page(
+    request: Request, q: FromQuery[str] = "", status: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Response:
+    rows, total = await subscribers.list_subscribers(
+        request.user, search=q[:20], status=status[:16], page=page, per_page=PER_PAGE
+    )
+    return render(
+        request,
+        "cards/subscribers.html",
+        partial="cards/_subscribers.html",
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        filters={"q": q[:20], "status": status[:16]},
+    )
+
+
+@get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
+async def subscriber_page(request: Request, subscriber_id: FromPath[int]) -> Response:
+    row = await subscribers.get_subscriber(request.user, subscriber_id)
+    return render(request, "cards/subscriber.html", subscriber=row, message=None, error=None)
+
+
+async def _subscriber_action(request: Request, subscriber_id: int, action) -> Response:
+    data = await form_data(request)
+    try:
+        await action(data)
+    except (ValidationFailed, Conflict, OperationPasswordRejected, RedemptionFailed) as exc:
+        row = await subscribers.get_subscriber(request.user, subscriber_id)
+        message = translated(exc.message, exc.params)
+        if isinstance(exc, ValidationFailed):
+            message = " ".join(translated(m, exc.params) for m in exc.errors.values())
+        return render(request, "cards/subscriber.html", status_code=400, subscriber=row, message=None, error=message)
+    return redirect(request, f"/subscribers/{subscriber_id}")
+
+
+@post("/subscribers/{subscriber_id:int}/suspend", opt=access("manage_subscribers"))
+async def suspend_subscriber(request: Request, subscriber_id: FromPath[int]) -> Response:
+    return await _subscriber_action(
+        request, subscriber_id, lambda d: subscribers.suspend_subscriber(request.user, subscriber_id, d.get("reason"))
+    )
+
+
+@post("/subscribers/{subscriber_id:int}/resume", opt=access("manage_subscribers"))
+async def resume_subscriber(request: Request, subscriber_id: FromPath[int]) -> Response:
+    return await _subscriber_action(
+        request, subscriber_id, lambda d: subscribers.resume_subscriber(request.user, subscriber_id, d.get("reason"))
+    )
+
+
+@post("/subscribers/{subscriber_id:int}/close", opt=access("manage_subscribers"))
+async def close_subscriber(request: Request, subscriber_id: FromPath[int]) -> Response:
+    return await _subscriber_action(
+        request,
+        subscriber_id,
+        lambda d: subscribers.close_subscriber(
+            request.user, subscriber_id, d.get("reason"), operation_password=d.get("operation_password")
+        ),
+    )
+
+
+@post("/subscribers/{subscriber_id:int}/recharge", opt=access("sell_cards"))
+async def recharge_subscriber(
+    request: Request, subscriber_id: FromPath[int], settings: NamedDependency[Settings]
+) -> Response:
+    return await _subscriber_action(
+        request,
+        subscriber_id,
+        lambda d: services.redeem_card(
+            d.get("serial"),
+            d.get("pin"),
+            subscriber_id=subscriber_id,
+            address=client_address(request.scope),
+            card_key=card_key(settings),
+            actor=request.user,
+        ),
+    )
+
+
+ROUTES = [
+    batches_page,
+    generate_batch,
+    batch_page,
+    export_batch,
+    cards_page,
+    activate_cards,
+    void_cards,
+    subscribers_page,
+    subscriber_page,
+    suspend_subscriber,
+    resume_subscriber,
+    close_subscriber,
+    recharge_subscriber,
+]
