@@ -20,3 +20,15 @@ class Subscriber(Table):
     expires_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     closed_at = Timestamptz(null=True, default=None)
+
+
+class SubscriberSession(Table):
+    """A subscriber's portal session; like staff sessions, only the token's hash is stored."""
+
+    id = Serial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    subscriber = ForeignKey(Subscriber, index=True)
+    created_at = Timestamptz()
+    last_seen_at = Timestamptz()
+    expires_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)

@@ -167,7 +167,13 @@ async def journal(
     agent_id: int, account_kind: str, flt: JournalFilter, *, page: int = 1, per_page: int = 50
 ) -> tuple[list[dict[str, Any]], int]:
     """Entries of one of an agent's accounts, newest first, with their transaction."""
-    account_id = await agent_account(agent_id, account_kind)
+    return await entries_of(await agent_account(agent_id, account_kind), flt, page=page, per_page=per_page)
+
+
+async def entries_of(
+    account_id: int, flt: JournalFilter, *, page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """Entries of one account, newest first, with their transaction."""
     condition = JournalEntry.account == account_id
     if flt.kind:
         condition &= JournalEntry.txn.kind == flt.kind

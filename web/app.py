@@ -28,7 +28,7 @@ from web.auth import (
     access,
     access_guard,
 )
-from web.controllers import account, agents, api, audit, cards, money, money_api, session, users
+from web.controllers import account, agents, api, audit, cards, money, money_api, portal, session, users
 from web.errors import EXCEPTION_HANDLERS
 from web.rendering import build_environment
 from web.settings import Settings
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *audit.ROUTES,
             *money.ROUTES,
             *cards.ROUTES,
+            *portal.ROUTES,
             *api.ROUTES,
             *money_api.ROUTES,
             create_static_files_router(

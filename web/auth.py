@@ -20,6 +20,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts.portal import subscriber_for_session
 from agency.roles import Actor
 from agency.sessions import actor_for_api_token, actor_for_session
 from web import i18n
@@ -27,7 +28,10 @@ from web.settings import Settings
 
 PUBLIC = "public"
 AUTHENTICATED = "authenticated"
+SUBSCRIBER = "subscriber"  # a subscriber logged in to the portal, initial password replaced
+SUBSCRIBER_ANY = "subscriber_any"  # a subscriber logged in, possibly still on the initial password
 SESSION_COOKIE = "vs_session"
+SUBSCRIBER_COOKIE = "vs_sub"
 CSRF_COOKIE = "vs_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
@@ -36,6 +40,10 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 class CsrfRejected(Exception):
     """A state-changing request without a valid CSRF token."""
+
+
+class PasswordChangeRequired(Exception):
+    """A subscriber still on the e-card's initial password must replace it first (R-16)."""
 
 
 def access(policy: str) -> dict[str, Any]:
@@ -50,6 +58,13 @@ def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if policy is None:
         raise PermissionDeniedException("this route declares no access policy")
     if policy == PUBLIC:
+        return
+    if policy in (SUBSCRIBER, SUBSCRIBER_ANY):
+        subscriber = connection.scope.get("subscriber")
+        if subscriber is None:
+            raise NotAuthorizedException()
+        if policy == SUBSCRIBER and subscriber["must_change_password"]:
+            raise PasswordChangeRequired()
         return
     actor: Actor | None = connection.scope.get("user")
     if actor is None:
@@ -123,6 +138,12 @@ class AuthMiddleware(ASGIMiddleware):
             kind = "session" if actor else None
         scope["user"] = actor
         scope["auth"] = kind  # type: ignore[typeddict-unknown-key]
+        subscriber = None
+        if scope["path"].startswith(("/portal", "/api/v1/portal")) and (
+            token := request.cookies.get(SUBSCRIBER_COOKIE)
+        ):
+            subscriber = await subscriber_for_session(token, self.policy)
+        scope["subscriber"] = subscriber  # type: ignore[typeddict-unknown-key]
         await next_app(scope, receive, send)
 
 
@@ -183,10 +204,10 @@ class CsrfMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send_with_cookie)
 
 
-def session_cookie_header(settings: Settings, token: str | None) -> dict[str, Any]:
+def session_cookie_header(settings: Settings, token: str | None, key: str = SESSION_COOKIE) -> dict[str, Any]:
     """Arguments for Response.set_cookie; an empty token deletes the cookie."""
     return dict(
-        key=SESSION_COOKIE,
+        key=key,
         value=token or "",
         path="/",
         httponly=True,

@@ -23,7 +23,7 @@ from agency.errors import (
     OperationPasswordRejected,
     ValidationFailed,
 )
-from web.auth import CsrfRejected
+from web.auth import CsrfRejected, PasswordChangeRequired
 from web.i18n import gettext as _
 from web.rendering import render
 
@@ -87,7 +87,15 @@ def csrf_error(request: Request, exc: CsrfRejected) -> Response:
 def not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
     if wants_json(request):
         return _respond(request, 401, _(MESSAGE_OF_STATUS[401]))
+    if request.url.path.startswith("/portal"):
+        return Redirect("/portal/login")
     return Redirect(f"/login?next={request.url.path}")
+
+
+def password_change_required(request: Request, exc: PasswordChangeRequired) -> Response:
+    if wants_json(request):
+        return _respond(request, 403, _(N_("Replace your initial password first.")))
+    return Redirect("/portal/password")
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
@@ -113,6 +121,7 @@ def server_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     DomainError: domain_error,
     CsrfRejected: csrf_error,
+    PasswordChangeRequired: password_change_required,
     NotAuthorizedException: not_authorized,
     HTTPException: http_error,
     Exception: server_error,

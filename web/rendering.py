@@ -43,6 +43,7 @@ def render(
         template_name=name,
         context={
             "actor": request.scope.get("user"),
+            "portal_user": request.scope.get("subscriber"),
             "csrf_token": request.scope.get("csrf_token", ""),
             "request_path": request.url.path,
             **context,

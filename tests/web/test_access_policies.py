@@ -3,11 +3,12 @@ from litestar import get
 
 from agency.roles import PERMISSIONS
 from tests.web.routes import endpoints
-from web.auth import AUTHENTICATED, PUBLIC
+from web.auth import AUTHENTICATED, PUBLIC, SUBSCRIBER, SUBSCRIBER_ANY
 from web.settings import Settings
 
-KNOWN_POLICIES = {PUBLIC, AUTHENTICATED, *PERMISSIONS}
-EXPECTED_PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/language"), ("GET", "/healthz")}
+KNOWN_POLICIES = {PUBLIC, AUTHENTICATED, SUBSCRIBER, SUBSCRIBER_ANY, *PERMISSIONS}
+EXPECTED_PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/language"), ("GET", "/healthz"),
+                   ("GET", "/portal/login"), ("POST", "/portal/login")}
 
 
 def test_every_route_declares_a_known_policy(tmp_path):

@@ -1,0 +1,80 @@
+"""The subscriber portal's use cases (R-19): sessions, balance with days to expiry, history."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from accounts.tables import Subscriber, SubscriberSession
+from agency import ledger
+from agency.clock import now
+from agency.database import transaction
+from agency.ledger import JournalFilter
+from agency.sessions import SessionPolicy, new_token, token_hash
+
+TOUCH_EVERY = dt.timedelta(seconds=60)
+DEFAULT_POLICY = SessionPolicy()
+
+
+async def open_session(subscriber_id: int, policy: SessionPolicy = DEFAULT_POLICY,
+                       replaces: str | None = None) -> str:
+    """A new session (rotated at login: the caller's previous one is revoked)."""
+    token = new_token()
+    at = now()
+    async with transaction():
+        if replaces:
+            await SubscriberSession.update({SubscriberSession.revoked_at: at}).where(
+                SubscriberSession.token_hash == token_hash(replaces))
+        await SubscriberSession.insert(SubscriberSession(
+            token_hash=token_hash(token), subscriber=subscriber_id, created_at=at, last_seen_at=at,
+            expires_at=at + policy.absolute))
+    return token
+
+
+async def subscriber_for_session(token: str, policy: SessionPolicy = DEFAULT_POLICY) -> dict[str, Any] | None:
+    if not token or len(token) > 100:
+        return None
+    at = now()
+    row = await SubscriberSession.select(
+        SubscriberSession.id, SubscriberSession.last_seen_at, SubscriberSession.expires_at,
+        SubscriberSession.revoked_at, SubscriberSession.subscriber.id.as_alias("subscriber_id"),
+        SubscriberSession.subscriber.status.as_alias("status"),
+        SubscriberSession.subscriber.account_number.as_alias("account_number"),
+        SubscriberSession.subscriber.must_change_password.as_alias("must_change_password"),
+    ).where(SubscriberSession.token_hash == token_hash(token)).first()
+    if row is None or row["revoked_at"] is not None or row["expires_at"] <= at \
+            or row["last_seen_at"] + policy.idle <= at or row["status"] == "closed":
+        return None
+    if at - row["last_seen_at"] >= TOUCH_EVERY:
+        await SubscriberSession.update({SubscriberSession.last_seen_at: at}).where(SubscriberSession.id == row["id"])
+    return {"id": row["subscriber_id"], "account_number": row["account_number"], "status": row["status"],
+            "must_change_password": row["must_change_password"], "session_id": row["id"]}
+
+
+async def close_session(session_id: int) -> None:
+    await SubscriberSession.update({SubscriberSession.revoked_at: now()}).where(SubscriberSession.id == session_id)
+
+
+async def end_other_sessions(subscriber_id: int, keep: int | None) -> None:
+    condition = (SubscriberSession.subscriber == subscriber_id) & SubscriberSession.revoked_at.is_null()
+    if keep is not None:
+        condition &= SubscriberSession.id != keep
+    await SubscriberSession.update({SubscriberSession.revoked_at: now()}).where(condition)
+
+
+async def overview(subscriber_id: int) -> dict[str, Any]:
+    """Balance in seconds, status, expiry and days left, for the portal's home page."""
+    row = await Subscriber.select(Subscriber.id, Subscriber.agent, Subscriber.account_number, Subscriber.status,
+                                  Subscriber.expires_at).where(Subscriber.id == subscriber_id).first()
+    account = await ledger.subscriber_account(row["id"], row["agent"])
+    days_left = None
+    if row["expires_at"] is not None:
+        seconds_left = int((row["expires_at"] - now()).total_seconds())
+        days_left = max(0, -(-seconds_left // 86400))  # a part of a day counts as a day
+    return {**row, "balance_seconds": await ledger.account_balance(account), "days_left": days_left}
+
+
+async def history(subscriber_id: int, *, page: int = 1, per_page: int = 20) -> tuple[list[dict[str, Any]], int]:
+    """Recharges and other changes of the balance, newest first."""
+    row = await Subscriber.select(Subscriber.agent).where(Subscriber.id == subscriber_id).first()
+    account = await ledger.subscriber_account(subscriber_id, row["agent"])
+    return await ledger.entries_of(account, JournalFilter(), page=page, per_page=per_page)

@@ -1,0 +1,162 @@
+"""The subscriber portal (R-19), phone first: log in with account number and password, replace
+the initial password, see balance and days to expiry, recharge with a card, see the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody
+from litestar.response import Response
+
+from accounts import portal
+from accounts.services import authenticate_subscriber, change_subscriber_password
+from agency.errors import LoginFailed, ValidationFailed
+from cards.errors import RedemptionFailed
+from cards.services import redeem_card
+from web.auth import (
+    PUBLIC,
+    SUBSCRIBER,
+    SUBSCRIBER_ANY,
+    SUBSCRIBER_COOKIE,
+    access,
+    client_address,
+    session_cookie_header,
+)
+from web.controllers.cards import card_key
+from web.controllers.forms import form_data, form_errors, redirect
+from web.i18n import gettext as _
+from web.rendering import render
+from web.settings import Settings
+
+
+@get("/portal/login", opt=access(PUBLIC))
+async def login_page(request: Request) -> Response:
+    return render(request, "portal/login.html", error=None, account_number="")
+
+
+@post("/portal/login", opt=access(PUBLIC))
+async def login(request: Request, settings: NamedDependency[Settings]) -> Response:
+    data = await form_data(request)
+    try:
+        subscriber = await authenticate_subscriber(
+            data.get("account_number"),
+            data.get("password"),
+            address=client_address(request.scope),
+            card_key=card_key(settings),
+        )
+    except LoginFailed as exc:
+        return render(
+            request,
+            "portal/login.html",
+            status_code=401,
+            error=_(exc.message),
+            account_number=str(data.get("account_number", ""))[:20],
+        )
+    token = await portal.open_session(
+        subscriber["id"], settings.session_policy(), replaces=request.cookies.get(SUBSCRIBER_COOKIE)
+    )
+    response = redirect(request, "/portal/password" if subscriber["must_change_password"] else "/portal")
+    response.set_cookie(**session_cookie_header(settings, token, SUBSCRIBER_COOKIE))
+    return response
+
+
+@post("/portal/logout", opt=access(SUBSCRIBER_ANY))
+async def logout(request: Request, settings: NamedDependency[Settings]) -> Response:
+    await portal.close_session(request.scope["subscriber"]["session_id"])
+    response = redirect(request, "/portal/login")
+    response.set_cookie(**session_cookie_header(settings, None, SUBSCRIBER_COOKIE))
+    return response
+
+
+@get("/portal/password", opt=access(SUBSCRIBER_ANY))
+async def password_page(request: Request) -> Response:
+    return render(request, "portal/password.html", errors={})
+
+
+@post("/portal/password", opt=access(SUBSCRIBER_ANY))
+async def change_password(request: Request) -> Response:
+    data = await form_data(request)
+    me = request.scope["subscriber"]
+    if data.get("new_password") != data.get("repeat_password"):
+        return render(
+            request, "portal/password.html", status_code=400, errors={"repeat_password": _("The two passwords differ.")}
+        )
+    try:
+        await change_subscriber_password(me["id"], data.get("new_password"))
+    except ValidationFailed as exc:
+        return form_errors(request, "portal/password.html", exc)
+    await portal.end_other_sessions(me["id"], keep=me["session_id"])
+    return redirect(request, "/portal")
+
+
+async def _home_context(subscriber_id: int) -> dict[str, Any]:
+    rows, total = await portal.history(subscriber_id, per_page=10)
+    return {"me": await portal.overview(subscriber_id), "history": rows, "message": None, "error": None}
+
+
+@get("/portal", opt=access(SUBSCRIBER))
+async def home(request: Request) -> Response:
+    return render(request, "portal/home.html", **await _home_context(request.scope["subscriber"]["id"]))
+
+
+@post("/portal/recharge", opt=access(SUBSCRIBER))
+async def recharge(request: Request, settings: NamedDependency[Settings]) -> Response:
+    data = await form_data(request)
+    me = request.scope["subscriber"]
+    try:
+        result = await redeem_card(
+            data.get("serial"),
+            data.get("pin"),
+            subscriber_id=me["id"],
+            address=client_address(request.scope),
+            card_key=card_key(settings),
+        )
+    except RedemptionFailed as exc:
+        context = await _home_context(me["id"])
+        return render(request, "portal/home.html", status_code=400, **{**context, "error": _(exc.message)})
+    context = await _home_context(me["id"])
+    context["message"] = _("Recharged %(n)s minutes.") % {"n": result["minutes"]}
+    return render(request, "portal/home.html", **context)
+
+
+@get("/portal/history", opt=access(SUBSCRIBER))
+async def history(request: Request, page: FromQuery[int] = 1) -> Response:
+    rows, total = await portal.history(request.scope["subscriber"]["id"], page=page, per_page=50)
+    return render(request, "portal/history.html", history=rows, total=total, page=page, pages=max(1, -(-total // 50)))
+
+
+@dataclass
+class RechargeIn:
+    serial: str
+    pin: str
+
+
+@get("/api/v1/portal/balance", opt=access(SUBSCRIBER))
+async def api_balance(request: Request) -> dict[str, Any]:
+    """The subscriber's balance (seconds and minutes), status and days to expiry."""
+    me = await portal.overview(request.scope["subscriber"]["id"])
+    return {
+        "account_number": me["account_number"],
+        "status": me["status"],
+        "balance_seconds": me["balance_seconds"],
+        "balance_minutes": me["balance_seconds"] // 60,
+        "days_left": me["days_left"],
+    }
+
+
+@post("/api/v1/portal/recharge", opt=access(SUBSCRIBER), status_code=200)
+async def api_recharge(request: Request, data: JSONBody[RechargeIn], settings: NamedDependency[Settings]) -> dict:
+    """Redeem a recharge card (serial + PIN); one generic error whatever went wrong."""
+    return await redeem_card(
+        data.serial,
+        data.pin,
+        subscriber_id=request.scope["subscriber"]["id"],
+        address=client_address(request.scope),
+        card_key=card_key(settings),
+    )
+
+
+ROUTES = [login_page, login, logout, password_page, change_password, home, recharge, history, api_balance, api_recharge]
