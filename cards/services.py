@@ -35,7 +35,8 @@ MAX_BATCH = 1_000_000
 DEFAULT_PREFIX = "86"
 LABELS = (N_("e-card"), N_("recharge"), N_("generated"), N_("redeemed"), N_("expired"), N_("void"), N_("none"),
           N_("fixed_date"), N_("days_after_activation"), N_("days_after_creation"), N_("activated"),
-          N_("accounts_opened"), N_("voided"), N_("minutes_returned"))
+          N_("accounts_opened"), N_("voided"), N_("minutes_returned"), N_("card_batch"), N_("account_open"),
+          N_("card_void"), N_("card_expiry"), N_("account_close"))
 
 
 @dataclass(frozen=True)

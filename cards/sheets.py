@@ -16,8 +16,10 @@ poppler through fontconfig, e.g. Debian's fonts-noto-cjk)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import segno
 from reportlab.lib.pagesizes import A4
@@ -45,6 +47,8 @@ TEXT_WIDTH = CARD_WIDTH - 2 * PADDING - QR_BOX + QR_QUIET_MODULES  # text may ru
 QR_PREFIX = "VA1:RECHARGE:"
 
 _font_registered = False
+_DARK_TO_1 = bytes(0 if value == 0 else 1 for value in range(256))
+_DARK_RUN = re.compile(b"\x01+")
 
 
 @dataclass(frozen=True)
@@ -101,27 +105,25 @@ def _register_font() -> None:
         _font_registered = True
 
 
-def _fit(text: str, size: float, width: float, smallest: float = 5.0) -> float:
-    """The largest font size ≤ size at which text fits in width (never below smallest)."""
+@lru_cache(maxsize=1024)
+def _fitted(text: str, size: float, width: float, smallest: float = 5.0) -> tuple[float, str]:
+    """The largest font size ≤ size (never below smallest) at which text fits in width, and the text,
+    cut with an ellipsis when even the smallest size is too wide."""
     measured = pdfmetrics.stringWidth(text, FONT, size)
     if measured <= width:
-        return size
-    return max(smallest, size * width / measured)
-
-
-def _clip(text: str, size: float, width: float) -> str:
-    """Cut text with an ellipsis when even the smallest size does not fit."""
+        return size, text
+    size = max(smallest, size * width / measured)
     if pdfmetrics.stringWidth(text, FONT, size) <= width:
-        return text
+        return size, text
     while text and pdfmetrics.stringWidth(text + "…", FONT, size) > width:
         text = text[:-1]
-    return text + "…"
+    return size, text + "…"
 
 
 def _text(canvas: Canvas, x: float, y: float, text: str, size: float, width: float) -> None:
-    size = _fit(text, size, width)
+    size, text = _fitted(text, size, width)
     canvas.setFont(FONT, size)
-    canvas.drawString(x, y, _clip(text, size, width))
+    canvas.drawString(x, y, text)
 
 
 def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, labels: dict[str, str]) -> None:
@@ -162,25 +164,23 @@ def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, 
 
 
 def _draw_qr(canvas: Canvas, x: float, y: float, box: float, content: str) -> None:
-    """A QR code whose quiet zone fills box×box at (x, y): one rectangle per run of dark modules, one fill."""
+    """A QR code whose quiet zone fills box×box at (x, y).
+
+    The page is scaled to one unit per module (y downwards) and each horizontal run of dark modules
+    becomes one integer rectangle, all filled at once: writing the operators directly is ~10× faster
+    than reportlab's path object, which formats every float in Python."""
     matrix = segno.make(content, error="m", micro=False).matrix
-    count = len(matrix)
-    module = box / (count + 2 * QR_QUIET_MODULES)
-    origin_x = x + QR_QUIET_MODULES * module
-    top = y + box - QR_QUIET_MODULES * module
-    path = canvas.beginPath()
+    module = box / (len(matrix) + 2 * QR_QUIET_MODULES)
+    operators = []
     for row_index, row in enumerate(matrix):
-        row_y = top - (row_index + 1) * module
-        column = 0
-        while column < count:
-            if row[column]:
-                start = column
-                while column < count and row[column]:
-                    column += 1
-                path.rect(origin_x + start * module, row_y, (column - start) * module, module)
-            else:
-                column += 1
-    canvas.drawPath(path, stroke=0, fill=1)
+        line = row.translate(_DARK_TO_1)
+        for run in _DARK_RUN.finditer(line):
+            operators.append(f"{run.start()} {row_index} {run.end() - run.start()} 1 re")
+    canvas.saveState()
+    canvas.translate(x + QR_QUIET_MODULES * module, y + box - QR_QUIET_MODULES * module)
+    canvas.scale(module, -module)
+    canvas.addLiteral("\n".join(operators) + "\nf")
+    canvas.restoreState()
 
 
 def _draw_footer(canvas: Canvas, page: int, pages: int, labels: dict[str, str]) -> None:

@@ -19,6 +19,7 @@ from piccolo.engine.base import Engine
 
 from agency.agents import apply_due_terminations
 from agency.database import bind_engine, engine_from_url, is_postgres
+from cards.services import expire_due_cards
 from web.auth import (
     PUBLIC,
     AllowedHostsMiddleware,
@@ -28,7 +29,19 @@ from web.auth import (
     access,
     access_guard,
 )
-from web.controllers import account, agents, api, audit, cards, money, money_api, portal, session, users
+from web.controllers import (
+    account,
+    agents,
+    api,
+    audit,
+    cards,
+    cards_api,
+    money,
+    money_api,
+    portal,
+    session,
+    users,
+)
 from web.errors import EXCEPTION_HANDLERS
 from web.rendering import build_environment
 from web.settings import Settings
@@ -39,10 +52,12 @@ SCHEDULER_PERIOD_SECONDS = 60
 
 
 async def _scheduled_transitions() -> None:
-    """Applies due agent terminations; every worker may run it, the update is idempotent."""
+    """Applies due agent terminations and card expiries; every worker may run it, both are
+    idempotent."""
     while True:
         try:
             await apply_due_terminations()
+            await expire_due_cards()
         except Exception:  # keep the loop alive; the next round retries
             log.exception("scheduled transitions failed")
         await asyncio.sleep(SCHEDULER_PERIOD_SECONDS)
@@ -77,6 +92,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *money.ROUTES,
             *cards.ROUTES,
             *portal.ROUTES,
+            *cards_api.ROUTES,
             *api.ROUTES,
             *money_api.ROUTES,
             create_static_files_router(

@@ -71,3 +71,36 @@ async def test_card_pages_render_in_both_languages(client):
         for url in ("/cards/batches", "/cards", "/subscribers"):
             response = await client.get(url)
             assert response.status_code == 200 and word in response.text, (language, url)
+
+
+async def test_cards_over_the_api(client):
+    actors = await demo_actors()
+    owner = actors["huaxin"]
+    await fund(owner.agent_id, 10**8)
+    await buy_bundle(owner, 1000, operation_password=OP, idempotency_key=key())
+    await web_login(client, "huaxin")
+    from tests.helpers import api
+
+    batch = await api(client, "POST", "/api/v1/card-batches", json={"kind": "e-card", "count": 2, "face_minutes": 15,
+                                                                     "operation_password": OP})
+    assert batch.status_code == 201 and '"secret"' not in batch.text and batch.json()["size"] == 2
+    first = batch.json()["first_serial"]
+    assert (await api(client, "POST", "/api/v1/cards/activate", json={"serial_from": first})).json() == {
+        "activated": 0, "accounts_opened": 1}
+    subscribers = (await client.get("/api/v1/subscribers")).json()
+    assert subscribers["total"] == 1 and subscribers["items"][0]["account_number"] == first
+    sid = subscribers["items"][0]["id"]
+    assert (await client.get(f"/api/v1/subscribers/{sid}")).json()["balance_seconds"] == 15 * 60
+    suspended = await api(client, "POST", f"/api/v1/subscribers/{sid}/suspend", json={"reason": "asked"})
+    assert suspended.json()["status"] == "suspended"
+    failed = await api(client, "POST", f"/api/v1/subscribers/{sid}/recharge", json={"serial": "1" * 13, "pin": "2"})
+    assert failed.status_code == 400 and "error" in failed.json()
+    for bad in ({"kind": "gift", "count": 1, "face_minutes": 1}, {"kind": "recharge", "count": 0, "face_minutes": 1},
+                {"kind": "recharge", "count": "many", "face_minutes": 1},
+                {"kind": "recharge", "count": 10**7, "face_minutes": 1}):
+        response = await api(client, "POST", "/api/v1/card-batches", json={**bad, "operation_password": OP})
+        assert response.status_code == 400, bad
+    closed = await api(client, "POST", f"/api/v1/subscribers/{sid}/close", json={"reason": "x",
+                                                                                 "operation_password": OP})
+    assert closed.json()["status"] == "closed"
+    await assert_ledger_ok()

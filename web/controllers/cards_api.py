@@ -1,0 +1,143 @@
+"""JSON API v1 for cards and subscribers: the same services, scoping and errors as the pages.
+Secrets are never in a JSON answer: they leave only in the batch's first export file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from accounts import services as subscribers
+from cards import services
+from web.auth import access, client_address
+from web.controllers.cards import card_key
+from web.settings import Settings
+
+
+@dataclass
+class BatchIn:
+    kind: str
+    count: int
+    face_minutes: int
+    operation_password: str
+    expiry_rule: str = "none"
+    expiry_date: str = ""
+    expiry_days: int | None = None
+    prefix: str = "86"
+    notes: str = ""
+
+
+@dataclass
+class RangeIn:
+    serial_from: str
+    serial_to: str = ""
+    operation_password: str = ""
+
+
+@dataclass
+class ReasonIn:
+    reason: str
+    operation_password: str = ""
+
+
+@dataclass
+class RechargeOnBehalfIn:
+    serial: str
+    pin: str
+
+
+class CardsApiController(Controller):
+    path = "/api/v1"
+    tags = ["cards"]
+
+    @get("/card-batches", opt=access("view_cards"))
+    async def list_batches(self, request: Request, page: FromQuery[int] = 1) -> dict[str, Any]:
+        rows, total = await services.list_batches(request.user, page=page)
+        return {"items": rows, "total": total, "page": page}
+
+    @post("/card-batches", opt=access("generate_cards"), status_code=201)
+    async def generate(self, request: Request, data: JSONBody[BatchIn], settings: NamedDependency[Settings]) -> dict:
+        """Generates the batch; download its secrets once from the page's export (CSV, XLSX, PDF)."""
+        fields = {k: ("" if v is None else str(v)) for k, v in asdict(data).items() if k != "operation_password"}
+        batch, _pairs = await services.generate_batch(
+            request.user, fields, card_key=card_key(settings), operation_password=data.operation_password
+        )
+        return batch
+
+    @get("/card-batches/{batch_id:int}", opt=access("view_cards"))
+    async def get_batch(self, request: Request, batch_id: FromPath[int]) -> dict[str, Any]:
+        return await services.get_batch(request.user, batch_id)
+
+    @get("/cards", opt=access("view_cards"))
+    async def list_cards(
+        self,
+        request: Request,
+        serial: FromQuery[str] = "",
+        status: FromQuery[str] = "",
+        batch_id: FromQuery[int | None] = None,
+        page: FromQuery[int] = 1,
+    ) -> dict[str, Any]:
+        rows, total = await services.list_cards(
+            request.user, serial=serial[:20], status=status[:16], batch_id=batch_id, page=page
+        )
+        return {"items": rows, "total": total, "page": page}
+
+    @post("/cards/activate", opt=access("sell_cards"), status_code=200)
+    async def activate(self, request: Request, data: JSONBody[RangeIn]) -> dict[str, int]:
+        return await services.activate_cards(request.user, data.serial_from, data.serial_to or None)
+
+    @post("/cards/void", opt=access("sell_cards"), status_code=200)
+    async def void(self, request: Request, data: JSONBody[RangeIn]) -> dict[str, int]:
+        return await services.void_cards(
+            request.user, data.serial_from, data.serial_to or None, operation_password=data.operation_password
+        )
+
+    @get("/subscribers", opt=access("view_cards"))
+    async def list_subscribers(
+        self, request: Request, search: FromQuery[str] = "", status: FromQuery[str] = "", page: FromQuery[int] = 1
+    ) -> dict[str, Any]:
+        rows, total = await subscribers.list_subscribers(
+            request.user, search=search[:20], status=status[:16], page=page
+        )
+        return {"items": rows, "total": total, "page": page}
+
+    @get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
+    async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> dict[str, Any]:
+        return await subscribers.get_subscriber(request.user, subscriber_id)
+
+    @post("/subscribers/{subscriber_id:int}/suspend", opt=access("manage_subscribers"), status_code=200)
+    async def suspend(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
+        return await subscribers.suspend_subscriber(request.user, subscriber_id, data.reason)
+
+    @post("/subscribers/{subscriber_id:int}/resume", opt=access("manage_subscribers"), status_code=200)
+    async def resume(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
+        return await subscribers.resume_subscriber(request.user, subscriber_id, data.reason)
+
+    @post("/subscribers/{subscriber_id:int}/close", opt=access("manage_subscribers"), status_code=200)
+    async def close(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
+        return await subscribers.close_subscriber(
+            request.user, subscriber_id, data.reason, operation_password=data.operation_password
+        )
+
+    @post("/subscribers/{subscriber_id:int}/recharge", opt=access("sell_cards"), status_code=200)
+    async def recharge(
+        self,
+        request: Request,
+        subscriber_id: FromPath[int],
+        data: JSONBody[RechargeOnBehalfIn],
+        settings: NamedDependency[Settings],
+    ) -> dict:
+        return await services.redeem_card(
+            data.serial,
+            data.pin,
+            subscriber_id=subscriber_id,
+            address=client_address(request.scope),
+            card_key=card_key(settings),
+            actor=request.user,
+        )
+
+
+ROUTES = [CardsApiController]
