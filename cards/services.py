@@ -6,7 +6,7 @@ stock (void, expiry)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,11 +32,29 @@ from cards.tables import Card, CardBatch, SerialCounter
 KINDS = ("e-card", "recharge")
 EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creation")
 MAX_BATCH = 1_000_000
+PROGRESS_EVERY = 1000
 DEFAULT_PREFIX = "86"
-LABELS = (N_("e-card"), N_("recharge"), N_("generated"), N_("redeemed"), N_("expired"), N_("void"), N_("none"),
-          N_("fixed_date"), N_("days_after_activation"), N_("days_after_creation"), N_("activated"),
-          N_("accounts_opened"), N_("voided"), N_("minutes_returned"), N_("card_batch"), N_("account_open"),
-          N_("card_void"), N_("card_expiry"), N_("account_close"))
+LABELS = (
+    N_("e-card"),
+    N_("recharge"),
+    N_("generated"),
+    N_("redeemed"),
+    N_("expired"),
+    N_("void"),
+    N_("none"),
+    N_("fixed_date"),
+    N_("days_after_activation"),
+    N_("days_after_creation"),
+    N_("activated"),
+    N_("accounts_opened"),
+    N_("voided"),
+    N_("minutes_returned"),
+    N_("card_batch"),
+    N_("account_open"),
+    N_("card_void"),
+    N_("card_expiry"),
+    N_("account_close"),
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,14 @@ async def generate_batch(
     """Generate a batch in ONE transaction: if anything fails (or the process dies), no card of
     it exists and nothing is reserved. The secrets are sealed for the batch's first export
     (cards/sealing.py); the (serial, secret) pairs are also returned to the caller."""
+    spec, agent = await prepare_batch(actor, data, operation_password)
+    return await write_batch(actor, spec, agent, card_key=card_key)
+
+
+async def prepare_batch(
+    actor: Actor, data: dict[str, object], operation_password: object
+) -> tuple[BatchSpec, dict[str, Any]]:
+    """Every check before a batch is written: permission, input, agent status, operation password."""
     if actor.is_operator or not actor.can("generate_cards"):
         raise Forbidden()
     spec = parse_batch(data)
@@ -140,6 +166,18 @@ async def generate_batch(
     if agent["status"] != "active":
         raise Conflict(N_("Only an active agent can generate cards."))
     await check_operation_password(actor, operation_password)
+    return spec, agent
+
+
+async def write_batch(
+    actor: Actor,
+    spec: BatchSpec,
+    agent: dict[str, Any],
+    *,
+    card_key: bytes,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The one transaction of a checked batch; `progress(done, total)` is told as cards are written."""
     created = now()
     expires_at = _expiry_at_creation(spec, created, agent["timezone"])
     seconds = spec.count * spec.face_minutes * 60
@@ -185,6 +223,8 @@ async def generate_batch(
                 serial = codes.make_serial(spec.prefix, number)
                 secret = codes.new_secret()
                 pairs.append((serial, secret))
+                if progress is not None and len(pairs) % PROGRESS_EVERY == 0:
+                    progress(len(pairs), spec.count)
                 yield (
                     batch_id,
                     agent["id"],

@@ -63,3 +63,20 @@ class BatchSecrets(Table):
     created_at = Timestamptz()
     opened_at = Timestamptz(null=True, default=None)
     opened_by = Integer(null=True, default=None)
+
+
+class CardJob(Table):
+    """A large batch being generated in the background. The batch itself is one transaction, so
+    a job that dies leaves nothing behind but this row, which then reads as interrupted."""
+
+    id = Serial(primary_key=True)
+    agent = ForeignKey(Agent, index=True)
+    requested_by = Integer()
+    size = Integer()
+    status = Varchar(length=16, default="running")  # running, done, failed
+    batch = ForeignKey(CardBatch, null=True, default=None)
+    error = Varchar(length=200, default="")
+    host = Varchar(length=100, default="")
+    pid = Integer(default=0)
+    started_at = Timestamptz()
+    finished_at = Timestamptz(null=True, default=None)

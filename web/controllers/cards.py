@@ -12,7 +12,7 @@ from litestar.response import Response
 
 from accounts import services as subscribers
 from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
-from cards import exports, services
+from cards import exports, jobs, services
 from cards.errors import RedemptionFailed
 from web.auth import access, client_address
 from web.controllers.forms import form_data, form_errors, redirect
@@ -52,7 +52,13 @@ async def batches_page(request: Request, page: FromQuery[int] = 1) -> Response:
 @post("/cards/batches", opt=access("generate_cards"))
 async def generate_batch(request: Request, settings: NamedDependency[Settings]) -> Response:
     data = await form_data(request)
+    count = data.get("count", "")
     try:
+        if count.isascii() and count.isdigit() and int(count) >= jobs.BACKGROUND_FROM:
+            job_id = await jobs.start_job(
+                request.user, data, card_key=card_key(settings), operation_password=data.get("operation_password")
+            )
+            return redirect(request, f"/cards/jobs/{job_id}")
         batch, _pairs = await services.generate_batch(
             request.user, data, card_key=card_key(settings), operation_password=data.get("operation_password")
         )
@@ -69,6 +75,13 @@ async def generate_batch(request: Request, settings: NamedDependency[Settings]) 
             **{**context, "values": data, "message": translated(exc.message, exc.params)},
         )
     return redirect(request, f"/cards/batches/{batch['id']}")
+
+
+@get("/cards/jobs/{job_id:int}", opt=access("view_cards"))
+async def job_page(request: Request, job_id: FromPath[int]) -> Response:
+    """A batch being generated: a progress bar that htmx refreshes until the batch is ready."""
+    job = await jobs.get_job(request.user, job_id)
+    return render(request, "cards/job.html", partial="cards/_job.html", job=job)
 
 
 @get("/cards/batches/{batch_id:int}", opt=access("view_cards"))
@@ -300,6 +313,7 @@ async def recharge_subscriber(
 ROUTES = [
     batches_page,
     generate_batch,
+    job_page,
     batch_page,
     export_batch,
     cards_page,

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from accounts import services as subscribers
-from cards import services
+from cards import jobs, services
 from web.auth import access, client_address
 from web.controllers.cards import card_key
 from web.settings import Settings
@@ -59,13 +59,26 @@ class CardsApiController(Controller):
         return {"items": rows, "total": total, "page": page}
 
     @post("/card-batches", opt=access("generate_cards"), status_code=201)
-    async def generate(self, request: Request, data: JSONBody[BatchIn], settings: NamedDependency[Settings]) -> dict:
-        """Generates the batch; download its secrets once from the page's export (CSV, XLSX, PDF)."""
+    async def generate(
+        self, request: Request, data: JSONBody[BatchIn], settings: NamedDependency[Settings]
+    ) -> Response[dict[str, Any]]:
+        """Generates the batch (201 with the batch), or for 20,000 cards or more starts a job
+        (202 with {"job_id"}; poll GET /api/v1/card-jobs/{id}). The secrets are downloaded once
+        from the batch's export (CSV, XLSX, PDF)."""
         fields = {k: ("" if v is None else str(v)) for k, v in asdict(data).items() if k != "operation_password"}
+        if isinstance(data.count, int) and data.count >= jobs.BACKGROUND_FROM:
+            job_id = await jobs.start_job(
+                request.user, fields, card_key=card_key(settings), operation_password=data.operation_password
+            )
+            return Response({"job_id": job_id}, status_code=202)
         batch, _pairs = await services.generate_batch(
             request.user, fields, card_key=card_key(settings), operation_password=data.operation_password
         )
-        return batch
+        return Response(batch, status_code=201)
+
+    @get("/card-jobs/{job_id:int}", opt=access("view_cards"))
+    async def get_job(self, request: Request, job_id: FromPath[int]) -> dict[str, Any]:
+        return await jobs.get_job(request.user, job_id)
 
     @get("/card-batches/{batch_id:int}", opt=access("view_cards"))
     async def get_batch(self, request: Request, batch_id: FromPath[int]) -> dict[str, Any]:

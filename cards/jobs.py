@@ -1,0 +1,112 @@
+"""Large batches are generated in the background (R-12): the request returns at once with a job
+the page can poll for progress, and leave and come back to. The batch is still one
+transaction, so a job whose process dies leaves no card and no reservation; its row then reads
+as interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import Any
+
+from agency.agents import valid_id
+from agency.clock import now
+from agency.errors import DomainError, NotFound
+from agency.roles import Actor
+from agency.tree import subtree_bounds
+from cards.services import prepare_batch, write_batch
+from cards.tables import CardJob
+
+log = logging.getLogger("voipagency")
+BACKGROUND_FROM = 20_000  # batches this large or larger run as jobs
+HOST = socket.gethostname()[:100]
+_progress: dict[int, tuple[int, int]] = {}  # job id -> (cards written, total), for jobs of this process
+_tasks: set[asyncio.Task] = set()
+
+
+async def start_job(actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object) -> int:
+    """Check everything now (so errors show on the form), then write the batch in the background."""
+    spec, agent = await prepare_batch(actor, data, operation_password)
+    rows = await CardJob.insert(
+        CardJob(
+            agent=agent["id"],
+            requested_by=actor.user_id,
+            size=spec.count,
+            status="running",
+            host=HOST,
+            pid=os.getpid(),
+            started_at=now(),
+        )
+    ).returning(CardJob.id)
+    job_id = rows[0]["id"]
+    _progress[job_id] = (0, spec.count)
+
+    async def run() -> None:
+        try:
+            batch, _pairs = await write_batch(
+                actor,
+                spec,
+                agent,
+                card_key=card_key,
+                progress=lambda done, total: _progress.__setitem__(job_id, (done, total)),
+            )
+            await CardJob.update(
+                {CardJob.status: "done", CardJob.batch: batch["id"], CardJob.finished_at: now()}
+            ).where(CardJob.id == job_id)
+        except Exception as exc:  # the job's row records the failure; nothing of the batch remains
+            log.exception("card job %s failed", job_id)
+            message = exc.message if isinstance(exc, DomainError) else "internal error"
+            await CardJob.update(
+                {CardJob.status: "failed", CardJob.error: message[:200], CardJob.finished_at: now()}
+            ).where(CardJob.id == job_id)
+        finally:
+            _progress.pop(job_id, None)
+
+    task = asyncio.create_task(run())
+    _tasks.add(task)  # keep a reference until it is done
+    task.add_done_callback(_tasks.discard)
+    return job_id
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def get_job(actor: Actor, job_id: int) -> dict[str, Any]:
+    """The job's state and, when its own process answers, how many cards are written."""
+    if not valid_id(job_id) or not actor.can("view_cards"):
+        raise NotFound()
+    query = CardJob.select(
+        CardJob.id,
+        CardJob.size,
+        CardJob.status,
+        CardJob.batch,
+        CardJob.error,
+        CardJob.host,
+        CardJob.pid,
+        CardJob.started_at,
+        CardJob.finished_at,
+    ).where(CardJob.id == job_id)
+    if not actor.is_operator:
+        low, high = subtree_bounds(actor.scope_path)
+        query = query.where((CardJob.agent.path >= low) & (CardJob.agent.path < high))
+    job = await query.first()
+    if job is None:
+        raise NotFound()
+    if job["status"] == "running" and job["host"] == HOST and job_id not in _progress and not _alive(job["pid"]):
+        await CardJob.update(
+            {CardJob.status: "failed", CardJob.error: "interrupted", CardJob.finished_at: now()}
+        ).where((CardJob.id == job_id) & (CardJob.status == "running"))
+        job.update(status="failed", error="interrupted")
+    done, total = _progress.get(job_id, (job["size"] if job["status"] == "done" else 0, job["size"]))
+    job["done"], job["percent"] = done, (100 * done // total if total else 0)
+    job["progress_known"] = job_id in _progress or job["status"] != "running"
+    return job
