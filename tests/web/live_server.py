@@ -90,6 +90,13 @@ class LiveServer:
         self.process.wait(timeout=5)
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL the server and its workers at once, as a crash or the OOM killer would."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
     def __enter__(self) -> "LiveServer":
         return self.start()
 

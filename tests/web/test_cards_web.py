@@ -104,3 +104,33 @@ async def test_cards_over_the_api(client):
                                                                                  "operation_password": OP})
     assert closed.json()["status"] == "closed"
     await assert_ledger_ok()
+
+
+async def test_large_batch_runs_as_a_job_to_the_end(client):
+    import asyncio
+
+    actors = await demo_actors()
+    owner = actors["huaxin"]
+    await fund(owner.agent_id, 10**8)
+    await buy_bundle(owner, 25_000, operation_password=OP, idempotency_key=key())
+    await web_login(client, "huaxin")
+    started = await post_form(client, "/cards/batches", {"kind": "recharge", "count": "20000", "face_minutes": "1",
+                                                         "expiry_rule": "none", "operation_password": OP})
+    assert started.status_code == 303
+    job_url = started.headers["location"]
+    for _ in range(600):
+        page = (await client.get(job_url, headers={"HX-Request": "true"})).text
+        if 'data-status="done"' in page:
+            break
+        assert 'data-status="running"' in page and "hx-trigger" in page
+        await asyncio.sleep(0.05)
+    assert 'id="job-batch"' in page
+    job_id = int(job_url.rsplit("/", 1)[1])
+    job = (await client.get(f"/api/v1/card-jobs/{job_id}")).json()
+    assert job["status"] == "done" and job["percent"] == 100
+    batch = (await client.get(f"/api/v1/card-batches/{job['batch']}")).json()
+    assert batch["counts"] == {"generated": 20_000}
+    client.cookies.clear()
+    await web_login(client, "pearl")
+    assert (await client.get(job_url)).status_code == 404
+    await assert_ledger_ok()
