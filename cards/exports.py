@@ -30,16 +30,17 @@ async def export_batch(actor: Actor, batch_id: int, *, card_key: bytes, file_for
     batch = await get_batch(actor, batch_id)
     async with transaction():
         secrets: dict[str, str] = {}
-        row = (
-            await BatchSecrets.select(BatchSecrets.id, BatchSecrets.sealed)
+        parts = (
+            await BatchSecrets.select(BatchSecrets.sealed)
             .where((BatchSecrets.batch == batch_id) & BatchSecrets.sealed.is_not_null())
-            .first()
+            .order_by(BatchSecrets.part)
         )
-        if row is not None and not actor.is_operator and actor.can("generate_cards"):
-            secrets = unseal(card_key, batch_id, bytes(row["sealed"]))
+        if parts and not actor.is_operator and actor.can("generate_cards"):
+            for part in parts:
+                secrets.update(unseal(card_key, batch_id, bytes(part["sealed"])))
             await BatchSecrets.update(
                 {BatchSecrets.sealed: None, BatchSecrets.opened_at: now(), BatchSecrets.opened_by: actor.user_id}
-            ).where(BatchSecrets.id == row["id"])
+            ).where(BatchSecrets.batch == batch_id)
             await CardBatch.update({CardBatch.secrets_exported_at: now()}).where(CardBatch.id == batch_id)
         await audit.record(
             actor,

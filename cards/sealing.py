@@ -30,5 +30,5 @@ def unseal(card_key: bytes, batch_id: int, sealed: bytes) -> dict[str, str]:
     return dict(line.split(",", 1) for line in plain.decode().splitlines() if line)
 
 
-async def store_sealed(batch_id: int, sealed: bytes) -> None:
-    await BatchSecrets.insert(BatchSecrets(batch=batch_id, sealed=sealed, created_at=now()))
+async def store_sealed(batch_id: int, part: int, sealed: bytes) -> None:
+    await BatchSecrets.insert(BatchSecrets(batch=batch_id, part=part, sealed=sealed, created_at=now()))

@@ -6,8 +6,9 @@ stock (void, expiry)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ from cards.tables import Card, CardBatch, SerialCounter
 KINDS = ("e-card", "recharge")
 EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creation")
 MAX_BATCH = 1_000_000
-PROGRESS_EVERY = 1000
+SEAL_PART = 5000  # cards written, and secrets sealed, per step
 DEFAULT_PREFIX = "86"
 LABELS = (
     N_("e-card"),
@@ -176,8 +177,11 @@ async def write_batch(
     *,
     card_key: bytes,
     progress: Callable[[int, int], None] | None = None,
+    return_pairs: bool = True,
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The one transaction of a checked batch; `progress(done, total)` is told as cards are written."""
+    """The one transaction of a checked batch. Cards are written and their secrets sealed a part
+    at a time, so memory stays flat however large the batch; `progress(done, total)` is told
+    after each part. The (serial, secret) pairs are returned only when `return_pairs`."""
     created = now()
     expires_at = _expiry_at_creation(spec, created, agent["timezone"])
     seconds = spec.count * spec.face_minutes * 60
@@ -218,24 +222,31 @@ async def write_batch(
             raise Conflict(N_("Your stock does not cover this batch; nothing was changed.")) from None
         await CardBatch.update({CardBatch.txn: txn_id}).where(CardBatch.id == batch_id)
 
-        def card_rows() -> Iterator[tuple]:
-            for number in range(first, first + spec.count):
-                serial = codes.make_serial(spec.prefix, number)
-                secret = codes.new_secret()
-                pairs.append((serial, secret))
-                if progress is not None and len(pairs) % PROGRESS_EVERY == 0:
-                    progress(len(pairs), spec.count)
-                yield (
-                    batch_id,
-                    agent["id"],
-                    serial,
-                    codes.secret_hash(card_key, serial, secret),
-                    "generated",
-                    expires_at,
-                )
-
-        await bulk_insert("card", ("batch", "agent", "serial", "secret_hash", "status", "expires_at"), card_rows())
-        await store_sealed(batch_id, seal(card_key, batch_id, pairs))
+        for part, start in enumerate(range(first, first + spec.count, SEAL_PART)):
+            numbers = range(start, min(start + SEAL_PART, first + spec.count))
+            part_pairs = [
+                (serial, codes.new_secret()) for serial in map(partial(codes.make_serial, spec.prefix), numbers)
+            ]
+            await bulk_insert(
+                "card",
+                ("batch", "agent", "serial", "secret_hash", "status", "expires_at"),
+                (
+                    (
+                        batch_id,
+                        agent["id"],
+                        serial,
+                        codes.secret_hash(card_key, serial, secret),
+                        "generated",
+                        expires_at,
+                    )
+                    for serial, secret in part_pairs
+                ),
+            )
+            await store_sealed(batch_id, part, seal(card_key, batch_id, part_pairs))
+            if return_pairs:
+                pairs.extend(part_pairs)
+            if progress is not None:
+                progress(numbers.stop - first, spec.count)
         await audit.record(
             actor,
             "cards.generate",

@@ -53,12 +53,14 @@ class Card(Table):
 
 
 class BatchSecrets(Table):
-    """The secrets of a new batch, sealed (AES-GCM under a key derived from the card key, which
-    lives outside the database) until the one export that shows them; then the row is emptied.
-    Nothing else ever holds a secret: cards store only keyed hashes."""
+    """The secrets of a new batch, sealed in parts of up to 10,000 cards (AES-GCM under a key
+    derived from the card key, which lives outside the database) until the one export that shows
+    them; then the rows are emptied. Nothing else ever holds a secret: cards store only keyed
+    hashes."""
 
     id = Serial(primary_key=True)
-    batch = ForeignKey(CardBatch, unique=True)
+    batch = ForeignKey(CardBatch, index=True)
+    part = Integer(default=0)
     sealed = Bytea(null=True, default=None)
     created_at = Timestamptz()
     opened_at = Timestamptz(null=True, default=None)

@@ -1,7 +1,8 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.base import OnDelete
 from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Bytea
+from piccolo.columns.column_types import BigInt
+from piccolo.columns.column_types import Date
 from piccolo.columns.column_types import ForeignKey
 from piccolo.columns.column_types import Integer
 from piccolo.columns.column_types import Serial
@@ -25,7 +26,7 @@ class Agent(Table, tablename="agent", schema=None):
     )
 
 
-class CardBatch(Table, tablename="batch", schema=None):
+class JournalTransaction(Table, tablename="journal_transaction", schema=None):
     id = Serial(
         null=False,
         primary_key=True,
@@ -38,9 +39,9 @@ class CardBatch(Table, tablename="batch", schema=None):
     )
 
 
-ID = "2026-11-21T23:08:06:928865"
+ID = "2026-11-21T23:14:03:040576"
 VERSION = "1.38.0"
-DESCRIPTION = "cards and the sealed secrets of new batches"
+DESCRIPTION = "card batches and serial counters"
 
 
 async def forwards():
@@ -49,19 +50,19 @@ async def forwards():
     )
 
     manager.add_table(
-        class_name="Card", tablename="card", schema=None, columns=None
+        class_name="CardBatch", tablename="batch", schema=None, columns=None
     )
 
     manager.add_table(
-        class_name="BatchSecrets",
-        tablename="batch_secrets",
+        class_name="SerialCounter",
+        tablename="serial_counter",
         schema=None,
         columns=None,
     )
 
     manager.add_column(
-        table_class_name="Card",
-        tablename="card",
+        table_class_name="CardBatch",
+        tablename="batch",
         column_name="id",
         db_column_name="id",
         column_class_name="Serial",
@@ -80,32 +81,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="batch",
-        db_column_name="batch",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": CardBatch,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Card",
-        tablename="card",
+        table_class_name="CardBatch",
+        tablename="batch",
         column_name="agent",
         db_column_name="agent",
         column_class_name="ForeignKey",
@@ -128,63 +105,19 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="serial",
-        db_column_name="serial",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 20,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": True,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="secret_hash",
-        db_column_name="secret_hash",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="status",
-        db_column_name="status",
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="kind",
+        db_column_name="kind",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
             "length": 16,
-            "default": "generated",
+            "default": "",
             "null": False,
             "primary_key": False,
             "unique": False,
-            "index": True,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
@@ -194,12 +127,76 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="activated_at",
-        db_column_name="activated_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="size",
+        db_column_name="size",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="face_minutes",
+        db_column_name="face_minutes",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="expiry_rule",
+        db_column_name="expiry_rule",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 24,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="expiry_date",
+        db_column_name="expiry_date",
+        column_class_name="Date",
+        column_class=Date,
         params={
             "default": None,
             "null": True,
@@ -215,52 +212,10 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="expires_at",
-        db_column_name="expires_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="redeemed_at",
-        db_column_name="redeemed_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Card",
-        tablename="card",
-        column_name="redeemed_by",
-        db_column_name="redeemed_by",
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="expiry_days",
+        db_column_name="expiry_days",
         column_class_name="Integer",
         column_class=Integer,
         params={
@@ -278,15 +233,17 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="BatchSecrets",
-        tablename="batch_secrets",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="Serial",
-        column_class=Serial,
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="prefix",
+        db_column_name="prefix",
+        column_class_name="Varchar",
+        column_class=Varchar,
         params={
+            "length": 8,
+            "default": "",
             "null": False,
-            "primary_key": True,
+            "primary_key": False,
             "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
@@ -298,20 +255,17 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="BatchSecrets",
-        tablename="batch_secrets",
-        column_name="batch",
-        db_column_name="batch",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="first_number",
+        db_column_name="first_number",
+        column_class_name="BigInt",
+        column_class=BigInt,
         params={
-            "references": CardBatch,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": True,
+            "default": 0,
+            "null": False,
             "primary_key": False,
-            "unique": True,
+            "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
@@ -322,12 +276,77 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="BatchSecrets",
-        tablename="batch_secrets",
-        column_name="sealed",
-        db_column_name="sealed",
-        column_class_name="Bytea",
-        column_class=Bytea,
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="last_number",
+        db_column_name="last_number",
+        column_class_name="BigInt",
+        column_class=BigInt,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="notes",
+        db_column_name="notes",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 200,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="status",
+        db_column_name="status",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 16,
+            "default": "ready",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="created_by",
+        db_column_name="created_by",
+        column_class_name="Integer",
+        column_class=Integer,
         params={
             "default": None,
             "null": True,
@@ -343,8 +362,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="BatchSecrets",
-        tablename="batch_secrets",
+        table_class_name="CardBatch",
+        tablename="batch",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
@@ -364,10 +383,34 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="BatchSecrets",
-        tablename="batch_secrets",
-        column_name="opened_at",
-        db_column_name="opened_at",
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="txn",
+        db_column_name="txn",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": JournalTransaction,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="CardBatch",
+        tablename="batch",
+        column_name="secrets_exported_at",
+        db_column_name="secrets_exported_at",
         column_class_name="Timestamptz",
         column_class=Timestamptz,
         params={
@@ -385,15 +428,57 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="BatchSecrets",
-        tablename="batch_secrets",
-        column_name="opened_by",
-        db_column_name="opened_by",
-        column_class_name="Integer",
-        column_class=Integer,
+        table_class_name="SerialCounter",
+        tablename="serial_counter",
+        column_name="id",
+        db_column_name="id",
+        column_class_name="Serial",
+        column_class=Serial,
         params={
-            "default": None,
-            "null": True,
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="SerialCounter",
+        tablename="serial_counter",
+        column_name="prefix",
+        db_column_name="prefix",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 8,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": True,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="SerialCounter",
+        tablename="serial_counter",
+        column_name="next_number",
+        db_column_name="next_number",
+        column_class_name="BigInt",
+        column_class=BigInt,
+        params={
+            "default": 1,
+            "null": False,
             "primary_key": False,
             "unique": False,
             "index": False,

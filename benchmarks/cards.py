@@ -1,0 +1,681 @@
+"""Card speed: batch generation, its memory, redemptions and balance checks through HTTP (SPEC §11).
+
+For each database (SQLite file, throwaway PostgreSQL cluster):
+
+1. Generation: on a fresh database an owner with stock (funded wallet, one bundle bought, as the
+   tests do) generates a 100,000-card batch through `cards.services.generate_batch`, timed. Beside
+   it, the same number of rows is bulk-inserted raw into `card` (same columns, precomputed tuples,
+   `agency.database.bulk_insert` inside `agency.database.transaction()`, no HMAC or secrets work),
+   once into the empty table before the product's batch and once after it, so the product's
+   overhead over the raw insert is visible. The product's pure-Python work per batch (serials,
+   secrets, HMACs; sealing the secrets) is timed apart from any database.
+2. Memory: the same generation in a subprocess of its own (on its own fresh, stocked database),
+   for 100,000 cards and, with --million (the default), for 1,000,000; its peak RSS is read from
+   os.wait4 (ru_maxrss of that child alone) and from the child's own /proc VmHWM before and after
+   the generation.
+3. Redemptions: a fresh database gets an owner with stock, 64 e-cards activated (64 subscriber
+   accounts) and a recharge batch activated. The real server (`voipagency serve --workers 2`;
+   SQLite in demo mode, PostgreSQL in production mode) is started; each subscriber logs in through
+   the portal with the e-card secret and replaces the initial password, one httpx client (cookies
+   kept) per subscriber. Then 8 and 64 concurrent clients redeem distinct cards through
+   POST /api/v1/portal/recharge for a bounded time; then a double-redemption probe: each of 50
+   cards is sent by 8 clients at once. Afterwards the database is searched for cards redeemed more
+   than once and the ledger is verified.
+4. Balance checks: GET /api/v1/portal/balance from 8 and 64 concurrent clients for a bounded time.
+
+Prints one JSON object; nothing is asserted.
+
+    .venv/bin/python -m benchmarks.cards [--databases sqlite,postgres] [--seconds 8]
+        [--levels 8,64] [--count 100000] [--million | --no-million] [--cards 20000] [--probe-cards 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, deque
+from pathlib import Path
+
+import httpx
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from agency import ledger
+from agency.clock import now
+from agency.database import bind_engine, bulk_insert, migrate, prepare_sqlite, transaction
+from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
+from agency.passwords import hash_password, verify_password
+from agency.roles import Actor
+from agency.sessions import log_in
+from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
+from cards import codes
+from cards.sealing import seal
+from cards.services import activate_cards, generate_batch
+from cards.tables import Card, CardBatch
+
+REPO = Path(__file__).resolve().parents[1]
+OWNER = "huaxin"  # the demo's level-1 owner; its wallet is funded and it buys the stock
+OP = DEMO_OPERATION_PASSWORD
+SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
+CARD_SECRET = SECRET + "-card"
+KEY = CARD_SECRET.encode()  # the card key: the server's VOIPAGENCY_CARD_SECRET_KEY, so it checks our PINs
+FUNDING_FEN = 10**10  # covers bundles of a few million minutes at the demo prices
+SUBSCRIBERS = 64  # e-cards, one subscriber (and one HTTP client) per client at the highest concurrency
+ECARD_MINUTES = 60
+PROBE_ATTEMPTS = 8  # clients sending the same card at once in the double-redemption probe
+COLUMNS = ("batch", "agent", "serial", "secret_hash", "status", "expires_at")
+TARGETS = {
+    "generate_100000_seconds_max": 3.0,
+    "generate_1000000": "constant memory (with a progress bar)",
+    "redemptions_per_second_min": 500,
+    "double_redemptions": 0,
+    "balance_p99_ms_max": {"8": 10, "64": 50},
+}
+
+
+def log(message: str) -> None:
+    print(f"[cards] {message}", file=sys.stderr, flush=True)
+
+
+def batch_request(count: int, kind: str = "recharge", face_minutes: int = 1, prefix: str = "86") -> dict[str, str]:
+    return {
+        "kind": kind,
+        "count": str(count),
+        "face_minutes": str(face_minutes),
+        "expiry_rule": "none",
+        "prefix": prefix,
+    }
+
+
+async def stocked_owner(minutes: int) -> Actor:
+    """The demo (an empty database), then the owner's wallet funded and `minutes` of stock bought
+    through the real bundle path, as tests/integration/test_cards.py does."""
+    from agency.bundles import buy_bundle
+    from tests.money import fund
+
+    await load_demo()
+    _token, owner = await log_in(OWNER, DEMO_PASSWORD, address="benchmark")
+    await fund(owner.agent_id, FUNDING_FEN)
+    await buy_bundle(owner, minutes, operation_password=OP, idempotency_key=uuid.uuid4().hex)
+    return owner
+
+
+def memory_kib() -> dict[str, int]:
+    """VmHWM (peak resident set) and VmRSS of this process, in KiB (Linux)."""
+    found = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmHWM", "VmRSS"):
+                found[name] = int(value.split()[0])
+    return found
+
+
+# --- 1. generation: product vs raw insert ----------------------------------------------------------
+
+
+def raw_rows(batch_id: int, agent_id: int, prefix: str, first: int, count: int) -> list[tuple]:
+    """Precomputed card rows: real serials, a fixed-size stand-in for the hash, no secrets."""
+    return [
+        (batch_id, agent_id, codes.make_serial(prefix, number), f"{number:064x}", "generated", None)
+        for number in range(first, first + count)
+    ]
+
+
+async def raw_insert(rows: list[tuple]) -> float:
+    start = time.perf_counter()
+    async with transaction():
+        await bulk_insert("card", COLUMNS, rows)
+    return time.perf_counter() - start
+
+
+def python_work(count: int) -> dict[str, float]:
+    """The product's per-batch pure-Python work, no database: serial, secret and HMAC per card as
+    generate_batch does, then sealing all the pairs."""
+    pairs = []
+    start = time.perf_counter()
+    for number in range(1, count + 1):
+        serial = codes.make_serial("86", number)
+        secret = codes.new_secret()
+        pairs.append((serial, secret))
+        codes.secret_hash(KEY, serial, secret)
+    rows = time.perf_counter() - start
+    start = time.perf_counter()
+    sealed = seal(KEY, 1, pairs)
+    sealing = time.perf_counter() - start
+    stored_hash = hash_password(OP)
+    start = time.perf_counter()
+    verify_password(stored_hash, OP)
+    argon2 = time.perf_counter() - start
+    return {
+        "rows_seconds": round(rows, 3),
+        "rows_us_per_card": round(rows * 1e6 / count, 2),
+        "seal_seconds": round(sealing, 3),
+        "sealed_bytes": len(sealed),
+        "operation_password_check_seconds": round(argon2, 3),
+    }
+
+
+async def generation_benchmark(kind: str, engine, count: int) -> dict[str, object]:
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+    await migrate()
+    if kind == "postgres":
+        await engine.start_connection_pool()
+    try:
+        owner = await stocked_owner(count)
+        # A batch row for the raw rows (the card table's foreign key), made directly: no ledger.
+        raw_batch = (
+            await CardBatch.insert(
+                CardBatch(
+                    agent=owner.agent_id,
+                    kind="recharge",
+                    size=2 * count,
+                    face_minutes=1,
+                    expiry_rule="none",
+                    prefix="87",
+                    first_number=1,
+                    last_number=2 * count,
+                    notes="raw insert benchmark",
+                    status="ready",
+                    created_at=now(),
+                )
+            ).returning(CardBatch.id)
+        )[0]["id"]
+        figures: dict[str, object] = {"cards": count}
+        rows = raw_rows(raw_batch, owner.agent_id, "87", 1, count)
+        figures["raw_insert_into_empty_table_seconds"] = round(await raw_insert(rows), 3)
+        log(f"{kind}: raw insert of {count} rows: {figures['raw_insert_into_empty_table_seconds']} s")
+        start = time.perf_counter()
+        batch, pairs = await generate_batch(owner, batch_request(count), card_key=KEY, operation_password=OP)
+        product = time.perf_counter() - start
+        figures["generate_batch_seconds"] = round(product, 3)
+        log(f"{kind}: generate_batch of {count}: {figures['generate_batch_seconds']} s")
+        figures["generated_cards_in_batch"] = (
+            await CardBatch.select(CardBatch.size).where(CardBatch.id == batch["id"]).first()
+        )["size"]
+        del pairs
+        rows = raw_rows(raw_batch, owner.agent_id, "87", count + 1, count)
+        figures["raw_insert_after_batch_seconds"] = round(await raw_insert(rows), 3)
+        del rows
+        figures["card_rows_in_table"] = await Card.count()
+        raw_mean = (figures["raw_insert_into_empty_table_seconds"] + figures["raw_insert_after_batch_seconds"]) / 2
+        figures["product_over_raw_seconds"] = round(product - raw_mean, 3)
+        figures["product_over_raw_ratio"] = round(product / raw_mean, 2) if raw_mean else None
+        figures["order"] = (
+            "raw insert into the empty table, then generate_batch (table holds the raw rows), then raw "
+            "insert again (table holds both); the overhead is against the mean of the two raw inserts"
+        )
+        figures["python_work_no_database"] = python_work(count)
+        return figures
+    finally:
+        if kind == "postgres":
+            await engine.close_connection_pool()
+
+
+# --- 2. memory of a generation in a subprocess of its own -----------------------------------------
+
+
+async def prepare_memory_database(engine, count: int) -> None:
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+    await migrate()
+    await stocked_owner(count)
+
+
+async def child_generate(kind: str, target: str, count: int) -> dict[str, object]:
+    """Runs in the subprocess: log in the owner, then generate one batch; memory before and after."""
+    engine = (
+        SQLiteEngine(path=target, timeout=30)
+        if kind == "sqlite"
+        else PostgresEngine(config={"dsn": target}, extensions=())
+    )
+    bind_engine(engine)
+    _token, owner = await log_in(OWNER, DEMO_PASSWORD, address="benchmark")
+    before = memory_kib()
+    start = time.perf_counter()
+    batch, pairs = await generate_batch(owner, batch_request(count), card_key=KEY, operation_password=OP)
+    seconds = time.perf_counter() - start
+    after = memory_kib()
+    return {
+        "cards": count,
+        "pairs_returned": len(pairs),
+        "seconds": round(seconds, 2),
+        "vm_hwm_before_generation_kib": before.get("VmHWM"),
+        "vm_hwm_after_generation_kib": after.get("VmHWM"),
+        "vm_rss_after_generation_kib": after.get("VmRSS"),
+    }
+
+
+def run_child(kind: str, target: str, count: int) -> dict[str, object]:
+    """The generation in a fresh interpreter; its peak RSS from wait4 (that child only)."""
+    with tempfile.TemporaryFile() as out:
+        command = [sys.executable, "-m", "benchmarks.cards", "--child-generate", kind, target, str(count)]
+        process = subprocess.Popen(command, cwd=REPO, stdout=out)
+        try:
+            _pid, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                process.wait()
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if process.returncode != 0:
+        return {"cards": count, "exit_code": process.returncode, "output": text[-2000:]}
+    figures = json.loads(text.strip().splitlines()[-1])
+    figures["peak_rss_kib"] = usage.ru_maxrss  # Linux: KiB
+    figures["child_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
+    hwm_before = figures.get("vm_hwm_before_generation_kib")
+    figures["growth_during_generation_kib"] = usage.ru_maxrss - hwm_before if hwm_before else None
+    return figures
+
+
+async def memory_benchmark(kind: str, tmp: str, cluster, counts: list[int]) -> dict[str, object]:
+    figures: dict[str, object] = {"method": "os.wait4 ru_maxrss of the child alone; VmHWM from the child's /proc"}
+    for count in counts:
+        if kind == "sqlite":
+            target = str(Path(tmp) / f"memory_{count}.sqlite3")
+            engine = SQLiteEngine(path=target, timeout=30)
+        else:
+            target = cluster.create_database(f"cards_memory_{count}")
+            engine = PostgresEngine(config={"dsn": target}, extensions=())
+        await prepare_memory_database(engine, count)
+        log(f"{kind}: generating {count} cards in a subprocess")
+        figures[str(count)] = await asyncio.to_thread(run_child, kind, target, count)
+        log(f"{kind}: {count} cards: {figures[str(count)]}")
+    return figures
+
+
+# --- 3 and 4. redemptions and balance checks through HTTP ------------------------------------------
+
+
+def server_env(kind: str, tmp: str, dsn: str | None) -> dict[str, str]:
+    if kind == "sqlite":  # demo mode; the database has users, so no demo data is loaded
+        return {
+            "VOIPAGENCY_DB_PATH": str(Path(tmp) / "http.sqlite3"),
+            "VOIPAGENCY_SECRET_KEY": SECRET,
+            "VOIPAGENCY_CARD_SECRET_KEY": CARD_SECRET,
+        }
+    return {
+        "DATABASE_URL": dsn or "",
+        "VOIPAGENCY_DEMO": "0",
+        "VOIPAGENCY_SECRET_KEY": SECRET,
+        "VOIPAGENCY_CARD_SECRET_KEY": CARD_SECRET,
+        "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
+        "VOIPAGENCY_SECURE_COOKIES": "0",
+    }
+
+
+async def build_cards(recharge_cards: int, probe_cards: int) -> tuple[list, list, list]:
+    """Owner with stock; 64 e-cards activated (64 subscribers); recharge and probe batches activated.
+    Returns the e-card, recharge and probe (serial, secret) pairs."""
+    minutes = SUBSCRIBERS * ECARD_MINUTES + recharge_cards + probe_cards
+    owner = await stocked_owner(minutes)
+    pairs = []
+    for count, kind, face in (
+        (SUBSCRIBERS, "e-card", ECARD_MINUTES),
+        (recharge_cards, "recharge", 1),
+        (probe_cards, "recharge", 1),
+    ):
+        _batch, made = await generate_batch(
+            owner, batch_request(count, kind, face), card_key=KEY, operation_password=OP
+        )
+        await activate_cards(owner, made[0][0], made[-1][0])
+        pairs.append(made)
+    return pairs[0], pairs[1], pairs[2]
+
+
+async def portal_client(url: str, serial: str, secret: str, index: int) -> httpx.AsyncClient:
+    """A subscriber logged in through the portal, initial password replaced; cookies kept, the CSRF
+    header set."""
+    client = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(60.0))
+    try:
+        await client.get("/portal/login")
+        csrf = client.cookies["vs_csrf"]
+        response = await client.post(
+            "/portal/login", data={"account_number": serial, "password": secret, "csrf_token": csrf}
+        )
+        if response.status_code != 303 or response.headers.get("location") != "/portal/password":
+            raise RuntimeError(f"portal login of {serial}: {response.status_code} {response.text[:300]}")
+        password = f"bench-subscriber-{index:02d}"
+        response = await client.post(
+            "/portal/password", data={"new_password": password, "repeat_password": password, "csrf_token": csrf}
+        )
+        if response.status_code != 303:
+            raise RuntimeError(f"password change of {serial}: {response.status_code} {response.text[:300]}")
+        client.headers["X-CSRF-Token"] = client.cookies["vs_csrf"]
+        response = await client.get("/api/v1/portal/balance")
+        if response.status_code != 200:
+            raise RuntimeError(f"balance of {serial}: {response.status_code} {response.text[:300]}")
+    except BaseException:
+        await client.aclose()
+        raise
+    return client
+
+
+async def call(client: httpx.AsyncClient, method: str, path: str, **kwargs) -> tuple[int | str, float, str]:
+    """(status or exception name, seconds, start of the body when not 200)."""
+    start = time.perf_counter()
+    try:
+        response = await client.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__, time.perf_counter() - start, str(exc)[:200]
+    elapsed = time.perf_counter() - start
+    return response.status_code, elapsed, "" if response.status_code == 200 else response.text[:200]
+
+
+async def load(clients: list[httpx.AsyncClient], seconds: float, request) -> dict[str, object]:
+    """One worker per client, each sending `request(client)` until `seconds` pass or it returns None."""
+    statuses: Counter = Counter()
+    samples: dict[str, str] = {}
+    latencies: list[float] = []
+    sent = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline:
+            attempt = request(client)
+            if attempt is None:
+                return
+            sent += 1
+            status, elapsed, text = await attempt
+            statuses[status] += 1
+            if status == 200:
+                latencies.append(elapsed)
+            else:
+                samples.setdefault(str(status), text)
+
+    await asyncio.gather(*(worker(client) for client in clients))
+    wall = time.perf_counter() - start
+    successes = statuses.pop(200, 0)
+    return {
+        "clients": len(clients),
+        "requests": sent,
+        "successes": successes,
+        "errors_by_status": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+        "error_samples": samples,
+        "seconds": round(wall, 2),
+        "per_second": round(successes / wall, 1) if wall else None,
+        "latency_ms_of_200": summary(latencies),
+    }
+
+
+async def pg_counters(dsn: str | None) -> dict[str, int] | None:
+    """Commits and row changes of the benchmark database (PostgreSQL's statistics), to see what a
+    redemption costs the database."""
+    if not dsn:
+        return None
+    import asyncpg
+
+    await asyncio.sleep(1.5)  # idle backends flush their statistics within a second
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, tup_fetched "
+            "FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await connection.close()
+    return dict(row)
+
+
+def with_cpu(run: dict[str, object], before: dict, after: dict, unit: str) -> None:
+    used = {
+        part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
+        for part in before
+    }
+    run[f"cpu_ms_per_{unit}"] = {
+        part: round(cpu * 1000 / run["successes"], 2) if cpu is not None and run["successes"] else None
+        for part, cpu in used.items()
+    }
+    run["cores_busy"] = {
+        part: round(cpu / run["seconds"], 2) if cpu is not None and run["seconds"] else None
+        for part, cpu in used.items()
+    }
+
+
+async def probe(clients: list[httpx.AsyncClient], cards: list[tuple[str, str]]) -> dict[str, object]:
+    """Each card sent by PROBE_ATTEMPTS clients at once, card after card."""
+    statuses: Counter = Counter()
+    wins_per_card: Counter = Counter()
+    for k, (serial, pin) in enumerate(cards):
+        chosen = [clients[(k * PROBE_ATTEMPTS + j) % len(clients)] for j in range(PROBE_ATTEMPTS)]
+        results = await asyncio.gather(
+            *(call(c, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin}) for c in chosen)
+        )
+        wins = sum(status == 200 for status, _, _ in results)
+        statuses.update(status for status, _, _ in results)
+        wins_per_card[wins] += 1
+    return {
+        "cards": len(cards),
+        "attempts_per_card": PROBE_ATTEMPTS,
+        "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+        "cards_by_number_of_200s": {str(k): v for k, v in sorted(wins_per_card.items())},
+        "cards_won_more_than_once_over_http": sum(v for k, v in wins_per_card.items() if k > 1),
+    }
+
+
+async def redemption_checks() -> dict[str, object]:
+    """What the database says: recharges per card, redeemed cards, the ledger."""
+    twice = await Card.raw(
+        "SELECT ref_id, COUNT(*) AS n FROM journal_transaction WHERE kind = 'recharge' "
+        "GROUP BY ref_id HAVING COUNT(*) > 1"
+    )
+    recharges = await Card.raw("SELECT COUNT(*) AS n FROM journal_transaction WHERE kind = 'recharge'")
+    redeemed = await Card.raw(
+        "SELECT COUNT(*) AS n FROM card JOIN batch ON batch.id = card.batch "
+        "WHERE batch.kind = 'recharge' AND card.status = 'redeemed'"
+    )
+    report = await ledger.verify()
+    return {
+        "double_redemptions": len(twice),
+        "double_redemption_samples": twice[:5],
+        "recharge_transactions": recharges[0]["n"],
+        "recharge_cards_redeemed": redeemed[0]["n"],
+        "ledger_ok": report.ok,
+        "ledger_breaches": len(report.breaches),
+        "ledger_breach_samples": report.breaches[:5],
+    }
+
+
+async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_data_dir: str | None):
+    from tests.web.live_server import LiveServer
+
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+    await migrate()
+    if kind == "postgres":
+        await engine.start_connection_pool()
+    try:
+        start = time.perf_counter()
+        ecards, recharge, probe_cards = await build_cards(args.cards, args.probe_cards)
+        figures: dict[str, object] = {
+            "setup_seconds": round(time.perf_counter() - start, 2),
+            "subscribers": len(ecards),
+            "recharge_cards": len(recharge),
+        }
+        log(f"{kind}: {len(ecards)} subscribers and {len(recharge)} cards ready in {figures['setup_seconds']} s")
+        server = LiveServer(server_env(kind, tmp, dsn), workers=2)
+        server.start()
+        clients: list[httpx.AsyncClient] = []
+        try:
+            start = time.perf_counter()
+            gate = asyncio.Semaphore(8)
+
+            async def logged_in(i: int) -> httpx.AsyncClient:
+                async with gate:
+                    return await portal_client(server.url, *ecards[i], i)
+
+            for outcome in await asyncio.gather(*(logged_in(i) for i in range(len(ecards))), return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                clients.append(outcome)
+            figures["portal_logins_seconds"] = round(time.perf_counter() - start, 2)
+            pool = deque(recharge)
+            redeemed_over_http = 0
+
+            def redeem(client: httpx.AsyncClient):
+                if not pool:
+                    return None
+                serial, pin = pool.popleft()
+                return call(client, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin})
+
+            def balance(client: httpx.AsyncClient):
+                return call(client, "GET", "/api/v1/portal/balance")
+
+            for name, request, unit in (("redemptions", redeem, "redemption"), ("balance_checks", balance, "check")):
+                runs = []
+                for level in args.levels:
+                    log(f"{kind}: {name}, {level} clients for {args.seconds} s")
+                    postmaster = postmaster_pid(pg_data_dir)
+                    counters = await pg_counters(dsn) if name == "redemptions" else None
+                    before = cpu_snapshot(server.process.pid, postmaster)
+                    run = await load(clients[:level], args.seconds, request)
+                    after = cpu_snapshot(server.process.pid, postmaster)
+                    with_cpu(run, before, after, unit)
+                    if name == "redemptions":
+                        redeemed_over_http += run["successes"]
+                        run["cards_left_in_pool"] = len(pool)
+                        run["pool_ran_out"] = not pool
+                        if counters:
+                            later = await pg_counters(dsn)
+                            run["postgres_per_redemption"] = (
+                                {key: round((later[key] - counters[key]) / run["successes"], 2) for key in counters}
+                                if run["successes"]
+                                else None
+                            )
+                    log(f"{kind}: {run['successes']} x 200 in {run['seconds']} s, {run['errors_by_status']}")
+                    runs.append(run)
+                figures[name] = runs
+                if name == "redemptions":
+                    log(f"{kind}: double-redemption probe, {len(probe_cards)} cards x {PROBE_ATTEMPTS}")
+                    figures["double_redemption_probe"] = await probe(clients, probe_cards)
+                    redeemed_over_http += figures["double_redemption_probe"]["statuses"].get("200", 0)
+            figures["redemptions_acknowledged_over_http"] = redeemed_over_http
+        except BaseException:
+            log(f"{kind}: failed; the server's log is kept at {server.log}")
+            raise
+        finally:
+            for client in clients:
+                await client.aclose()
+            server.stop()
+        figures["server_log"] = server_failures(server.log_text())
+        server.log.unlink(missing_ok=True)
+        figures["database"] = await redemption_checks()
+        return figures
+    finally:
+        if kind == "postgres":
+            await engine.close_connection_pool()
+
+
+# --- driver -----------------------------------------------------------------------------------------
+
+
+async def run(kind: str, args) -> dict[str, object]:
+    cluster = None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            if kind == "sqlite":
+                engine = SQLiteEngine(path=str(Path(tmp) / "generation.sqlite3"), timeout=30)
+            else:
+                from tests.postgres_cluster import start_cluster
+
+                cluster = start_cluster()
+                engine = PostgresEngine(config={"dsn": cluster.create_database("cards_generation")}, extensions=())
+            figures: dict[str, object] = {"generation": await generation_benchmark(kind, engine, args.count)}
+            counts = [100_000] + ([1_000_000] if args.million else [])
+            figures["generation_memory"] = await memory_benchmark(kind, tmp, cluster, counts)
+            if kind == "sqlite":
+                http_engine, http_dsn = SQLiteEngine(path=str(Path(tmp) / "http.sqlite3"), timeout=30), None
+            else:
+                http_dsn = cluster.create_database("cards_http")
+                http_engine = PostgresEngine(config={"dsn": http_dsn}, extensions=())
+            figures["http"] = await http_benchmark(
+                kind, http_engine, tmp, http_dsn, args, cluster.data_dir if cluster else None
+            )
+            return figures
+        finally:
+            if cluster:
+                cluster.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--seconds", type=float, default=8.0, help="time per concurrency level and kind of request")
+    parser.add_argument("--levels", default="8,64", help="concurrent clients per run, at most 64")
+    parser.add_argument("--count", type=int, default=100_000, help="cards in the timed generation")
+    parser.add_argument(
+        "--million",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure a 1,000,000-card generation in a subprocess",
+    )
+    parser.add_argument("--cards", type=int, default=20_000, help="recharge cards for the redemption runs")
+    parser.add_argument("--probe-cards", type=int, default=50, help="cards of the double-redemption probe")
+    parser.add_argument("--child-generate", nargs=3, metavar=("KIND", "TARGET", "COUNT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_generate:  # the subprocess of part 2
+        kind, target, count = args.child_generate
+        with contextlib.redirect_stdout(io.StringIO()):
+            figures = asyncio.run(child_generate(kind, target, int(count)))
+        print(json.dumps(figures))
+        return
+    args.levels = [min(SUBSCRIBERS, int(level)) for level in args.levels.split(",")]
+    started = time.perf_counter()
+    results = {}
+    for kind in args.databases.split(","):
+        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
+            results[kind] = asyncio.run(run(kind, args))
+    print(
+        json.dumps(
+            {
+                "benchmark": "cards",
+                "targets": TARGETS,
+                "notes": [
+                    "generate_batch includes one argon2id operation-password check (about 20-30 ms of CPU by "
+                    "design; python_work_no_database.operation_password_check_seconds measures it).",
+                    "The product keeps every (serial, secret) pair of a batch in memory to seal the secrets for "
+                    "the one-time export (cards/sealing.py) and returns them to the caller, so a batch's peak "
+                    "memory grows with its size; generation_memory measures it.",
+                    "Server: `voipagency serve --workers 2` on loopback; the load generator (httpx, one client "
+                    "per subscriber, one connection each) runs on the same 2 cores. Portal logins (HMAC check of "
+                    "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",
+                    "SQLite runs in demo mode (no demo data is loaded: the database has users) with the "
+                    "benchmark's secrets; PostgreSQL in production mode on a throwaway cluster (fsync=off).",
+                    "Every recharge card carries 1 minute; every redemption request uses a card never sent "
+                    "before; the probe sends each of its cards from 8 subscribers at once.",
+                ],
+                "settings": {
+                    "seconds": args.seconds,
+                    "levels": args.levels,
+                    "count": args.count,
+                    "million": args.million,
+                    "recharge_cards": args.cards,
+                    "probe_cards": args.probe_cards,
+                    "subscribers": SUBSCRIBERS,
+                    "cpus": os.cpu_count(),
+                },
+                "wall_seconds": round(time.perf_counter() - started, 1),
+                "results": results,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
