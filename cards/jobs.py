@@ -50,6 +50,7 @@ async def start_job(actor: Actor, data: dict[str, object], *, card_key: bytes, o
                 spec,
                 agent,
                 card_key=card_key,
+                return_pairs=False,
                 progress=lambda done, total: _progress.__setitem__(job_id, (done, total)),
             )
             await CardJob.update(
