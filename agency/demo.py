@@ -111,7 +111,7 @@ async def load_demo() -> list[tuple[str, str, str]]:
 
 
 async def _demo_money(operator: Actor) -> None:
-    """Pearl River Telecom has remitted ¥5,000 (confirmed) and bought 2,000 minutes; 华信 starts empty."""
+    """Pearl River Telecom has remitted ¥5,000 (confirmed) and bought 20,000 minutes; 华信 starts empty."""
     from agency.bundles import buy_bundle
     from agency.remittances import decide_remittance, record_remittance
     from agency.sessions import log_in
@@ -127,4 +127,4 @@ async def _demo_money(operator: Actor) -> None:
         operation_password=DEMO_OPERATION_PASSWORD,
         idempotency_key="demo-remittance-1",
     )
-    await buy_bundle(pearl, 2000, operation_password=DEMO_OPERATION_PASSWORD, idempotency_key="demo-bundle-1")
+    await buy_bundle(pearl, 20_000, operation_password=DEMO_OPERATION_PASSWORD, idempotency_key="demo-bundle-1")

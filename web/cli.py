@@ -178,6 +178,77 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _progress_bar(done: int, total: int, width: int = 40) -> None:
+    filled = width * done // total if total else width
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
+    """Generate a batch as an agent's owner, with a progress bar, and write its one export with
+    the secrets to --out (CSV). Passwords are read without echo, or as two lines of stdin."""
+    from agency.errors import DomainError, ValidationFailed
+    from agency.sessions import log_in, log_out
+    from cards.exports import export_batch
+    from cards.services import prepare_batch, write_batch
+
+    if args.passwords_stdin:
+        password, operation_password = sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n")
+    else:
+        password, operation_password = getpass.getpass("Password: "), getpass.getpass("Operation password: ")
+    data = {
+        "kind": args.kind,
+        "count": str(args.count),
+        "face_minutes": str(args.face_minutes),
+        "expiry_rule": args.expiry_rule,
+        "expiry_days": str(args.expiry_days or ""),
+        "expiry_date": args.expiry_date or "",
+        "prefix": args.prefix,
+        "notes": args.notes,
+    }
+
+    async def run() -> int:
+        await _connect(settings)
+        _token, actor = await log_in(args.user, password, address="cli")
+        try:
+            spec, agent = await prepare_batch(actor, data, operation_password)
+            batch, _pairs = await write_batch(
+                actor,
+                spec,
+                agent,
+                card_key=settings.card_secret_key.encode(),
+                progress=_progress_bar,
+                return_pairs=False,
+            )
+            print(file=sys.stderr)
+            export = await export_batch(
+                actor, batch["id"], card_key=settings.card_secret_key.encode(), file_format="csv"
+            )
+            with open(args.out, "w", newline="", encoding="utf-8") as out:
+                out.write("serial,secret,minutes,status\n")
+                for card in export.cards:
+                    out.write(f"{card['serial']},{card.get('secret', '')},{batch['face_minutes']},{card['status']}\n")
+            print(
+                f"batch {batch['id']}: {batch['size']} cards, {batch['first_serial']} - {batch['last_serial']}; "
+                f"secrets written to {args.out} (the only export that will contain them)"
+            )
+            return 0
+        except ValidationFailed as exc:
+            for field, message in exc.errors.items():
+                print(f"{field}: {message % exc.params if exc.params else message}", file=sys.stderr)
+            return 1
+        except DomainError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        finally:
+            await log_out(actor)
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:  # the login itself failed
+        print(exc, file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voipagency", description="Prepaid VoIP agency management")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +276,27 @@ def build_parser() -> argparse.ArgumentParser:
     agents = sub.add_parser("agents", help="agent tree maintenance")
     agents_sub = agents.add_subparsers(dest="agents_command", required=True)
     agents_sub.add_parser("tick", help="apply due terminations now").set_defaults(func=cmd_agents_tick)
+    cards = sub.add_parser("cards", help="card batches")
+    cards_sub = cards.add_subparsers(dest="cards_command", required=True)
+    generate = cards_sub.add_parser("generate", help="generate a batch as an agent owner, with a progress bar")
+    generate.add_argument("--user", required=True, help="the agent owner's user name")
+    generate.add_argument("--kind", choices=("recharge", "e-card"), default="recharge")
+    generate.add_argument("--count", type=int, required=True)
+    generate.add_argument("--face-minutes", type=int, required=True)
+    generate.add_argument(
+        "--expiry-rule", default="none", choices=("none", "fixed_date", "days_after_activation", "days_after_creation")
+    )
+    generate.add_argument("--expiry-days", type=int, default=None)
+    generate.add_argument("--expiry-date", default="")
+    generate.add_argument("--prefix", default="86")
+    generate.add_argument("--notes", default="")
+    generate.add_argument("--out", required=True, help="CSV file for the one export with the secrets")
+    generate.add_argument(
+        "--passwords-stdin",
+        action="store_true",
+        help="read the login and operation passwords as two lines of standard input",
+    )
+    generate.set_defaults(func=cmd_cards_generate)
     ledger = sub.add_parser("ledger", help="the money and airtime ledger")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check every ledger invariant; exit 1 on any breach").set_defaults(

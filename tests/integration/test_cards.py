@@ -271,3 +271,73 @@ async def test_first_export_shows_secrets_once(db):
     assert await AuditEntry.count().where(AuditEntry.action == "cards.export_secrets") == 1
     with pytest.raises(NotFound):
         await export_batch(actors["pearl"], batch["id"], card_key=KEY, file_format="csv")
+
+
+def test_cli_generates_with_a_progress_bar(tmp_path):
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from agency.demo import DEMO_PASSWORD
+
+    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "cli.sqlite3")}
+    env.pop("DATABASE_URL", None)
+    cli = [sys.executable, "-m", "web.cli"]
+    assert subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True).returncode == 0
+    out = tmp_path / "cards.csv"
+    done = subprocess.run(
+        [*cli, "cards", "generate", "--user", "pearl", "--count", "12000", "--face-minutes", "0"],
+        env=env,
+        input=f"{DEMO_PASSWORD}\n{OP}\n",
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0  # 0 minutes per card is refused
+    done = subprocess.run(
+        [
+            *cli,
+            "cards",
+            "generate",
+            "--user",
+            "pearl",
+            "--count",
+            "12000",
+            "--face-minutes",
+            "0",
+            "--out",
+            str(out),
+            "--passwords-stdin",
+        ],
+        env=env,
+        input=f"{DEMO_PASSWORD}\n{OP}\n",
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "face_minutes" in done.stderr
+    done = subprocess.run(
+        [
+            *cli,
+            "cards",
+            "generate",
+            "--user",
+            "pearl",
+            "--count",
+            "12000",
+            "--face-minutes",
+            "1",
+            "--out",
+            str(out),
+            "--passwords-stdin",
+        ],
+        env=env,
+        input=f"{DEMO_PASSWORD}\n{OP}\n",
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5,000/12,000" in done.stderr and "12,000/12,000" in done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 12000 and all(len(r["secret"]) == 16 and codes.is_valid_serial(r["serial"]) for r in rows)
+    verify = subprocess.run([*cli, "ledger", "verify"], env=env, capture_output=True, text=True)
+    assert verify.returncode == 0
