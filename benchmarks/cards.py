@@ -69,6 +69,8 @@ SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 character
 CARD_SECRET = SECRET + "-card"
 KEY = CARD_SECRET.encode()  # the card key: the server's VOIPAGENCY_CARD_SECRET_KEY, so it checks our PINs
 FUNDING_FEN = 10**10  # covers bundles of a few million minutes at the demo prices
+IN_PROCESS_SEQUENTIAL = 200  # in-process redemptions one at a time, then the rest from 8 tasks
+IN_PROCESS_CARDS = 600
 SUBSCRIBERS = 64  # e-cards, one subscriber (and one HTTP client) per client at the highest concurrency
 ECARD_MINUTES = 60
 PROBE_ATTEMPTS = 8  # clients sending the same card at once in the double-redemption probe
@@ -316,23 +318,135 @@ def server_env(kind: str, tmp: str, dsn: str | None) -> dict[str, str]:
     }
 
 
-async def build_cards(recharge_cards: int, probe_cards: int) -> tuple[list, list, list]:
-    """Owner with stock; 64 e-cards activated (64 subscribers); recharge and probe batches activated.
-    Returns the e-card, recharge and probe (serial, secret) pairs."""
-    minutes = SUBSCRIBERS * ECARD_MINUTES + recharge_cards + probe_cards
+async def build_cards(recharge_cards: int, probe_cards: int) -> tuple[list, list, list, list]:
+    """Owner with stock; 64 e-cards activated (64 subscribers); recharge, probe and in-process
+    batches activated. Returns the e-card, recharge, probe and in-process (serial, secret) pairs."""
+    minutes = SUBSCRIBERS * ECARD_MINUTES + recharge_cards + probe_cards + IN_PROCESS_CARDS
     owner = await stocked_owner(minutes)
     pairs = []
     for count, kind, face in (
         (SUBSCRIBERS, "e-card", ECARD_MINUTES),
         (recharge_cards, "recharge", 1),
         (probe_cards, "recharge", 1),
+        (IN_PROCESS_CARDS, "recharge", 1),
     ):
         _batch, made = await generate_batch(
             owner, batch_request(count, kind, face), card_key=KEY, operation_password=OP
         )
         await activate_cards(owner, made[0][0], made[-1][0])
         pairs.append(made)
-    return pairs[0], pairs[1], pairs[2]
+    return pairs[0], pairs[1], pairs[2], pairs[3]
+
+
+async def in_process(ecard_serial: str, cards: list[tuple[str, str]]) -> dict[str, object]:
+    """The portal's use cases called directly in this process (no HTTP, no server), before the
+    server starts: what the domain code and the database cost per call, one at a time and from 8
+    concurrent tasks. The redemptions credit the first subscriber."""
+    from accounts import portal
+    from accounts.tables import Subscriber
+    from cards.errors import RedemptionFailed
+    from cards.services import redeem_card
+
+    row = await Subscriber.select(Subscriber.id).where(Subscriber.account_number == ecard_serial).first()
+    subscriber_id = row["id"]
+    token = await portal.open_session(subscriber_id)
+    figures: dict[str, object] = {}
+
+    async def timed(call, rounds: int = IN_PROCESS_SEQUENTIAL) -> list[float]:
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            await call()
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    figures["one_select_by_primary_key"] = summary(
+        await timed(lambda: Subscriber.select(Subscriber.id).where(Subscriber.id == subscriber_id).first())
+    )
+
+    async def balance_check() -> None:
+        me = await portal.subscriber_for_session(token)
+        await portal.overview(me["id"])
+
+    figures["balance_check_sequential"] = summary(await timed(balance_check))
+    queue, failures = deque(cards), Counter()
+
+    async def redeem() -> None:
+        serial, pin = queue.popleft()
+        try:
+            await redeem_card(serial, pin, subscriber_id=subscriber_id, address="127.0.0.1", card_key=KEY)
+        except RedemptionFailed:
+            failures["sequential"] += 1
+
+    samples = await timed(redeem)
+    figures["redemption_sequential"] = {**summary(samples), "per_second": round(len(samples) / sum(samples), 1)}
+    done = 0
+
+    async def worker() -> None:
+        nonlocal done
+        while queue:
+            serial, pin = queue.popleft()
+            try:
+                await redeem_card(serial, pin, subscriber_id=subscriber_id, address="127.0.0.1", card_key=KEY)
+                done += 1
+            except RedemptionFailed:
+                failures["concurrent"] += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(8)))
+    wall = time.perf_counter() - start
+    figures["redemption_8_tasks"] = {
+        "redemptions": done,
+        "seconds": round(wall, 2),
+        "per_second": round(done / wall, 1),
+    }
+    figures["redemption_failures"] = dict(failures)
+    serial, pin = cards[0]
+    stored = codes.secret_hash(KEY, serial, pin)
+    start = time.perf_counter()
+    for _ in range(10_000):
+        codes.secret_matches(KEY, serial, pin, stored)
+    figures["pin_hmac_check_us"] = round((time.perf_counter() - start) * 100, 2)  # per check, of 10,000
+    figures["redemptions"] = IN_PROCESS_SEQUENTIAL - failures["sequential"] + done
+    return figures
+
+
+@contextlib.asynccontextmanager
+async def backend_activity(dsn: str | None):
+    """What PostgreSQL's client backends of the benchmark database do while the block runs, sampled
+    from pg_stat_activity every 50 ms: the average number of backends per state and wait event
+    (e.g. `active Lock:transactionid` is a backend waiting for another transaction's row lock)."""
+    if not dsn:
+        yield None
+        return
+    import asyncpg
+
+    connection = await asyncpg.connect(dsn)
+    seen: Counter = Counter()
+    samples = 0
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal samples
+        while not stop.is_set():
+            rows = await connection.fetch(
+                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+            samples += 1
+            seen.update(f"{r['state']} {r['wait_event_type'] or '-'}:{r['wait_event'] or '-'}" for r in rows)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.05)
+
+    result: dict[str, float] = {}
+    task = asyncio.create_task(sample())
+    try:
+        yield result
+    finally:
+        stop.set()
+        await task
+        await connection.close()
+        result.update({key: round(n / samples, 2) for key, n in seen.most_common(8)} if samples else {})
 
 
 async def portal_client(url: str, serial: str, secret: str, index: int) -> httpx.AsyncClient:
@@ -419,7 +533,7 @@ async def pg_counters(dsn: str | None) -> dict[str, int] | None:
         return None
     import asyncpg
 
-    await asyncio.sleep(1.5)  # idle backends flush their statistics within a second
+    await asyncio.sleep(11)  # an idle backend flushes its statistics after 10 s (PostgreSQL 15+)
     connection = await asyncpg.connect(dsn)
     try:
         row = await connection.fetchrow(
@@ -500,13 +614,15 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
         await engine.start_connection_pool()
     try:
         start = time.perf_counter()
-        ecards, recharge, probe_cards = await build_cards(args.cards, args.probe_cards)
+        ecards, recharge, probe_cards, local_cards = await build_cards(args.cards, args.probe_cards)
         figures: dict[str, object] = {
             "setup_seconds": round(time.perf_counter() - start, 2),
             "subscribers": len(ecards),
             "recharge_cards": len(recharge),
         }
         log(f"{kind}: {len(ecards)} subscribers and {len(recharge)} cards ready in {figures['setup_seconds']} s")
+        figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards)
+        log(f"{kind}: in process: {figures['in_process_no_http']}")
         server = LiveServer(server_env(kind, tmp, dsn), workers=2)
         server.start()
         clients: list[httpx.AsyncClient] = []
@@ -537,28 +653,29 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
 
             for name, request, unit in (("redemptions", redeem, "redemption"), ("balance_checks", balance, "check")):
                 runs = []
+                counters = await pg_counters(dsn) if name == "redemptions" else None
                 for level in args.levels:
                     log(f"{kind}: {name}, {level} clients for {args.seconds} s")
                     postmaster = postmaster_pid(pg_data_dir)
-                    counters = await pg_counters(dsn) if name == "redemptions" else None
                     before = cpu_snapshot(server.process.pid, postmaster)
-                    run = await load(clients[:level], args.seconds, request)
+                    async with backend_activity(dsn) as activity:
+                        run = await load(clients[:level], args.seconds, request)
                     after = cpu_snapshot(server.process.pid, postmaster)
                     with_cpu(run, before, after, unit)
+                    run["postgres_backends_on_average"] = activity
                     if name == "redemptions":
                         redeemed_over_http += run["successes"]
                         run["cards_left_in_pool"] = len(pool)
                         run["pool_ran_out"] = not pool
-                        if counters:
-                            later = await pg_counters(dsn)
-                            run["postgres_per_redemption"] = (
-                                {key: round((later[key] - counters[key]) / run["successes"], 2) for key in counters}
-                                if run["successes"]
-                                else None
-                            )
                     log(f"{kind}: {run['successes']} x 200 in {run['seconds']} s, {run['errors_by_status']}")
                     runs.append(run)
                 figures[name] = runs
+                if counters:  # over all the redemption runs (the statistics lag: per run would be wrong)
+                    later = await pg_counters(dsn)
+                    total = sum(run["successes"] for run in runs)
+                    figures["postgres_statistics_per_redemption"] = (
+                        {key: round((later[key] - counters[key]) / total, 2) for key in counters} if total else None
+                    )
                 if name == "redemptions":
                     log(f"{kind}: double-redemption probe, {len(probe_cards)} cards x {PROBE_ATTEMPTS}")
                     figures["double_redemption_probe"] = await probe(clients, probe_cards)
@@ -574,6 +691,9 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
         figures["server_log"] = server_failures(server.log_text())
         server.log.unlink(missing_ok=True)
         figures["database"] = await redemption_checks()
+        figures["database"]["redemptions_expected"] = (
+            redeemed_over_http + figures["in_process_no_http"]["redemptions"]
+        )  # 200 answers over HTTP plus the in-process redemptions
         return figures
     finally:
         if kind == "postgres":

@@ -28,7 +28,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-FONT = "STSong-Light"
+FONT = "STSong-Light"  # every word: the brand, labels, expiry text
+DIGITS_FONT = "Helvetica"  # serial, secret, face value: equal-width digits, clearer than the CID font's
 COLUMNS = 2
 ROWS = 5
 CARDS_PER_PAGE = COLUMNS * ROWS
@@ -106,23 +107,23 @@ def _register_font() -> None:
 
 
 @lru_cache(maxsize=1024)
-def _fitted(text: str, size: float, width: float, smallest: float = 5.0) -> tuple[float, str]:
+def _fitted(text: str, size: float, width: float, font: str = FONT, smallest: float = 5.0) -> tuple[float, str]:
     """The largest font size ≤ size (never below smallest) at which text fits in width, and the text,
     cut with an ellipsis when even the smallest size is too wide."""
-    measured = pdfmetrics.stringWidth(text, FONT, size)
+    measured = pdfmetrics.stringWidth(text, font, size)
     if measured <= width:
         return size, text
     size = max(smallest, size * width / measured)
-    if pdfmetrics.stringWidth(text, FONT, size) <= width:
+    if pdfmetrics.stringWidth(text, font, size) <= width:
         return size, text
-    while text and pdfmetrics.stringWidth(text + "…", FONT, size) > width:
+    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
         text = text[:-1]
     return size, text + "…"
 
 
-def _text(canvas: Canvas, x: float, y: float, text: str, size: float, width: float) -> None:
-    size, text = _fitted(text, size, width)
-    canvas.setFont(FONT, size)
+def _text(canvas: Canvas, x: float, y: float, text: str, size: float, width: float, font: str = FONT) -> None:
+    size, text = _fitted(text, size, width, font)
+    canvas.setFont(font, size)
     canvas.drawString(x, y, text)
 
 
@@ -139,22 +140,22 @@ def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, 
     _text(canvas, left, top - 12, title, 13, width)
 
     minutes = f"{card.face_minutes:,}"
-    canvas.setFont(FONT, 24)
+    canvas.setFont(DIGITS_FONT, 22)
     canvas.drawString(left, top - 40, minutes)
-    number_width = pdfmetrics.stringWidth(minutes, FONT, 24)
+    number_width = pdfmetrics.stringWidth(minutes, DIGITS_FONT, 22)
     _text(canvas, left + number_width + 4, top - 40, labels["minutes"], 11, max(10.0, width - number_width - 4))
 
     canvas.setFillGray(0.35)
     _text(canvas, left, top - 56, labels["serial"], 7, width)
     canvas.setFillGray(0)
-    _text(canvas, left, top - 68, card.serial, 11, width)
+    _text(canvas, left, top - 68, card.serial, 11, width, DIGITS_FONT)
 
     if card.secret:
         label = labels["pin"] if card.kind == "recharge" else labels["password"]
         canvas.setFillGray(0.35)
         _text(canvas, left, top - 82, label, 7, width)
         canvas.setFillGray(0)
-        _text(canvas, left, top - 96, group_digits(card.secret), 13, width)
+        _text(canvas, left, top - 96, group_digits(card.secret), 13, width, DIGITS_FONT)
 
     canvas.setFillGray(0.35)
     _text(canvas, left, y + PADDING + 1, f"{labels['expires']}  {card.expires}", 8, width)
