@@ -545,7 +545,7 @@ async def redeem_card(
     the same RedemptionFailed."""
     if actor is not None:  # an agent recharging on a subscriber's behalf: only its own subtree's
         await get_subscriber(actor, subscriber_id)
-    serial_text = str(serial or "").strip()[:24]
+    serial_text = "".join(str(serial or "").split())[:24]
     keys = [f"card:{serial_text}", f"subscriber:{subscriber_id}", f"redeem-addr:{address}"]
     reason = "locked"
     if not await throttle.is_locked(keys):

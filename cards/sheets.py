@@ -9,9 +9,10 @@ can scan it into the portal; every other card's QR code is just its serial (an e
 password is never put in a QR code). QR codes are drawn as vector rectangles, one per horizontal run
 of dark modules, all in one path per code: no image files, small and fast.
 
-All text uses reportlab's built-in CID font STSong-Light, which needs no font file, so the brand may
-be Chinese. The font is not embedded: a viewer substitutes a CJK font (Acrobat's Asian font pack,
-poppler through fontconfig, e.g. Debian's fonts-noto-cjk)."""
+Words (brand, labels, expiry) use reportlab's built-in CID font STSong-Light, so the brand may be
+Chinese; digits (serial, secret, face value) use Helvetica, whose equal-width digits read better. Both
+are standard PDF fonts: no font file, none embedded. A viewer substitutes a CJK font for STSong-Light
+(Acrobat's Asian font pack; poppler through fontconfig, e.g. Debian's fonts-noto-cjk)."""
 
 from __future__ import annotations
 
@@ -43,9 +44,10 @@ CARD_HEIGHT = (PAGE_HEIGHT - 2 * MARGIN - FOOTER - (ROWS - 1) * GAP) / ROWS
 PADDING = 3.5 * mm
 QR_BOX = 34 * mm  # QR code including its quiet zone of 4 modules
 QR_QUIET_MODULES = 4
-TEXT_WIDTH = CARD_WIDTH - 2 * PADDING - QR_BOX + QR_QUIET_MODULES  # text may run into the quiet zone a little
+TEXT_WIDTH = CARD_WIDTH - PADDING - QR_BOX - 1 * mm  # text stops 1 mm short of the QR code's quiet zone
 
 QR_PREFIX = "VA1:RECHARGE:"
+KINDS = ("recharge", "e-card")
 
 _font_registered = False
 _DARK_TO_1 = bytes(0 if value == 0 else 1 for value in range(256))
@@ -59,6 +61,10 @@ class SheetCard:
     face_minutes: int
     expires: str  # already formatted text, e.g. "2027-01-31" or "激活后 365 天" or "—"
     kind: str  # "recharge" or "e-card"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown card kind {self.kind!r}")
 
 
 def qr_content(card: SheetCard) -> str:
@@ -88,15 +94,23 @@ def card_sheet_pdf(cards: Iterable[SheetCard], *, title: str, labels: dict[str, 
     pages = max(1, -(-len(cards) // CARDS_PER_PAGE))
     for page in range(pages):
         chunk = cards[page * CARDS_PER_PAGE : (page + 1) * CARDS_PER_PAGE]
-        for index, card in enumerate(chunk):
-            column, row = index % COLUMNS, index // COLUMNS
-            x = MARGIN + column * (CARD_WIDTH + GAP)
-            y = PAGE_HEIGHT - MARGIN - (row + 1) * CARD_HEIGHT - row * GAP
-            _draw_card(canvas, x, y, card, title, labels)
+        for slot, card in enumerate(chunk):
+            _draw_card(canvas, *card_origin(slot), card, title, labels)
         _draw_footer(canvas, page + 1, pages, labels)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
+
+
+def card_origin(slot: int) -> tuple[float, float]:
+    """Lower left corner, in points, of the card in slot 0…9 of a page (left to right, top to bottom)."""
+    column, row = slot % COLUMNS, slot // COLUMNS
+    return MARGIN + column * (CARD_WIDTH + GAP), PAGE_HEIGHT - MARGIN - (row + 1) * CARD_HEIGHT - row * GAP
+
+
+def qr_origin(card_x: float, card_y: float) -> tuple[float, float]:
+    """Lower left corner of the QR_BOX square (QR code and quiet zone) of the card at (card_x, card_y)."""
+    return card_x + CARD_WIDTH - QR_BOX, card_y + (CARD_HEIGHT - QR_BOX) / 2
 
 
 def _register_font() -> None:
@@ -161,7 +175,7 @@ def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, 
     _text(canvas, left, y + PADDING + 1, f"{labels['expires']}  {card.expires}", 8, width)
     canvas.setFillGray(0)
 
-    _draw_qr(canvas, x + CARD_WIDTH - QR_BOX, y + (CARD_HEIGHT - QR_BOX) / 2, QR_BOX, qr_content(card))
+    _draw_qr(canvas, *qr_origin(x, y), QR_BOX, qr_content(card))
 
 
 def _draw_qr(canvas: Canvas, x: float, y: float, box: float, content: str) -> None:

@@ -341,3 +341,11 @@ def test_cli_generates_with_a_progress_bar(tmp_path):
     assert len(rows) == 12000 and all(len(r["secret"]) == 16 and codes.is_valid_serial(r["serial"]) for r in rows)
     verify = subprocess.run([*cli, "ledger", "verify"], env=env, capture_output=True, text=True)
     assert verify.returncode == 0
+
+
+def test_typed_secrets_may_carry_the_printed_spaces():
+    serial = codes.make_serial("86", 7)
+    stored = codes.secret_hash(KEY, serial, "1234567890123456")
+    assert codes.secret_matches(KEY, serial, "1234 5678 9012 3456", stored)
+    assert codes.secret_matches(KEY, serial, " 1234567890123456\n", stored)
+    assert not codes.secret_matches(KEY, serial, "1234 5678 9012 345", stored)
