@@ -1,4 +1,5 @@
 """The subscriber portal's use cases (R-19): sessions, balance with days to expiry, history."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,18 +16,24 @@ TOUCH_EVERY = dt.timedelta(seconds=60)
 DEFAULT_POLICY = SessionPolicy()
 
 
-async def open_session(subscriber_id: int, policy: SessionPolicy = DEFAULT_POLICY,
-                       replaces: str | None = None) -> str:
+async def open_session(subscriber_id: int, policy: SessionPolicy = DEFAULT_POLICY, replaces: str | None = None) -> str:
     """A new session (rotated at login: the caller's previous one is revoked)."""
     token = new_token()
     at = now()
     async with transaction():
         if replaces:
             await SubscriberSession.update({SubscriberSession.revoked_at: at}).where(
-                SubscriberSession.token_hash == token_hash(replaces))
-        await SubscriberSession.insert(SubscriberSession(
-            token_hash=token_hash(token), subscriber=subscriber_id, created_at=at, last_seen_at=at,
-            expires_at=at + policy.absolute))
+                SubscriberSession.token_hash == token_hash(replaces)
+            )
+        await SubscriberSession.insert(
+            SubscriberSession(
+                token_hash=token_hash(token),
+                subscriber=subscriber_id,
+                created_at=at,
+                last_seen_at=at,
+                expires_at=at + policy.absolute,
+            )
+        )
     return token
 
 
@@ -34,20 +41,37 @@ async def subscriber_for_session(token: str, policy: SessionPolicy = DEFAULT_POL
     if not token or len(token) > 100:
         return None
     at = now()
-    row = await SubscriberSession.select(
-        SubscriberSession.id, SubscriberSession.last_seen_at, SubscriberSession.expires_at,
-        SubscriberSession.revoked_at, SubscriberSession.subscriber.id.as_alias("subscriber_id"),
-        SubscriberSession.subscriber.status.as_alias("status"),
-        SubscriberSession.subscriber.account_number.as_alias("account_number"),
-        SubscriberSession.subscriber.must_change_password.as_alias("must_change_password"),
-    ).where(SubscriberSession.token_hash == token_hash(token)).first()
-    if row is None or row["revoked_at"] is not None or row["expires_at"] <= at \
-            or row["last_seen_at"] + policy.idle <= at or row["status"] == "closed":
+    row = (
+        await SubscriberSession.select(
+            SubscriberSession.id,
+            SubscriberSession.last_seen_at,
+            SubscriberSession.expires_at,
+            SubscriberSession.revoked_at,
+            SubscriberSession.subscriber.id.as_alias("subscriber_id"),
+            SubscriberSession.subscriber.status.as_alias("status"),
+            SubscriberSession.subscriber.account_number.as_alias("account_number"),
+            SubscriberSession.subscriber.must_change_password.as_alias("must_change_password"),
+        )
+        .where(SubscriberSession.token_hash == token_hash(token))
+        .first()
+    )
+    if (
+        row is None
+        or row["revoked_at"] is not None
+        or row["expires_at"] <= at
+        or row["last_seen_at"] + policy.idle <= at
+        or row["status"] == "closed"
+    ):
         return None
     if at - row["last_seen_at"] >= TOUCH_EVERY:
         await SubscriberSession.update({SubscriberSession.last_seen_at: at}).where(SubscriberSession.id == row["id"])
-    return {"id": row["subscriber_id"], "account_number": row["account_number"], "status": row["status"],
-            "must_change_password": row["must_change_password"], "session_id": row["id"]}
+    return {
+        "id": row["subscriber_id"],
+        "account_number": row["account_number"],
+        "status": row["status"],
+        "must_change_password": row["must_change_password"],
+        "session_id": row["id"],
+    }
 
 
 async def close_session(session_id: int) -> None:
@@ -63,8 +87,13 @@ async def end_other_sessions(subscriber_id: int, keep: int | None) -> None:
 
 async def overview(subscriber_id: int) -> dict[str, Any]:
     """Balance in seconds, status, expiry and days left, for the portal's home page."""
-    row = await Subscriber.select(Subscriber.id, Subscriber.agent, Subscriber.account_number, Subscriber.status,
-                                  Subscriber.expires_at).where(Subscriber.id == subscriber_id).first()
+    row = (
+        await Subscriber.select(
+            Subscriber.id, Subscriber.agent, Subscriber.account_number, Subscriber.status, Subscriber.expires_at
+        )
+        .where(Subscriber.id == subscriber_id)
+        .first()
+    )
     account = await ledger.subscriber_account(row["id"], row["agent"])
     days_left = None
     if row["expires_at"] is not None:

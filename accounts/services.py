@@ -7,14 +7,13 @@ from typing import Any
 
 from accounts.tables import Subscriber
 from agency import audit, ledger, throttle
-from agency.agents import valid_id
+from agency.agents import in_subtree, valid_id
 from agency.clock import now
 from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
 from agency.ledger import Posting
 from agency.passwords import hash_password, needs_rehash, verify_password
 from agency.roles import Actor
-from agency.tree import subtree_bounds
 from agency.units import SECONDS
 from agency.validation import Checker
 
@@ -34,10 +33,7 @@ LABELS = (N_("closed"),)
 
 
 def _scope(actor: Actor):
-    if actor.is_operator:
-        return None
-    low, high = subtree_bounds(actor.scope_path)
-    return (Subscriber.agent.path >= low) & (Subscriber.agent.path < high)
+    return in_subtree(actor, Subscriber.agent.path)
 
 
 async def _with_balance(row: dict[str, Any]) -> dict[str, Any]:

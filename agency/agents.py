@@ -38,6 +38,16 @@ AGENT_COLUMNS = (
 )
 
 
+def in_subtree(actor: Actor, path_column):
+    """The condition "this row's agent lies in the actor's subtree" on an agent path column
+    (often reached through a foreign key, e.g. Card.agent.path); None for the operator, who
+    sees everything."""
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return (path_column >= low) & (path_column < high)
+
+
 def _in_scope(actor: Actor):
     low, high = subtree_bounds(actor.scope_path or "/")
     return (Agent.path >= low) & (Agent.path < high)

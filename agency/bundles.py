@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency import audit, ledger
-from agency.agents import get_agent, valid_id
+from agency.agents import get_agent, in_subtree, valid_id
 from agency.clock import now
 from agency.database import fetch_page
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -20,7 +20,6 @@ from agency.prices import level_policy, price_list_for
 from agency.pricing import price_of
 from agency.roles import Actor
 from agency.tables import BundleOrder
-from agency.tree import subtree_bounds
 from agency.units import FEN, SECONDS, format_price, parse_minutes
 from agency.users import check_operation_password
 
@@ -176,8 +175,7 @@ def _order_scope(actor: Actor):
     """Orders the actor may see: bought or sold by an agent of its subtree."""
     if actor.is_operator:
         return None
-    low, high = subtree_bounds(actor.scope_path)
-    return ((BundleOrder.buyer.path >= low) & (BundleOrder.buyer.path < high)) | (BundleOrder.seller == actor.agent_id)
+    return in_subtree(actor, BundleOrder.buyer.path) | (BundleOrder.seller == actor.agent_id)
 
 
 async def list_orders(

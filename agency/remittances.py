@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from agency import audit, ledger
-from agency.agents import get_agent, valid_id
+from agency.agents import get_agent, in_subtree, valid_id
 from agency.clock import now
 from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -15,7 +15,6 @@ from agency.idempotency import run_once
 from agency.ledger import Posting
 from agency.roles import Actor
 from agency.tables import Remittance
-from agency.tree import subtree_bounds
 from agency.units import FEN, parse_yuan
 from agency.users import check_operation_password
 from agency.validation import Checker
@@ -100,10 +99,7 @@ async def record_remittance(
 
 def _scope(actor: Actor):
     """Remittances of agents in the actor's subtree (its own, and those its sub-agents sent)."""
-    if actor.is_operator:
-        return None
-    low, high = subtree_bounds(actor.scope_path)
-    return (Remittance.agent.path >= low) & (Remittance.agent.path < high)
+    return in_subtree(actor, Remittance.agent.path)
 
 
 async def list_remittances(

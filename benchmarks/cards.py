@@ -10,9 +10,9 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    overhead over the raw insert is visible. The product's pure-Python work per batch (serials,
    secrets, HMACs; sealing the secrets) is timed apart from any database.
 2. Memory: the same generation in a subprocess of its own (on its own fresh, stocked database),
-   for 100,000 cards and, with --million (the default), for 1,000,000; its peak RSS is read from
-   os.wait4 (ru_maxrss of that child alone) and from the child's own /proc VmHWM before and after
-   the generation.
+   for 100,000 cards and, with --million (the default), for 1,000,000, through generate_batch
+   (which returns the pairs) and through write_batch(return_pairs=False) (the background job's
+   path); the peak RSS is the child's own /proc VmHWM, read before and after the call.
 3. Redemptions: a fresh database gets an owner with stock, 64 e-cards activated (64 subscriber
    accounts) and a recharge batch activated. The real server (`voipagency serve --workers 2`;
    SQLite in demo mode, PostgreSQL in production mode) is started; each subscriber logs in through
@@ -234,8 +234,17 @@ async def prepare_memory_database(engine, count: int) -> None:
     await stocked_owner(count)
 
 
-async def child_generate(kind: str, target: str, count: int) -> dict[str, object]:
+MEMORY_MODES = {
+    "generate_batch": "cards.services.generate_batch: the pairs are returned to the caller",
+    "write_batch_without_pairs": "cards.services.prepare_batch + write_batch(return_pairs=False, progress=...), "
+    "as the background job of cards/jobs.py runs a batch",
+}
+
+
+async def child_generate(kind: str, target: str, count: int, mode: str) -> dict[str, object]:
     """Runs in the subprocess: log in the owner, then generate one batch; memory before and after."""
+    from cards import services
+
     engine = (
         SQLiteEngine(path=target, timeout=30)
         if kind == "sqlite"
@@ -243,14 +252,28 @@ async def child_generate(kind: str, target: str, count: int) -> dict[str, object
     )
     bind_engine(engine)
     _token, owner = await log_in(OWNER, DEMO_PASSWORD, address="benchmark")
+    progress_calls = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal progress_calls
+        progress_calls += 1
+
     before = memory_kib()
     start = time.perf_counter()
-    batch, pairs = await generate_batch(owner, batch_request(count), card_key=KEY, operation_password=OP)
+    if mode == "generate_batch":
+        batch, pairs = await generate_batch(owner, batch_request(count), card_key=KEY, operation_password=OP)
+    else:
+        spec, agent = await services.prepare_batch(owner, batch_request(count), OP)
+        batch, pairs = await services.write_batch(
+            owner, spec, agent, card_key=KEY, return_pairs=False, progress=progress
+        )
     seconds = time.perf_counter() - start
     after = memory_kib()
     return {
         "cards": count,
+        "cards_in_batch": batch["size"],
         "pairs_returned": len(pairs),
+        "progress_calls": progress_calls,
         "seconds": round(seconds, 2),
         "vm_hwm_before_generation_kib": before.get("VmHWM"),
         "vm_hwm_after_generation_kib": after.get("VmHWM"),
@@ -258,10 +281,10 @@ async def child_generate(kind: str, target: str, count: int) -> dict[str, object
     }
 
 
-def run_child(kind: str, target: str, count: int) -> dict[str, object]:
-    """The generation in a fresh interpreter; its peak RSS from wait4 (that child only)."""
+def run_child(kind: str, target: str, count: int, mode: str) -> dict[str, object]:
+    """The generation in a fresh interpreter; its peak RSS from its own /proc, and wait4's."""
     with tempfile.TemporaryFile() as out:
-        command = [sys.executable, "-m", "benchmarks.cards", "--child-generate", kind, target, str(count)]
+        command = [sys.executable, "-m", "benchmarks.cards", "--child-generate", kind, target, str(count), mode]
         process = subprocess.Popen(command, cwd=REPO, stdout=out)
         try:
             _pid, status, usage = os.wait4(process.pid, 0)
@@ -275,26 +298,41 @@ def run_child(kind: str, target: str, count: int) -> dict[str, object]:
     if process.returncode != 0:
         return {"cards": count, "exit_code": process.returncode, "output": text[-2000:]}
     figures = json.loads(text.strip().splitlines()[-1])
-    figures["peak_rss_kib"] = usage.ru_maxrss  # Linux: KiB
+    figures["peak_rss_kib"] = figures["vm_hwm_after_generation_kib"]
+    before = figures["vm_hwm_before_generation_kib"]
+    figures["growth_during_generation_kib"] = figures["peak_rss_kib"] - before if before else None
+    # Linux records the pre-exec memory's high-water mark (this process's, shared by vfork) in the
+    # child's maxrss at exec, so wait4's figure can show this benchmark's own RSS instead.
+    figures["wait4_ru_maxrss_kib"] = usage.ru_maxrss
     figures["child_cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 2)
-    hwm_before = figures.get("vm_hwm_before_generation_kib")
-    figures["growth_during_generation_kib"] = usage.ru_maxrss - hwm_before if hwm_before else None
     return figures
 
 
 async def memory_benchmark(kind: str, tmp: str, cluster, counts: list[int]) -> dict[str, object]:
-    figures: dict[str, object] = {"method": "os.wait4 ru_maxrss of the child alone; VmHWM from the child's /proc"}
-    for count in counts:
-        if kind == "sqlite":
-            target = str(Path(tmp) / f"memory_{count}.sqlite3")
-            engine = SQLiteEngine(path=target, timeout=30)
-        else:
-            target = cluster.create_database(f"cards_memory_{count}")
-            engine = PostgresEngine(config={"dsn": target}, extensions=())
-        await prepare_memory_database(engine, count)
-        log(f"{kind}: generating {count} cards in a subprocess")
-        figures[str(count)] = await asyncio.to_thread(run_child, kind, target, count)
-        log(f"{kind}: {count} cards: {figures[str(count)]}")
+    from cards import services
+
+    figures: dict[str, object] = {
+        "method": "peak_rss_kib: VmHWM from the child's own /proc/self/status right after the call returned "
+        "(returned pairs still held); growth: minus VmHWM just before the call (interpreter, imports, login)",
+        "modes": MEMORY_MODES,
+    }
+    for mode in MEMORY_MODES:
+        if mode != "generate_batch" and not hasattr(services, "write_batch"):
+            figures[mode] = "cards.services.write_batch does not exist in this version"
+            continue
+        figures[mode] = {}
+        for count in counts:
+            name = f"memory_{mode}_{count}"
+            if kind == "sqlite":
+                target = str(Path(tmp) / f"{name}.sqlite3")
+                engine = SQLiteEngine(path=target, timeout=30)
+            else:
+                target = cluster.create_database(name)
+                engine = PostgresEngine(config={"dsn": target}, extensions=())
+            await prepare_memory_database(engine, count)
+            log(f"{kind}: {mode}, {count} cards in a subprocess")
+            figures[mode][str(count)] = await asyncio.to_thread(run_child, kind, target, count, mode)
+            log(f"{kind}: {mode}, {count} cards: {figures[mode][str(count)]}")
     return figures
 
 
@@ -338,7 +376,7 @@ async def build_cards(recharge_cards: int, probe_cards: int) -> tuple[list, list
     return pairs[0], pairs[1], pairs[2], pairs[3]
 
 
-async def in_process(ecard_serial: str, cards: list[tuple[str, str]]) -> dict[str, object]:
+async def in_process(ecard_serial: str, cards: list[tuple[str, str]], sqlite_dir: str | None) -> dict[str, object]:
     """The portal's use cases called directly in this process (no HTTP, no server), before the
     server starts: what the domain code and the database cost per call, one at a time and from 8
     concurrent tasks. The redemptions credit the first subscriber."""
@@ -408,7 +446,34 @@ async def in_process(ecard_serial: str, cards: list[tuple[str, str]]) -> dict[st
         codes.secret_matches(KEY, serial, pin, stored)
     figures["pin_hmac_check_us"] = round((time.perf_counter() - start) * 100, 2)  # per check, of 10,000
     figures["redemptions"] = IN_PROCESS_SEQUENTIAL - failures["sequential"] + done
+    if sqlite_dir:
+        figures["stdlib_sqlite3_commit_one_row"] = await asyncio.to_thread(commit_latency, sqlite_dir)
     return figures
+
+
+def commit_latency(directory: str, rounds: int = 200) -> dict[str, object]:
+    """One-row write transactions with the stdlib driver on this disk, WAL and SQLite's default
+    synchronous setting as the product uses them: what a commit (its fsync) costs here."""
+    import sqlite3
+
+    path = Path(directory) / "commit_probe.sqlite3"
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE probe (id INTEGER PRIMARY KEY, v TEXT)")
+        samples = []
+        for i in range(rounds):
+            start = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT INTO probe (v) VALUES (?)", (str(i),))
+            connection.execute("COMMIT")
+            samples.append(time.perf_counter() - start)
+        synchronous = connection.execute("PRAGMA synchronous").fetchone()[0]
+    finally:
+        connection.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return {**summary(samples), "synchronous": {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(synchronous)}
 
 
 @contextlib.asynccontextmanager
@@ -423,6 +488,7 @@ async def backend_activity(dsn: str | None):
 
     connection = await asyncpg.connect(dsn)
     seen: Counter = Counter()
+    waiting: Counter = Counter()  # the statements that wait for a lock
     samples = 0
     stop = asyncio.Event()
 
@@ -430,11 +496,12 @@ async def backend_activity(dsn: str | None):
         nonlocal samples
         while not stop.is_set():
             rows = await connection.fetch(
-                "SELECT state, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                "SELECT state, wait_event_type, wait_event, query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
             )
             samples += 1
             seen.update(f"{r['state']} {r['wait_event_type'] or '-'}:{r['wait_event'] or '-'}" for r in rows)
+            waiting.update(" ".join(r["query"].split())[:90] for r in rows if r["wait_event_type"] == "Lock")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.05)
 
@@ -446,7 +513,9 @@ async def backend_activity(dsn: str | None):
         stop.set()
         await task
         await connection.close()
-        result.update({key: round(n / samples, 2) for key, n in seen.most_common(8)} if samples else {})
+        if samples:
+            result.update({key: round(n / samples, 2) for key, n in seen.most_common(8)})
+            result["statements_waiting_for_a_lock"] = {q: round(n / samples, 2) for q, n in waiting.most_common(3)}
 
 
 async def portal_client(url: str, serial: str, secret: str, index: int) -> httpx.AsyncClient:
@@ -545,6 +614,27 @@ async def pg_counters(dsn: str | None) -> dict[str, int] | None:
     return dict(row)
 
 
+def cpu_by_process(group: int) -> dict[int, float]:
+    """User + system CPU seconds of each live process in process group `group` (Linux /proc)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == group:
+            found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def cores_by_process(before: dict[int, float], after: dict[int, float], seconds: float) -> list[float]:
+    """Cores busy per server process (the supervisor and its workers), busiest first."""
+    if not seconds:
+        return []
+    return sorted((round((cpu - before.get(pid, 0.0)) / seconds, 2) for pid, cpu in after.items()), reverse=True)
+
+
 def with_cpu(run: dict[str, object], before: dict, after: dict, unit: str) -> None:
     used = {
         part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
@@ -621,7 +711,7 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
             "recharge_cards": len(recharge),
         }
         log(f"{kind}: {len(ecards)} subscribers and {len(recharge)} cards ready in {figures['setup_seconds']} s")
-        figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards)
+        figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards, tmp if kind == "sqlite" else None)
         log(f"{kind}: in process: {figures['in_process_no_http']}")
         server = LiveServer(server_env(kind, tmp, dsn), workers=2)
         server.start()
@@ -658,10 +748,14 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
                     log(f"{kind}: {name}, {level} clients for {args.seconds} s")
                     postmaster = postmaster_pid(pg_data_dir)
                     before = cpu_snapshot(server.process.pid, postmaster)
+                    processes = cpu_by_process(server.process.pid)
                     async with backend_activity(dsn) as activity:
                         run = await load(clients[:level], args.seconds, request)
                     after = cpu_snapshot(server.process.pid, postmaster)
                     with_cpu(run, before, after, unit)
+                    run["server_cores_busy_by_process"] = cores_by_process(
+                        processes, cpu_by_process(server.process.pid), run["seconds"]
+                    )
                     run["postgres_backends_on_average"] = activity
                     if name == "redemptions":
                         redeemed_over_http += run["successes"]
@@ -745,12 +839,12 @@ def main() -> None:
     )
     parser.add_argument("--cards", type=int, default=20_000, help="recharge cards for the redemption runs")
     parser.add_argument("--probe-cards", type=int, default=50, help="cards of the double-redemption probe")
-    parser.add_argument("--child-generate", nargs=3, metavar=("KIND", "TARGET", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-generate", nargs=4, help=argparse.SUPPRESS)  # KIND TARGET COUNT MODE
     args = parser.parse_args()
     if args.child_generate:  # the subprocess of part 2
-        kind, target, count = args.child_generate
+        kind, target, count, mode = args.child_generate
         with contextlib.redirect_stdout(io.StringIO()):
-            figures = asyncio.run(child_generate(kind, target, int(count)))
+            figures = asyncio.run(child_generate(kind, target, int(count), mode))
         print(json.dumps(figures))
         return
     args.levels = [min(SUBSCRIBERS, int(level)) for level in args.levels.split(",")]
@@ -767,9 +861,11 @@ def main() -> None:
                 "notes": [
                     "generate_batch includes one argon2id operation-password check (about 20-30 ms of CPU by "
                     "design; python_work_no_database.operation_password_check_seconds measures it).",
-                    "The product keeps every (serial, secret) pair of a batch in memory to seal the secrets for "
-                    "the one-time export (cards/sealing.py) and returns them to the caller, so a batch's peak "
-                    "memory grows with its size; generation_memory measures it.",
+                    "generate_batch returns every (serial, secret) pair of the batch to its caller, so its peak "
+                    "memory grows with the batch; write_batch(return_pairs=False), the background job's path, "
+                    "keeps no pairs. generation_memory measures both, each in a fresh subprocess on a fresh "
+                    "database. (wait4's ru_maxrss is kept for reference only: Linux carries the spawning "
+                    "process's RSS into it at exec, so for the smaller batches it shows this benchmark's RSS.)",
                     "Server: `voipagency serve --workers 2` on loopback; the load generator (httpx, one client "
                     "per subscriber, one connection each) runs on the same 2 cores. Portal logins (HMAC check of "
                     "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",

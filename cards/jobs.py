@@ -11,11 +11,10 @@ import os
 import socket
 from typing import Any
 
-from agency.agents import valid_id
+from agency.agents import in_subtree, valid_id
 from agency.clock import now
 from agency.errors import DomainError, NotFound
 from agency.roles import Actor
-from agency.tree import subtree_bounds
 from cards.services import prepare_batch, write_batch
 from cards.tables import CardJob
 
@@ -96,9 +95,8 @@ async def get_job(actor: Actor, job_id: int) -> dict[str, Any]:
         CardJob.started_at,
         CardJob.finished_at,
     ).where(CardJob.id == job_id)
-    if not actor.is_operator:
-        low, high = subtree_bounds(actor.scope_path)
-        query = query.where((CardJob.agent.path >= low) & (CardJob.agent.path < high))
+    if (scope := in_subtree(actor, CardJob.agent.path)) is not None:
+        query = query.where(scope)
     job = await query.first()
     if job is None:
         raise NotFound()

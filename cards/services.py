@@ -15,13 +15,12 @@ from zoneinfo import ZoneInfo
 from accounts.services import get_subscriber
 from accounts.tables import Subscriber
 from agency import audit, ledger, throttle
-from agency.agents import get_agent, valid_id
+from agency.agents import get_agent, in_subtree, valid_id
 from agency.clock import now
 from agency.database import bulk_insert, fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.ledger import Posting
 from agency.roles import Actor
-from agency.tree import subtree_bounds
 from agency.units import SECONDS, parse_minutes
 from agency.users import check_operation_password
 from agency.validation import Checker
@@ -264,17 +263,11 @@ async def write_batch(
 
 
 def _card_scope(actor: Actor):
-    if actor.is_operator:
-        return None
-    low, high = subtree_bounds(actor.scope_path)
-    return (Card.agent.path >= low) & (Card.agent.path < high)
+    return in_subtree(actor, Card.agent.path)
 
 
 def _batch_scope(actor: Actor):
-    if actor.is_operator:
-        return None
-    low, high = subtree_bounds(actor.scope_path)
-    return (CardBatch.agent.path >= low) & (CardBatch.agent.path < high)
+    return in_subtree(actor, CardBatch.agent.path)
 
 
 BATCH_COLUMNS = (
