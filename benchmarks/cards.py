@@ -20,7 +20,9 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    kept) per subscriber. Then 8 and 64 concurrent clients redeem distinct cards through
    POST /api/v1/portal/recharge for a bounded time; then a double-redemption probe: each of 50
    cards is sent by 8 clients at once. Afterwards the database is searched for cards redeemed more
-   than once and the ledger is verified.
+   than once and the ledger is verified. Where the time goes: before the server starts, the same
+   use cases are timed in this process without HTTP; during the runs, CPU per server process (and
+   PostgreSQL's) comes from /proc, and on PostgreSQL pg_stat_activity is sampled for lock waits.
 4. Balance checks: GET /api/v1/portal/balance from 8 and 64 concurrent clients for a bounded time.
 
 Prints one JSON object; nothing is asserted.

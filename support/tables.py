@@ -1,1 +1,68 @@
-"""Tables of this app (none yet)."""
+"""Tables of support: business calendars, SLA policies, tickets and their messages."""
+
+from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from accounts.tables import Subscriber
+from agency.tables import Agent
+
+
+class SupportCalendar(Table):
+    """A business calendar (R-25), the stored form of support.business_time.BusinessCalendar.
+    `weekly` maps "0".."6" (Monday first) to [["09:00", "18:00"], …]; dates are ISO strings."""
+
+    id = Serial(primary_key=True)
+    name = Varchar(length=64, unique=True)
+    tz = Varchar(length=64, default="Asia/Shanghai")
+    weekly = JSON(default={})
+    closed_dates = JSON(default=[])
+    extra_workdays = JSON(default={})
+    closures = JSON(default=[])
+    confirmed_years = JSON(default=[])
+    updated_at = Timestamptz()
+
+
+class SlaPolicy(Table):
+    """Targets per priority (R-24): first response in business seconds (default 4 working hours),
+    an optional resolution target, and the share of the target after which a ticket is at risk."""
+
+    id = Serial(primary_key=True)
+    priority = Varchar(length=16, unique=True)
+    first_response_seconds = Integer(default=4 * 3600)
+    resolution_seconds = Integer(null=True, default=None)
+    at_risk_percent = Integer(default=75)
+
+
+class Ticket(Table):
+    """A support ticket (R-23). The first-response clock runs from `reported_at` to
+    `first_response_due_at` in business time; `first_responded_at` is set once, by the first
+    public reply of responsible staff. Met, at risk, breached are derived from these stored
+    times against the current time, never by a periodic job."""
+
+    id = Serial(primary_key=True)
+    subscriber = ForeignKey(Subscriber, null=True, index=True)
+    agent = ForeignKey(Agent, index=True)
+    queue = Varchar(length=16, default="agent", index=True)  # "agent" (first line) or "operator"
+    category = Varchar(length=32, default="other")
+    priority = Varchar(length=16, default="normal")
+    subject = Varchar(length=200)
+    status = Varchar(length=16, default="open", index=True)  # open, pending, resolved, closed
+    assignee = Integer(null=True, default=None)
+    reported_at = Timestamptz()
+    first_response_due_at = Timestamptz(index=True)
+    first_response_warn_at = Timestamptz()
+    first_responded_at = Timestamptz(null=True, default=None)
+    resolution_due_at = Timestamptz(null=True, default=None)
+    pending_since = Timestamptz(null=True, default=None)  # "pending customer" pauses the resolution clock
+    resolved_at = Timestamptz(null=True, default=None)
+    created_by = Integer(null=True, default=None)
+
+
+class TicketMessage(Table):
+    id = Serial(primary_key=True)
+    ticket = ForeignKey(Ticket, index=True)
+    author_kind = Varchar(length=16)  # subscriber, staff, system
+    author_id = Integer(null=True, default=None)
+    public = Boolean(default=True)  # False: an internal note, never shown to the subscriber
+    body = Text()
+    created_at = Timestamptz()

@@ -1,0 +1,318 @@
+"""Tickets and their SLA clocks (R-23, R-24). Due times are stored when a ticket is opened (and
+moved only for open clocks when the calendar changes); states are derived from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from accounts.tables import Subscriber
+from agency import audit
+from agency.agents import in_subtree, valid_id
+from agency.clock import now
+from agency.database import transaction
+from agency.errors import N_, Conflict, Forbidden, NotFound
+from agency.roles import Actor
+from agency.validation import Checker
+from support import sla
+from support.calendars import current_calendar
+from support.tables import SlaPolicy, Ticket, TicketMessage
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+CATEGORIES = ("calls", "balance", "recharge", "account", "other")
+STATUSES = ("open", "pending", "resolved", "closed")
+LABELS = (
+    N_("low"),
+    N_("normal"),
+    N_("high"),
+    N_("urgent"),
+    N_("calls"),
+    N_("balance"),
+    N_("account"),
+    N_("other"),
+    N_("open"),
+    N_("pending customer"),
+    N_("resolved"),
+    N_("on_track"),
+    N_("at_risk"),
+    N_("breached"),
+    N_("met"),
+    N_("paused"),
+)
+# Who answers for a ticket: operator support and admins anywhere; the owning agent's staff.
+RESPONDERS = {"operator": ("admin", "support"), "agent": ("owner", "clerk", "support")}
+
+
+async def policy_for(priority: str) -> sla.Policy:
+    row = await SlaPolicy.select().where(SlaPolicy.priority == priority).first()
+    if row is None:
+        return sla.Policy()
+    return sla.Policy(row["first_response_seconds"], row["resolution_seconds"], row["at_risk_percent"])
+
+
+def _fields(data: dict[str, object]) -> dict[str, object]:
+    check = Checker(data)
+    check.text("subject", max_len=200)
+    check.text("body", max_len=5000)
+    for field, choices, default in (("priority", PRIORITIES, "normal"), ("category", CATEGORIES, "other")):
+        if data.get(field):
+            check.choice(field, choices)
+        else:
+            check.clean[field] = default
+    return check.done()
+
+
+async def open_ticket(
+    data: dict[str, object], *, subscriber_id: int, actor: Actor | None = None, reported_at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """A subscriber reports a problem (or an agent's user on its behalf: `actor`). The clock starts
+    at `reported_at` (default now). An automatic acknowledgement is posted; it stops no clock."""
+    fields = _fields(data)
+    query = Subscriber.select(Subscriber.id, Subscriber.agent, Subscriber.agent.path.as_alias("path")).where(
+        Subscriber.id == subscriber_id
+    )
+    if actor is not None:
+        if not actor.can("view_cards"):
+            raise Forbidden()
+        if (scope := in_subtree(actor, Subscriber.agent.path)) is not None:
+            query = query.where(scope)
+    subscriber = await query.first() if valid_id(subscriber_id) else None
+    if subscriber is None:
+        raise NotFound()
+    at = reported_at or now()
+    due = sla.targets(await current_calendar(), at, await policy_for(fields["priority"]))
+    async with transaction():
+        rows = await Ticket.insert(
+            Ticket(
+                subscriber=subscriber_id,
+                agent=subscriber["agent"],
+                queue="agent",
+                category=fields["category"],
+                priority=fields["priority"],
+                subject=fields["subject"],
+                status="open",
+                reported_at=at,
+                first_response_due_at=due.first_response_due_at,
+                first_response_warn_at=due.first_response_warn_at,
+                resolution_due_at=due.resolution_due_at,
+                created_by=actor.user_id if actor else None,
+            )
+        ).returning(Ticket.id)
+        ticket_id = rows[0]["id"]
+        await TicketMessage.insert(
+            TicketMessage(
+                ticket=ticket_id,
+                author_kind="subscriber" if actor is None else "staff",
+                author_id=subscriber_id if actor is None else actor.user_id,
+                public=True,
+                body=fields["body"],
+                created_at=at,
+            ),
+            TicketMessage(
+                ticket=ticket_id,
+                author_kind="system",
+                public=True,
+                created_at=at,
+                body="We have received your report and will answer within our service hours.",
+            ),
+        )
+        await audit.record(
+            actor,
+            "ticket.open",
+            target_type="ticket",
+            target_id=ticket_id,
+            scope_path=subscriber["path"],
+            username=f"subscriber:{subscriber_id}",
+            after={"priority": fields["priority"], "subject": fields["subject"]},
+        )
+    return await _ticket(ticket_id)
+
+
+async def _ticket(ticket_id: int) -> dict[str, Any]:
+    row = (
+        await Ticket.select(*Ticket.all_columns(), Ticket.agent.path.as_alias("agent_path"))
+        .where(Ticket.id == ticket_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def get_ticket(actor: Actor, ticket_id: int) -> dict[str, Any]:
+    """A ticket the actor may see: the operator's staff all; an agent's users their subtree's."""
+    if not valid_id(ticket_id):
+        raise NotFound()
+    ticket = await _ticket(ticket_id)
+    if not actor.is_operator and not ticket["agent_path"].startswith(actor.scope_path):
+        raise NotFound()
+    return ticket
+
+
+def clock_states(ticket: dict[str, Any], at: dt.datetime | None = None) -> dict[str, str | None]:
+    at = at or now()
+    return {
+        "first_response": sla.first_response_state(
+            ticket["first_response_due_at"], ticket["first_response_warn_at"], ticket["first_responded_at"], at
+        ),
+        "resolution": sla.resolution_state(
+            ticket["resolution_due_at"], ticket["resolved_at"], ticket["pending_since"], at
+        ),
+    }
+
+
+def _may_respond(actor: Actor, ticket: dict[str, Any]) -> bool:
+    if actor.is_operator:
+        return actor.role in RESPONDERS["operator"]
+    return ticket["agent"] == actor.agent_id and ticket["queue"] == "agent" and actor.role in RESPONDERS["agent"]
+
+
+async def add_staff_message(
+    actor: Actor, ticket_id: int, body: object, *, public: bool, at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """A reply (public) or an internal note. The first public reply of responsible staff stops the
+    first-response clock; notes never do."""
+    check = Checker({"body": body})
+    check.text("body", max_len=5000)
+    text = check.done()["body"]
+    ticket = await get_ticket(actor, ticket_id)
+    if not _may_respond(actor, ticket):
+        raise Forbidden()
+    at = at or now()
+    async with transaction():
+        await TicketMessage.insert(
+            TicketMessage(
+                ticket=ticket_id, author_kind="staff", author_id=actor.user_id, public=public, body=text, created_at=at
+            )
+        )
+        if public:
+            await Ticket.update({Ticket.first_responded_at: at}).where(
+                (Ticket.id == ticket_id) & Ticket.first_responded_at.is_null()
+            )
+        await audit.record(
+            actor,
+            "ticket.reply" if public else "ticket.note",
+            target_type="ticket",
+            target_id=ticket_id,
+            scope_path=ticket["agent_path"],
+        )
+    return await _ticket(ticket_id)
+
+
+async def add_subscriber_message(
+    subscriber_id: int, ticket_id: int, body: object, at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The subscriber writes again: no clock stops; a ticket pending on the customer resumes."""
+    check = Checker({"body": body})
+    check.text("body", max_len=5000)
+    text = check.done()["body"]
+    ticket = await _ticket(ticket_id) if valid_id(ticket_id) else None
+    if ticket is None or ticket["subscriber"] != subscriber_id:
+        raise NotFound()
+    at = at or now()
+    async with transaction():
+        await TicketMessage.insert(
+            TicketMessage(
+                ticket=ticket_id,
+                author_kind="subscriber",
+                author_id=subscriber_id,
+                public=True,
+                body=text,
+                created_at=at,
+            )
+        )
+        if ticket["status"] == "pending":
+            await _resume(ticket, at)
+    return await _ticket(ticket_id)
+
+
+async def _resume(ticket: dict[str, Any], at: dt.datetime) -> None:
+    changes: dict = {Ticket.status: "open", Ticket.pending_since: None}
+    if ticket["resolution_due_at"] is not None and ticket["pending_since"] is not None:
+        changes[Ticket.resolution_due_at] = sla.resume_after_pause(
+            await current_calendar(), ticket["resolution_due_at"], ticket["pending_since"], at
+        )
+    await Ticket.update(changes).where(Ticket.id == ticket["id"])
+
+
+async def set_status(actor: Actor, ticket_id: int, status: str, at: dt.datetime | None = None) -> dict[str, Any]:
+    """open ⇄ pending (pauses only the resolution clock) → resolved → closed; resolved or closed
+    tickets can be reopened. Status changes never stop the first-response clock."""
+    ticket = await get_ticket(actor, ticket_id)
+    if not _may_respond(actor, ticket):
+        raise Forbidden()
+    at = at or now()
+    allowed = {
+        "open": ("pending", "resolved", "closed"),
+        "pending": ("open", "resolved", "closed"),
+        "resolved": ("open", "closed"),
+        "closed": ("open",),
+    }
+    if status not in allowed.get(ticket["status"], ()):
+        raise Conflict(N_("This cannot be done in the ticket's current status."))
+    async with transaction():
+        if ticket["status"] == "pending" and status != "pending":
+            await _resume(ticket, at)
+        changes: dict = {Ticket.status: status}
+        if status == "pending":
+            changes[Ticket.pending_since] = at
+        if status in ("resolved", "closed") and ticket["resolved_at"] is None:
+            changes[Ticket.resolved_at] = at
+        if status == "open" and ticket["status"] in ("resolved", "closed"):
+            changes[Ticket.resolved_at] = None
+        await Ticket.update(changes).where(Ticket.id == ticket_id)
+        await audit.record(
+            actor,
+            "ticket.status",
+            target_type="ticket",
+            target_id=ticket_id,
+            scope_path=ticket["agent_path"],
+            before={"status": ticket["status"]},
+            after={"status": status},
+        )
+    return await _ticket(ticket_id)
+
+
+async def escalate(actor: Actor, ticket_id: int) -> dict[str, Any]:
+    """From the agent's first line to operator support; the clock keeps running."""
+    ticket = await get_ticket(actor, ticket_id)
+    if ticket["queue"] != "agent" or not _may_respond(actor, ticket):
+        raise Conflict(N_("This cannot be done in the ticket's current status."))
+    async with transaction():
+        await Ticket.update({Ticket.queue: "operator"}).where(Ticket.id == ticket_id)
+        await audit.record(
+            actor,
+            "ticket.escalate",
+            target_type="ticket",
+            target_id=ticket_id,
+            scope_path=ticket["agent_path"],
+            after={"queue": "operator"},
+        )
+    return await _ticket(ticket_id)
+
+
+async def retarget_open_clocks() -> int:
+    """After a calendar edit: open first-response clocks get new due times from their report time;
+    met and breached results stay as they were (a breach is final)."""
+    cal = await current_calendar()
+    at = now()
+    async with transaction():
+        rows = await Ticket.select(Ticket.id, Ticket.reported_at, Ticket.priority).where(
+            Ticket.first_responded_at.is_null() & (Ticket.first_response_due_at >= at)
+        )
+        for row in rows:
+            due = sla.targets(cal, row["reported_at"], await policy_for(row["priority"]))
+            await Ticket.update(
+                {
+                    Ticket.first_response_due_at: due.first_response_due_at,
+                    Ticket.first_response_warn_at: due.first_response_warn_at,
+                }
+            ).where(Ticket.id == row["id"])
+    return len(rows)
+
+
+async def messages(ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
+    query = TicketMessage.select().where(TicketMessage.ticket == ticket_id).order_by(TicketMessage.id)
+    if not include_internal:
+        query = query.where(TicketMessage.public == True)  # noqa: E712 (SQL, not Python)
+    return await query

@@ -1,0 +1,151 @@
+"""The first-response clock (R-24) on a real database: what stops it, what does not, pauses,
+final breaches, calendar edits; and who sees which ticket and message (R-1, R-23)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from accounts.tables import Subscriber
+from agency.clock import now
+from agency.errors import Forbidden, NotFound
+from support import tickets
+from support.calendars import builtin_calendar
+from support.tables import SlaPolicy, SupportCalendar
+from tests.helpers import demo_actors
+
+SH = ZoneInfo("Asia/Shanghai")
+MONDAY_10 = dt.datetime(2026, 11, 16, 10, 0, tzinfo=SH)  # an ordinary working Monday
+
+
+def at(day_offset: int, hour: int, minute: int = 0) -> dt.datetime:
+    return (MONDAY_10 + dt.timedelta(days=day_offset)).replace(hour=hour, minute=minute)
+
+
+async def subscriber_of(agent_id: int) -> int:
+    number = f"9{agent_id:04d}{await Subscriber.count():08d}"
+    rows = await Subscriber.insert(
+        Subscriber(account_number=number, agent=agent_id, status="active", created_at=now())
+    ).returning(Subscriber.id)
+    return rows[0]["id"]
+
+
+async def new_ticket(actors, **extra):
+    sid = await subscriber_of(actors["huaxin"].agent_id)
+    data = {"subject": "无法拨打", "body": "Calls fail since this morning", **extra}
+    return await tickets.open_ticket(data, subscriber_id=sid, reported_at=MONDAY_10), sid
+
+
+def state(ticket, when):
+    return tickets.clock_states(ticket, when)["first_response"]
+
+
+async def test_due_in_four_working_hours_and_at_risk_at_75_percent(db):
+    ticket, _sid = await new_ticket(await demo_actors())
+    assert ticket["first_response_due_at"] == at(0, 14)
+    assert ticket["first_response_warn_at"] == at(0, 13)
+    assert state(ticket, at(0, 12, 59)) == "on_track"
+    assert state(ticket, at(0, 13)) == "at_risk"
+    assert state(ticket, at(0, 14)) == "at_risk"  # due exactly now is not yet late
+    assert state(ticket, at(0, 14, 1)) == "breached"
+    # Friday 16:00 + 4 working hours = Monday 11:00.
+    friday = await tickets.open_ticket({"subject": "x", "body": "y"}, subscriber_id=_sid, reported_at=at(-3, 16))
+    assert friday["first_response_due_at"] == at(0, 11)
+
+
+async def test_notes_acknowledgements_and_subscriber_replies_do_not_stop_it(db):
+    actors = await demo_actors()
+    ticket, sid = await new_ticket(actors)
+    support = actors["pearl.support"]  # another agent's support user may not even see it
+    with pytest.raises(NotFound):
+        await tickets.add_staff_message(support, ticket["id"], "hi", public=True)
+    ticket = await tickets.add_staff_message(
+        actors["support"], ticket["id"], "checking logs", public=False, at=at(0, 11)
+    )
+    ticket = await tickets.add_subscriber_message(sid, ticket["id"], "still broken", at=at(0, 12))
+    ticket = await tickets.set_status(actors["huaxin"], ticket["id"], "pending", at=at(0, 12, 30))
+    assert ticket["first_responded_at"] is None
+    assert state(ticket, at(0, 15)) == "breached"
+
+
+async def test_public_staff_reply_stops_it_and_a_breach_is_final(db):
+    actors = await demo_actors()
+    met, _ = await new_ticket(actors)
+    met = await tickets.add_staff_message(actors["huaxin"], met["id"], "We are on it.", public=True, at=at(0, 11))
+    assert state(met, at(2, 9)) == "met"
+    late, _ = await new_ticket(actors)
+    late = await tickets.add_staff_message(actors["support"], late["id"], "Sorry.", public=True, at=at(0, 15))
+    assert state(late, at(0, 16)) == "breached"
+    with pytest.raises(Forbidden):  # a viewer may not answer
+        await tickets.add_staff_message(actors["huaxin.view"], met["id"], "x", public=True)
+
+
+async def test_pending_customer_pauses_only_the_resolution_clock(db):
+    actors = await demo_actors()
+    await SlaPolicy.insert(
+        SlaPolicy(priority="high", first_response_seconds=3600, resolution_seconds=8 * 3600, at_risk_percent=75)
+    )
+    ticket, sid = await new_ticket(actors, priority="high")
+    assert ticket["first_response_due_at"] == at(0, 11)
+    assert ticket["resolution_due_at"] == at(0, 18)  # 10:00-18:00 is 8 hours; due may be at closing
+    ticket = await tickets.set_status(actors["huaxin"], ticket["id"], "pending", at=at(0, 10, 30))
+    assert tickets.clock_states(ticket, at(0, 17))["resolution"] == "paused"
+    assert state(ticket, at(0, 11, 1)) == "breached"  # the first-response clock did not pause
+    ticket = await tickets.add_subscriber_message(sid, ticket["id"], "here are the details", at=at(1, 10, 30))
+    assert ticket["status"] == "open"
+    # Paused from Monday 10:30 to Tuesday 10:30: 7.5 + 1.5 = 9 working hours added to Monday 18:00.
+    assert ticket["resolution_due_at"] == at(1, 18)
+
+
+async def test_calendar_edit_moves_open_clocks_only(db):
+    actors = await demo_actors()
+    sid = await subscriber_of(actors["huaxin"].agent_id)
+    reported = now().astimezone(SH)
+    open_one = await tickets.open_ticket({"subject": "open", "body": "b"}, subscriber_id=sid, reported_at=reported)
+    met = await tickets.open_ticket({"subject": "met", "body": "b"}, subscriber_id=sid, reported_at=reported)
+    met = await tickets.add_staff_message(actors["support"], met["id"], "done", public=True, at=reported)
+    breached, _ = await new_ticket(actors)  # reported on 2026-11-16, long overdue
+    await SupportCalendar.insert(
+        SupportCalendar(
+            name="default",
+            tz="Asia/Shanghai",
+            weekly={str(d): [["00:00", "24:00"]] for d in range(7)},
+            updated_at=now(),
+        )
+    )
+    assert await tickets.retarget_open_clocks() == 1
+    moved = await tickets.get_ticket(actors["admin"], open_one["id"])
+    assert moved["first_response_due_at"] == reported.replace(microsecond=0) + dt.timedelta(hours=4)
+    assert (await tickets.get_ticket(actors["admin"], met["id"]))["first_response_due_at"] == met[
+        "first_response_due_at"
+    ]
+    assert (await tickets.get_ticket(actors["admin"], breached["id"]))["first_response_due_at"] == breached[
+        "first_response_due_at"
+    ]
+
+
+async def test_visibility_of_tickets_and_internal_notes(db):
+    actors = await demo_actors()
+    ticket, _sid = await new_ticket(actors)
+    await tickets.add_staff_message(actors["huaxin"], ticket["id"], "internal: check the trunk", public=False)
+    await tickets.add_staff_message(actors["huaxin"], ticket["id"], "We are checking.", public=True)
+    with pytest.raises(NotFound):
+        await tickets.get_ticket(actors["pearl"], ticket["id"])
+    with pytest.raises(NotFound):  # a sub-agent does not see its parent's tickets
+        await tickets.get_ticket(actors["huaxin.pudong"], ticket["id"])
+    public = await tickets.messages(ticket["id"], include_internal=False)
+    assert all(m["public"] for m in public) and not any("internal" in m["body"] for m in public)
+    assert len(await tickets.messages(ticket["id"], include_internal=True)) == len(public) + 1
+    escalated = await tickets.escalate(actors["huaxin"], ticket["id"])
+    assert escalated["queue"] == "operator"
+
+
+def test_builtin_calendar_knows_national_day_2025():
+    from support.business_time import business_time_between
+
+    cal = builtin_calendar(range(2025, 2026))
+    start = dt.datetime(2025, 9, 30, 17, 0, tzinfo=SH)
+    # 1 hour on Sep 30, then nothing until Oct 9 (Oct 1-8 off; Oct 11 is a make-up Saturday).
+    assert business_time_between(cal, start, dt.datetime(2025, 10, 9, 10, 0, tzinfo=SH)) == 2 * 3600
