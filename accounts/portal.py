@@ -94,12 +94,11 @@ async def overview(subscriber_id: int) -> dict[str, Any]:
         .where(Subscriber.id == subscriber_id)
         .first()
     )
-    account = await ledger.subscriber_account(row["id"], row["agent"])
     days_left = None
     if row["expires_at"] is not None:
         seconds_left = int((row["expires_at"] - now()).total_seconds())
         days_left = max(0, -(-seconds_left // 86400))  # a part of a day counts as a day
-    return {**row, "balance_seconds": await ledger.account_balance(account), "days_left": days_left}
+    return {**row, "balance_seconds": await ledger.subscriber_balance(row["id"]), "days_left": days_left}
 
 
 async def history(subscriber_id: int, *, page: int = 1, per_page: int = 20) -> tuple[list[dict[str, Any]], int]:

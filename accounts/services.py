@@ -37,8 +37,7 @@ def _scope(actor: Actor):
 
 
 async def _with_balance(row: dict[str, Any]) -> dict[str, Any]:
-    account = await ledger.subscriber_account(row["id"], row["agent"])
-    return {**row, "balance_seconds": await ledger.account_balance(account)}
+    return {**row, "balance_seconds": await ledger.subscriber_balance(row["id"])}
 
 
 async def get_subscriber(actor: Actor, subscriber_id: int) -> dict[str, Any]:
@@ -224,7 +223,6 @@ async def change_subscriber_password(subscriber_id: int, new_password: object) -
 
 
 async def subscriber_balance(subscriber_id: int) -> int:
-    row = await Subscriber.select(Subscriber.agent).where(Subscriber.id == subscriber_id).first()
-    if row is None:
+    if not await Subscriber.exists().where(Subscriber.id == subscriber_id):
         raise NotFound()
-    return await ledger.account_balance(await ledger.subscriber_account(subscriber_id, row["agent"]))
+    return await ledger.subscriber_balance(subscriber_id)

@@ -25,6 +25,9 @@ from agency.units import FEN, SECONDS
 # Account kinds. Wallets, stock and held deposits belong to one agent and are customer-facing.
 WALLET, STOCK, DEPOSIT, ESCROW, SYSTEM = "wallet", "stock", "deposit", "escrow", "system"
 AGENT_ACCOUNTS = {WALLET: FEN, STOCK: SECONDS, DEPOSIT: FEN, ESCROW: SECONDS}  # escrow: minutes on unused cards
+# Card escrow is a system account (SPEC R-6) kept per agent: the cards' states guarantee it, and
+# without a cached balance every redemption of one agent's cards does not queue on one row.
+CACHED_AGENT_ACCOUNTS = (WALLET, STOCK, DEPOSIT)
 SUBSCRIBER = "subscriber"
 
 # System accounts: the operator's side of the business; they may go negative by nature.
@@ -75,13 +78,24 @@ async def _account(code: str, kind: str, unit: str, agent_id: int | None, custom
 
 
 async def agent_account(agent_id: int, kind: str) -> int:
-    """The id of an agent's wallet, stock or deposit account, created on first use."""
-    return (await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, True))["id"]
+    """The id of an agent's wallet, stock, deposit or escrow account, created on first use."""
+    cached = kind in CACHED_AGENT_ACCOUNTS
+    return (await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, cached))["id"]
 
 
 async def subscriber_account(subscriber_id: int, agent_id: int) -> int:
     """The balance (seconds) of a subscriber account, kept under its owning agent."""
     return (await _account(f"subscriber:{subscriber_id}", SUBSCRIBER, SECONDS, agent_id, True))["id"]
+
+
+async def subscriber_balance(subscriber_id: int) -> int:
+    """A subscriber's balance in seconds, in one query (0 before the account's first entry)."""
+    row = (
+        await LedgerAccount.select(LedgerAccount.balance)
+        .where(LedgerAccount.code == f"subscriber:{subscriber_id}")
+        .first()
+    )
+    return row["balance"] if row else 0
 
 
 async def account_balance(account_id: int) -> int:
@@ -149,10 +163,18 @@ async def system_balance(spec: tuple[str, str]) -> int:
 
 
 async def balances(agent_id: int) -> dict[str, int]:
-    """An agent's wallet (fen), stock (seconds) and held deposit (fen); 0 where never used."""
-    rows = await LedgerAccount.select(LedgerAccount.kind, LedgerAccount.balance).where(LedgerAccount.agent == agent_id)
+    """An agent's wallet (fen), stock (seconds), held deposit (fen) and card escrow (seconds, the
+    sum of its entries); 0 where never used."""
+    rows = await LedgerAccount.select(LedgerAccount.kind, LedgerAccount.balance).where(
+        (LedgerAccount.agent == agent_id) & LedgerAccount.kind.is_in(list(CACHED_AGENT_ACCOUNTS))
+    )
     found = {r["kind"]: r["balance"] for r in rows}
-    return {kind: found.get(kind, 0) for kind in AGENT_ACCOUNTS}
+    escrow = await JournalEntry.raw(
+        "SELECT COALESCE(SUM(e.amount), 0) AS total FROM journal_entry e JOIN ledger_account a ON a.id = e.account "
+        "WHERE a.code = {}",
+        f"agent:{agent_id}:{ESCROW}",
+    )
+    return {**{kind: found.get(kind, 0) for kind in CACHED_AGENT_ACCOUNTS}, ESCROW: int(escrow[0]["total"])}
 
 
 @dataclass

@@ -25,9 +25,16 @@ def lock_delay(failures: int) -> dt.timedelta | None:
 
 
 async def is_locked(keys: list[str]) -> bool:
+    return (await status(keys))[0]
+
+
+async def status(keys: list[str]) -> tuple[bool, set[str]]:
+    """Whether any key is locked now, and which keys have failures on record."""
     at = now()
-    rows = await LoginThrottle.select(LoginThrottle.locked_until).where(LoginThrottle.key.is_in(keys))
-    return any(r["locked_until"] is not None and r["locked_until"] > at for r in rows)
+    rows = await LoginThrottle.select(LoginThrottle.key, LoginThrottle.locked_until).where(
+        LoginThrottle.key.is_in(keys)
+    )
+    return any(r["locked_until"] is not None and r["locked_until"] > at for r in rows), {r["key"] for r in rows}
 
 
 async def register_failure(keys: list[str]) -> None:

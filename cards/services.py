@@ -541,7 +541,8 @@ async def redeem_card(
     serial_text = "".join(str(serial or "").split())[:24]
     keys = [f"card:{serial_text}", f"subscriber:{subscriber_id}", f"redeem-addr:{address}"]
     reason = "locked"
-    if not await throttle.is_locked(keys):
+    locked, on_record = await throttle.status(keys)
+    if not locked:
         try:
             async with transaction():
                 result = await _redeem(serial_text, pin, subscriber_id, card_key)
@@ -555,7 +556,8 @@ async def redeem_card(
                     address=address,
                     after={"minutes": result["minutes"], "subscriber": subscriber_id},
                 )
-            await throttle.clear([keys[0]])
+            if keys[0] in on_record:  # a right PIN clears the card's earlier failures
+                await throttle.clear([keys[0]])
             return {"serial": serial_text, "minutes": result["minutes"], "balance_seconds": result["balance"]}
         except _Refused as refused:
             reason = refused.reason
