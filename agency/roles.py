@@ -73,4 +73,6 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "generate_cards": ((), ("owner",)),
     "sell_cards": ((), ("owner", "clerk")),
     "manage_subscribers": (("admin", "support"), ("owner", "clerk", "support")),
+    "view_tickets": (OPERATOR_ROLES, AGENT_ROLES),
+    "answer_tickets": (("admin", "support"), ("owner", "clerk", "support")),
 }

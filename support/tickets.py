@@ -38,6 +38,10 @@ LABELS = (
     N_("breached"),
     N_("met"),
     N_("paused"),
+    N_("subscriber"),
+    N_("staff"),
+    N_("system"),
+    N_("internal note"),
 )
 # Who answers for a ticket: operator support and admins anywhere; the owning agent's staff.
 RESPONDERS = {"operator": ("admin", "support"), "agent": ("owner", "clerk", "support")}
@@ -141,7 +145,7 @@ async def _ticket(ticket_id: int) -> dict[str, Any]:
 
 async def get_ticket(actor: Actor, ticket_id: int) -> dict[str, Any]:
     """A ticket the actor may see: the operator's staff all; an agent's users their subtree's."""
-    if not valid_id(ticket_id):
+    if not valid_id(ticket_id) or not actor.can("view_tickets"):
         raise NotFound()
     ticket = await _ticket(ticket_id)
     if not actor.is_operator and not ticket["agent_path"].startswith(actor.scope_path):
@@ -316,3 +320,21 @@ async def messages(ticket_id: int, *, include_internal: bool) -> list[dict[str, 
     if not include_internal:
         query = query.where(TicketMessage.public == True)  # noqa: E712 (SQL, not Python)
     return await query
+
+
+async def subscriber_tickets(subscriber_id: int) -> list[dict[str, Any]]:
+    return (
+        await Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.reported_at)
+        .where(Ticket.subscriber == subscriber_id)
+        .order_by(Ticket.id, ascending=False)
+    )
+
+
+async def subscriber_ticket(subscriber_id: int, ticket_id: int) -> dict[str, Any]:
+    """One of the subscriber's own tickets; any other is not found."""
+    if not valid_id(ticket_id):
+        raise NotFound()
+    ticket = await _ticket(ticket_id)
+    if ticket["subscriber"] != subscriber_id:
+        raise NotFound()
+    return ticket

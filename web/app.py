@@ -40,6 +40,7 @@ from web.controllers import (
     money_api,
     portal,
     session,
+    support,
     users,
 )
 from web.errors import EXCEPTION_HANDLERS
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *cards.ROUTES,
             *portal.ROUTES,
             *cards_api.ROUTES,
+            *support.ROUTES,
             *api.ROUTES,
             *money_api.ROUTES,
             create_static_files_router(

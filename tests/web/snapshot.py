@@ -16,6 +16,7 @@ from agency.tables import (
     UserSession,
 )
 from cards.tables import Card, CardBatch
+from support.tables import Ticket, TicketMessage
 
 
 async def state() -> dict[str, list]:
@@ -34,6 +35,9 @@ async def state() -> dict[str, list]:
         "cards": await Card.select(Card.serial, Card.status).order_by(Card.id),
         "batches": await CardBatch.select(CardBatch.id, CardBatch.secrets_exported_at).order_by(CardBatch.id),
         "subscribers": await Subscriber.select(Subscriber.id, Subscriber.status).order_by(Subscriber.id),
+        "tickets": await Ticket.select(Ticket.id, Ticket.status, Ticket.queue, Ticket.first_responded_at).order_by(
+            Ticket.id),
+        "messages": await TicketMessage.count(),
         # last_seen_at moves with every request; whether a session is revoked must not.
         "sessions": await UserSession.select(UserSession.id, UserSession.revoked_at).order_by(UserSession.id),
     }

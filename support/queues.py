@@ -1,0 +1,75 @@
+"""Support queues (R-26): tickets sorted by due time, each with its clock's state and the
+business time left or overdue, derived when read (never left stale by a periodic job)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agency.agents import in_subtree
+from agency.clock import now
+from agency.database import fetch_page
+from agency.errors import Forbidden
+from agency.roles import Actor
+from support import sla
+from support.calendars import current_calendar
+from support.tables import Ticket
+from support.tickets import clock_states
+
+COLUMNS = (
+    Ticket.id,
+    Ticket.subject,
+    Ticket.priority,
+    Ticket.category,
+    Ticket.status,
+    Ticket.queue,
+    Ticket.agent,
+    Ticket.subscriber,
+    Ticket.assignee,
+    Ticket.reported_at,
+    Ticket.first_response_due_at,
+    Ticket.first_response_warn_at,
+    Ticket.first_responded_at,
+    Ticket.resolution_due_at,
+    Ticket.resolved_at,
+    Ticket.pending_since,
+    Ticket.agent.brand_name.as_alias("agent_name"),
+    Ticket.subscriber.account_number.as_alias("account_number"),
+)
+
+
+async def list_queue(
+    actor: Actor, *, queue: str = "", status: str = "", priority: str = "", page: int = 1, per_page: int = 50
+) -> tuple[list[dict[str, Any]], int]:
+    """Open work first, the most urgent first. Operator staff see every queue; an agent's users
+    see their subtree's first-line tickets."""
+    if not actor.can("view_tickets"):
+        raise Forbidden()
+    conditions = [c for c in (in_subtree(actor, Ticket.agent.path),) if c is not None]
+    if queue in ("agent", "operator"):
+        conditions.append(Ticket.queue == queue)
+    conditions.append(
+        Ticket.status.is_in([status] if status in ("open", "pending", "resolved", "closed") else ["open", "pending"])
+    )
+    if priority:
+        conditions.append(Ticket.priority == priority)
+    rows, total = await fetch_page(
+        Ticket.select(*COLUMNS),
+        Ticket.count(),
+        conditions,
+        Ticket.first_response_due_at,
+        page=page,
+        per_page=per_page,
+        ascending=True,
+    )
+    cal = await current_calendar()
+    at = now()
+    for row in rows:
+        states = clock_states(row, at)
+        row["state"] = (
+            states["first_response"]
+            if row["first_responded_at"] is None
+            else (states["resolution"] or states["first_response"])
+        )
+        due = row["first_response_due_at"] if row["first_responded_at"] is None else row["resolution_due_at"]
+        row["seconds_left"] = sla.business_seconds_left(cal, at, due) if due and row["state"] != sla.MET else None
+    return rows, total

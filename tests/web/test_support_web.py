@@ -1,0 +1,62 @@
+"""Support over HTTP: a subscriber opens a ticket in the portal; the agent's support user sees it
+in the queue, writes an internal note (the clock runs on), replies publicly (met); the subscriber
+sees the reply but never the note; another subtree sees nothing."""
+
+from __future__ import annotations
+
+import httpx
+
+from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from cards.services import activate_cards, generate_batch
+from tests.helpers import csrf, demo_actors, post_form, web_login
+
+
+async def test_ticket_round_trip(app, client, settings):
+    actors = await demo_actors()
+    pearl = actors["pearl"]
+    _b, ecard = await generate_batch(
+        pearl,
+        {"kind": "e-card", "count": "1", "face_minutes": "5", "expiry_rule": "none"},
+        card_key=settings.card_secret_key.encode(),
+        operation_password=OP,
+    )
+    await activate_cards(pearl, ecard[0][0])
+    number, initial = ecard[0]
+    await client.post(
+        "/portal/login", data={"account_number": number, "password": initial, "csrf_token": await csrf(client)}
+    )
+    token = await csrf(client)
+    await client.post(
+        "/portal/password", data={"new_password": "sub-pass-9", "repeat_password": "sub-pass-9", "csrf_token": token}
+    )
+    opened = await client.post(
+        "/portal/tickets",
+        data={"category": "calls", "subject": "无法拨打国际长途", "body": "每次都提示忙音", "csrf_token": token},
+    )
+    assert opened.status_code == 303
+    ticket_url = opened.headers["location"]
+    ticket_id = ticket_url.rsplit("/", 1)[1]
+    empty = await client.post("/portal/tickets", data={"subject": "", "body": "", "csrf_token": token})
+    assert empty.status_code == 400
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as staff:
+        await web_login(staff, "pearl.support")
+        queue = await staff.get("/support")
+        assert "无法拨打国际长途" in queue.text and "sla-" in queue.text
+        url = f"/support/tickets/{ticket_id}"
+        note = await post_form(staff, url + "/messages", {"body": "查一下中继线路", "visibility": "internal"})
+        assert note.status_code == 303
+        page = (await staff.get(url)).text
+        assert 'id="first-response-state"' in page and "sla-met" not in page.split('id="first-response-state"')[0][-80:]
+        reply = await post_form(staff, url + "/messages", {"body": "已修复，请再试。", "visibility": "public"})
+        assert reply.status_code == 303
+        page = (await staff.get(url)).text
+        assert 'class="badge sla-met" id="first-response-state"' in page
+        # Another subtree sees nothing.
+        staff.cookies.clear()
+        await web_login(staff, "huaxin")
+        assert (await staff.get(url)).status_code == 404
+        assert "无法拨打国际长途" not in (await staff.get("/support")).text
+
+    mine = (await client.get(ticket_url)).text
+    assert "已修复" in mine and "查一下中继线路" not in mine

@@ -1,0 +1,165 @@
+"""Support pages: the queue sorted by what breaches next, a ticket with its conversation, and
+the subscriber's own tickets in the portal."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Response
+
+from agency.errors import Conflict, ValidationFailed
+from support import queues, tickets
+from web.auth import SUBSCRIBER, access
+from web.controllers.forms import form_data, redirect
+from web.errors import translated
+from web.i18n import gettext as _
+from web.rendering import render
+
+PER_PAGE = 50
+
+
+def time_left(seconds: int | None) -> str:
+    """ "1 h 20 min of working time left" or "overdue by …", in the user's language."""
+    if seconds is None:
+        return ""
+    hours, minutes = divmod(abs(seconds) // 60, 60)
+    if seconds >= 0:
+        return _("%(h)s h %(m)s min of working time left") % {"h": hours, "m": minutes}
+    return _("overdue by %(h)s h %(m)s min of working time") % {"h": hours, "m": minutes}
+
+
+@get("/support", opt=access("view_tickets"))
+async def queue_page(
+    request: Request,
+    queue: FromQuery[str] = "",
+    status: FromQuery[str] = "",
+    priority: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
+) -> Response:
+    rows, total = await queues.list_queue(
+        request.user, queue=queue[:16], status=status[:16], priority=priority[:16], page=page, per_page=PER_PAGE
+    )
+    for row in rows:
+        row["left"] = time_left(row["seconds_left"])
+    return render(
+        request,
+        "support/queue.html",
+        partial="support/_queue.html",
+        rows=rows,
+        total=total,
+        filters={"queue": queue[:16], "status": status[:16], "priority": priority[:16]},
+        priorities=tickets.PRIORITIES,
+    )
+
+
+@get("/support/tickets/{ticket_id:int}", opt=access("view_tickets"))
+async def ticket_page(request: Request, ticket_id: FromPath[int]) -> Response:
+    ticket = await tickets.get_ticket(request.user, ticket_id)
+    states = tickets.clock_states(ticket)
+    return render(
+        request,
+        "support/ticket.html",
+        ticket=ticket,
+        states=states,
+        messages=await tickets.messages(ticket_id, include_internal=True),
+        error=None,
+    )
+
+
+async def _act(request: Request, ticket_id: int, action) -> Response:
+    data = await form_data(request)
+    try:
+        await action(data)
+    except (ValidationFailed, Conflict) as exc:
+        message = (
+            " ".join(translated(m, exc.params) for m in exc.errors.values())
+            if isinstance(exc, ValidationFailed)
+            else translated(exc.message, exc.params)
+        )
+        ticket = await tickets.get_ticket(request.user, ticket_id)
+        return render(
+            request,
+            "support/ticket.html",
+            status_code=400,
+            ticket=ticket,
+            states=tickets.clock_states(ticket),
+            error=message,
+            messages=await tickets.messages(ticket_id, include_internal=True),
+        )
+    return redirect(request, f"/support/tickets/{ticket_id}")
+
+
+@post("/support/tickets/{ticket_id:int}/messages", opt=access("answer_tickets"))
+async def add_message(request: Request, ticket_id: FromPath[int]) -> Response:
+    return await _act(
+        request,
+        ticket_id,
+        lambda d: tickets.add_staff_message(
+            request.user, ticket_id, d.get("body"), public=d.get("visibility") != "internal"
+        ),
+    )
+
+
+@post("/support/tickets/{ticket_id:int}/status", opt=access("answer_tickets"))
+async def change_status(request: Request, ticket_id: FromPath[int]) -> Response:
+    return await _act(
+        request, ticket_id, lambda d: tickets.set_status(request.user, ticket_id, str(d.get("status", "")))
+    )
+
+
+@post("/support/tickets/{ticket_id:int}/escalate", opt=access("answer_tickets"))
+async def escalate(request: Request, ticket_id: FromPath[int]) -> Response:
+    return await _act(request, ticket_id, lambda d: tickets.escalate(request.user, ticket_id))
+
+
+@get("/portal/tickets", opt=access(SUBSCRIBER))
+async def my_tickets(request: Request) -> Response:
+    me = request.scope["subscriber"]
+    return render(
+        request,
+        "portal/tickets.html",
+        tickets=await tickets.subscriber_tickets(me["id"]),
+        errors={},
+        values={},
+        categories=tickets.CATEGORIES,
+    )
+
+
+@post("/portal/tickets", opt=access(SUBSCRIBER))
+async def open_ticket(request: Request) -> Response:
+    me = request.scope["subscriber"]
+    data = await form_data(request)
+    try:
+        ticket = await tickets.open_ticket(data, subscriber_id=me["id"])
+    except ValidationFailed as exc:
+        errors = {field: translated(message, exc.params) for field, message in exc.errors.items()}
+        return render(
+            request,
+            "portal/tickets.html",
+            status_code=400,
+            errors=errors,
+            values=data,
+            tickets=await tickets.subscriber_tickets(me["id"]),
+            categories=tickets.CATEGORIES,
+        )
+    return redirect(request, f"/portal/tickets/{ticket['id']}")
+
+
+@get("/portal/tickets/{ticket_id:int}", opt=access(SUBSCRIBER))
+async def my_ticket(request: Request, ticket_id: FromPath[int]) -> Response:
+    me = request.scope["subscriber"]
+    ticket = await tickets.subscriber_ticket(me["id"], ticket_id)
+    return render(
+        request, "portal/ticket.html", ticket=ticket, messages=await tickets.messages(ticket_id, include_internal=False)
+    )
+
+
+@post("/portal/tickets/{ticket_id:int}/messages", opt=access(SUBSCRIBER))
+async def my_reply(request: Request, ticket_id: FromPath[int]) -> Response:
+    me = request.scope["subscriber"]
+    data = await form_data(request)
+    await tickets.add_subscriber_message(me["id"], ticket_id, data.get("body"))
+    return redirect(request, f"/portal/tickets/{ticket_id}")
+
+
+ROUTES = [queue_page, ticket_page, add_message, change_status, escalate, my_tickets, open_ticket, my_ticket, my_reply]
