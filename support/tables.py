@@ -52,6 +52,7 @@ class Ticket(Table):
     first_response_due_at = Timestamptz(index=True)
     first_response_warn_at = Timestamptz()
     first_responded_at = Timestamptz(null=True, default=None)
+    first_responder = Integer(null=True, default=None)  # the staff user whose public reply stopped the clock
     resolution_due_at = Timestamptz(null=True, default=None)
     pending_since = Timestamptz(null=True, default=None)  # "pending customer" pauses the resolution clock
     resolved_at = Timestamptz(null=True, default=None)

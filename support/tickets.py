@@ -190,7 +190,7 @@ async def add_staff_message(
             )
         )
         if public:
-            await Ticket.update({Ticket.first_responded_at: at}).where(
+            await Ticket.update({Ticket.first_responded_at: at, Ticket.first_responder: actor.user_id}).where(
                 (Ticket.id == ticket_id) & Ticket.first_responded_at.is_null()
             )
         await audit.record(
@@ -338,3 +338,57 @@ async def subscriber_ticket(subscriber_id: int, ticket_id: int) -> dict[str, Any
     if ticket["subscriber"] != subscriber_id:
         raise NotFound()
     return ticket
+
+
+async def assign(actor: Actor, ticket_id: int, user_id: int | None) -> dict[str, Any]:
+    """Give a ticket to a staff member who may answer it (or to nobody)."""
+    from agency.users import get_user
+
+    ticket = await get_ticket(actor, ticket_id)
+    if not _may_respond(actor, ticket):
+        raise Forbidden()
+    if user_id is not None:
+        user = (
+            await get_user(actor, user_id)
+            if user_id != actor.user_id
+            else {"agent": actor.agent_id, "role": actor.role}
+        )
+        is_operator_staff = user["agent"] is None and user["role"] in RESPONDERS["operator"]
+        is_agent_staff = user["agent"] == ticket["agent"] and user["role"] in RESPONDERS["agent"]
+        if not (is_operator_staff or is_agent_staff):
+            raise Conflict(N_("This user cannot answer this ticket."))
+    async with transaction():
+        await Ticket.update({Ticket.assignee: user_id}).where(Ticket.id == ticket_id)
+        await audit.record(
+            actor,
+            "ticket.assign",
+            target_type="ticket",
+            target_id=ticket_id,
+            scope_path=ticket["agent_path"],
+            before={"assignee": ticket["assignee"]},
+            after={"assignee": user_id},
+        )
+    return await _ticket(ticket_id)
+
+
+async def take_next(actor: Actor) -> dict[str, Any] | None:
+    """Assign to me the most urgent unassigned open ticket I may answer; None when there is none."""
+    if not actor.can("answer_tickets"):
+        raise Forbidden()
+    condition = Ticket.assignee.is_null() & Ticket.status.is_in(["open", "pending"])
+    condition &= (
+        (Ticket.queue == "operator")
+        if actor.is_operator
+        else ((Ticket.agent == actor.agent_id) & (Ticket.queue == "agent"))
+    )
+    async with transaction():
+        candidate = await Ticket.select(Ticket.id).where(condition).order_by(Ticket.first_response_due_at).first()
+        if candidate is None:
+            return None
+        await Ticket.update({Ticket.assignee: actor.user_id}).where(
+            (Ticket.id == candidate["id"]) & Ticket.assignee.is_null()
+        )
+        await audit.record(
+            actor, "ticket.take", target_type="ticket", target_id=candidate["id"], after={"assignee": actor.user_id}
+        )
+    return await _ticket(candidate["id"])

@@ -149,3 +149,42 @@ def test_builtin_calendar_knows_national_day_2025():
     start = dt.datetime(2025, 9, 30, 17, 0, tzinfo=SH)
     # 1 hour on Sep 30, then nothing until Oct 9 (Oct 1-8 off; Oct 11 is a make-up Saturday).
     assert business_time_between(cal, start, dt.datetime(2025, 10, 9, 10, 0, tzinfo=SH)) == 2 * 3600
+
+
+async def test_report_compliance_response_times_and_breaches(db):
+    from support.reports import sla_report
+
+    actors = await demo_actors()
+    fast, _ = await new_ticket(actors)
+    await tickets.add_staff_message(actors["huaxin"], fast["id"], "on it", public=True, at=at(0, 11))  # 1 h
+    slow, _ = await new_ticket(actors)
+    await tickets.add_staff_message(actors["support"], slow["id"], "sorry", public=True, at=at(0, 16))  # 6 h
+    never, _ = await new_ticket(actors)  # unanswered, long past due
+    report = await sla_report(actors["admin"], since=at(0, 0), until=at(7, 0), dimension="staff")
+    assert report["tickets"] == 3 and report["compliance_percent"] == 33.3
+    by_staff = {g["key"]: g for g in report["groups"]}
+    assert by_staff[str(actors["huaxin"].user_id)]["met"] == 1
+    assert by_staff[str(actors["support"].user_id)]["breached"] == 1
+    assert by_staff["—"]["breached"] == 1
+    weekly = await sla_report(actors["admin"], since=at(0, 0), until=at(7, 0), dimension="week")
+    week = weekly["groups"][0]
+    assert week["median_first_response_seconds"] == 3 * 3600 + 1800  # of 1 h and 6 h, in working time
+    assert week["p90_first_response_seconds"] == 6 * 3600
+    breached = {b["id"]: b["breached_by_seconds"] for b in report["breaches"]}
+    assert breached[slow["id"]] == 2 * 3600  # due 14:00, answered 16:00
+    assert never["id"] in breached
+    sibling = await sla_report(actors["pearl"], since=at(0, 0), until=at(7, 0))
+    assert sibling["tickets"] == 0
+
+
+async def test_take_next_assigns_the_most_urgent(db):
+    actors = await demo_actors()
+    later, sid = await new_ticket(actors)
+    sooner = await tickets.open_ticket({"subject": "sooner", "body": "b"}, subscriber_id=sid,
+                                       reported_at=at(-1, 10))
+    taken = await tickets.take_next(actors["huaxin.clerk"])
+    assert taken["id"] == sooner["id"] and taken["assignee"] == actors["huaxin.clerk"].user_id
+    assert (await tickets.take_next(actors["huaxin.clerk"]))["id"] == later["id"]
+    assert await tickets.take_next(actors["huaxin.clerk"]) is None
+    with pytest.raises(Forbidden):
+        await tickets.take_next(actors["huaxin.view"])
