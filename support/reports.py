@@ -11,7 +11,7 @@ from typing import Any
 
 from agency.agents import in_subtree
 from agency.clock import now
-from agency.errors import Forbidden
+from agency.errors import N_, Forbidden
 from agency.roles import Actor
 from support import sla
 from support.business_time import BusinessCalendar, business_time_between
@@ -19,6 +19,7 @@ from support.calendars import current_calendar
 from support.tables import Ticket
 
 DIMENSIONS = ("week", "month", "queue", "priority", "staff", "agent")
+LABELS = (N_("week"), N_("month"), N_("queue"), N_("priority"), N_("staff"), N_("agent"))
 
 
 @dataclass

@@ -41,6 +41,7 @@ from web.controllers import (
     portal,
     session,
     support,
+    support_api,
     users,
 )
 from web.errors import EXCEPTION_HANDLERS
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *portal.ROUTES,
             *cards_api.ROUTES,
             *support.ROUTES,
+            *support_api.ROUTES,
             *api.ROUTES,
             *money_api.ROUTES,
             create_static_files_router(

@@ -54,5 +54,18 @@ def test_placeholders_survive_translation():
                 ), message.id
 
 
+def test_no_stray_percent_signs():
+    """Templates format every message (Jinja's new-style gettext), so a bare % in a message or its
+    translation would break the page."""
+    import re
+
+    stray = re.compile(r"%(?!\(\w+\)s|%)")
+    for language in ("zh_CN", "en"):
+        with catalog_path(language).open("rb") as f:
+            for message in read_po(f, locale=language):
+                for text in (message.id, message.string):
+                    assert not (text and stray.search(text)), (language, text)
+
+
 def test_chinese_catalog_loads():
     assert translations("zh_CN").gettext("Log in") != "Log in"

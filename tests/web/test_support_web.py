@@ -60,3 +60,37 @@ async def test_ticket_round_trip(app, client, settings):
 
     mine = (await client.get(ticket_url)).text
     assert "已修复" in mine and "查一下中继线路" not in mine
+
+
+async def test_tickets_over_the_api_and_the_report(client, settings):
+    from tests.helpers import api
+
+    actors = await demo_actors()
+    pearl = actors["pearl"]
+    _b, ecard = await generate_batch(pearl, {"kind": "e-card", "count": "1", "face_minutes": "5",
+                                             "expiry_rule": "none"}, card_key=settings.card_secret_key.encode(),
+                                     operation_password=OP)
+    await activate_cards(pearl, ecard[0][0])
+    from accounts.tables import Subscriber
+
+    sid = (await Subscriber.select(Subscriber.id).where(Subscriber.account_number == ecard[0][0]).first())["id"]
+    await web_login(client, "pearl.support")
+    opened = await api(client, "POST", f"/api/v1/subscribers/{sid}/tickets",
+                       json={"subject": "余额不对", "body": "充值后没到账", "priority": "high"})
+    assert opened.status_code == 201
+    ticket_id = opened.json()["id"]
+    assert (await api(client, "POST", f"/api/v1/subscribers/{sid}/tickets", json={"subject": "", "body": ""})
+            ).status_code == 400
+    taken = (await api(client, "POST", "/api/v1/tickets/take-next")).json()["ticket"]
+    assert taken["id"] == ticket_id
+    reply = await api(client, "POST", f"/api/v1/tickets/{ticket_id}/messages", json={"body": "正在查", "public": True})
+    assert reply.status_code == 201 and reply.json()["first_responded_at"]
+    detail = (await client.get(f"/api/v1/tickets/{ticket_id}")).json()
+    assert detail["clocks"]["first_response"] == "met" and len(detail["messages"]) == 3
+    report = (await client.get("/api/v1/support/report?dimension=priority")).json()
+    assert report["tickets"] == 1 and report["compliance_percent"] == 100.0
+    page = await client.get("/support/report?dimension=agent")
+    assert page.status_code == 200 and "100.0" in page.text
+    exported = await client.get("/support/report?format=csv&dimension=priority")
+    assert exported.status_code == 200 and "high" in exported.text
+    assert (await client.get("/api/v1/tickets")).json()["total"] == 1

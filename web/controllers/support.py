@@ -3,15 +3,20 @@ the subscriber's own tickets in the portal."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
+from agency.clock import now
 from agency.errors import Conflict, ValidationFailed
-from support import queues, tickets
+from support import queues, reports, tickets
 from web.auth import SUBSCRIBER, access
+from web.controllers.audit import parse_day
 from web.controllers.forms import form_data, redirect
 from web.errors import translated
+from web.exports import table_response
 from web.i18n import gettext as _
 from web.rendering import render
 
@@ -112,6 +117,64 @@ async def escalate(request: Request, ticket_id: FromPath[int]) -> Response:
     return await _act(request, ticket_id, lambda d: tickets.escalate(request.user, ticket_id))
 
 
+@post("/support/take-next", opt=access("answer_tickets"))
+async def take_next(request: Request) -> Response:
+    ticket = await tickets.take_next(request.user)
+    return redirect(request, f"/support/tickets/{ticket['id']}" if ticket else "/support")
+
+
+def report_period(since: str, until: str) -> tuple[dt.datetime, dt.datetime]:
+    """The report's period: the given days, or the last 8 weeks."""
+    end = parse_day(until)
+    start = parse_day(since)
+    end = end + dt.timedelta(days=1) if end else now()
+    return start or end - dt.timedelta(weeks=8), end
+
+
+@get("/support/report", opt=access("view_tickets"))
+async def report_page(
+    request: Request,
+    since: FromQuery[str] = "",
+    until: FromQuery[str] = "",
+    dimension: FromQuery[str] = "week",
+    format: FromQuery[str] = "",
+) -> Response:
+    start, end = report_period(since, until)
+    report = await reports.sla_report(request.user, since=start, until=end, dimension=dimension[:8])
+    if format == "csv":
+        header = [
+            _("Group"),
+            _("Met"),
+            _("Breached"),
+            _("Open"),
+            _("Compliance rate"),
+            _("Median first response (min)"),
+            _("p90 first response (min)"),
+        ]
+        rows = [
+            [
+                g["key"],
+                g["met"],
+                g["breached"],
+                g["open"],
+                g["compliance_percent"],
+                (g["median_first_response_seconds"] or 0) // 60,
+                (g["p90_first_response_seconds"] or 0) // 60,
+            ]
+            for g in report["groups"]
+        ]
+        return table_response(f"sla-{report['dimension']}", "csv", header, rows)
+    for breach in report["breaches"]:
+        breach["by"] = time_left(-breach["breached_by_seconds"])
+    return render(
+        request,
+        "support/report.html",
+        report=report,
+        dimensions=reports.DIMENSIONS,
+        filters={"since": since[:10], "until": until[:10], "dimension": report["dimension"]},
+    )
+
+
 @get("/portal/tickets", opt=access(SUBSCRIBER))
 async def my_tickets(request: Request) -> Response:
     me = request.scope["subscriber"]
@@ -162,4 +225,16 @@ async def my_reply(request: Request, ticket_id: FromPath[int]) -> Response:
     return redirect(request, f"/portal/tickets/{ticket_id}")
 
 
-ROUTES = [queue_page, ticket_page, add_message, change_status, escalate, my_tickets, open_ticket, my_ticket, my_reply]
+ROUTES = [
+    queue_page,
+    ticket_page,
+    add_message,
+    change_status,
+    escalate,
+    take_next,
+    report_page,
+    my_tickets,
+    open_ticket,
+    my_ticket,
+    my_reply,
+]
