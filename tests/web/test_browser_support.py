@@ -1,0 +1,91 @@
+"""Issue acceptance in headless Chromium: a subscriber on a phone opens a ticket; the agent's
+support user sees it at the top of the queue with its due time, writes an internal note (still
+due), replies publicly (met), and the SLA report counts it."""
+from __future__ import annotations
+
+import re
+import secrets
+
+import httpx
+
+from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
+from tests.web.conftest import ARTIFACTS, PHONE_WIDTH
+
+
+def make_subscriber(base: str) -> tuple[str, str]:
+    """As pearl, over HTTP: an e-card batch of one, activated; returns its serial and password."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.get("/login")
+        client.post("/login", data={"username": "pearl", "password": DEMO_PASSWORD,
+                                    "csrf_token": client.cookies["vs_csrf"]})
+        headers = {"X-CSRF-Token": client.cookies["vs_csrf"]}
+        batch = client.post("/api/v1/card-batches", headers=headers, json={
+            "kind": "e-card", "count": 1, "face_minutes": 10, "operation_password": DEMO_OPERATION_PASSWORD}).json()
+        row = client.get(f"/cards/batches/{batch['id']}/export?format=csv").text.lstrip("\ufeff").splitlines()[1]
+        serial, password = row.split(",")[:2]
+        client.post("/api/v1/cards/activate", headers=headers, json={"serial_from": serial})
+    return serial, password
+
+
+def test_phone_ticket_to_met_and_reported(server, browser):
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = server.url
+    serial, password = make_subscriber(base)
+    subject = f"无法拨打 {secrets.token_hex(2)}"
+    phone_context = browser.new_context(locale="zh-CN", viewport={"width": PHONE_WIDTH, "height": 812},
+                                        is_mobile=True, has_touch=True)
+    staff_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    try:
+        for context in (phone_context, staff_context):
+            context.set_default_timeout(15_000)
+        phone = phone_context.new_page()
+        phone.goto(base + "/portal/login")
+        phone.fill("input[name=account_number]", serial)
+        phone.fill("input[name=password]", password)
+        phone.click("form[action='/portal/login'] button[type=submit]")
+        phone.wait_for_url(base + "/portal/password")
+        phone.fill("input[name=new_password]", "phone-pass-2")
+        phone.fill("input[name=repeat_password]", "phone-pass-2")
+        phone.click("form[action='/portal/password'] button[type=submit]")
+        phone.wait_for_url(base + "/portal")
+        phone.click("a[href='/portal/tickets']")
+        phone.select_option("select[name=category]", "calls")
+        phone.fill("input[name=subject]", subject)
+        phone.fill("textarea[name=body]", "拨号后一直忙音")
+        phone.click("form[action='/portal/tickets'] button[type=submit]")
+        phone.wait_for_url(re.compile(r"/portal/tickets/\d+$"))
+        ticket_url = phone.url
+        phone.screenshot(path=str(ARTIFACTS / "support-01-phone-ticket.png"), full_page=True)
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH + 1
+
+        staff = staff_context.new_page()
+        staff.goto(base + "/login")
+        staff.fill("input[name=username]", "pearl.support")
+        staff.fill("input[name=password]", DEMO_PASSWORD)
+        staff.click("form[action='/login'] button[type=submit]")
+        staff.wait_for_url(base + "/")
+        staff.goto(base + "/support")
+        first_row = staff.locator("#queue tbody tr").first
+        expect(first_row).to_contain_text(subject)  # the newest problem of this agent is the most urgent here
+        expect(first_row.locator(".badge")).not_to_have_class(re.compile("sla-met"))
+        staff.screenshot(path=str(ARTIFACTS / "support-02-queue.png"), full_page=True)
+        first_row.locator("a").click()
+        staff.fill("textarea[name=body]", "内部：检查中继")
+        staff.click("button[value=internal]")
+        expect(staff.locator("#first-response-state")).not_to_have_class(re.compile("sla-met"))
+        staff.fill("textarea[name=body]", "已为您处理，请再试。")
+        staff.click("button[value=public]")
+        expect(staff.locator("#first-response-state")).to_have_class(re.compile("sla-met"))
+        staff.screenshot(path=str(ARTIFACTS / "support-03-met.png"), full_page=True)
+        staff.goto(base + "/support/report?dimension=agent")
+        expect(staff.locator("main table")).to_contain_text("Pearl River Telecom")
+        assert int(re.search(r"共 (\d+) 个工单", staff.locator("main").inner_text()).group(1)) >= 1
+
+        phone.goto(ticket_url)
+        expect(phone.locator("main")).to_contain_text("已为您处理")
+        expect(phone.locator("main")).not_to_contain_text("内部：检查中继")
+    finally:
+        phone_context.close()
+        staff_context.close()
