@@ -75,4 +75,5 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "manage_subscribers": (("admin", "support"), ("owner", "clerk", "support")),
     "view_tickets": (OPERATOR_ROLES, AGENT_ROLES),
     "answer_tickets": (("admin", "support"), ("owner", "clerk", "support")),
+    "manage_calendar": (("admin",), ()),
 }

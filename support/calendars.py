@@ -42,7 +42,103 @@ async def current_calendar() -> BusinessCalendar:
 
 
 def unconfirmed_years(confirmed: list[int] | None = None) -> list[int]:
-    """This year and next, unless confirmed by an admin or published by the `holidays` package."""
+    """This year and next, unless an admin has confirmed their holidays (R-25: never guessed)."""
     this_year = now().year
-    known = set(confirmed or []) | set(china_published_years())
-    return [year for year in (this_year, this_year + 1) if year not in known]
+    return [year for year in (this_year, this_year + 1) if year not in set(confirmed or [])]
+
+
+def _clock_pairs(text: str) -> list[list[str]]:
+    """ "09:00-12:00, 13:30-18:00" -> [["09:00", "12:00"], ["13:30", "18:00"]]."""
+    pairs = []
+    for part in text.replace("，", ",").split(","):
+        part = part.strip()
+        if part:
+            start, _, end = part.partition("-")
+            pairs.append([start.strip(), end.strip()])
+    return pairs
+
+
+def parse_calendar_form(data: dict[str, str]) -> dict[str, Any]:
+    """The editing form (one text field per weekday, one date per line, "DATE HH:MM-HH:MM" for
+    extra workdays, "START END" ISO instants for closures) as the stored JSON shapes; checked by
+    building the BusinessCalendar, whose errors name what is wrong."""
+    from agency.errors import N_, ValidationFailed
+
+    try:
+        stored = {
+            "tz": (data.get("tz") or "Asia/Shanghai").strip(),
+            "weekly": {str(day): _clock_pairs(data.get(f"day_{day}", "")) for day in range(7)},
+            "closed_dates": sorted(
+                {
+                    dt.date.fromisoformat(line.strip()).isoformat()
+                    for line in data.get("closed_dates", "").splitlines()
+                    if line.strip()
+                }
+            ),
+            "extra_workdays": {
+                dt.date.fromisoformat(day).isoformat(): _clock_pairs(windows)
+                for day, _, windows in (
+                    line.strip().partition(" ") for line in data.get("extra_workdays", "").splitlines() if line.strip()
+                )
+            },
+            "closures": [
+                [dt.datetime.fromisoformat(a).isoformat(), dt.datetime.fromisoformat(b).isoformat()]
+                for a, _, b in (
+                    line.strip().partition(" ") for line in data.get("closures", "").splitlines() if line.strip()
+                )
+            ],
+        }
+        _from_row(stored)
+    except (ValueError, TypeError) as exc:
+        raise ValidationFailed(
+            {"calendar": N_("The calendar is not valid: %(reason)s")}, reason=str(exc)[:200]
+        ) from None
+    return stored
+
+
+async def stored_calendar() -> dict[str, Any]:
+    """The stored calendar, or the built-in default in the stored shape (for the editing form)."""
+    row = await SupportCalendar.select().output(load_json=True).where(SupportCalendar.name == DEFAULT_NAME).first()
+    if row:
+        return row
+    closed, extra = set(), {}
+    years = sorted(set(range(now().year - 1, now().year + 2)) & set(china_published_years()))
+    if years:
+        closed, extra = china_holidays(years)
+    return {
+        "tz": "Asia/Shanghai",
+        "weekly": {str(d): [["09:00", "18:00"]] if d < 5 else [] for d in range(7)},
+        "closed_dates": sorted(d.isoformat() for d in closed),
+        "extra_workdays": {d.isoformat(): [list(w) for w in windows] for d, windows in sorted(extra.items())},
+        "closures": [],
+        "confirmed_years": [],
+    }
+
+
+async def save_calendar(actor, data: dict[str, str], *, confirm_year: int | None = None) -> int:
+    """Operator admins edit the calendar (and may confirm a year's holidays); open clocks are then
+    re-targeted, met and breached results stay. Returns how many open tickets moved."""
+    from agency import audit
+    from agency.database import transaction
+    from agency.errors import Forbidden
+    from support.tickets import retarget_open_clocks
+
+    if not (actor.is_operator and actor.role == "admin"):
+        raise Forbidden()
+    stored = parse_calendar_form(data)
+    confirmed = set((await stored_calendar()).get("confirmed_years") or [])
+    if confirm_year is not None:
+        confirmed.add(confirm_year)
+    async with transaction():
+        await SupportCalendar.delete().where(SupportCalendar.name == DEFAULT_NAME)
+        await SupportCalendar.insert(
+            SupportCalendar(name=DEFAULT_NAME, confirmed_years=sorted(confirmed), updated_at=now(), **stored)
+        )
+        await audit.record(
+            actor,
+            "support.calendar",
+            target_type="calendar",
+            target_id=DEFAULT_NAME,
+            after={"confirmed_years": sorted(confirmed), "tz": stored["tz"]},
+        )
+    return await retarget_open_clocks()

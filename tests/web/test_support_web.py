@@ -94,3 +94,29 @@ async def test_tickets_over_the_api_and_the_report(client, settings):
     exported = await client.get("/support/report?format=csv&dimension=priority")
     assert exported.status_code == 200 and "high" in exported.text
     assert (await client.get("/api/v1/tickets")).json()["total"] == 1
+
+
+async def test_calendar_editing_confirms_years_and_retargets(client):
+    import datetime as dt
+
+    await demo_actors()
+    await web_login(client, "admin")
+    this_year = dt.date.today().year
+    queue = await client.get("/support")
+    assert f'id="unconfirmed-{this_year}"' in queue.text
+    page = await client.get("/support/calendar")
+    assert page.status_code == 200 and "09:00-18:00" in page.text
+    bad = await post_form(client, "/support/calendar", {"tz": "Mars/Base", "day_0": "09:00-18:00"})
+    assert bad.status_code == 400
+    bad = await post_form(client, "/support/calendar", {"tz": "Asia/Shanghai", "day_0": "25:00-26:00"})
+    assert bad.status_code == 400
+    saved = await post_form(client, "/support/calendar", {
+        "tz": "Asia/Shanghai", **{f"day_{d}": "09:00-12:00, 13:30-18:00" for d in range(5)},
+        "closed_dates": f"{this_year}-10-01\n{this_year}-10-02", "extra_workdays": f"{this_year}-09-28 09:00-18:00",
+        "confirm_year": str(this_year)})
+    assert saved.status_code == 200
+    queue = await client.get("/support")
+    assert f'id="unconfirmed-{this_year}"' not in queue.text and f'id="unconfirmed-{this_year + 1}"' in queue.text
+    client.cookies.clear()
+    await web_login(client, "support")
+    assert (await client.get("/support/calendar")).status_code == 403

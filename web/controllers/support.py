@@ -11,7 +11,7 @@ from litestar.response import Response
 
 from agency.clock import now
 from agency.errors import Conflict, ValidationFailed
-from support import queues, reports, tickets
+from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
 from web.controllers.audit import parse_day
 from web.controllers.forms import form_data, redirect
@@ -46,12 +46,16 @@ async def queue_page(
     )
     for row in rows:
         row["left"] = time_left(row["seconds_left"])
+    unconfirmed = []
+    if request.user.is_operator:
+        unconfirmed = calendars.unconfirmed_years((await calendars.stored_calendar()).get("confirmed_years"))
     return render(
         request,
         "support/queue.html",
         partial="support/_queue.html",
         rows=rows,
         total=total,
+        unconfirmed=unconfirmed,
         filters={"queue": queue[:16], "status": status[:16], "priority": priority[:16]},
         priorities=tickets.PRIORITIES,
     )
@@ -115,6 +119,62 @@ async def change_status(request: Request, ticket_id: FromPath[int]) -> Response:
 @post("/support/tickets/{ticket_id:int}/escalate", opt=access("answer_tickets"))
 async def escalate(request: Request, ticket_id: FromPath[int]) -> Response:
     return await _act(request, ticket_id, lambda d: tickets.escalate(request.user, ticket_id))
+
+
+def _calendar_form(stored: dict) -> dict[str, str]:
+    def pairs(windows: list) -> str:
+        return ", ".join(f"{a}-{b}" for a, b in windows)
+
+    return {
+        "tz": stored["tz"],
+        **{f"day_{day}": pairs(stored["weekly"].get(str(day), [])) for day in range(7)},
+        "closed_dates": "\n".join(stored["closed_dates"]),
+        "extra_workdays": "\n".join(f"{day} {pairs(windows)}" for day, windows in stored["extra_workdays"].items()),
+        "closures": "\n".join(f"{a} {b}" for a, b in stored["closures"]),
+    }
+
+
+@get("/support/calendar", opt=access("manage_calendar"))
+async def calendar_page(request: Request) -> Response:
+    stored = await calendars.stored_calendar()
+    return render(
+        request,
+        "support/calendar.html",
+        values=_calendar_form(stored),
+        errors={},
+        message=None,
+        unconfirmed=calendars.unconfirmed_years(stored.get("confirmed_years")),
+    )
+
+
+@post("/support/calendar", opt=access("manage_calendar"))
+async def save_calendar(request: Request) -> Response:
+    data = await form_data(request)
+    year = data.get("confirm_year", "")
+    try:
+        moved = await calendars.save_calendar(
+            request.user, data, confirm_year=int(year) if year.isdigit() and len(year) == 4 else None
+        )
+    except ValidationFailed as exc:
+        stored = await calendars.stored_calendar()
+        return render(
+            request,
+            "support/calendar.html",
+            status_code=400,
+            values=data,
+            errors={k: translated(m, exc.params) for k, m in exc.errors.items()},
+            message=None,
+            unconfirmed=calendars.unconfirmed_years(stored.get("confirmed_years")),
+        )
+    stored = await calendars.stored_calendar()
+    return render(
+        request,
+        "support/calendar.html",
+        values=_calendar_form(stored),
+        errors={},
+        message=_("Saved. %(n)s open tickets got new due times.") % {"n": moved},
+        unconfirmed=calendars.unconfirmed_years(stored.get("confirmed_years")),
+    )
 
 
 @post("/support/take-next", opt=access("answer_tickets"))
@@ -233,6 +293,8 @@ ROUTES = [
     escalate,
     take_next,
     report_page,
+    calendar_page,
+    save_calendar,
     my_tickets,
     open_ticket,
     my_ticket,
