@@ -16,11 +16,10 @@ from agency.ledger import Posting
 from agency.roles import Actor
 from agency.tables import Remittance
 from agency.units import FEN, parse_yuan
+from agency.uploads import checked_upload
 from agency.users import check_operation_password
 from agency.validation import Checker
 
-MAX_SLIP_BYTES = 2 * 1024 * 1024
-SLIP_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"%PDF-": "application/pdf"}
 COLUMNS = (
     Remittance.id,
     Remittance.agent,
@@ -36,14 +35,6 @@ COLUMNS = (
     Remittance.agent.brand_name.as_alias("agent_name"),
     Remittance.agent.path.as_alias("agent_path"),
 )
-
-
-def slip_type(content: bytes) -> str:
-    """The slip's type from its first bytes (PNG, JPEG or PDF), whatever its name claims."""
-    for magic, media_type in SLIP_TYPES.items():
-        if content.startswith(magic):
-            return media_type
-    raise ValidationFailed({"slip": N_("The slip must be a PNG, JPEG or PDF file.")})
 
 
 async def record_remittance(
@@ -67,9 +58,8 @@ async def record_remittance(
     slip_fields: dict[str, Any] = {}
     if slip is not None and slip[1]:
         name, content = slip
-        if len(content) > MAX_SLIP_BYTES:
-            raise ValidationFailed({"slip": N_("The slip may be at most 2 MB.")})
-        slip_fields = {"slip_name": name[:120], "slip_type": slip_type(content), "slip": content}
+        safe_name, media_type = checked_upload("slip", name, content)
+        slip_fields = {"slip_name": safe_name, "slip_type": media_type, "slip": content}
     async with transaction():
         rows = await Remittance.insert(
             Remittance(

@@ -1,6 +1,6 @@
 """Tables of support: business calendars, SLA policies, tickets and their messages."""
 
-from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, Bytea, ForeignKey, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from accounts.tables import Subscriber
@@ -66,4 +66,17 @@ class TicketMessage(Table):
     author_id = Integer(null=True, default=None)
     public = Boolean(default=True)  # False: an internal note, never shown to the subscriber
     body = Text()
+    created_at = Timestamptz()
+
+
+class TicketAttachment(Table):
+    """A file attached to a ticket message: PNG, JPEG or PDF (checked by content), at most 2 MB."""
+
+    id = Serial(primary_key=True)
+    ticket = ForeignKey(Ticket, index=True)
+    message = ForeignKey(TicketMessage, null=True, default=None)
+    filename = Varchar(length=120)
+    content_type = Varchar(length=40)
+    size = Integer()
+    data = Bytea()
     created_at = Timestamptz()

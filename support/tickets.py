@@ -13,10 +13,11 @@ from agency.clock import now
 from agency.database import transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound
 from agency.roles import Actor
+from agency.uploads import checked_upload
 from agency.validation import Checker
 from support import sla
 from support.calendars import current_calendar
-from support.tables import SlaPolicy, Ticket, TicketMessage
+from support.tables import SlaPolicy, Ticket, TicketAttachment, TicketMessage
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 CATEGORIES = ("calls", "balance", "recharge", "account", "other")
@@ -172,7 +173,13 @@ def _may_respond(actor: Actor, ticket: dict[str, Any]) -> bool:
 
 
 async def add_staff_message(
-    actor: Actor, ticket_id: int, body: object, *, public: bool, at: dt.datetime | None = None
+    actor: Actor,
+    ticket_id: int,
+    body: object,
+    *,
+    public: bool,
+    at: dt.datetime | None = None,
+    upload: tuple[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """A reply (public) or an internal note. The first public reply of responsible staff stops the
     first-response clock; notes never do."""
@@ -182,13 +189,15 @@ async def add_staff_message(
     ticket = await get_ticket(actor, ticket_id)
     if not _may_respond(actor, ticket):
         raise Forbidden()
+    _check_upload(upload)
     at = at or now()
     async with transaction():
-        await TicketMessage.insert(
+        rows = await TicketMessage.insert(
             TicketMessage(
                 ticket=ticket_id, author_kind="staff", author_id=actor.user_id, public=public, body=text, created_at=at
             )
-        )
+        ).returning(TicketMessage.id)
+        await attach(ticket_id, rows[0]["id"], upload)
         if public:
             await Ticket.update({Ticket.first_responded_at: at, Ticket.first_responder: actor.user_id}).where(
                 (Ticket.id == ticket_id) & Ticket.first_responded_at.is_null()
@@ -204,7 +213,11 @@ async def add_staff_message(
 
 
 async def add_subscriber_message(
-    subscriber_id: int, ticket_id: int, body: object, at: dt.datetime | None = None
+    subscriber_id: int,
+    ticket_id: int,
+    body: object,
+    at: dt.datetime | None = None,
+    upload: tuple[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """The subscriber writes again: no clock stops; a ticket pending on the customer resumes."""
     check = Checker({"body": body})
@@ -213,9 +226,10 @@ async def add_subscriber_message(
     ticket = await _ticket(ticket_id) if valid_id(ticket_id) else None
     if ticket is None or ticket["subscriber"] != subscriber_id:
         raise NotFound()
+    _check_upload(upload)
     at = at or now()
     async with transaction():
-        await TicketMessage.insert(
+        rows = await TicketMessage.insert(
             TicketMessage(
                 ticket=ticket_id,
                 author_kind="subscriber",
@@ -224,7 +238,8 @@ async def add_subscriber_message(
                 body=text,
                 created_at=at,
             )
-        )
+        ).returning(TicketMessage.id)
+        await attach(ticket_id, rows[0]["id"], upload)
         if ticket["status"] == "pending":
             await _resume(ticket, at)
     return await _ticket(ticket_id)
@@ -392,3 +407,51 @@ async def take_next(actor: Actor) -> dict[str, Any] | None:
             actor, "ticket.take", target_type="ticket", target_id=candidate["id"], after={"assignee": actor.user_id}
         )
     return await _ticket(candidate["id"])
+
+
+def _check_upload(upload: tuple[str, bytes] | None) -> None:
+    """Refuse a bad file before anything is written."""
+    if upload is not None and upload[1]:
+        checked_upload("attachment", upload[0], upload[1])
+
+
+async def attach(ticket_id: int, message_id: int | None, upload: tuple[str, bytes] | None) -> None:
+    """Store a checked file with a message (call inside the message's transaction)."""
+    if upload is None or not upload[1]:
+        return
+    name, media_type = checked_upload("attachment", upload[0], upload[1])
+    await TicketAttachment.insert(
+        TicketAttachment(
+            ticket=ticket_id,
+            message=message_id,
+            filename=name,
+            content_type=media_type,
+            size=len(upload[1]),
+            data=upload[1],
+            created_at=now(),
+        )
+    )
+
+
+async def attachments(ticket_id: int, *, include_internal: bool) -> list[dict[str, Any]]:
+    query = TicketAttachment.select(
+        TicketAttachment.id, TicketAttachment.message, TicketAttachment.filename, TicketAttachment.size
+    ).where(TicketAttachment.ticket == ticket_id)
+    if not include_internal:
+        query = query.where(TicketAttachment.message.public == True)  # noqa: E712 (SQL, not Python)
+    return await query.order_by(TicketAttachment.id)
+
+
+async def attachment_file(ticket_id: int, attachment_id: int, *, include_internal: bool) -> tuple[str, str, bytes]:
+    """The file, only through a ticket the caller may see (checked by the caller)."""
+    if not valid_id(attachment_id):
+        raise NotFound()
+    query = TicketAttachment.select(
+        TicketAttachment.filename, TicketAttachment.content_type, TicketAttachment.data
+    ).where((TicketAttachment.id == attachment_id) & (TicketAttachment.ticket == ticket_id))
+    if not include_internal:
+        query = query.where(TicketAttachment.message.public == True)  # noqa: E712
+    row = await query.first()
+    if row is None:
+        raise NotFound()
+    return row["filename"], row["content_type"], bytes(row["data"])

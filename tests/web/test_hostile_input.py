@@ -26,7 +26,8 @@ GARBAGE_JSON = [
     {"parent_id": 99999999, "brand_name": "x", "contact_person": "y", "phone": "123"},
 ]
 UNKNOWN_IDS = {name: 99999999 for name in ("agent_id", "user_id", "token_id", "order_id", "remittance_id", "level",
-                                           "batch_id", "subscriber_id", "job_id", "ticket_id")}
+                                           "batch_id", "subscriber_id", "job_id", "ticket_id",
+                                           "attachment_id")}
 HUGE_IDS = {name: 10**30 for name in UNKNOWN_IDS}
 
 

@@ -120,3 +120,42 @@ async def test_calendar_editing_confirms_years_and_retargets(client):
     client.cookies.clear()
     await web_login(client, "support")
     assert (await client.get("/support/calendar")).status_code == 403
+
+
+async def test_attachments_are_checked_and_internal_ones_stay_internal(app, client, settings):
+    actors = await demo_actors()
+    pearl = actors["pearl"]
+    _b, ecard = await generate_batch(pearl, {"kind": "e-card", "count": "1", "face_minutes": "5",
+                                             "expiry_rule": "none"}, card_key=settings.card_secret_key.encode(),
+                                     operation_password=OP)
+    await activate_cards(pearl, ecard[0][0])
+    await client.post("/portal/login", data={"account_number": ecard[0][0], "password": ecard[0][1],
+                                             "csrf_token": await csrf(client)})
+    token = await csrf(client)
+    await client.post("/portal/password", data={"new_password": "sub-pass-9", "repeat_password": "sub-pass-9",
+                                                "csrf_token": token})
+    opened = await client.post("/portal/tickets", data={"subject": "截图", "body": "见附件", "csrf_token": token})
+    ticket_id = opened.headers["location"].rsplit("/", 1)[1]
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
+    sent = await client.post(f"/portal/tickets/{ticket_id}/messages", data={"body": "截图", "csrf_token": token},
+                             files={"attachment": ("screen.png", png, "image/png")})
+    assert sent.status_code == 303
+    evil = await client.post(f"/portal/tickets/{ticket_id}/messages", data={"body": "x", "csrf_token": token},
+                             files={"attachment": ("run.exe", b"MZ\x90\x00", "image/png")})
+    assert evil.status_code == 400
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as staff:
+        await web_login(staff, "pearl.support")
+        note = await staff.post(f"/support/tickets/{ticket_id}/messages",
+                                data={"body": "内部日志", "visibility": "internal", "csrf_token": await csrf(staff)},
+                                files={"attachment": ("log.pdf", b"%PDF-1.4 internal", "application/pdf")})
+        assert note.status_code == 303
+        page = (await staff.get(f"/support/tickets/{ticket_id}")).text
+        assert "screen.png" in page and "log.pdf" in page
+    mine = (await client.get(f"/portal/tickets/{ticket_id}")).text
+    assert "screen.png" in mine and "log.pdf" not in mine
+    from support.tables import TicketAttachment
+
+    files = {r["filename"]: r["id"] for r in await TicketAttachment.select(TicketAttachment.id,
+                                                                            TicketAttachment.filename)}
+    assert (await client.get(f"/portal/tickets/{ticket_id}/attachments/{files['screen.png']}")).content == png
+    assert (await client.get(f"/portal/tickets/{ticket_id}/attachments/{files['log.pdf']}")).status_code == 404

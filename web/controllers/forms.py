@@ -19,6 +19,14 @@ async def form_data(request: Request) -> dict[str, Any]:
     return {k: v for k, v in form.items() if k != CSRF_FIELD and isinstance(v, str)}
 
 
+async def uploaded_file(request: Request, field: str) -> tuple[str, bytes] | None:
+    """The file posted in `field` of a multipart form as (name, content), or None."""
+    upload = (await request.form()).get(field)
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return None
+    return upload.filename, await upload.read()
+
+
 def redirect(request: Request, url: str) -> Response:
     """After a successful POST: a normal redirect, or HX-Redirect for htmx."""
     if is_htmx(request):

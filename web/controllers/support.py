@@ -14,7 +14,7 @@ from agency.errors import Conflict, ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
 from web.controllers.audit import parse_day
-from web.controllers.forms import form_data, redirect
+from web.controllers.forms import form_data, redirect, uploaded_file
 from web.errors import translated
 from web.exports import table_response
 from web.i18n import gettext as _
@@ -71,6 +71,7 @@ async def ticket_page(request: Request, ticket_id: FromPath[int]) -> Response:
         ticket=ticket,
         states=states,
         messages=await tickets.messages(ticket_id, include_internal=True),
+        files=await tickets.attachments(ticket_id, include_internal=True),
         error=None,
     )
 
@@ -94,19 +95,35 @@ async def _act(request: Request, ticket_id: int, action) -> Response:
             states=tickets.clock_states(ticket),
             error=message,
             messages=await tickets.messages(ticket_id, include_internal=True),
+            files=await tickets.attachments(ticket_id, include_internal=True),
         )
     return redirect(request, f"/support/tickets/{ticket_id}")
 
 
 @post("/support/tickets/{ticket_id:int}/messages", opt=access("answer_tickets"))
 async def add_message(request: Request, ticket_id: FromPath[int]) -> Response:
+    upload = await uploaded_file(request, "attachment")
     return await _act(
         request,
         ticket_id,
         lambda d: tickets.add_staff_message(
-            request.user, ticket_id, d.get("body"), public=d.get("visibility") != "internal"
+            request.user, ticket_id, d.get("body"), public=d.get("visibility") != "internal", upload=upload
         ),
     )
+
+
+def _file_response(name: str, media_type: str, content: bytes) -> Response:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@get("/support/tickets/{ticket_id:int}/attachments/{attachment_id:int}", opt=access("view_tickets"))
+async def staff_attachment(request: Request, ticket_id: FromPath[int], attachment_id: FromPath[int]) -> Response:
+    await tickets.get_ticket(request.user, ticket_id)
+    return _file_response(*await tickets.attachment_file(ticket_id, attachment_id, include_internal=True))
 
 
 @post("/support/tickets/{ticket_id:int}/status", opt=access("answer_tickets"))
@@ -273,7 +290,11 @@ async def my_ticket(request: Request, ticket_id: FromPath[int]) -> Response:
     me = request.scope["subscriber"]
     ticket = await tickets.subscriber_ticket(me["id"], ticket_id)
     return render(
-        request, "portal/ticket.html", ticket=ticket, messages=await tickets.messages(ticket_id, include_internal=False)
+        request,
+        "portal/ticket.html",
+        ticket=ticket,
+        messages=await tickets.messages(ticket_id, include_internal=False),
+        files=await tickets.attachments(ticket_id, include_internal=False),
     )
 
 
@@ -281,14 +302,23 @@ async def my_ticket(request: Request, ticket_id: FromPath[int]) -> Response:
 async def my_reply(request: Request, ticket_id: FromPath[int]) -> Response:
     me = request.scope["subscriber"]
     data = await form_data(request)
-    await tickets.add_subscriber_message(me["id"], ticket_id, data.get("body"))
+    await tickets.add_subscriber_message(
+        me["id"], ticket_id, data.get("body"), upload=await uploaded_file(request, "attachment")
+    )
     return redirect(request, f"/portal/tickets/{ticket_id}")
+
+
+@get("/portal/tickets/{ticket_id:int}/attachments/{attachment_id:int}", opt=access(SUBSCRIBER))
+async def my_attachment(request: Request, ticket_id: FromPath[int], attachment_id: FromPath[int]) -> Response:
+    await tickets.subscriber_ticket(request.scope["subscriber"]["id"], ticket_id)
+    return _file_response(*await tickets.attachment_file(ticket_id, attachment_id, include_internal=False))
 
 
 ROUTES = [
     queue_page,
     ticket_page,
     add_message,
+    staff_attachment,
     change_status,
     escalate,
     take_next,
@@ -299,4 +329,5 @@ ROUTES = [
     open_ticket,
     my_ticket,
     my_reply,
+    my_attachment,
 ]

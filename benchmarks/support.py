@@ -1,0 +1,848 @@
+"""Support speed: the queue page with 100,000 open tickets, and the SLA report over one year of
+1,000,000 tickets (issue 5).
+
+For each database (SQLite file, throwaway PostgreSQL cluster):
+
+1. Queue: a fresh database gets the demo (six agents in two three-level branches and their users,
+   among them the operator's `support` and Pearl River Telecom's `pearl.support`), 8 subscribers per
+   agent, and --tickets open, unanswered tickets, bulk-loaded (`agency.database.bulk_insert` inside
+   `transaction()`), reported over the last --queue-weeks weeks (70% inside working hours), with due
+   and warning times from `support.sla.targets` on the built-in calendar and the policy of their
+   priority. `queues.list_queue` (first page of 50) is timed in-process, split into the page query
+   (`fetch_page`: rows and count), the calendar and the clock arithmetic; then the real server
+   (`voipagency serve --workers 2`) serves GET /support (the rendered queue page, first page of 50)
+   sequentially and to 8 concurrent clients, logged in as `support` (every ticket) and as
+   `pearl.support` (its subtree: half of them); p50/p99 ms.
+2. Report: a second fresh database gets the demo and --report-tickets tickets reported over the
+   last 365 days (70% inside working hours): most answered in time, some late, --unanswered-percent
+   never answered (closed without a public reply once older than two weeks), the youngest still
+   open. Due times come from the calendar's working intervals precomputed once (exact, O(log n) a
+   ticket) and are checked against `support.sla.targets` on a sample. `reports.sla_report(...,
+   dimension="week")` over the whole year is timed in-process, split into the fetch (Piccolo query
+   and row conversion), the calendar, and `summarize` (with its `business_time_between` calls
+   bucketed by span); beside it the same rows are fetched through the bare driver. Then GET
+   /support/report?since=…&until=…&dimension=week is sent once through the server, capped at
+   --report-timeout seconds.
+
+Prints one JSON object; nothing is asserted.
+
+    .venv/bin/python -m benchmarks.support [--databases sqlite,postgres] [--tickets 100000]
+        [--report-tickets 1000000] [--requests 200] [--seconds 15] [--clients 8] [--rounds 20]
+        [--queue-weeks 4] [--unanswered-percent 1] [--report-timeout 180] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import datetime as dt
+import io
+import json
+import random
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from agency.clock import now
+from agency.database import bind_engine, bulk_insert, migrate, prepare_sqlite, transaction
+from agency.demo import DEMO_PASSWORD, load_demo
+from agency.sessions import log_in
+from agency.tables import Agent, User
+from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
+from support import queues, reports, sla, tickets
+from support.calendars import builtin_calendar
+from support.tables import Ticket
+
+OPERATOR_SUPPORT = "support"  # the demo's operator support user: sees every ticket
+AGENT_SUPPORT = "pearl.support"  # Pearl River Telecom's support user: its subtree (3 of the 6 agents)
+SUBSCRIBERS_PER_AGENT = 8
+SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
+SEED = 20261121
+PRIORITIES = (("low", 20), ("normal", 55), ("high", 20), ("urgent", 5))
+SUBJECTS = ("No dial tone", "Calls drop after a minute", "Balance looks wrong", "Recharge card refused", "Echo")
+IN_WORKING_HOURS = 0.7  # share of tickets reported inside working hours
+LATE_PERCENT = 12  # of the answered tickets of the year, answered after the due time
+CHECK_EVERY = 1000  # one ticket in this many has its due times recomputed by support.sla.targets
+TICKET_COLUMNS = (
+    "subscriber",
+    "agent",
+    "queue",
+    "category",
+    "priority",
+    "subject",
+    "status",
+    "assignee",
+    "reported_at",
+    "first_response_due_at",
+    "first_response_warn_at",
+    "first_responded_at",
+    "first_responder",
+    "resolution_due_at",
+    "pending_since",
+    "resolved_at",
+    "created_by",
+)
+SUBSCRIBER_COLUMNS = ("account_number", "agent", "status", "must_change_password", "created_at")
+HEADERS = {"Accept-Language": "en"}
+
+
+def log(message: str) -> None:
+    print(f"[support] {message}", file=sys.stderr, flush=True)
+
+
+def epoch(moment: dt.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def instant(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def seconds(value: float) -> float:
+    return round(value, 3)
+
+
+def peak_rss_mib() -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+class BusinessSeconds:
+    """The calendar's working intervals over [since, until) with their cumulative business seconds:
+    add_business_time in O(log n) a ticket, for loading a million of them. Same convention as the
+    product (the earliest instant: a due time may fall exactly at closing time)."""
+
+    def __init__(self, cal, since: int, until: int) -> None:
+        self.starts: list[int] = []
+        self.before: list[int] = []  # business seconds before each interval
+        self.after: list[int] = []  # ... up to its end
+        self.ends: list[int] = []
+        total = 0
+        for start, end in cal._intervals(since, until):
+            self.starts.append(start)
+            self.ends.append(end)
+            self.before.append(total)
+            total += end - start
+            self.after.append(total)
+        self.total = total
+
+    def offset(self, moment: int) -> int:
+        """Business seconds from the span's start to `moment`."""
+        i = bisect.bisect_right(self.ends, moment)
+        if i == len(self.ends):
+            return self.total
+        return self.before[i] + max(0, moment - self.starts[i])
+
+    def at_offset(self, offset: int) -> int:
+        """The earliest instant with `offset` business seconds since the span's start."""
+        j = bisect.bisect_left(self.after, offset)
+        return self.starts[j] + offset - self.before[j]
+
+    def add(self, moment: int, business: int) -> int:
+        return self.at_offset(self.offset(moment) + business)
+
+
+@contextlib.contextmanager
+def timed_calls(module, name: str, bucket: dict, span_of=None):
+    """Replace module.name (a function, sync or async) for a while by one that adds its calls and
+    seconds to `bucket`; with `span_of(args)`, also per span bucket. Nothing of the product changes."""
+    original = getattr(module, name)
+
+    def account(elapsed: float, args) -> None:
+        bucket["calls"] = bucket.get("calls", 0) + 1
+        bucket["seconds"] = bucket.get("seconds", 0.0) + elapsed
+        if span_of is not None:
+            key = span_of(args)
+            part = bucket.setdefault("by_span", {}).setdefault(key, {"calls": 0, "seconds": 0.0})
+            part["calls"] += 1
+            part["seconds"] += elapsed
+
+    if asyncio.iscoroutinefunction(original):
+
+        async def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                account(time.perf_counter() - start, args)
+
+    else:
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                account(time.perf_counter() - start, args)
+
+    setattr(module, name, wrapper)
+    try:
+        yield bucket
+    finally:
+        setattr(module, name, original)
+
+
+def span_bucket(args) -> str:
+    """business_time_between(cal, start, end): how long a stretch of wall time it walks."""
+    days = abs((args[2] - args[1]).total_seconds()) / 86400
+    if days < 1:
+        return "under_1_day"
+    if days < 7:
+        return "1_to_7_days"
+    if days < 60:
+        return "7_to_60_days"
+    return "over_60_days"
+
+
+def round_bucket(bucket: dict, per: int = 1) -> dict:
+    out = {"calls": bucket.get("calls", 0), "seconds": seconds(bucket.get("seconds", 0.0))}
+    if "by_span" in bucket:
+        out["by_span"] = {
+            k: {"calls": v["calls"], "seconds": seconds(v["seconds"])} for k, v in sorted(bucket["by_span"].items())
+        }
+    return out
+
+
+# --- the agency: demo, subscribers, logins -----------------------------------------------------------
+
+
+async def build_agency() -> dict[str, object]:
+    """The demo (agents, users), subscribers per agent, and sessions for the two support users."""
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        await load_demo()
+    agents = await Agent.select(Agent.id, Agent.path, Agent.brand_name).order_by(Agent.id)
+    created = now()
+    rows = [
+        (f"9{agent['id']:03d}{k:06d}", agent["id"], "active", False, created)
+        for agent in agents
+        for k in range(SUBSCRIBERS_PER_AGENT)
+    ]
+    async with transaction():
+        await bulk_insert("subscriber", SUBSCRIBER_COLUMNS, rows)
+    from accounts.tables import Subscriber
+
+    subscribers: dict[int, list[int]] = {}
+    for row in await Subscriber.select(Subscriber.id, Subscriber.agent).order_by(Subscriber.id):
+        subscribers.setdefault(row["agent"], []).append(row["id"])
+    sessions = {}
+    for username in (OPERATOR_SUPPORT, AGENT_SUPPORT):
+        token, actor = await log_in(username, DEMO_PASSWORD, address="benchmark")
+        sessions[username] = (token, actor)
+    staff = {
+        row["username"]: row["id"]
+        for row in await User.select(User.id, User.username).where(User.role.is_in(["support", "owner", "clerk"]))
+    }
+    return {
+        "agents": agents,
+        "subscribers": subscribers,
+        "sessions": sessions,
+        "staff": staff,
+        "setup_seconds": seconds(time.perf_counter() - start),
+    }
+
+
+def weighted(rnd: random.Random, choices) -> str:
+    return rnd.choices([c for c, _ in choices], weights=[w for _, w in choices])[0]
+
+
+async def policies() -> dict[str, sla.Policy]:
+    return {priority: await tickets.policy_for(priority) for priority, _ in PRIORITIES}
+
+
+async def load_tickets(rows) -> tuple[int, float]:
+    start = time.perf_counter()
+    async with transaction():
+        count = await bulk_insert("ticket", TICKET_COLUMNS, rows)
+    return count, time.perf_counter() - start
+
+
+async def after_load(kind: str) -> str:
+    if kind == "postgres":
+        # A table that grew over months would have been vacuumed and analyzed by autovacuum.
+        await Ticket.raw("VACUUM ANALYZE ticket")
+        return "COPY (bulk_insert) in one transaction, then VACUUM ANALYZE ticket (as autovacuum would)"
+    return "executemany (bulk_insert) in one transaction; no ANALYZE (the product never runs it)"
+
+
+# --- 1. the queue -------------------------------------------------------------------------------------
+
+
+def queue_rows(agency: dict, count: int, weeks: int, anchor: dt.datetime, cal, clock: BusinessSeconds, policy):
+    """Open, unanswered tickets reported over the last `weeks` weeks; due times by support.sla.targets."""
+    rnd = random.Random(SEED)
+    agents = agency["agents"]
+    operator_support = agency["staff"].get(OPERATOR_SUPPORT)
+    since, until = epoch(anchor) - weeks * 7 * 86400, epoch(anchor)
+    low, high = clock.offset(since), clock.offset(until)
+    for i in range(count):
+        agent = agents[i % len(agents)]["id"]
+        if rnd.random() < IN_WORKING_HOURS:
+            reported = clock.at_offset(rnd.randrange(low, high))
+        else:
+            reported = rnd.randrange(since, until)
+        reported_at = instant(reported)
+        priority = weighted(rnd, PRIORITIES)
+        due = sla.targets(cal, reported_at, policy[priority])
+        yield (
+            rnd.choice(agency["subscribers"][agent]),
+            agent,
+            "operator" if rnd.random() < 0.15 else "agent",
+            rnd.choice(tickets.CATEGORIES),
+            priority,
+            f"{rnd.choice(SUBJECTS)} ({i})",
+            "open",
+            operator_support if rnd.random() < 0.2 else None,
+            reported_at,
+            due.first_response_due_at,
+            due.first_response_warn_at,
+            None,
+            None,
+            due.resolution_due_at,
+            None,
+            None,
+            None,
+        )
+
+
+async def timed(rounds: int, call) -> list[float]:
+    await call()  # warm up
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def in_process_queue(actor, rounds: int) -> dict[str, object]:
+    """list_queue's first page, and where its time goes (averages per call)."""
+    page, calendar, clocks = {}, {}, {}
+    with (
+        timed_calls(queues, "fetch_page", page),
+        timed_calls(queues, "current_calendar", calendar),
+        timed_calls(sla, "business_seconds_left", clocks),
+    ):
+        samples = await timed(rounds, lambda: queues.list_queue(actor))
+    calls = rounds + 1  # the warm-up is counted by the wrappers too
+    total_ms = sum(samples) * 1000 / rounds
+    page_ms = page["seconds"] * 1000 / calls
+    calendar_ms = calendar["seconds"] * 1000 / calls
+    clocks_ms = clocks.get("seconds", 0.0) * 1000 / calls
+    rows, total = await queues.list_queue(actor)
+    # The count alone, under the same conditions as fetch_page's count.
+    from agency.agents import in_subtree
+
+    count_query = Ticket.count().where(Ticket.status.is_in(["open", "pending"]))
+    if (scope := in_subtree(actor, Ticket.agent.path)) is not None:
+        count_query = count_query.where(scope)
+    count_samples = await timed(rounds, lambda: count_query.run())
+    return {
+        **summary(samples),
+        "mean_ms": round(total_ms, 2),
+        "mean_ms_split": {
+            "fetch_page_rows_and_count": round(page_ms, 2),
+            "count_query_alone": round(sum(count_samples) * 1000 / rounds, 2),
+            "current_calendar": round(calendar_ms, 2),
+            "business_seconds_left_x_rows": round(clocks_ms, 2),
+            "other_python": round(total_ms - page_ms - calendar_ms - clocks_ms, 2),
+        },
+        "rows_on_page": len(rows),
+        "total": total,
+        "states_on_page": dict(Counter(row["state"] for row in rows)),
+    }
+
+
+async def get(client: httpx.AsyncClient, path: str, timeout: float | None = None) -> tuple[int | str, float, str]:
+    start = time.perf_counter()
+    try:
+        response = await client.get(path, headers=HEADERS, **({"timeout": timeout} if timeout else {}))
+    except httpx.HTTPError as exc:
+        return type(exc).__name__, time.perf_counter() - start, str(exc)[:200]
+    return response.status_code, time.perf_counter() - start, response.text
+
+
+def page_facts(text: str) -> dict[str, object]:
+    shown = re.search(r"(\d+) tickets", text)
+    return {
+        "bytes": len(text.encode()),
+        "ticket_links": len(re.findall(r'href="/support/tickets/\d+"', text)),
+        "total_shown": int(shown[1]) if shown else None,
+    }
+
+
+async def load_pages(
+    url: str, token: str, path: str, clients: int, requests: int, limit_seconds: float
+) -> dict[str, object]:
+    """`clients` concurrent clients GET `path` until `requests` are sent or `limit_seconds` pass."""
+    statuses: Counter = Counter()
+    samples: dict[str, str] = {}
+    latencies: list[float] = []
+    sent = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=httpx.Timeout(60.0), cookies={"vs_session": token}
+    ) as client:
+        start = time.perf_counter()
+        deadline = start + limit_seconds
+
+        async def worker() -> None:
+            nonlocal sent
+            while time.perf_counter() < deadline and sent < requests:
+                sent += 1
+                status, elapsed, text = await get(client, path)
+                statuses[status] += 1
+                if status == 200:
+                    latencies.append(elapsed)
+                else:
+                    samples.setdefault(str(status), text[:300])
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - start
+    ok = statuses.pop(200, 0)
+    return {
+        "clients": clients,
+        "requests": sent,
+        "ok": ok,
+        "errors_by_status": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+        "error_samples": samples,
+        "seconds": round(wall, 2),
+        "pages_per_second": round(ok / wall, 1) if wall else None,
+        "latency_ms_of_200": summary(latencies),
+    }
+
+
+def server_env(kind: str, path: str | None, dsn: str | None) -> dict[str, str]:
+    if kind == "sqlite":  # demo mode; the database has users, so no demo data is loaded
+        return {"VOIPAGENCY_DB_PATH": path or ""}
+    return {
+        "DATABASE_URL": dsn or "",
+        "VOIPAGENCY_DEMO": "0",
+        "VOIPAGENCY_SECRET_KEY": SECRET,
+        "VOIPAGENCY_CARD_SECRET_KEY": SECRET + "-card",
+        "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
+        "VOIPAGENCY_SECURE_COOKIES": "0",
+    }
+
+
+async def http_queue(server, agency: dict, args, pg_data_dir: str | None) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    for username in (OPERATOR_SUPPORT, AGENT_SUPPORT):
+        token = agency["sessions"][username][0]
+        user: dict[str, object] = {}
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, cookies={"vs_session": token}) as client:
+            warmup = [await get(client, "/support") for _ in range(3)]  # templates, holidays, pools
+        status, _elapsed, text = warmup[-1]
+        user["page_check"] = {"status": status, **(page_facts(text) if status == 200 else {"body": text[:300]})}
+        runs = []
+        for clients in (1, args.clients):
+            log(f"GET /support as {username}: {clients} client(s)")
+            postmaster = postmaster_pid(pg_data_dir)
+            before = cpu_snapshot(server.process.pid, postmaster)
+            run = await load_pages(server.url, token, "/support", clients, args.requests, args.seconds)
+            after = cpu_snapshot(server.process.pid, postmaster)
+            used = {
+                part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
+                for part in before
+            }
+            run["cpu_ms_per_page"] = {
+                part: round(cpu * 1000 / run["ok"], 1) if cpu is not None and run["ok"] else None
+                for part, cpu in used.items()
+            }
+            runs.append(run)
+        user["sequential"], user["concurrent"] = runs
+        figures[username] = user
+    return figures
+
+
+async def queue_benchmark(kind: str, engine, path: str | None, dsn: str | None, args, pg_data_dir) -> dict:
+    from tests.web.live_server import LiveServer
+
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+    await migrate()
+    if kind == "postgres":
+        await engine.start_connection_pool()
+    try:
+        agency = await build_agency()
+        anchor = now().replace(microsecond=0)
+        cal = builtin_calendar()
+        clock = BusinessSeconds(cal, epoch(anchor) - (args.queue_weeks + 1) * 7 * 86400, epoch(anchor) + 86400)
+        rows = queue_rows(agency, args.tickets, args.queue_weeks, anchor, cal, clock, await policies())
+        log(f"{kind}: loading {args.tickets} open tickets (due times by support.sla.targets)")
+        start = time.perf_counter()
+        count, insert_seconds = await load_tickets(rows)  # the generator computes targets while inserting
+        load_seconds = time.perf_counter() - start
+        method = await after_load(kind)
+        figures: dict[str, object] = {
+            "tickets": count,
+            "agents": len(agency["agents"]),
+            "subscribers": sum(len(s) for s in agency["subscribers"].values()),
+            "setup_seconds": agency["setup_seconds"],
+            "load_seconds_with_targets": seconds(load_seconds),
+            "load_method": method,
+        }
+        log(f"{kind}: {count} tickets in {figures['load_seconds_with_targets']} s; list_queue in-process")
+        figures["list_queue_in_process"] = {
+            username: await in_process_queue(agency["sessions"][username][1], args.rounds)
+            for username in (OPERATOR_SUPPORT, AGENT_SUPPORT)
+        }
+        log(f"{kind}: starting the server")
+        server = LiveServer(server_env(kind, path, dsn), workers=args.workers)
+        server.start()
+        try:
+            figures["http_get_support"] = await http_queue(server, agency, args, pg_data_dir)
+        except BaseException:
+            log(f"{kind}: failed; the server's log is kept at {server.log}")
+            raise
+        finally:
+            server.stop()
+        figures["server_log"] = server_failures(server.log_text())
+        server.log.unlink(missing_ok=True)
+        return figures
+    finally:
+        if kind == "postgres":
+            await engine.close_connection_pool()
+
+
+# --- 2. the report ------------------------------------------------------------------------------------
+
+
+def year_rows(agency: dict, count: int, anchor: dt.datetime, clock: BusinessSeconds, policy, args, expected):
+    """Tickets reported over the 365 days before `anchor`; `expected` counts their first-response
+    state at `anchor` as made (met / breached / open) and the due-time check against the product."""
+    rnd = random.Random(SEED + 1)
+    cal = builtin_calendar()
+    agents = agency["agents"]
+    responders = [agency["staff"][OPERATOR_SUPPORT], agency["staff"][AGENT_SUPPORT]]
+    until = epoch(anchor)
+    since = until - 365 * 86400
+    low, high = clock.offset(since), clock.offset(until)
+    business = {priority: (p.first_response_seconds, p.first_response_seconds * p.at_risk_percent // 100)
+                for priority, p in policy.items()}
+    for i in range(count):
+        agent = agents[i % len(agents)]["id"]
+        if rnd.random() < IN_WORKING_HOURS:
+            reported = clock.at_offset(rnd.randrange(low, high))
+        else:
+            reported = rnd.randrange(since, until)
+        priority = weighted(rnd, PRIORITIES)
+        target, warn = business[priority]
+        due, warn_at = clock.add(reported, target), clock.add(reported, warn)
+        if i % CHECK_EVERY == 0:
+            product = sla.targets(cal, instant(reported), policy[priority])
+            expected["due_checked"] += 1
+            if (epoch(product.first_response_due_at), epoch(product.first_response_warn_at)) != (due, warn_at):
+                expected["due_mismatches"] += 1
+        responded = None
+        if rnd.random() * 100 >= args.unanswered_percent:
+            late = rnd.random() * 100 < LATE_PERCENT
+            delay = rnd.randrange(target + 60, 4 * target) if late else min(target, 60 + int(rnd.expovariate(1 / 3000)))
+            responded = clock.add(reported, delay)
+            if responded > until:
+                responded = None  # not answered yet
+        if responded is not None:
+            expected["met" if responded <= due else "breached"] += 1
+            status = "closed" if until - responded > 3 * 86400 else "resolved"
+        else:
+            expected["open" if due >= until else "breached"] += 1
+            expected["unanswered"] += 1
+            status = "closed" if until - reported > 14 * 86400 else "open"
+        yield (
+            rnd.choice(agency["subscribers"][agent]),
+            agent,
+            "operator" if rnd.random() < 0.15 else "agent",
+            rnd.choice(tickets.CATEGORIES),
+            priority,
+            f"{rnd.choice(SUBJECTS)} ({i})",
+            status,
+            None,
+            instant(reported),
+            instant(due),
+            instant(warn_at),
+            instant(responded) if responded is not None else None,
+            rnd.choice(responders) if responded is not None else None,
+            None,
+            None,
+            instant(responded) if responded is not None and status != "open" else
+            (instant(reported + 14 * 86400) if status == "closed" else None),
+            None,
+        )
+
+
+REPORT_SQL = (
+    "SELECT t.id, t.subject, t.queue, t.priority, t.reported_at, t.first_response_due_at, "
+    "t.first_response_warn_at, t.first_responded_at, t.first_responder, a.brand_name "
+    "FROM ticket t LEFT JOIN agent a ON a.id = t.agent "
+    "WHERE t.reported_at >= {0} AND t.reported_at < {1} ORDER BY t.reported_at"
+)
+
+
+async def raw_fetch(kind: str, target: str, since: dt.datetime, until: dt.datetime) -> dict[str, object]:
+    """The report's rows through the bare driver (no Piccolo): the database's own share."""
+    start = time.perf_counter()
+    if kind == "sqlite":
+
+        def fetch() -> int:
+            connection = sqlite3.connect(target)  # Piccolo's adapters (imported) write datetimes as it stores them
+            try:
+                return len(connection.execute(REPORT_SQL.format("?", "?"), (since, until)).fetchall())
+            finally:
+                connection.close()
+
+        rows = await asyncio.to_thread(fetch)
+        driver = "stdlib sqlite3, rows as tuples of text (no datetime parsing)"
+    else:
+        import asyncpg
+
+        connection = await asyncpg.connect(target)
+        try:
+            rows = len(await connection.fetch(REPORT_SQL.format("$1", "$2"), since, until))
+        finally:
+            await connection.close()
+        driver = "asyncpg Records (timestamps decoded)"
+    return {"seconds": seconds(time.perf_counter() - start), "rows": rows, "driver": driver}
+
+
+async def in_process_report(actor, since: dt.datetime, until: dt.datetime) -> dict[str, object]:
+    summarize, calendar, business = {}, {}, {}
+    before_rss = peak_rss_mib()
+    with (
+        timed_calls(reports, "summarize", summarize),
+        timed_calls(reports, "current_calendar", calendar),
+        timed_calls(reports, "business_time_between", business, span_bucket),
+    ):
+        start = time.perf_counter()
+        report = await reports.sla_report(actor, since=since, until=until, dimension="week")
+        total = time.perf_counter() - start
+    fetch = total - summarize["seconds"] - calendar["seconds"]
+    business_seconds = business.get("seconds", 0.0)
+    groups = report["groups"]
+    return {
+        "seconds": seconds(total),
+        "split_seconds": {
+            "fetch_piccolo_query_and_rows": seconds(fetch),
+            "current_calendar": seconds(calendar["seconds"]),
+            "summarize_total": seconds(summarize["seconds"]),
+            "summarize_business_time_between": seconds(business_seconds),
+            "summarize_other_python": seconds(summarize["seconds"] - business_seconds),
+        },
+        "business_time_between": round_bucket(business),
+        "us_per_ticket_in_summarize": round(summarize["seconds"] * 1e6 / max(1, report["tickets"]), 1),
+        "peak_rss_mib": {"before": before_rss, "after": peak_rss_mib()},
+        "result": {
+            "tickets": report["tickets"],
+            "groups": len(groups),
+            "met": sum(g["met"] for g in groups),
+            "breached": sum(g["breached"] for g in groups),
+            "open": sum(g["open"] for g in groups),
+            "breaches_listed": len(report["breaches"]),
+            "compliance_percent": report["compliance_percent"],
+            "first_group": groups[0] if groups else None,
+            "last_group": groups[-1] if groups else None,
+        },
+    }
+
+
+async def http_report(server, token: str, since_day: str, until_day: str, timeout: float) -> dict[str, object]:
+    path = f"/support/report?since={since_day}&until={until_day}&dimension=week"
+    async with httpx.AsyncClient(base_url=server.url, timeout=60, cookies={"vs_session": token}) as client:
+        warm = await get(client, "/support/report")  # the default 8 weeks: first-request costs out of the way
+        status, elapsed, text = await get(client, path, timeout=timeout)
+    figures: dict[str, object] = {"path": path, "warmup_status_8_weeks": warm[0], "warmup_seconds": seconds(warm[1])}
+    if status == 200:
+        compliance = re.search(r'id="compliance">([^<]*)<', text)
+        figures.update(
+            status=200,
+            seconds=seconds(elapsed),
+            bytes=len(text.encode()),
+            tickets_shown=int(m[1]) if (m := re.search(r"(\d+) tickets", text)) else None,
+            compliance_shown=compliance[1] if compliance else None,
+            breach_items=len(re.findall(r'<li><a href="/support/tickets/', text)),
+        )
+    elif isinstance(status, str):
+        figures.update(status=None, error=status, seconds=seconds(elapsed), timed_out=status.endswith("Timeout"),
+                       timeout_seconds=timeout, detail=text)
+    else:
+        figures.update(status=status, seconds=seconds(elapsed), body=text[:500])
+    return figures
+
+
+async def report_benchmark(kind: str, engine, target: str, dsn: str | None, args) -> dict[str, object]:
+    from tests.web.live_server import LiveServer
+
+    bind_engine(engine)
+    await prepare_sqlite(engine)
+    await migrate()
+    if kind == "postgres":
+        await engine.start_connection_pool()
+    try:
+        agency = await build_agency()
+        anchor = now().replace(microsecond=0)
+        start = time.perf_counter()
+        clock = BusinessSeconds(builtin_calendar(), epoch(anchor) - 367 * 86400, epoch(anchor) + 120 * 86400)
+        expected: Counter = Counter()
+        rows = year_rows(agency, args.report_tickets, anchor, clock, await policies(), args, expected)
+        log(f"{kind}: loading {args.report_tickets} tickets of one year")
+        count, _insert = await load_tickets(rows)
+        figures: dict[str, object] = {
+            "tickets": count,
+            "setup_seconds": agency["setup_seconds"],
+            "load_seconds": seconds(time.perf_counter() - start),
+            "load_method": await after_load(kind),
+        }
+        decided = expected["met"] + expected["breached"]
+        figures["as_loaded"] = {
+            "met": expected["met"],
+            "breached": expected["breached"],
+            "open": expected["open"],
+            "never_answered": expected["unanswered"],
+            "compliance_percent": round(100 * expected["met"] / decided, 1) if decided else None,
+            "due_times_checked_against_sla_targets": expected["due_checked"],
+            "due_time_mismatches": expected["due_mismatches"],
+        }
+        # The whole year as the page asks for it: whole UTC days, `until` inclusive.
+        since_day, until_day = (anchor - dt.timedelta(days=365)).date(), anchor.date()
+        since = dt.datetime.combine(since_day, dt.time(0), tzinfo=dt.UTC)
+        until = dt.datetime.combine(until_day + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
+        log(f"{kind}: {count} tickets in {figures['load_seconds']} s; bare-driver fetch")
+        figures["raw_driver_fetch"] = await raw_fetch(kind, target, since, until)
+        log(f"{kind}: sla_report(dimension='week') in-process over the year")
+        actor = agency["sessions"][OPERATOR_SUPPORT][1]
+        figures["sla_report_in_process"] = await in_process_report(actor, since, until)
+        log(f"{kind}: report took {figures['sla_report_in_process']['seconds']} s; GET /support/report")
+        if args.report_timeout > 0:
+            server = LiveServer(server_env(kind, target if kind == "sqlite" else None, dsn), workers=args.workers)
+            server.start()
+            try:
+                token = agency["sessions"][OPERATOR_SUPPORT][0]
+                figures["http_get_report"] = await http_report(
+                    server, token, since_day.isoformat(), until_day.isoformat(), args.report_timeout
+                )
+            except BaseException:
+                log(f"{kind}: failed; the server's log is kept at {server.log}")
+                raise
+            finally:
+                server.stop()
+            figures["server_log"] = server_failures(server.log_text())
+            server.log.unlink(missing_ok=True)
+        return figures
+    finally:
+        if kind == "postgres":
+            await engine.close_connection_pool()
+
+
+# --- driver -----------------------------------------------------------------------------------------
+
+
+async def run(kind: str, args) -> dict[str, object]:
+    cluster = None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            if kind == "sqlite":
+                queue_path = str(Path(tmp) / "queue.sqlite3")
+                queue_engine, queue_dsn = SQLiteEngine(path=queue_path, timeout=30), None
+            else:
+                from tests.postgres_cluster import start_cluster
+
+                cluster = start_cluster()
+                queue_path, queue_dsn = None, cluster.create_database("support_queue")
+                queue_engine = PostgresEngine(config={"dsn": queue_dsn}, extensions=())
+            start = time.perf_counter()
+            figures: dict[str, object] = {}
+            if args.tickets > 0:
+                figures["queue"] = await queue_benchmark(
+                    kind, queue_engine, queue_path, queue_dsn, args, cluster.data_dir if cluster else None
+                )
+            if args.report_tickets > 0:
+                if kind == "sqlite":
+                    target = str(Path(tmp) / "report.sqlite3")
+                    report_engine, report_dsn = SQLiteEngine(path=target, timeout=30), None
+                else:
+                    target = report_dsn = cluster.create_database("support_report")
+                    report_engine = PostgresEngine(config={"dsn": target}, extensions=())
+                figures["report"] = await report_benchmark(kind, report_engine, target, report_dsn, args)
+            figures["wall_seconds"] = round(time.perf_counter() - start, 1)
+            return figures
+        finally:
+            if cluster:
+                cluster.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--tickets", type=int, default=100_000, help="open tickets in the queue (0: skip)")
+    parser.add_argument("--report-tickets", type=int, default=1_000_000, help="tickets of the year (0: skip)")
+    parser.add_argument("--requests", type=int, default=200, help="GET /support requests per run")
+    parser.add_argument("--seconds", type=float, default=15.0, help="time cap per GET /support run")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the second run")
+    parser.add_argument("--rounds", type=int, default=20, help="in-process list_queue calls per user")
+    parser.add_argument("--queue-weeks", type=int, default=4, help="the open tickets were reported over this")
+    parser.add_argument("--unanswered-percent", type=float, default=1.0, help="tickets of the year never answered")
+    parser.add_argument("--report-timeout", type=float, default=180.0, help="cap of the HTTP report (0: skip it)")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    args = parser.parse_args()
+    results = {}
+    started = time.perf_counter()
+    for kind in args.databases.split(","):
+        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
+            results[kind] = asyncio.run(run(kind, args))
+    print(
+        json.dumps(
+            {
+                "benchmark": "support",
+                "notes": [
+                    "Demo agency (6 agents, two 3-level branches); `support` is operator support (sees every "
+                    "ticket), `pearl.support` is Pearl River Telecom's support user (its subtree: 3 of the 6 "
+                    "agents, half the tickets). No SLA policies or calendar stored: 4 working hours for every "
+                    "priority on the built-in calendar (Mon-Fri 09:00-18:00 Asia/Shanghai with China's holidays).",
+                    "Queue: every ticket open and unanswered, reported over the last queue_weeks weeks, so the "
+                    "first page (earliest due) is the longest overdue; business_seconds_left walks from each due "
+                    "time to now.",
+                    "Report: tickets of the year; never-answered ones are breached and their 'breached by' is "
+                    "counted up to now; no ticket messages are loaded (neither the queue nor the report reads "
+                    "them).",
+                    "Server: `voipagency serve --workers N` on loopback, the load generator on the same cores. "
+                    "SQLite in demo mode (no demo data loaded: the database has users); PostgreSQL in production "
+                    "mode on a throwaway cluster (fsync=off).",
+                    "fetch_piccolo_query_and_rows = sla_report total minus summarize and the calendar.",
+                ],
+                "settings": {
+                    "tickets": args.tickets,
+                    "report_tickets": args.report_tickets,
+                    "requests": args.requests,
+                    "seconds": args.seconds,
+                    "clients": args.clients,
+                    "rounds": args.rounds,
+                    "queue_weeks": args.queue_weeks,
+                    "unanswered_percent": args.unanswered_percent,
+                    "late_percent_of_answered": LATE_PERCENT,
+                    "report_timeout": args.report_timeout,
+                    "workers": args.workers,
+                },
+                "results": results,
+                "wall_seconds": round(time.perf_counter() - started, 1),
+            },
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
