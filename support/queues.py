@@ -38,10 +38,18 @@ COLUMNS = (
 
 
 async def list_queue(
-    actor: Actor, *, queue: str = "", status: str = "", priority: str = "", page: int = 1, per_page: int = 50
+    actor: Actor,
+    *,
+    queue: str = "",
+    status: str = "",
+    priority: str = "",
+    agent_id: int | None = None,
+    assignee: str = "",
+    page: int = 1,
+    per_page: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
     """Open work first, the most urgent first. Operator staff see every queue; an agent's users
-    see their subtree's first-line tickets."""
+    see their subtree's tickets. `assignee` is "me", "none" or a user id."""
     if not actor.can("view_tickets"):
         raise Forbidden()
     conditions = [c for c in (in_subtree(actor, Ticket.agent.path),) if c is not None]
@@ -52,6 +60,14 @@ async def list_queue(
     )
     if priority:
         conditions.append(Ticket.priority == priority)
+    if agent_id is not None:
+        conditions.append(Ticket.agent == agent_id)
+    if assignee == "me":
+        conditions.append(Ticket.assignee == actor.user_id)
+    elif assignee == "none":
+        conditions.append(Ticket.assignee.is_null())
+    elif assignee.isascii() and assignee.isdigit() and len(assignee) < 10:
+        conditions.append(Ticket.assignee == int(assignee))
     rows, total = await fetch_page(
         Ticket.select(*COLUMNS),
         Ticket.count(),

@@ -188,3 +188,21 @@ async def test_take_next_assigns_the_most_urgent(db):
     assert await tickets.take_next(actors["huaxin.clerk"]) is None
     with pytest.raises(Forbidden):
         await tickets.take_next(actors["huaxin.view"])
+
+
+async def test_queue_filters_and_order(db):
+    from support.queues import list_queue
+
+    actors = await demo_actors()
+    later, sid = await new_ticket(actors)
+    sooner = await tickets.open_ticket({"subject": "sooner", "body": "b"}, subscriber_id=sid, reported_at=at(-1, 10))
+    rows, total = await list_queue(actors["support"])
+    assert total == 2 and [r["id"] for r in rows] == [sooner["id"], later["id"]]
+    assert all(r["state"] == "breached" and r["seconds_left"] < 0 for r in rows)
+    await tickets.take_next(actors["huaxin.clerk"])
+    mine, _ = await list_queue(actors["huaxin.clerk"], assignee="me")
+    assert [r["id"] for r in mine] == [sooner["id"]]
+    nobody, _ = await list_queue(actors["huaxin.clerk"], assignee="none")
+    assert [r["id"] for r in nobody] == [later["id"]]
+    assert (await list_queue(actors["admin"], agent_id=actors["pearl"].agent_id))[1] == 0
+    assert (await list_queue(actors["pearl"]))[1] == 0

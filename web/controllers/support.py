@@ -39,10 +39,20 @@ async def queue_page(
     queue: FromQuery[str] = "",
     status: FromQuery[str] = "",
     priority: FromQuery[str] = "",
+    agent: FromQuery[str] = "",
+    assignee: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
+    agent_id = int(agent) if agent.isascii() and agent.isdigit() and len(agent) < 10 else None
     rows, total = await queues.list_queue(
-        request.user, queue=queue[:16], status=status[:16], priority=priority[:16], page=page, per_page=PER_PAGE
+        request.user,
+        queue=queue[:16],
+        status=status[:16],
+        priority=priority[:16],
+        agent_id=agent_id,
+        assignee=assignee[:10],
+        page=page,
+        per_page=PER_PAGE,
     )
     for row in rows:
         row["left"] = time_left(row["seconds_left"])
@@ -56,7 +66,13 @@ async def queue_page(
         rows=rows,
         total=total,
         unconfirmed=unconfirmed,
-        filters={"queue": queue[:16], "status": status[:16], "priority": priority[:16]},
+        filters={
+            "queue": queue[:16],
+            "status": status[:16],
+            "priority": priority[:16],
+            "agent": agent[:9],
+            "assignee": assignee[:10],
+        },
         priorities=tickets.PRIORITIES,
     )
 

@@ -48,10 +48,14 @@ class SupportApiController(Controller):
         queue: FromQuery[str] = "",
         status: FromQuery[str] = "",
         priority: FromQuery[str] = "",
+        agent_id: FromQuery[int | None] = None,
+        assignee: FromQuery[str] = "",
         page: FromQuery[int] = 1,
     ) -> dict[str, Any]:
+        """Open tickets by due time; `assignee` is "me", "none" or a user id."""
         rows, total = await queues.list_queue(
-            request.user, queue=queue[:16], status=status[:16], priority=priority[:16], page=page
+            request.user, queue=queue[:16], status=status[:16], priority=priority[:16], agent_id=agent_id,
+            assignee=assignee[:10], page=page,
         )
         return {"items": rows, "total": total, "page": page}
 
