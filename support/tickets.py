@@ -455,3 +455,48 @@ async def attachment_file(ticket_id: int, attachment_id: int, *, include_interna
     if row is None:
         raise NotFound()
     return row["filename"], row["content_type"], bytes(row["data"])
+
+
+async def list_policies() -> list[dict[str, Any]]:
+    """The policy of every priority (the default where none is stored)."""
+    stored = {row["priority"]: row for row in await SlaPolicy.select()}
+    default = sla.Policy()
+    return [
+        {
+            "priority": p,
+            "first_response_seconds": stored.get(p, {}).get("first_response_seconds", default.first_response_seconds),
+            "resolution_seconds": stored.get(p, {}).get("resolution_seconds", default.resolution_seconds),
+            "at_risk_percent": stored.get(p, {}).get("at_risk_percent", default.at_risk_percent),
+        }
+        for p in PRIORITIES
+    ]
+
+
+async def save_policy(
+    actor: Actor, priority: str, first_response_minutes: object, resolution_minutes: object, at_risk_percent: object
+) -> dict[str, Any]:
+    """Operator admins set a priority's targets (in working minutes); new tickets use them."""
+    from agency.errors import ValidationFailed
+    from agency.units import parse_minutes
+
+    if not (actor.is_operator and actor.role == "admin"):
+        raise Forbidden()
+    if priority not in PRIORITIES:
+        raise ValidationFailed({"priority": N_("Choose one of the offered values.")})
+    first = parse_minutes("first_response_minutes", first_response_minutes)
+    resolution = (
+        parse_minutes("resolution_minutes", resolution_minutes) if resolution_minutes not in (None, "") else None
+    )
+    percent = parse_minutes("at_risk_percent", at_risk_percent)
+    if not 1 <= percent <= 99 or first > 60 * 24 * 30 or (resolution or 0) > 60 * 24 * 365:
+        raise ValidationFailed({"at_risk_percent": N_("The number is out of range.")})
+    values = {
+        "first_response_seconds": first * 60,
+        "resolution_seconds": resolution * 60 if resolution else None,
+        "at_risk_percent": percent,
+    }
+    async with transaction():
+        await SlaPolicy.delete().where(SlaPolicy.priority == priority)
+        await SlaPolicy.insert(SlaPolicy(priority=priority, **values))
+        await audit.record(actor, "support.policy", target_type="priority", target_id=priority, after=values)
+    return {"priority": priority, **values}

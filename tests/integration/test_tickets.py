@@ -206,3 +206,19 @@ async def test_queue_filters_and_order(db):
     assert [r["id"] for r in nobody] == [later["id"]]
     assert (await list_queue(actors["admin"], agent_id=actors["pearl"].agent_id))[1] == 0
     assert (await list_queue(actors["pearl"]))[1] == 0
+
+
+async def test_policies_per_priority(db):
+    actors = await demo_actors()
+    assert {p["priority"]: p["first_response_seconds"] for p in await tickets.list_policies()}["urgent"] == 4 * 3600
+    await tickets.save_policy(actors["admin"], "urgent", 60, 240, 50)
+    with pytest.raises(Forbidden):
+        await tickets.save_policy(actors["support"], "urgent", 30, None, 50)
+    from agency.errors import ValidationFailed
+
+    for bad in (("urgent", 0, None, 50), ("urgent", 60, None, 100), ("vip", 60, None, 50), ("urgent", "x", None, 5)):
+        with pytest.raises(ValidationFailed):
+            await tickets.save_policy(actors["admin"], *bad)
+    ticket, _ = await new_ticket(actors, priority="urgent")
+    assert ticket["first_response_due_at"] == at(0, 11) and ticket["first_response_warn_at"] == at(0, 10, 30)
+    assert ticket["resolution_due_at"] == at(0, 14)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from support import queues, reports, tickets
@@ -33,6 +33,13 @@ class StatusIn:
 
 
 @dataclass
+class PolicyIn:
+    first_response_minutes: int = 240
+    resolution_minutes: int | None = None
+    at_risk_percent: int = 75
+
+
+@dataclass
 class AssignIn:
     user_id: int | None = None
 
@@ -54,8 +61,13 @@ class SupportApiController(Controller):
     ) -> dict[str, Any]:
         """Open tickets by due time; `assignee` is "me", "none" or a user id."""
         rows, total = await queues.list_queue(
-            request.user, queue=queue[:16], status=status[:16], priority=priority[:16], agent_id=agent_id,
-            assignee=assignee[:10], page=page,
+            request.user,
+            queue=queue[:16],
+            status=status[:16],
+            priority=priority[:16],
+            agent_id=agent_id,
+            assignee=assignee[:10],
+            page=page,
         )
         return {"items": rows, "total": total, "page": page}
 
@@ -94,6 +106,17 @@ class SupportApiController(Controller):
     @post("/tickets/take-next", opt=access("answer_tickets"), status_code=200)
     async def take_next(self, request: Request) -> dict[str, Any]:
         return {"ticket": await tickets.take_next(request.user)}
+
+    @get("/support/policies", opt=access("view_tickets"))
+    async def policies(self) -> list[dict[str, Any]]:
+        return await tickets.list_policies()
+
+    @put("/support/policies/{priority:str}", opt=access("manage_calendar"))
+    async def save_policy(self, request: Request, priority: FromPath[str], data: JSONBody[PolicyIn]) -> dict:
+        """Targets in working minutes for new tickets of this priority (operator admins)."""
+        return await tickets.save_policy(
+            request.user, priority, data.first_response_minutes, data.resolution_minutes, data.at_risk_percent
+        )
 
     @get("/support/report", opt=access("view_tickets"))
     async def report(
