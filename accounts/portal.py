@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from accounts.tables import Subscriber, SubscriberSession
@@ -10,9 +9,8 @@ from agency import ledger
 from agency.clock import now
 from agency.database import transaction
 from agency.ledger import JournalFilter
-from agency.sessions import SessionPolicy, new_token, token_hash
+from agency.sessions import SessionPolicy, is_live, new_token, token_hash, touch
 
-TOUCH_EVERY = dt.timedelta(seconds=60)
 DEFAULT_POLICY = SessionPolicy()
 
 
@@ -55,16 +53,9 @@ async def subscriber_for_session(token: str, policy: SessionPolicy = DEFAULT_POL
         .where(SubscriberSession.token_hash == token_hash(token))
         .first()
     )
-    if (
-        row is None
-        or row["revoked_at"] is not None
-        or row["expires_at"] <= at
-        or row["last_seen_at"] + policy.idle <= at
-        or row["status"] == "closed"
-    ):
+    if not is_live(row, policy, at) or row["status"] == "closed":
         return None
-    if at - row["last_seen_at"] >= TOUCH_EVERY:
-        await SubscriberSession.update({SubscriberSession.last_seen_at: at}).where(SubscriberSession.id == row["id"])
+    await touch(SubscriberSession, row, at)
     return {
         "id": row["subscriber_id"],
         "account_number": row["account_number"],

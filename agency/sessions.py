@@ -137,6 +137,23 @@ async def log_in(
     return token, actor
 
 
+def is_live(row: dict[str, Any] | None, policy: SessionPolicy, at: dt.datetime) -> bool:
+    """A session row (staff or subscriber) that is known, not revoked, not idle too long and not
+    past its absolute end."""
+    return (
+        row is not None
+        and row["revoked_at"] is None
+        and row["expires_at"] > at
+        and row["last_seen_at"] + policy.idle > at
+    )
+
+
+async def touch(session_table, row: dict[str, Any], at: dt.datetime) -> None:
+    """Record activity for the idle timeout, at most once a minute (not a write per request)."""
+    if at - row["last_seen_at"] >= TOUCH_EVERY:
+        await session_table.update({session_table.last_seen_at: at}).where(session_table.id == row["id"])
+
+
 async def actor_for_session(token: str, *, address: str, policy: SessionPolicy = SessionPolicy()) -> Actor | None:
     """The actor of a live session, or None when it is unknown, revoked, idle too long, past
     its absolute end, or its user or agent may no longer operate."""
@@ -154,18 +171,12 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
         .where(UserSession.token_hash == token_hash(token))
         .first()
     )
-    if (
-        row is None
-        or row["revoked_at"] is not None
-        or row["expires_at"] <= at
-        or row["last_seen_at"] + policy.idle <= at
-    ):
+    if not is_live(row, policy, at):
         return None
     user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
     if not _may_log_in(user):
         return None
-    if at - row["last_seen_at"] >= TOUCH_EVERY:
-        await UserSession.update({UserSession.last_seen_at: at}).where(UserSession.id == row["id"])
+    await touch(UserSession, row, at)
     return _actor(user, address, row["id"])
 
 

@@ -1,5 +1,6 @@
 """Uploaded files (remittance slips, ticket attachments): only PNG, JPEG or PDF, recognised by
 their first bytes whatever their name claims, and at most 2 MB."""
+
 from __future__ import annotations
 
 from agency.errors import N_, ValidationFailed
