@@ -9,7 +9,8 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    `transaction()`), reported over the last --queue-weeks weeks (70% inside working hours), with due
    and warning times from `support.sla.targets` on the built-in calendar and the policy of their
    priority. `queues.list_queue` (first page of 50) is timed in-process, split into the page query
-   (`fetch_page`: rows and count), the calendar and the clock arithmetic; then the real server
+   (`fetch_page`: rows and count), the calendar and the clock arithmetic, and the database's plans
+   for the page and count queries are kept (EXPLAIN ANALYZE on PostgreSQL); then the real server
    (`voipagency serve --workers 2`) serves GET /support (the rendered queue page, first page of 50)
    sequentially and to 8 concurrent clients, logged in as `support` (every ticket) and as
    `pearl.support` (its subtree: half of them); p50/p99 ms.
@@ -20,9 +21,9 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    ticket) and are checked against `support.sla.targets` on a sample. `reports.sla_report(...,
    dimension="week")` over the whole year is timed in-process, split into the fetch (Piccolo query
    and row conversion), the calendar, and `summarize` (with its `business_time_between` calls
-   bucketed by span); beside it the same rows are fetched through the bare driver. Then GET
-   /support/report?since=…&until=…&dimension=week is sent once through the server, capped at
-   --report-timeout seconds.
+   bucketed by span), with this process's peak RSS; then the same rows are fetched through the bare
+   driver. Then GET /support/report?since=…&until=…&dimension=week is sent once through the server,
+   capped at --report-timeout seconds.
 
 Prints one JSON object; nothing is asserted.
 
@@ -110,6 +111,12 @@ def instant(seconds: int) -> dt.datetime:
 
 def seconds(value: float) -> float:
     return round(value, 3)
+
+
+def reset_peak_rss() -> None:
+    """Linux: start VmHWM over from the current resident set (writing 5 to clear_refs)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def peak_rss_mib() -> float | None:
@@ -367,6 +374,28 @@ async def in_process_queue(actor, rounds: int) -> dict[str, object]:
     }
 
 
+async def query_plans(kind: str, path: str | None) -> dict[str, list[str]]:
+    """How the database runs the operator's page query and its count (EXPLAIN ANALYZE on PostgreSQL)."""
+    condition = Ticket.status.is_in(["open", "pending"])
+    page = Ticket.select(*queues.COLUMNS).where(condition).order_by(Ticket.first_response_due_at).limit(50)
+    plans = {}
+    for name, query in (("page_rows", page), ("count", Ticket.count().where(condition))):
+        sql = str(query)
+        if kind == "sqlite":
+
+            def explain(sql: str = sql) -> list[str]:
+                connection = sqlite3.connect(path or "")
+                try:
+                    return [row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + sql)]
+                finally:
+                    connection.close()
+
+            plans[name] = await asyncio.to_thread(explain)
+        else:
+            plans[name] = [row["QUERY PLAN"] for row in await Ticket.raw("EXPLAIN ANALYZE " + sql)]
+    return plans
+
+
 async def get(client: httpx.AsyncClient, path: str, timeout: float | None = None) -> tuple[int | str, float, str]:
     start = time.perf_counter()
     try:
@@ -501,6 +530,7 @@ async def queue_benchmark(kind: str, engine, path: str | None, dsn: str | None, 
             username: await in_process_queue(agency["sessions"][username][1], args.rounds)
             for username in (OPERATOR_SUPPORT, AGENT_SUPPORT)
         }
+        figures["query_plans"] = await query_plans(kind, path)
         log(f"{kind}: starting the server")
         server = LiveServer(server_env(kind, path, dsn), workers=args.workers)
         server.start()
@@ -624,6 +654,7 @@ async def raw_fetch(kind: str, target: str, since: dt.datetime, until: dt.dateti
 
 async def in_process_report(actor, since: dt.datetime, until: dt.datetime) -> dict[str, object]:
     summarize, calendar, business = {}, {}, {}
+    reset_peak_rss()
     before_rss = peak_rss_mib()
     with (
         timed_calls(reports, "summarize", summarize),
@@ -647,7 +678,7 @@ async def in_process_report(actor, since: dt.datetime, until: dt.datetime) -> di
         },
         "business_time_between": round_bucket(business),
         "us_per_ticket_in_summarize": round(summarize["seconds"] * 1e6 / max(1, report["tickets"]), 1),
-        "peak_rss_mib": {"before": before_rss, "after": peak_rss_mib()},
+        "peak_rss_mib": {"at_start": before_rss, "peak_during": peak_rss_mib()},
         "result": {
             "tickets": report["tickets"],
             "groups": len(groups),
@@ -729,12 +760,12 @@ async def report_benchmark(kind: str, engine, target: str, dsn: str | None, args
         since_day, until_day = (anchor - dt.timedelta(days=365)).date(), anchor.date()
         since = dt.datetime.combine(since_day, dt.time(0), tzinfo=dt.UTC)
         until = dt.datetime.combine(until_day + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
-        log(f"{kind}: {count} tickets in {figures['load_seconds']} s; bare-driver fetch")
-        figures["raw_driver_fetch"] = await raw_fetch(kind, target, since, until)
-        log(f"{kind}: sla_report(dimension='week') in-process over the year")
+        log(f"{kind}: {count} tickets in {figures['load_seconds']} s; sla_report(dimension='week') in-process")
         actor = agency["sessions"][OPERATOR_SUPPORT][1]
         figures["sla_report_in_process"] = await in_process_report(actor, since, until)
-        log(f"{kind}: report took {figures['sla_report_in_process']['seconds']} s; GET /support/report")
+        log(f"{kind}: report took {figures['sla_report_in_process']['seconds']} s; bare-driver fetch")
+        figures["raw_driver_fetch"] = await raw_fetch(kind, target, since, until)
+        log(f"{kind}: GET /support/report")
         if args.report_timeout > 0:
             server = LiveServer(server_env(kind, target if kind == "sqlite" else None, dsn), workers=args.workers)
             server.start()
