@@ -7,6 +7,7 @@ it does not publish is reported as unconfirmed, never guessed."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 from agency.clock import now
@@ -29,9 +30,16 @@ def _from_row(row: dict[str, Any]) -> BusinessCalendar:
 
 
 def builtin_calendar(years: range | None = None) -> BusinessCalendar:
-    """Mon-Fri 09:00-18:00 Asia/Shanghai with China's published holidays around the given years."""
+    """Mon-Fri 09:00-18:00 Asia/Shanghai with China's published holidays around the given years
+    (by default last year to next year)."""
     this_year = now().year
-    wanted = set(years or range(this_year - 1, this_year + 2)) & set(china_published_years())
+    return _builtin(tuple(years or range(this_year - 1, this_year + 2)))
+
+
+@cache
+def _builtin(years: tuple[int, ...]) -> BusinessCalendar:
+    """Built once per set of years: reading the holidays package costs milliseconds a time."""
+    wanted = set(years) & set(china_published_years())
     closed, extra = china_holidays(sorted(wanted)) if wanted else (set(), {})
     return default_calendar(closed_dates=closed, extra_workdays=extra)
 

@@ -49,7 +49,8 @@ async def list_queue(
     per_page: int = 50,
 ) -> tuple[list[dict[str, Any]], int]:
     """Open work first, the most urgent first. Operator staff see every queue; an agent's users
-    see their subtree's tickets. `assignee` is "me", "none" or a user id."""
+    see their subtree's tickets, escalated ones included (they stay the agent's customers).
+    `assignee` is "me", "none" or a user id."""
     if not actor.can("view_tickets"):
         raise Forbidden()
     conditions = [c for c in (in_subtree(actor, Ticket.agent.path),) if c is not None]

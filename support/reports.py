@@ -19,6 +19,7 @@ from support.calendars import current_calendar
 from support.tables import Ticket
 
 DIMENSIONS = ("week", "month", "queue", "priority", "staff", "agent")
+MAX_BREACHES_LISTED = 500  # the worst ones; breach_count says how many there are in all
 LABELS = (N_("week"), N_("month"), N_("queue"), N_("priority"), N_("staff"), N_("agent"))
 
 
@@ -116,6 +117,7 @@ async def sla_report(
         query = query.where(scope)
     rows = await query.order_by(Ticket.reported_at)
     groups, breaches = summarize(rows, dimension, await current_calendar(), now())
+    breaches.sort(key=lambda b: b["breached_by_seconds"], reverse=True)
     overall = defaultdict(int)
     for group in groups:
         overall["met"] += group["met"]
@@ -126,7 +128,8 @@ async def sla_report(
         "since": since,
         "until": until,
         "groups": groups,
-        "breaches": breaches,
+        "breaches": breaches[:MAX_BREACHES_LISTED],
+        "breach_count": len(breaches),
         "tickets": len(rows),
         "compliance_percent": round(100 * overall["met"] / decided, 1) if decided else None,
     }
