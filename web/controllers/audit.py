@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Response
 
 from agency import audit
 from web.auth import access
+from web.controllers.forms import period
 from web.rendering import render
 
 PER_PAGE = 50
 
 
-def parse_day(value: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(0), tzinfo=dt.timezone.utc) if value else None
-    except ValueError:
-        return None
-
-
 def audit_filter(action: str, user: str, since: str, until: str) -> audit.AuditFilter:
-    until_day = parse_day(until)
-    return audit.AuditFilter(
-        action=action[:64],
-        username=user[:64],
-        since=parse_day(since),
-        until=until_day + dt.timedelta(days=1) if until_day else None,
-    )
+    since_at, until_at = period(since, until)
+    return audit.AuditFilter(action=action[:64], username=user[:64], since=since_at, until=until_at)
 
 
 @get("/audit", opt=access("view_audit"))

@@ -15,7 +15,7 @@ from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from cards import exports, jobs, services
 from cards.errors import RedemptionFailed
 from web.auth import access, client_address
-from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.forms import form_data, form_errors, query_id, redirect
 from web.errors import translated
 from web.exports import table_response
 from web.formatting import datetime_local
@@ -156,7 +156,7 @@ async def cards_page(
     batch: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
-    batch_id = int(batch) if batch.isascii() and batch.isdigit() and len(batch) < 10 else None
+    batch_id = query_id(batch)
     rows, total = await services.list_cards(
         request.user, serial=serial[:20], status=status[:16], batch_id=batch_id, page=page, per_page=PER_PAGE
     )

@@ -1,7 +1,8 @@
-"""Helpers shared by the HTML controllers: reading forms, form errors, redirects."""
+"""Helpers shared by the controllers: reading forms and query values, form errors, redirects."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from litestar import Request
@@ -39,6 +40,25 @@ def form_errors(
 ) -> Response:
     """Re-render the form with the messages next to their fields; nothing was changed."""
     return render(request, template, status_code=400, partial=partial, errors=field_errors(exc), **context)
+
+
+def parse_day(value: str) -> dt.datetime | None:
+    """An ISO date from a query as midnight UTC, or None when empty or malformed."""
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(0), tzinfo=dt.timezone.utc) if value else None
+    except ValueError:
+        return None
+
+
+def period(since: str, until: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[since, until) from two ISO days of a filter form; the `until` day itself is included."""
+    until_day = parse_day(until)
+    return parse_day(since), until_day + dt.timedelta(days=1) if until_day else None
+
+
+def query_id(text: str, digits: int = 9) -> int | None:
+    """A positive id typed into a filter (ASCII digits, at most `digits` of them), else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
 
 
 def to_int(value: object) -> int | None:

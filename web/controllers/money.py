@@ -16,8 +16,7 @@ from agency.ledger import JournalFilter
 from agency.roles import Actor
 from agency.units import format_price, parse_minutes, parse_yuan
 from web.auth import access
-from web.controllers.audit import parse_day
-from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.forms import form_data, form_errors, period, query_id, redirect
 from web.errors import translated
 from web.exports import table_response
 from web.formatting import datetime_local, money
@@ -30,14 +29,8 @@ TIER_ROWS = 6
 
 
 def journal_filter(kind: str, since: str, until: str, counterparty: str) -> JournalFilter:
-    until_day = parse_day(until)
-    party = int(counterparty) if counterparty.isascii() and counterparty.isdigit() and len(counterparty) < 10 else None
-    return JournalFilter(
-        kind=kind[:32],
-        since=parse_day(since),
-        until=until_day + dt.timedelta(days=1) if until_day else None,
-        counterparty=party,
-    )
+    since_at, until_at = period(since, until)
+    return JournalFilter(kind=kind[:32], since=since_at, until=until_at, counterparty=query_id(counterparty))
 
 
 @get("/agents/{agent_id:int}/money", opt=access("view_money"))
@@ -107,15 +100,11 @@ async def export_journal(
     return table_response(f"journal-{agent_id}-{account}", "xlsx" if format == "xlsx" else "csv", header, data)
 
 
-def period(since: str, until: str) -> tuple[dt.datetime | None, dt.datetime | None]:
-    until_day = parse_day(until)
-    return parse_day(since), until_day + dt.timedelta(days=1) if until_day else None
-
-
 async def _bundles_context(actor: Actor, since: str = "", until: str = "", agent: str = "") -> dict:
-    agent_id = int(agent) if agent.isascii() and agent.isdigit() and len(agent) < 10 else None
     start, end = period(since, until)
-    orders, total = await bundles.list_orders(actor, agent_id=agent_id, since=start, until=end, per_page=PER_PAGE)
+    orders, total = await bundles.list_orders(
+        actor, agent_id=query_id(agent), since=start, until=end, per_page=PER_PAGE
+    )
     summary = await wallets.money_summary(actor, actor.agent_id) if actor.agent_id else None
     return {
         "orders": orders,
@@ -300,9 +289,7 @@ async def _prices_context(request: Request, settings: Settings) -> dict:
 async def price_preview(request: Request, minutes: FromQuery[str] = "", level: FromQuery[str] = "") -> Response:
     """htmx partial: what a sub-agent (or, for the operator, an agent of `level`) pays."""
     try:
-        result = await prices.preview(
-            request.user, minutes, int(level) if level.isascii() and level.isdigit() and len(level) < 3 else None
-        )
+        result = await prices.preview(request.user, minutes, query_id(level, digits=2))
     except ValidationFailed as exc:
         return render(
             request, "money/_preview.html", preview=None, error=translated(next(iter(exc.errors.values())), exc.params)

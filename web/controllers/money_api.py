@@ -15,7 +15,8 @@ from agency import bundles, onboarding, prices, remittances, wallets
 from agency.pricing import Tier
 from agency.units import format_price, parse_minutes, parse_yuan
 from web.auth import access
-from web.controllers.money import journal_filter, period
+from web.controllers.forms import period
+from web.controllers.money import journal_filter
 
 
 @dataclass

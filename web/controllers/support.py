@@ -13,8 +13,7 @@ from agency.clock import now
 from agency.errors import Conflict, ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
-from web.controllers.audit import parse_day
-from web.controllers.forms import form_data, redirect, uploaded_file
+from web.controllers.forms import form_data, period, query_id, redirect, uploaded_file
 from web.errors import translated
 from web.exports import table_response
 from web.i18n import gettext as _
@@ -43,7 +42,7 @@ async def queue_page(
     assignee: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
-    agent_id = int(agent) if agent.isascii() and agent.isdigit() and len(agent) < 10 else None
+    agent_id = query_id(agent)
     rows, total = await queues.list_queue(
         request.user,
         queue=queue[:16],
@@ -218,9 +217,8 @@ async def take_next(request: Request) -> Response:
 
 def report_period(since: str, until: str) -> tuple[dt.datetime, dt.datetime]:
     """The report's period: the given days, or the last 8 weeks."""
-    end = parse_day(until)
-    start = parse_day(since)
-    end = end + dt.timedelta(days=1) if end else now()
+    start, end = period(since, until)
+    end = end or now()
     return start or end - dt.timedelta(weeks=8), end
 
 
