@@ -451,20 +451,29 @@ async def _open_account(card: dict[str, Any], at: dt.datetime) -> int:
         )
     ).returning(Subscriber.id)
     subscriber_id = rows[0]["id"]
-    seconds = card["face_minutes"] * 60
-    escrow = await ledger.agent_account(card["agent"], ledger.ESCROW)
-    balance = await ledger.subscriber_account(subscriber_id, card["agent"])
-    await ledger.post(
-        "account_open",
-        [Posting(escrow, SECONDS, -seconds), Posting(balance, SECONDS, seconds)],
-        memo=f"e-card {card['serial']}",
-        ref_type="card",
-        ref_id=card["id"],
-    )
+    await _card_to_subscriber(card, subscriber_id, card["agent"], "account_open", f"e-card {card['serial']}")
     await Card.update(
         {Card.status: "redeemed", Card.activated_at: at, Card.redeemed_at: at, Card.redeemed_by: subscriber_id}
     ).where(Card.id == card["id"])
     return subscriber_id
+
+
+async def _card_to_subscriber(
+    card: dict[str, Any], subscriber_id: int, subscriber_agent: int, kind: str, memo: str
+) -> int:
+    """Post a card's minutes from its agent's escrow to a subscriber's balance; returns the
+    balance account's id."""
+    seconds = card["face_minutes"] * 60
+    escrow = await ledger.agent_account(card["agent"], ledger.ESCROW)
+    balance = await ledger.subscriber_account(subscriber_id, subscriber_agent)
+    await ledger.post(
+        kind,
+        [Posting(escrow, SECONDS, -seconds), Posting(balance, SECONDS, seconds)],
+        memo=memo,
+        ref_type="card",
+        ref_id=card["id"],
+    )
+    return balance
 
 
 async def _return_to_stock(cards: list[dict[str, Any]], new_status: str, kind: str, user_id: int | None) -> int:
@@ -626,16 +635,7 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
     )
     if not won:
         raise _Refused("already redeemed")
-    seconds = card["face_minutes"] * 60
-    escrow = await ledger.agent_account(card["agent"], ledger.ESCROW)
-    balance = await ledger.subscriber_account(subscriber_id, subscriber["agent"])
-    await ledger.post(
-        "recharge",
-        [Posting(escrow, SECONDS, -seconds), Posting(balance, SECONDS, seconds)],
-        memo=f"card {serial}",
-        ref_type="card",
-        ref_id=card["id"],
-    )
+    balance = await _card_to_subscriber(card, subscriber_id, subscriber["agent"], "recharge", f"card {serial}")
     return {
         "minutes": card["face_minutes"],
         "balance": await ledger.account_balance(balance),
