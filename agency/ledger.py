@@ -153,13 +153,19 @@ async def post(
     return txn_id
 
 
-async def system_balance(spec: tuple[str, str]) -> int:
-    """The balance of a system account: the sum of its entries."""
-    account_id = await system_account(spec)
+async def entries_total(code: str) -> int:
+    """The balance of an account kept without a cache: the sum of its entries (0 if none)."""
     rows = await JournalEntry.raw(
-        "SELECT COALESCE(SUM(amount), 0) AS total FROM journal_entry WHERE account = {}", account_id
+        "SELECT COALESCE(SUM(e.amount), 0) AS total FROM journal_entry e JOIN ledger_account a ON a.id = e.account "
+        "WHERE a.code = {}",
+        code,
     )
     return int(rows[0]["total"])
+
+
+async def system_balance(spec: tuple[str, str]) -> int:
+    """The balance of a system account: the sum of its entries."""
+    return await entries_total(spec[0])
 
 
 async def balances(agent_id: int) -> dict[str, int]:
@@ -169,12 +175,8 @@ async def balances(agent_id: int) -> dict[str, int]:
         (LedgerAccount.agent == agent_id) & LedgerAccount.kind.is_in(list(CACHED_AGENT_ACCOUNTS))
     )
     found = {r["kind"]: r["balance"] for r in rows}
-    escrow = await JournalEntry.raw(
-        "SELECT COALESCE(SUM(e.amount), 0) AS total FROM journal_entry e JOIN ledger_account a ON a.id = e.account "
-        "WHERE a.code = {}",
-        f"agent:{agent_id}:{ESCROW}",
-    )
-    return {**{kind: found.get(kind, 0) for kind in CACHED_AGENT_ACCOUNTS}, ESCROW: int(escrow[0]["total"])}
+    escrow = await entries_total(f"agent:{agent_id}:{ESCROW}")
+    return {**{kind: found.get(kind, 0) for kind in CACHED_AGENT_ACCOUNTS}, ESCROW: escrow}
 
 
 @dataclass
