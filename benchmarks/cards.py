@@ -14,21 +14,23 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    (which returns the pairs) and through write_batch(return_pairs=False) (the background job's
    path); the peak RSS is the child's own /proc VmHWM, read before and after the call.
 3. Redemptions: a fresh database gets an owner with stock, 64 e-cards activated (64 subscriber
-   accounts) and a recharge batch activated. The real server (`voipagency serve --workers 2`;
-   SQLite in demo mode, PostgreSQL in production mode) is started; each subscriber logs in through
-   the portal with the e-card secret and replaces the initial password, one httpx client (cookies
-   kept) per subscriber. Then 8 and 64 concurrent clients redeem distinct cards through
-   POST /api/v1/portal/recharge for a bounded time; then a double-redemption probe: each of 50
-   cards is sent by 8 clients at once. Afterwards the database is searched for cards redeemed more
-   than once and the ledger is verified. Where the time goes: before the server starts, the same
-   use cases are timed in this process without HTTP; during the runs, CPU per server process (and
-   PostgreSQL's) comes from /proc, and on PostgreSQL pg_stat_activity is sampled for lock waits.
+   accounts) and a recharge batch activated. The real server (`voipagency serve --workers 2`; SQLite
+   in demo mode, PostgreSQL in production mode) is started; each subscriber logs in through the
+   portal with the e-card secret and replaces the initial password (httpx), and its cookies go to a
+   lean keep-alive client of its own (benchmarks/http_load.py). Then 8 and 64 concurrent clients
+   redeem distinct cards through POST /api/v1/portal/recharge for a bounded time; then a double-
+   redemption probe: each of 50 cards is sent by 8 clients at once. Afterwards the database is
+   searched for cards redeemed more than once and the ledger is verified. Where the time goes:
+   before the server starts, the same use cases are timed in this process without HTTP; during the
+   runs, CPU per server process (and PostgreSQL's) comes from /proc, and on PostgreSQL
+   pg_stat_activity is sampled for lock waits.
 4. Balance checks: GET /api/v1/portal/balance from 8 and 64 concurrent clients for a bounded time.
 
 Prints one JSON object; nothing is asserted.
 
     .venv/bin/python -m benchmarks.cards [--databases sqlite,postgres] [--seconds 8]
-        [--levels 8,64] [--count 100000] [--million | --no-million] [--cards 20000] [--probe-cards 50]
+        [--levels 8,64] [--parts generation,memory,http] [--count 100000] [--million | --no-million]
+        [--cards 20000] [--probe-cards 50]
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
 from agency.passwords import hash_password, verify_password
 from agency.roles import Actor
 from agency.sessions import log_in
+from benchmarks.http_load import LeanClient, timed_call
 from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
 from cards import codes
 from cards.sealing import seal
@@ -548,18 +551,7 @@ async def portal_client(url: str, serial: str, secret: str, index: int) -> httpx
     return client
 
 
-async def call(client: httpx.AsyncClient, method: str, path: str, **kwargs) -> tuple[int | str, float, str]:
-    """(status or exception name, seconds, start of the body when not 200)."""
-    start = time.perf_counter()
-    try:
-        response = await client.request(method, path, **kwargs)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__, time.perf_counter() - start, str(exc)[:200]
-    elapsed = time.perf_counter() - start
-    return response.status_code, elapsed, "" if response.status_code == 200 else response.text[:200]
-
-
-async def load(clients: list[httpx.AsyncClient], seconds: float, request) -> dict[str, object]:
+async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, object]:
     """One worker per client, each sending `request(client)` until `seconds` pass or it returns None."""
     statuses: Counter = Counter()
     samples: dict[str, str] = {}
@@ -568,7 +560,7 @@ async def load(clients: list[httpx.AsyncClient], seconds: float, request) -> dic
     start = time.perf_counter()
     deadline = start + seconds
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(client: LeanClient) -> None:
         nonlocal sent
         while time.perf_counter() < deadline:
             attempt = request(client)
@@ -652,14 +644,14 @@ def with_cpu(run: dict[str, object], before: dict, after: dict, unit: str) -> No
     }
 
 
-async def probe(clients: list[httpx.AsyncClient], cards: list[tuple[str, str]]) -> dict[str, object]:
+async def probe(clients: list[LeanClient], cards: list[tuple[str, str]]) -> dict[str, object]:
     """Each card sent by PROBE_ATTEMPTS clients at once, card after card."""
     statuses: Counter = Counter()
     wins_per_card: Counter = Counter()
     for k, (serial, pin) in enumerate(cards):
         chosen = [clients[(k * PROBE_ATTEMPTS + j) % len(clients)] for j in range(PROBE_ATTEMPTS)]
         results = await asyncio.gather(
-            *(call(c, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin}) for c in chosen)
+            *(timed_call(c, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin}) for c in chosen)
         )
         wins = sum(status == 200 for status, _, _ in results)
         statuses.update(status for status, _, _ in results)
@@ -717,7 +709,7 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
         log(f"{kind}: in process: {figures['in_process_no_http']}")
         server = LiveServer(server_env(kind, tmp, dsn), workers=2)
         server.start()
-        clients: list[httpx.AsyncClient] = []
+        clients: list[LeanClient] = []
         try:
             start = time.perf_counter()
             gate = asyncio.Semaphore(8)
@@ -729,19 +721,20 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
             for outcome in await asyncio.gather(*(logged_in(i) for i in range(len(ecards))), return_exceptions=True):
                 if isinstance(outcome, BaseException):
                     raise outcome
-                clients.append(outcome)
+                clients.append(LeanClient.like(outcome))  # the load itself goes through the lean client
+                await outcome.aclose()
             figures["portal_logins_seconds"] = round(time.perf_counter() - start, 2)
             pool = deque(recharge)
             redeemed_over_http = 0
 
-            def redeem(client: httpx.AsyncClient):
+            def redeem(client: LeanClient):
                 if not pool:
                     return None
                 serial, pin = pool.popleft()
-                return call(client, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin})
+                return timed_call(client, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin})
 
-            def balance(client: httpx.AsyncClient):
-                return call(client, "GET", "/api/v1/portal/balance")
+            def balance(client: LeanClient):
+                return timed_call(client, "GET", "/api/v1/portal/balance")
 
             for name, request, unit in (("redemptions", redeem, "redemption"), ("balance_checks", balance, "check")):
                 runs = []
@@ -810,9 +803,14 @@ async def run(kind: str, args) -> dict[str, object]:
 
                 cluster = start_cluster()
                 engine = PostgresEngine(config={"dsn": cluster.create_database("cards_generation")}, extensions=())
-            figures: dict[str, object] = {"generation": await generation_benchmark(kind, engine, args.count)}
-            counts = [100_000] + ([1_000_000] if args.million else [])
-            figures["generation_memory"] = await memory_benchmark(kind, tmp, cluster, counts)
+            figures: dict[str, object] = {}
+            if "generation" in args.parts:
+                figures["generation"] = await generation_benchmark(kind, engine, args.count)
+            if "memory" in args.parts:
+                counts = [100_000] + ([1_000_000] if args.million else [])
+                figures["generation_memory"] = await memory_benchmark(kind, tmp, cluster, counts)
+            if "http" not in args.parts:
+                return figures
             if kind == "sqlite":
                 http_engine, http_dsn = SQLiteEngine(path=str(Path(tmp) / "http.sqlite3"), timeout=30), None
             else:
@@ -839,6 +837,7 @@ def main() -> None:
         default=True,
         help="also measure a 1,000,000-card generation in a subprocess",
     )
+    parser.add_argument("--parts", default="generation,memory,http", help="which parts to run")
     parser.add_argument("--cards", type=int, default=20_000, help="recharge cards for the redemption runs")
     parser.add_argument("--probe-cards", type=int, default=50, help="cards of the double-redemption probe")
     parser.add_argument("--child-generate", nargs=4, help=argparse.SUPPRESS)  # KIND TARGET COUNT MODE
@@ -849,6 +848,7 @@ def main() -> None:
             figures = asyncio.run(child_generate(kind, target, int(count), mode))
         print(json.dumps(figures))
         return
+    args.parts = set(args.parts.split(","))
     args.levels = [min(SUBSCRIBERS, int(level)) for level in args.levels.split(",")]
     started = time.perf_counter()
     results = {}
@@ -868,8 +868,9 @@ def main() -> None:
                     "keeps no pairs. generation_memory measures both, each in a fresh subprocess on a fresh "
                     "database. (wait4's ru_maxrss is kept for reference only: Linux carries the spawning "
                     "process's RSS into it at exec, so for the smaller batches it shows this benchmark's RSS.)",
-                    "Server: `voipagency serve --workers 2` on loopback; the load generator (httpx, one client "
-                    "per subscriber, one connection each) runs on the same 2 cores. Portal logins (HMAC check of "
+                    "Server: `voipagency serve --workers 2` on loopback; the load generator (benchmarks/http_load.py, "
+                    "a lean HTTP/1.1 client: one kept-alive connection per subscriber) runs on the same 2 cores. "
+                    "Portal logins (HMAC check of "
                     "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",
                     "SQLite runs in demo mode (no demo data is loaded: the database has users) with the "
                     "benchmark's secrets; PostgreSQL in production mode on a throwaway cluster (fsync=off).",
