@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.tables import Subscriber, SubscriberSession
-from agency import ledger
+from agency import ledger, sql
 from agency.clock import now
 from agency.database import transaction
 from agency.ledger import JournalFilter
@@ -39,19 +39,11 @@ async def subscriber_for_session(token: str, policy: SessionPolicy = DEFAULT_POL
     if not token or len(token) > 100:
         return None
     at = now()
-    row = (
-        await SubscriberSession.select(
-            SubscriberSession.id,
-            SubscriberSession.last_seen_at,
-            SubscriberSession.expires_at,
-            SubscriberSession.revoked_at,
-            SubscriberSession.subscriber.id.as_alias("subscriber_id"),
-            SubscriberSession.subscriber.status.as_alias("status"),
-            SubscriberSession.subscriber.account_number.as_alias("account_number"),
-            SubscriberSession.subscriber.must_change_password.as_alias("must_change_password"),
-        )
-        .where(SubscriberSession.token_hash == token_hash(token))
-        .first()
+    row = await sql.fetch_one(
+        "SELECT ss.id, ss.last_seen_at, ss.expires_at, ss.revoked_at, s.id AS subscriber_id, s.status, "
+        "s.account_number, s.must_change_password FROM subscriber_session ss "
+        "JOIN subscriber s ON s.id = ss.subscriber WHERE ss.token_hash = {}",
+        token_hash(token),
     )
     if not is_live(row, policy, at) or row["status"] == "closed":
         return None
@@ -78,18 +70,18 @@ async def end_other_sessions(subscriber_id: int, keep: int | None) -> None:
 
 async def overview(subscriber_id: int) -> dict[str, Any]:
     """Balance in seconds, status, expiry and days left, for the portal's home page."""
-    row = (
-        await Subscriber.select(
-            Subscriber.id, Subscriber.agent, Subscriber.account_number, Subscriber.status, Subscriber.expires_at
-        )
-        .where(Subscriber.id == subscriber_id)
-        .first()
+    row = await sql.fetch_one(
+        "SELECT s.id, s.agent, s.account_number, s.status, s.expires_at, a.balance FROM subscriber s "
+        "LEFT JOIN ledger_account a ON a.code = {} WHERE s.id = {}",
+        ledger.subscriber_code(subscriber_id),
+        subscriber_id,
     )
     days_left = None
     if row["expires_at"] is not None:
         seconds_left = int((row["expires_at"] - now()).total_seconds())
         days_left = max(0, -(-seconds_left // 86400))  # a part of a day counts as a day
-    return {**row, "balance_seconds": await ledger.subscriber_balance(row["id"]), "days_left": days_left}
+    balance = row.pop("balance") or 0  # no account before the subscriber's first minutes
+    return {**row, "balance_seconds": balance, "days_left": days_left}
 
 
 async def history(subscriber_id: int, *, page: int = 1, per_page: int = 20) -> tuple[list[dict[str, Any]], int]:

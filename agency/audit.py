@@ -6,6 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from piccolo.utils.encoding import dump_json
+
+from agency import sql
 from agency.clock import now
 from agency.database import fetch_page
 from agency.errors import Forbidden
@@ -30,22 +33,26 @@ async def record(
 ) -> None:
     """Write one entry. Call inside the use case's transaction so that the change and its
     record commit together."""
-    await AuditEntry.insert(
-        AuditEntry(
-            at=now(),
-            user_id=actor.user_id if actor else None,
-            username=(actor.username if actor else username)[:64],
-            role=actor.role if actor else "",
-            actor_agent_id=actor.agent_id if actor else None,
-            address=(actor.address if actor else address)[:64],
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
-            scope_path=scope_path if scope_path else (actor.agent_path if actor else ""),
-            before=_jsonable(before),
-            after=_jsonable(after),
-        )
+    await sql.execute(
+        "INSERT INTO audit_entry (at, user_id, username, role, actor_agent_id, address, action, target_type, "
+        "target_id, scope_path, before, after) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        now(),
+        actor.user_id if actor else None,
+        (actor.username if actor else username)[:64],
+        actor.role if actor else "",
+        actor.agent_id if actor else None,
+        (actor.address if actor else address)[:64],
+        action,
+        target_type,
+        str(target_id),
+        scope_path if scope_path else (actor.agent_path if actor else ""),
+        _json(before),
+        _json(after),
     )
+
+
+def _json(values: dict[str, Any] | None) -> str | None:
+    return None if values is None else dump_json(_jsonable(values))  # as Piccolo writes JSON columns
 
 
 def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from agency import sql
 from agency.clock import now
 from agency.database import fetch_page
 from agency.errors import N_, DomainError
@@ -67,45 +68,55 @@ def check_balanced(postings: list[Posting]) -> None:
         raise UnbalancedTransaction(f"entries do not sum to zero: {dict(totals)}")
 
 
-async def _account(code: str, kind: str, unit: str, agent_id: int | None, customer_facing: bool) -> dict[str, Any]:
-    row = await LedgerAccount.select(LedgerAccount.id, LedgerAccount.unit).where(LedgerAccount.code == code).first()
+async def _account(code: str, kind: str, unit: str, agent_id: int | None, customer_facing: bool) -> int:
+    """The id of the account with this code, created on first use."""
+    row = await sql.fetch_one("SELECT id FROM ledger_account WHERE code = {}", code)
     if row is None:
-        await LedgerAccount.insert(
-            LedgerAccount(code=code, kind=kind, unit=unit, agent=agent_id, customer_facing=customer_facing, balance=0)
-        ).on_conflict(action="DO NOTHING")
-        row = await LedgerAccount.select(LedgerAccount.id, LedgerAccount.unit).where(LedgerAccount.code == code).first()
-    return row
+        await sql.execute(
+            "INSERT INTO ledger_account (code, kind, unit, agent, customer_facing, balance) "
+            "VALUES ({}, {}, {}, {}, {}, 0) ON CONFLICT (code) DO NOTHING",
+            code,
+            kind,
+            unit,
+            agent_id,
+            customer_facing,
+        )
+        row = await sql.fetch_one("SELECT id FROM ledger_account WHERE code = {}", code)
+    return row["id"]
 
 
 async def agent_account(agent_id: int, kind: str) -> int:
     """The id of an agent's wallet, stock, deposit or escrow account, created on first use."""
     cached = kind in CACHED_AGENT_ACCOUNTS
-    return (await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, cached))["id"]
+    return await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, cached)
+
+
+def subscriber_code(subscriber_id: int) -> str:
+    return f"subscriber:{subscriber_id}"
 
 
 async def subscriber_account(subscriber_id: int, agent_id: int) -> int:
     """The balance (seconds) of a subscriber account, kept under its owning agent."""
-    return (await _account(f"subscriber:{subscriber_id}", SUBSCRIBER, SECONDS, agent_id, True))["id"]
+    return await _account(subscriber_code(subscriber_id), SUBSCRIBER, SECONDS, agent_id, True)
 
 
 async def subscriber_balance(subscriber_id: int) -> int:
     """A subscriber's balance in seconds, in one query (0 before the account's first entry)."""
     row = (
         await LedgerAccount.select(LedgerAccount.balance)
-        .where(LedgerAccount.code == f"subscriber:{subscriber_id}")
+        .where(LedgerAccount.code == subscriber_code(subscriber_id))
         .first()
     )
     return row["balance"] if row else 0
 
 
 async def account_balance(account_id: int) -> int:
-    row = await LedgerAccount.select(LedgerAccount.balance).where(LedgerAccount.id == account_id).first()
-    return row["balance"]
+    return (await sql.fetch_one("SELECT balance FROM ledger_account WHERE id = {}", account_id))["balance"]
 
 
 async def system_account(spec: tuple[str, str]) -> int:
     code, unit = spec
-    return (await _account(code, SYSTEM, unit, None, False))["id"]
+    return await _account(code, SYSTEM, unit, None, False)
 
 
 async def post(
@@ -121,36 +132,48 @@ async def post(
     database transaction; raises InsufficientBalance (and the caller's transaction rolls back)
     when a customer-facing account would go below zero."""
     check_balanced(postings)
+    ids = sorted({p.account_id for p in postings})
+    # Fixed SQL (agency/sql.py): every purchase, card and recharge passes here.
+    marks = ", ".join("{}" for _ in ids)
     cached = {
         row["id"]
-        for row in await LedgerAccount.select(LedgerAccount.id).where(
-            LedgerAccount.id.is_in([p.account_id for p in postings]) & (LedgerAccount.customer_facing == True)  # noqa: E712
-        )
+        for row in await sql.fetch(f"SELECT id FROM ledger_account WHERE id IN ({marks}) AND customer_facing", *ids)
     }
     # Same order in every transaction, so two transactions never wait on each other in a cycle.
     for posting in sorted(postings, key=lambda p: p.account_id):
         if posting.account_id not in cached:
             continue  # a system account: its balance is the sum of its entries
-        condition = LedgerAccount.id == posting.account_id
         if posting.amount < 0:
-            condition &= LedgerAccount.balance >= -posting.amount
-        moved = (
-            await LedgerAccount.update({LedgerAccount.balance: LedgerAccount.balance + posting.amount})
-            .where(condition)
-            .returning(LedgerAccount.id)
-        )
+            moved = await sql.fetch(
+                "UPDATE ledger_account SET balance = balance + {} WHERE id = {} AND balance >= {} RETURNING id",
+                posting.amount,
+                posting.account_id,
+                -posting.amount,
+            )
+        else:
+            moved = await sql.fetch(
+                "UPDATE ledger_account SET balance = balance + {} WHERE id = {} RETURNING id",
+                posting.amount,
+                posting.account_id,
+            )
         if not moved:
             raise InsufficientBalance(posting.account_id)
-    rows = await JournalTransaction.insert(
-        JournalTransaction(
-            kind=kind, memo=memo[:200], user_id=user_id, ref_type=ref_type, ref_id=str(ref_id), created_at=now()
-        )
-    ).returning(JournalTransaction.id)
-    txn_id = rows[0]["id"]
-    await JournalEntry.insert(
-        *(JournalEntry(txn=txn_id, account=p.account_id, unit=p.unit, amount=p.amount) for p in postings)
+    txn = await sql.fetch_one(
+        "INSERT INTO journal_transaction (kind, memo, user_id, ref_type, ref_id, created_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
+        kind,
+        memo[:200],
+        user_id,
+        ref_type,
+        str(ref_id),
+        now(),
     )
-    return txn_id
+    values = ", ".join("({}, {}, {}, {})" for _ in postings)
+    await sql.execute(
+        f"INSERT INTO journal_entry (txn, account, unit, amount) VALUES {values}",
+        *(value for p in postings for value in (txn["id"], p.account_id, p.unit, p.amount)),
+    )
+    return txn["id"]
 
 
 async def entries_total(code: str) -> int:

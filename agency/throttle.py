@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agency import sql
 from agency.clock import now
 from agency.tables import LoginThrottle
 
@@ -31,9 +32,8 @@ async def is_locked(keys: list[str]) -> bool:
 async def status(keys: list[str]) -> tuple[bool, set[str]]:
     """Whether any key is locked now, and which keys have failures on record."""
     at = now()
-    rows = await LoginThrottle.select(LoginThrottle.key, LoginThrottle.locked_until).where(
-        LoginThrottle.key.is_in(keys)
-    )
+    marks = ", ".join("{}" for _ in keys)
+    rows = await sql.fetch(f"SELECT key, locked_until FROM login_throttle WHERE key IN ({marks})", *keys)
     return any(r["locked_until"] is not None and r["locked_until"] > at for r in rows), {r["key"] for r in rows}
 
 

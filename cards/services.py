@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from accounts.services import get_subscriber
 from accounts.tables import Subscriber
-from agency import audit, ledger, throttle
+from agency import audit, ledger, sql, throttle
 from agency.agents import get_agent, in_subtree, valid_id
 from agency.clock import now
 from agency.database import bulk_insert, fetch_page, transaction
@@ -596,19 +596,10 @@ class _Refused(Exception):
 async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes) -> dict[str, Any]:
     if not codes.is_valid_serial(serial):
         raise _Refused("bad serial")
-    card = (
-        await Card.select(
-            Card.id,
-            Card.agent,
-            Card.status,
-            Card.secret_hash,
-            Card.expires_at,
-            Card.batch.kind.as_alias("kind"),
-            Card.batch.face_minutes.as_alias("face_minutes"),
-            Card.agent.path.as_alias("path"),
-        )
-        .where(Card.serial == serial)
-        .first()
+    card = await sql.fetch_one(
+        "SELECT c.id, c.agent, c.status, c.secret_hash, c.expires_at, b.kind, b.face_minutes, a.path "
+        "FROM card c JOIN batch b ON b.id = c.batch JOIN agent a ON a.id = c.agent WHERE c.serial = {}",
+        serial,
     )
     if card is None:
         raise _Refused("unknown serial")
@@ -619,19 +610,17 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
     at = now()
     if card["expires_at"] is not None and card["expires_at"] <= at:
         raise _Refused("card expired")
-    subscriber = (
-        await Subscriber.select(Subscriber.id, Subscriber.agent, Subscriber.status, Subscriber.expires_at)
-        .where(Subscriber.id == subscriber_id)
-        .first()
-    )
+    subscriber = await sql.fetch_one("SELECT agent, status FROM subscriber WHERE id = {}", subscriber_id)
     if subscriber is None or subscriber["status"] == "closed":
         raise _Refused("no such open account")
     # The conditional update is what makes redemption exactly-once: of concurrent attempts, one
     # changes the row; the others find it no longer active and roll back.
-    won = (
-        await Card.update({Card.status: "redeemed", Card.redeemed_at: at, Card.redeemed_by: subscriber_id})
-        .where((Card.id == card["id"]) & (Card.status == "active"))
-        .returning(Card.id)
+    won = await sql.fetch(
+        "UPDATE card SET status = 'redeemed', redeemed_at = {}, redeemed_by = {} "
+        "WHERE id = {} AND status = 'active' RETURNING id",
+        at,
+        subscriber_id,
+        card["id"],
     )
     if not won:
         raise _Refused("already redeemed")
