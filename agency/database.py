@@ -15,7 +15,8 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+
+from agency.sqlite_engine import PooledSQLiteEngine
 
 DEFAULT_SQLITE_PATH = "voipagency.sqlite3"
 
@@ -27,7 +28,7 @@ def engine_from_url(database_url: str | None, sqlite_path: str | None = None) ->
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return PostgresEngine(config={"dsn": database_url}, extensions=())
     # SQLite: wait for a writer instead of failing at once with "database is locked".
-    return SQLiteEngine(path=sqlite_path or DEFAULT_SQLITE_PATH, timeout=30)
+    return PooledSQLiteEngine(path=sqlite_path or DEFAULT_SQLITE_PATH, timeout=30)
 
 
 def engine_from_environment() -> Engine:

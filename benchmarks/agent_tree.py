@@ -19,11 +19,10 @@ from pathlib import Path
 
 import httpx
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from agency import agents
 from agency.clock import now
-from agency.database import bind_engine, migrate, prepare_sqlite
+from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
 from agency.roles import Actor
 from agency.tables import Agent, User
 from agency.tree import child_path
@@ -132,7 +131,7 @@ async def run(kind: str, rounds: int) -> dict[str, object]:
     cluster = None
     with tempfile.TemporaryDirectory() as tmp:
         if kind == "sqlite":
-            engine = SQLiteEngine(path=str(Path(tmp) / "bench.sqlite3"), timeout=30)
+            engine = engine_from_url(None, str(Path(tmp) / "bench.sqlite3"))
         else:
             from tests.postgres_cluster import start_cluster
 

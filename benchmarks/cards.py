@@ -51,11 +51,10 @@ from pathlib import Path
 
 import httpx
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from agency import ledger
 from agency.clock import now
-from agency.database import bind_engine, bulk_insert, migrate, prepare_sqlite, transaction
+from agency.database import bind_engine, bulk_insert, engine_from_url, migrate, prepare_sqlite, transaction
 from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
 from agency.passwords import hash_password, verify_password
 from agency.roles import Actor
@@ -251,9 +250,7 @@ async def child_generate(kind: str, target: str, count: int, mode: str) -> dict[
     from cards import services
 
     engine = (
-        SQLiteEngine(path=target, timeout=30)
-        if kind == "sqlite"
-        else PostgresEngine(config={"dsn": target}, extensions=())
+        engine_from_url(None, target) if kind == "sqlite" else PostgresEngine(config={"dsn": target}, extensions=())
     )
     bind_engine(engine)
     _token, owner = await log_in(OWNER, DEMO_PASSWORD, address="benchmark")
@@ -330,7 +327,7 @@ async def memory_benchmark(kind: str, tmp: str, cluster, counts: list[int]) -> d
             name = f"memory_{mode}_{count}"
             if kind == "sqlite":
                 target = str(Path(tmp) / f"{name}.sqlite3")
-                engine = SQLiteEngine(path=target, timeout=30)
+                engine = engine_from_url(None, target)
             else:
                 target = cluster.create_database(name)
                 engine = PostgresEngine(config={"dsn": target}, extensions=())
@@ -797,7 +794,7 @@ async def run(kind: str, args) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             if kind == "sqlite":
-                engine = SQLiteEngine(path=str(Path(tmp) / "generation.sqlite3"), timeout=30)
+                engine = engine_from_url(None, str(Path(tmp) / "generation.sqlite3"))
             else:
                 from tests.postgres_cluster import start_cluster
 
@@ -812,7 +809,7 @@ async def run(kind: str, args) -> dict[str, object]:
             if "http" not in args.parts:
                 return figures
             if kind == "sqlite":
-                http_engine, http_dsn = SQLiteEngine(path=str(Path(tmp) / "http.sqlite3"), timeout=30), None
+                http_engine, http_dsn = engine_from_url(None, str(Path(tmp) / "http.sqlite3")), None
             else:
                 http_dsn = cluster.create_database("cards_http")
                 http_engine = PostgresEngine(config={"dsn": http_dsn}, extensions=())

@@ -38,11 +38,10 @@ from pathlib import Path
 
 import httpx
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from agency import agents, ledger
 from agency.clock import now
-from agency.database import bind_engine, migrate, prepare_sqlite, transaction
+from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite, transaction
 from agency.demo import OPERATOR_PRICES
 from agency.ledger import Posting
 from agency.passwords import hash_password
@@ -461,7 +460,7 @@ async def run(kind: str, args) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             if kind == "sqlite":
-                http_engine, http_dsn = SQLiteEngine(path=str(Path(tmp) / "http.sqlite3"), timeout=30), None
+                http_engine, http_dsn = engine_from_url(None, str(Path(tmp) / "http.sqlite3")), None
             else:
                 from tests.postgres_cluster import start_cluster
 
@@ -475,7 +474,7 @@ async def run(kind: str, args) -> dict[str, object]:
             }
             if kind == "sqlite":
                 path = str(Path(tmp) / "ledger.sqlite3")
-                ledger_engine, target = SQLiteEngine(path=path, timeout=30), path
+                ledger_engine, target = engine_from_url(None, path), path
             else:
                 target = cluster.create_database("money_ledger")
                 ledger_engine = PostgresEngine(config={"dsn": target}, extensions=())

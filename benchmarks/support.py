@@ -52,10 +52,9 @@ from pathlib import Path
 
 import httpx
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from agency.clock import now
-from agency.database import bind_engine, bulk_insert, migrate, prepare_sqlite, transaction
+from agency.database import bind_engine, bulk_insert, engine_from_url, migrate, prepare_sqlite, transaction
 from agency.demo import DEMO_PASSWORD, load_demo
 from agency.sessions import log_in
 from agency.tables import Agent, User
@@ -796,7 +795,7 @@ async def run(kind: str, args) -> dict[str, object]:
         try:
             if kind == "sqlite":
                 queue_path = str(Path(tmp) / "queue.sqlite3")
-                queue_engine, queue_dsn = SQLiteEngine(path=queue_path, timeout=30), None
+                queue_engine, queue_dsn = engine_from_url(None, queue_path), None
             else:
                 from tests.postgres_cluster import start_cluster
 
@@ -812,7 +811,7 @@ async def run(kind: str, args) -> dict[str, object]:
             if args.report_tickets > 0:
                 if kind == "sqlite":
                     target = str(Path(tmp) / "report.sqlite3")
-                    report_engine, report_dsn = SQLiteEngine(path=target, timeout=30), None
+                    report_engine, report_dsn = engine_from_url(None, target), None
                 else:
                     target = report_dsn = cluster.create_database("support_report")
                     report_engine = PostgresEngine(config={"dsn": target}, extensions=())

@@ -12,9 +12,8 @@ import httpx
 import pytest
 from piccolo.conf.apps import Finder
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
-from agency.database import bind_engine, migrate, prepare_sqlite
+from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
 from tests.postgres_cluster import Cluster, start_cluster
 
 IN_CI = bool(os.environ.get("CI"))
@@ -45,7 +44,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[dict]:
     """A migrated database of one kind, bound to every table for the rest of the session."""
     if request.param == "sqlite":
         path = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
-        engine = SQLiteEngine(path=path, timeout=30)
+        engine = engine_from_url(None, path)
         info = {"kind": "sqlite", "path": path, "url": None}
     else:
         cluster: Cluster = request.getfixturevalue("postgres_cluster")
@@ -59,8 +58,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[dict]:
         await engine.start_connection_pool(min_size=2, max_size=60)
     info["engine"] = engine
     yield info
-    if request.param == "postgres":
-        await engine.close_connection_pool()
+    await engine.close_connection_pool()
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             task.cancel()
-            if own_engine and is_postgres(engine):
+            if own_engine:
                 await engine.close_connection_pool()
 
     return Litestar(

@@ -1,0 +1,73 @@
+"""Piccolo's SQLite engine, with its connections kept open and reused.
+
+Piccolo's engine opens a new connection, with a thread of its own, for every statement outside a
+transaction and for every transaction, and repeats `PRAGMA foreign_keys` before every statement:
+about 0.8 ms a statement, five times the statement itself. This engine keeps idle connections
+(autocommit, foreign keys on, dict rows) and hands them out again. Transactions still open with
+BEGIN (see agency.database.transaction) and always end with COMMIT or ROLLBACK; a connection
+that is somehow still inside a transaction when given back is closed instead of reused.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+
+MAX_IDLE = 32
+
+
+class _Lent:
+    """A pooled connection as a transaction sees it: close() gives it back to the pool."""
+
+    def __init__(self, connection: aiosqlite.Connection, engine: PooledSQLiteEngine) -> None:
+        self._connection = connection
+        self._engine = engine
+
+    def __getattr__(self, name: str):
+        return getattr(self._connection, name)
+
+    async def close(self) -> None:
+        await self._engine.give_back(self._connection)
+
+
+class PooledSQLiteEngine(SQLiteEngine):
+    def __init__(self, path: str, **connection_kwargs) -> None:
+        super().__init__(path=path, **connection_kwargs)
+        self._idle: list[aiosqlite.Connection] = []
+
+    async def _open(self) -> aiosqlite.Connection:
+        pending = aiosqlite.connect(**self.connection_kwargs)
+        # Idle connections may outlive the event loop; a daemon thread does not hold up the exit.
+        pending._thread.daemon = True
+        connection = await pending
+        connection.row_factory = dict_factory
+        await connection.execute("PRAGMA foreign_keys = 1")
+        return connection
+
+    async def take(self) -> aiosqlite.Connection:
+        return self._idle.pop() if self._idle else await self._open()
+
+    async def give_back(self, connection: aiosqlite.Connection) -> None:
+        if connection.in_transaction or len(self._idle) >= MAX_IDLE:
+            await connection.close()  # closing rolls back whatever was left open
+        else:
+            self._idle.append(connection)
+
+    async def get_connection(self) -> _Lent:  # a transaction's connection
+        return _Lent(await self.take(), self)
+
+    async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
+        connection = await self.take()
+        try:
+            async with connection.execute(query, args or []) as cursor:
+                return await cursor.fetchall()
+        finally:
+            await self.give_back(connection)
+
+    async def _run_in_existing_connection(self, connection, query, args=None, query_type="generic", table=None):
+        async with connection.execute(query, args or []) as cursor:  # foreign keys are on already
+            return await cursor.fetchall()
+
+    async def close_connection_pool(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
