@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if own_engine and is_postgres(engine):
             await engine.start_connection_pool(min_size=1, max_size=10)
         task = asyncio.create_task(_scheduled_transitions())
+        # What exists now (the app, routes, templates) lives as long as the process: keep it out of
+        # the collector's full passes, which otherwise scan it again and again under load.
+        gc.freeze()
         try:
             yield
         finally:
