@@ -553,6 +553,7 @@ async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, 
     statuses: Counter = Counter()
     samples: dict[str, str] = {}
     latencies: list[float] = []
+    finished: list[float] = []  # when each latency sample ended, from the start of the run
     sent = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -568,6 +569,7 @@ async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, 
             statuses[status] += 1
             if status == 200:
                 latencies.append(elapsed)
+                finished.append(time.perf_counter() - start)
             else:
                 samples.setdefault(str(status), text)
 
@@ -583,7 +585,17 @@ async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, 
         "seconds": round(wall, 2),
         "per_second": round(successes / wall, 1) if wall else None,
         "latency_ms_of_200": summary(latencies),
+        "p99_ms_by_second": by_second(finished, latencies),
     }
+
+
+def by_second(finished: list[float], latencies: list[float]) -> list[float | None]:
+    """The p99 of the requests that ended in each second of a run: a stall shows as one bad second,
+    a steady queue as all of them."""
+    seconds: dict[int, list[float]] = {}
+    for end, latency in zip(finished, latencies, strict=True):
+        seconds.setdefault(int(end), []).append(latency)
+    return [summary(seconds[second])["p99_ms"] for second in sorted(seconds)]
 
 
 async def pg_counters(dsn: str | None) -> dict[str, int] | None:

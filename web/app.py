@@ -19,7 +19,7 @@ from litestar.template import TemplateConfig
 from piccolo.engine.base import Engine
 
 from agency.agents import apply_due_terminations
-from agency.database import bind_engine, engine_from_url, is_postgres
+from agency.database import bind_engine, engine_from_url, is_postgres, keep_session
 from cards.services import expire_due_cards
 from web.auth import (
     PUBLIC,
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if own_engine and is_postgres(engine):
-            await engine.start_connection_pool(min_size=1, max_size=10)
+            await engine.start_connection_pool(min_size=1, max_size=10, reset=keep_session)
         task = asyncio.create_task(_scheduled_transitions())
         # What exists now (the app, routes, templates) lives as long as the process: keep it out of
         # the collector's full passes, which otherwise scan it again and again under load.

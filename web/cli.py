@@ -69,6 +69,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips or None,
         log_level="info",
+        access_log=args.access_log,
     )
     return 0
 
@@ -259,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-migrate", action="store_true", help="skip migrations (a one-shot step runs them)")
     serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from the proxy")
     serve.add_argument("--forwarded-allow-ips", default="", help="addresses of trusted proxies")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request (off by default: ~60 us of CPU per request)"
+    )
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply pending migrations and exit").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="load demo data into an empty database").set_defaults(func=cmd_demo)
