@@ -19,7 +19,8 @@ PHONE_WIDTH = 375
 def server(tmp_path_factory):
     """The product in demo mode on SQLite (the demo tree is loaded at start)."""
     db_path = tmp_path_factory.mktemp("browser") / "demo.sqlite3"
-    with LiveServer({"VOIPAGENCY_DB_PATH": str(db_path)}) as live:
+    # With the access log, so that the tests searching the log for secrets see every request line.
+    with LiveServer({"VOIPAGENCY_DB_PATH": str(db_path)}, extra_args=("--access-log",)) as live:
         yield live
 
 

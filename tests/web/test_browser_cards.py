@@ -119,4 +119,5 @@ def test_batch_pdf_activation_and_subscriber_recharge(server, browser, tmp_path)
         agent_context.close()
         phone_context.close()
     log = server.log_text()
+    assert '"POST /portal/recharge HTTP/1.1"' in log, "no access log: the search below would prove nothing"
     assert not any(secret in log for secret in secrets), "a card secret appears in the server's log"
