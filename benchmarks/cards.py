@@ -30,7 +30,7 @@ Prints one JSON object; nothing is asserted.
 
     .venv/bin/python -m benchmarks.cards [--databases sqlite,postgres] [--seconds 8]
         [--levels 8,64] [--parts generation,memory,http] [--count 100000] [--million | --no-million]
-        [--cards 20000] [--probe-cards 50]
+        [--cards 40000] [--probe-cards 50]
 """
 
 from __future__ import annotations
@@ -863,7 +863,7 @@ def main() -> None:
         help="also measure a 1,000,000-card generation in a subprocess",
     )
     parser.add_argument("--parts", default="generation,memory,http", help="which parts to run")
-    parser.add_argument("--cards", type=int, default=20_000, help="recharge cards for the redemption runs")
+    parser.add_argument("--cards", type=int, default=40_000, help="recharge cards for the redemption runs")
     parser.add_argument("--probe-cards", type=int, default=50, help="cards of the double-redemption probe")
     parser.add_argument("--child-generate", nargs=4, help=argparse.SUPPRESS)  # KIND TARGET COUNT MODE
     args = parser.parse_args()
