@@ -114,8 +114,9 @@ async def resume_subscriber(actor: Actor, subscriber_id: int, reason: object) ->
 async def close_subscriber(
     actor: Actor, subscriber_id: int, reason: object, *, operation_password: object
 ) -> dict[str, Any]:
-    """销户: the unused balance goes back to the owning agent's stock in one transaction (R-18).
-    (Refusal while a call is in progress comes with the switch API.)"""
+    """销户: the unused balance goes back to the owning agent's stock in one transaction (R-18);
+    refused while a call is in progress."""
+    from accounts.switch import has_call_in_progress
     from agency.users import check_operation_password
 
     if not actor.can("manage_subscribers"):
@@ -131,6 +132,10 @@ async def close_subscriber(
         )
         if not moved:
             raise Conflict(N_("This cannot be done in the account's current status."))
+        # Checked after the update took the row's lock: an `authorize` either finished before
+        # (its reservation is seen here) or waits and then finds the account closed.
+        if await has_call_in_progress(subscriber_id):
+            raise Conflict(N_("A call is in progress on this account; close it when the call has ended."))
         balance_account = await ledger.subscriber_account(subscriber_id, row["agent"])
         remaining = await ledger.account_balance(balance_account)
         if remaining:

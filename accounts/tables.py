@@ -1,6 +1,6 @@
 """Tables of subscriber accounts."""
 
-from piccolo.columns import Boolean, ForeignKey, Serial, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from agency.tables import Agent
@@ -32,3 +32,62 @@ class SubscriberSession(Table):
     last_seen_at = Timestamptz()
     expires_at = Timestamptz()
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class SwitchKey(Table):
+    """An API key of a softswitch (SPEC §10): shown once, only its SHA-256 is stored."""
+
+    id = Serial(primary_key=True)
+    name = Varchar(length=64)
+    key_hash = Varchar(length=64, unique=True)
+    prefix = Varchar(length=12)  # the key's first characters, to tell keys apart in lists
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class CallReservation(Table):
+    """Airtime granted to a call by `authorize` (R-20), held until its CDR arrives or it times out.
+    A subscriber's spendable balance is the balance minus its open reservations."""
+
+    id = Serial(primary_key=True)
+    call_id = Varchar(length=64, unique=True)
+    subscriber = ForeignKey(Subscriber, index=True)
+    destination = Varchar(length=32)
+    max_seconds = Integer()
+    reserved = Integer()  # airtime seconds held: the charge of a call of max_seconds
+    created_at = Timestamptz()
+    expires_at = Timestamptz(index=True)
+    released_at = Timestamptz(null=True, default=None)
+
+
+class Call(Table):
+    """A rated call (R-21), one per call id."""
+
+    id = Serial(primary_key=True)
+    call_id = Varchar(length=64, unique=True)
+    subscriber = ForeignKey(Subscriber, index=True)
+    agent = ForeignKey(Agent, index=True)  # the subscriber's owner when the call was rated
+    destination = Varchar(length=32)
+    started_at = Timestamptz(index=True)
+    answered_at = Timestamptz(null=True, default=None)
+    ended_at = Timestamptz()
+    duration = Integer()  # answered seconds
+    billed = Integer()  # seconds after blocks and increments
+    charged = Integer()  # airtime seconds taken from the balance
+    uncollected = Integer(default=0)  # charge the balance could not cover (flagged)
+    multiplier = Integer(default=100)  # percent
+    flagged = Boolean(default=False)  # over an hour, or not fully covered: for review
+    rated_at = Timestamptz()
+
+
+class DestinationRate(Table):
+    """Billing of the destinations that start with `prefix` (the longest prefix wins): a multiplier
+    in percent (150 bills 1.5 seconds of airtime a second) and the first block and increment."""
+
+    id = Serial(primary_key=True)
+    prefix = Varchar(length=20, unique=True)
+    multiplier = Integer(default=100)
+    first_block = Integer(default=60)
+    increment = Integer(default=60)
+    note = Varchar(length=100, default="")

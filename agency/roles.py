@@ -76,4 +76,5 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "view_tickets": (OPERATOR_ROLES, AGENT_ROLES),
     "answer_tickets": (("admin", "support"), ("owner", "clerk", "support")),
     "manage_calendar": (("admin",), ()),
+    "manage_switch": (("admin",), ()),  # switch API keys and destination rates
 }

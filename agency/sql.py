@@ -22,6 +22,11 @@ def _engine():
     return piccolo_conf.DB
 
 
+def engine_type() -> str:
+    """"postgres" or "sqlite", for the few statements that differ (row locks)."""
+    return _engine().engine_type
+
+
 def _compile(sql: str, engine_type: str) -> str:
     key = (sql, engine_type)
     if key not in _compiled:

@@ -21,6 +21,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts.portal import subscriber_for_session
+from accounts.switch import key_for_token
 from agency.roles import Actor
 from agency.sessions import actor_for_api_token, actor_for_session
 from web import i18n
@@ -30,6 +31,8 @@ PUBLIC = "public"
 AUTHENTICATED = "authenticated"
 SUBSCRIBER = "subscriber"  # a subscriber logged in to the portal, initial password replaced
 SUBSCRIBER_ANY = "subscriber_any"  # a subscriber logged in, possibly still on the initial password
+SWITCH = "switch"  # a softswitch with a live switch API key
+SWITCH_PATH = "/api/switch/"
 SESSION_COOKIE = "vs_session"
 SUBSCRIBER_COOKIE = "vs_sub"
 CSRF_COOKIE = "vs_csrf"
@@ -60,6 +63,10 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
     if policy is None:
         raise PermissionDeniedException("this route declares no access policy")
     if policy == PUBLIC:
+        return
+    if policy == SWITCH:
+        if connection.scope.get("switch") is None:
+            raise NotAuthorizedException()
         return
     if policy in (SUBSCRIBER, SUBSCRIBER_ANY):
         subscriber = connection.scope.get("subscriber")
@@ -132,6 +139,13 @@ class AuthMiddleware(ASGIMiddleware):
         address = client_address(scope)
         actor, kind = None, None
         authorization = request.headers.get("authorization", "")
+        if scope["path"].startswith(SWITCH_PATH):  # switch keys only, never a user's credentials
+            bearer = authorization.lower().startswith("bearer ")
+            key = await key_for_token(authorization[7:].strip()) if bearer else None
+            scope["user"], scope["subscriber"], scope["switch"] = None, None, key  # type: ignore[typeddict-unknown-key]
+            scope["auth"] = "token"  # type: ignore[typeddict-unknown-key]
+            await next_app(scope, receive, send)
+            return
         if authorization.lower().startswith("bearer "):
             actor = await actor_for_api_token(authorization[7:].strip(), address=address)
             kind = "token" if actor else None
@@ -178,6 +192,9 @@ class CsrfMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request: Request = Request(scope, receive)
+        if scope["path"].startswith(SWITCH_PATH):  # no browser, no cookies: nothing to protect
+            await next_app(scope, receive, send)
+            return
         cookie = request.cookies.get(CSRF_COOKIE)
         if scope["method"] not in SAFE_METHODS and scope.get("auth") != "token":
             sent = request.headers.get(CSRF_HEADER)

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from accounts import services as subscribers
+from accounts import switch
 from accounts.tables import Subscriber
 from agency import ledger
 from agency.demo import DEMO_OPERATION_PASSWORD as OP
@@ -209,6 +210,9 @@ async def test_close_returns_exactly_the_balance(db):
     await activate_cards(owner, pairs[0][0])
     with pytest.raises(RedemptionFailed):  # nor recharge
         await redeem_card(*pairs[0], subscriber_id=subscriber["id"], address="a", card_key=KEY)
+    call = {"account": ecard[0][0], "destination": "8613800138000", "call_id": "after-close"}
+    answer = await switch.authorize(call)  # nor call: the switch API refuses it
+    assert (answer["allow"], answer["max_seconds"], answer["reason"]) == (False, 0, "closed")
     with pytest.raises(Conflict):
         await subscribers.close_subscriber(owner, subscriber["id"], "again", operation_password=OP)
     await assert_ledger_ok()

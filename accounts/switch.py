@@ -1,0 +1,381 @@
+"""The switch API's use cases (R-20 to R-22): its keys, `authorize` and rating the calls.
+
+`authorize` answers whether a subscriber may call a destination now, for how long at most, and
+reserves the airtime of that longest call until the call's record arrives or the reservation
+times out: two concurrent calls cannot spend the same balance, and closing the account (the one
+way to move a balance away) is refused while a reservation is open. Both take the subscriber's
+row lock first (PostgreSQL) or the write lock (SQLite), so they cannot interleave.
+The statements here run for every call, so they are fixed SQL (agency/sql.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from accounts.rating import (
+    REVIEW_OVER,
+    Tariff,
+    billed_seconds,
+    charge,
+    longest_call,
+    parse_calling_hours,
+    within_hours,
+)
+from accounts.tables import SwitchKey
+from agency import audit, ledger, sql
+from agency.agents import valid_id
+from agency.clock import now
+from agency.database import transaction
+from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency.ledger import Posting
+from agency.roles import Actor
+from agency.sessions import token_hash
+from agency.units import SECONDS
+from agency.validation import Checker
+
+KEY_PREFIX = "sw_"
+GRACE = dt.timedelta(seconds=120)  # a reservation outlives its longest call by this much
+MAX_BATCH = 1000
+CALL_CONSUMPTION = ("operator:call-consumption", SECONDS)  # airtime used by calls (SPEC R-6)
+ACCOUNT = re.compile(r"^\d{1,20}$")
+DESTINATION = re.compile(r"^\+?\d{1,32}$")
+CALL_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, as switches make them
+# Why a call is refused (R-20); the switch gets these words.
+UNKNOWN, CLOSED, SUSPENDED, EXPIRED, NO_BALANCE, OUTSIDE_HOURS = (
+    "unknown",
+    "closed",
+    "suspended",
+    "expired",
+    "no balance",
+    "outside calling hours",
+)
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def _may_manage(actor: Actor) -> None:
+    if not actor.can("manage_switch"):
+        raise Forbidden()
+
+
+async def create_key(actor: Actor, name: object) -> tuple[dict[str, Any], str]:
+    """A new key; the key itself is returned this once and never stored."""
+    _may_manage(actor)
+    check = Checker({"name": name})
+    check.text("name", max_len=64)
+    name = check.done()["name"]
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    async with transaction():
+        rows = await SwitchKey.insert(
+            SwitchKey(
+                name=name,
+                key_hash=token_hash(key),
+                prefix=key[:10],
+                created_by=actor.user_id,
+                created_at=now(),
+            )
+        ).returning(SwitchKey.id)
+        await audit.record(
+            actor, "switch_key.create", target_type="switch_key", target_id=rows[0]["id"], after={"name": name}
+        )
+    return await get_key(actor, rows[0]["id"]), key
+
+
+KEY_COLUMNS = (SwitchKey.id, SwitchKey.name, SwitchKey.prefix, SwitchKey.created_at, SwitchKey.revoked_at)
+
+
+async def get_key(actor: Actor, key_id: int) -> dict[str, Any]:
+    _may_manage(actor)
+    row = await SwitchKey.select(*KEY_COLUMNS).where(SwitchKey.id == key_id).first() if valid_id(key_id) else None
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def list_keys(actor: Actor) -> list[dict[str, Any]]:
+    _may_manage(actor)
+    return await SwitchKey.select(*KEY_COLUMNS).order_by(SwitchKey.id, ascending=False)
+
+
+async def revoke_key(actor: Actor, key_id: int) -> dict[str, Any]:
+    await get_key(actor, key_id)
+    async with transaction():
+        revoked = (
+            await SwitchKey.update({SwitchKey.revoked_at: now()})
+            .where((SwitchKey.id == key_id) & SwitchKey.revoked_at.is_null())
+            .returning(SwitchKey.id)
+        )
+        if revoked:
+            await audit.record(actor, "switch_key.revoke", target_type="switch_key", target_id=key_id)
+    return await get_key(actor, key_id)
+
+
+async def key_for_token(token: str) -> int | None:
+    """The id of a live switch key, or None."""
+    if not token.startswith(KEY_PREFIX) or len(token) > 100:
+        return None
+    row = await sql.fetch_one("SELECT id, revoked_at FROM switch_key WHERE key_hash = {}", token_hash(token))
+    return row["id"] if row and row["revoked_at"] is None else None
+
+
+# --- authorize ------------------------------------------------------------------------------------
+
+
+def _text(data: dict[str, Any], field: str, pattern: re.Pattern, errors: dict[str, str]) -> str:
+    value = data.get(field)
+    if not isinstance(value, str) or not pattern.match(value.strip()):
+        errors[field] = N_("The format is not valid.")
+        return ""
+    return value.strip()
+
+
+async def _tariff(destination: str) -> Tariff:
+    """The longest matching prefix's billing, else the default (index lookups, no scan)."""
+    digits = destination.lstrip("+")
+    prefixes = [digits[:n] for n in range(1, min(len(digits), 20) + 1)]
+    marks = ", ".join("{}" for _ in prefixes)
+    row = await sql.fetch_one(
+        f"SELECT multiplier, first_block, increment FROM destination_rate WHERE prefix IN ({marks}) "
+        "ORDER BY LENGTH(prefix) DESC LIMIT 1",
+        *prefixes,
+    )
+    return Tariff(**row) if row else Tariff()
+
+
+def _locked(sql_text: str) -> str:
+    """The statement taking the row lock of what it selects, where the database has row locks."""
+    return sql_text + (" FOR UPDATE OF s" if sql.engine_type() == "postgres" else "")
+
+
+async def _open_reservations(subscriber_id: int, at: dt.datetime) -> int:
+    row = await sql.fetch_one(
+        "SELECT COALESCE(SUM(reserved), 0) AS held FROM call_reservation "
+        "WHERE subscriber = {} AND released_at IS NULL AND expires_at > {}",
+        subscriber_id,
+        at,
+    )
+    return int(row["held"])
+
+
+async def has_call_in_progress(subscriber_id: int) -> bool:
+    return await _open_reservations(subscriber_id, now()) > 0
+
+
+def _denied(reason: str, call_id: str) -> dict[str, Any]:
+    return {"call_id": call_id, "allow": False, "max_seconds": 0, "reason": reason}
+
+
+async def authorize(data: dict[str, Any]) -> dict[str, Any]:
+    """R-20: {account, destination, call_id} -> {allow, max_seconds, reason}. A retry with the
+    same call id gets the same answer and reserves nothing more."""
+    errors: dict[str, str] = {}
+    account = _text(data, "account", ACCOUNT, errors)
+    destination = _text(data, "destination", DESTINATION, errors)
+    call_id = _text(data, "call_id", CALL_ID, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    at = now()
+    async with transaction():
+        subscriber = await sql.fetch_one(
+            _locked(
+                "SELECT s.id, s.status, s.expires_at, a.timezone, a.calling_hours "
+                "FROM subscriber s JOIN agent a ON a.id = s.agent WHERE s.account_number = {}"
+            ),
+            account,
+        )
+        if subscriber is None:
+            return _denied(UNKNOWN, call_id)
+        earlier = await sql.fetch_one(
+            "SELECT subscriber, max_seconds FROM call_reservation WHERE call_id = {}", call_id
+        )
+        if earlier is not None:  # the switch asked again for the same call
+            if earlier["subscriber"] != subscriber["id"]:
+                raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
+            return {"call_id": call_id, "allow": True, "max_seconds": earlier["max_seconds"], "reason": ""}
+        if subscriber["status"] == "closed":
+            return _denied(CLOSED, call_id)
+        if subscriber["status"] != "active":
+            return _denied(SUSPENDED, call_id)
+        if subscriber["expires_at"] is not None and subscriber["expires_at"] <= at:
+            return _denied(EXPIRED, call_id)
+        local = at.astimezone(zoneinfo.ZoneInfo(subscriber["timezone"])).time()
+        if not within_hours(_window(subscriber["calling_hours"]), local):
+            return _denied(OUTSIDE_HOURS, call_id)
+        tariff = await _tariff(destination)
+        balance = await sql.fetch_one(
+            "SELECT balance FROM ledger_account WHERE code = {}", ledger.subscriber_code(subscriber["id"])
+        )
+        available = (balance["balance"] if balance else 0) - await _open_reservations(subscriber["id"], at)
+        seconds = longest_call(available, tariff)
+        if seconds == 0:
+            return _denied(NO_BALANCE, call_id)
+        await sql.execute(
+            "INSERT INTO call_reservation (call_id, subscriber, destination, max_seconds, reserved, created_at, "
+            "expires_at) VALUES ({}, {}, {}, {}, {}, {}, {})",
+            call_id,
+            subscriber["id"],
+            destination,
+            seconds,
+            charge(billed_seconds(seconds, tariff), tariff),
+            at,
+            at + dt.timedelta(seconds=seconds) + GRACE,
+        )
+    return {"call_id": call_id, "allow": True, "max_seconds": seconds, "reason": ""}
+
+
+def _window(calling_hours: str):
+    try:
+        return parse_calling_hours(calling_hours or "")
+    except ValueError:  # validated when saved; an unreadable value restricts nothing
+        return None
+
+
+# --- call records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    account: str
+    destination: str
+    started_at: dt.datetime
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime
+
+    @property
+    def duration(self) -> int:
+        if self.answered_at is None:
+            return 0
+        return max(0, int((self.ended_at - self.answered_at).total_seconds()))
+
+
+def _moment(value: object) -> dt.datetime | None:
+    """An ISO 8601 time with its offset, or seconds since the epoch."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and 0 < value < 10**11:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        return moment.astimezone(dt.UTC) if moment.tzinfo is not None else None
+    return None
+
+
+def parse_record(data: object) -> CallRecord:
+    if not isinstance(data, dict):
+        raise ValidationFailed({"record": N_("The format is not valid.")})
+    errors: dict[str, str] = {}
+    call_id = _text(data, "call_id", CALL_ID, errors)
+    account = _text(data, "account", ACCOUNT, errors)
+    destination = _text(data, "destination", DESTINATION, errors)
+    moments = {}
+    for field in ("start", "answer", "end"):
+        if field == "answer" and data.get(field) in (None, ""):
+            moments[field] = None
+            continue
+        moments[field] = _moment(data.get(field))
+        if moments[field] is None:
+            errors[field] = N_("A time with its offset, or seconds since 1970.")
+    if not errors:
+        start, answer, end = moments["start"], moments["answer"], moments["end"]
+        if not (start <= (answer or start) <= end) or end - start > dt.timedelta(days=1) or end > now() + GRACE:
+            errors["end"] = N_("The times are not in order.")
+    if errors:
+        raise ValidationFailed(errors)
+    return CallRecord(call_id, account, destination, moments["start"], moments["answer"], moments["end"])
+
+
+async def rate_calls(records: list[object]) -> list[dict[str, Any]]:
+    """R-21: rate a batch of call records in one transaction; one result per record, in order.
+    A record already rated (same call id and details) is reported as such and changes nothing;
+    the same call id with other details is refused."""
+    if not isinstance(records, list) or not 1 <= len(records) <= MAX_BATCH:
+        raise ValidationFailed({"calls": N_("Between 1 and 1000 records.")})
+    results = []
+    async with transaction():
+        consumption = await ledger.system_account(CALL_CONSUMPTION)
+        for raw in records:
+            try:
+                record = parse_record(raw)
+            except ValidationFailed as invalid:
+                call_id = raw.get("call_id") if isinstance(raw, dict) and isinstance(raw.get("call_id"), str) else ""
+                results.append({"call_id": call_id[:64], "status": "invalid", "errors": invalid.errors})
+                continue
+            results.append(await _rate(record, consumption))
+    return results
+
+
+async def _rate(record: CallRecord, consumption: int) -> dict[str, Any]:
+    # The subscriber's lock first: a record sent twice at once is rated once, the other waits
+    # and then finds it rated.
+    subscriber = await sql.fetch_one(
+        _locked("SELECT s.id, s.agent FROM subscriber s WHERE s.account_number = {}"), record.account
+    )
+    done = await sql.fetch_one(
+        "SELECT c.destination, c.started_at, c.answered_at, c.ended_at, c.charged, s.account_number FROM call c "
+        "JOIN subscriber s ON s.id = c.subscriber WHERE c.call_id = {}",
+        record.call_id,
+    )
+    if done is not None:
+        details = (record.account, record.destination, record.started_at, record.answered_at, record.ended_at)
+        same = details == (
+            done["account_number"],
+            done["destination"],
+            done["started_at"],
+            done["answered_at"],
+            done["ended_at"],
+        )
+        return {"call_id": record.call_id, "status": "duplicate" if same else "conflict", "charged": done["charged"]}
+    if subscriber is None:
+        return {"call_id": record.call_id, "status": "unknown account", "charged": 0}
+    tariff = await _tariff(record.destination)
+    billed = billed_seconds(record.duration, tariff)
+    due = charge(billed, tariff)
+    taken = 0
+    if due:
+        balance_account = await ledger.subscriber_account(subscriber["id"], subscriber["agent"])
+        balance = await ledger.account_balance(balance_account)
+        taken = min(due, balance)  # the reservation covered it, unless it had timed out
+        if taken:
+            await ledger.post(
+                "call",
+                [Posting(balance_account, SECONDS, -taken), Posting(consumption, SECONDS, taken)],
+                memo=f"call {record.call_id} to {record.destination}",
+                ref_type="call",
+                ref_id=record.call_id,
+            )
+    at = now()
+    await sql.execute(
+        "UPDATE call_reservation SET released_at = {} WHERE call_id = {} AND released_at IS NULL", at, record.call_id
+    )
+    inserted = await sql.fetch(
+        "INSERT INTO call (call_id, subscriber, agent, destination, started_at, answered_at, ended_at, duration, "
+        "billed, charged, uncollected, multiplier, flagged, rated_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (call_id) DO NOTHING RETURNING id",
+        record.call_id,
+        subscriber["id"],
+        subscriber["agent"],
+        record.destination,
+        record.started_at,
+        record.answered_at,
+        record.ended_at,
+        record.duration,
+        billed,
+        taken,
+        due - taken,
+        tariff.multiplier,
+        record.duration > REVIEW_OVER or taken < due,
+        at,
+    )
+    if not inserted:  # the same call id, for another account, rated at this very moment
+        raise Conflict(N_("A call record with this call id is being rated; send the batch again."))
+    return {"call_id": record.call_id, "status": "rated", "charged": taken, "billed_seconds": billed}

@@ -1,0 +1,203 @@
+"""The switch API's use cases on a real database (R-18, R-20 to R-22): authorize with its reasons
+and reservations, rating call records, and both under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import pytest
+
+from accounts import services as subscribers
+from accounts import switch
+from accounts.tables import Call, CallReservation, DestinationRate, Subscriber
+from agency import ledger
+from agency.clock import now
+from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from agency.errors import Conflict, ValidationFailed
+from agency.tables import Agent
+from cards.services import activate_cards
+from tests.helpers import demo_actors
+from tests.integration.test_cards import make_batch, stocked_owner
+from tests.money import assert_ledger_ok
+
+
+async def new_subscriber(minutes: int):
+    """huaxin's owner and a live subscriber with `minutes` of airtime (an activated e-card)."""
+    owner = await stocked_owner(await demo_actors(), minutes=1000)
+    _batch, pairs = await make_batch(owner, kind="e-card", count=1, face=minutes)
+    await activate_cards(owner, pairs[0][0])
+    row = await Subscriber.select().where(Subscriber.account_number == pairs[0][0]).first()
+    return owner, row
+
+
+def ask(account: str, destination: str = "8613800138000", call_id: str | None = None) -> dict:
+    return {"account": account, "destination": destination, "call_id": call_id or uuid.uuid4().hex}
+
+
+def record(call_id: str, account: str, seconds: int, destination: str = "8613800138000", answered: bool = True):
+    end = now().replace(microsecond=0) - dt.timedelta(seconds=5)
+    answer = end - dt.timedelta(seconds=seconds)
+    return {
+        "call_id": call_id,
+        "account": account,
+        "destination": destination,
+        "start": (answer - dt.timedelta(seconds=7)).isoformat(),
+        "answer": answer.isoformat() if answered else None,
+        "end": end.isoformat(),
+    }
+
+
+async def balance(subscriber_id: int) -> int:
+    return await ledger.subscriber_balance(subscriber_id)
+
+
+async def test_authorize_reserves_what_it_grants_and_the_record_charges_it(db):
+    _owner, sub = await new_subscriber(10)
+    number = sub["account_number"]
+    first = await switch.authorize(ask(number, call_id="call-1"))
+    assert first == {"call_id": "call-1", "allow": True, "max_seconds": 600, "reason": ""}
+    assert await switch.authorize(ask(number, call_id="call-1")) == first  # a retry reserves nothing more
+    second = await switch.authorize(ask(number))
+    assert not second["allow"] and second["reason"] == switch.NO_BALANCE  # all 10 minutes are held
+    [result] = await switch.rate_calls([record("call-1", number, 125)])
+    assert result == {"call_id": "call-1", "status": "rated", "charged": 180, "billed_seconds": 180}
+    assert await balance(sub["id"]) == 600 - 180
+    assert (await CallReservation.select().where(CallReservation.call_id == "call-1").first())["released_at"]
+    third = await switch.authorize(ask(number))
+    assert third["allow"] and third["max_seconds"] == 420
+    await assert_ledger_ok()
+
+
+async def test_reasons_for_refusing_a_call(db):
+    owner, sub = await new_subscriber(5)
+    number = sub["account_number"]
+    assert (await switch.authorize(ask("86999")))["reason"] == switch.UNKNOWN
+    await subscribers.suspend_subscriber(owner, sub["id"], "asked")
+    assert (await switch.authorize(ask(number)))["reason"] == switch.SUSPENDED
+    await subscribers.resume_subscriber(owner, sub["id"], "back")
+    await Subscriber.update({Subscriber.expires_at: now() - dt.timedelta(minutes=1)}).where(Subscriber.id == sub["id"])
+    assert (await switch.authorize(ask(number)))["reason"] == switch.EXPIRED
+    await Subscriber.update({Subscriber.expires_at: None}).where(Subscriber.id == sub["id"])
+    local = now().astimezone(dt.timezone(dt.timedelta(hours=8)))  # the demo agents are in Asia/Shanghai
+    closed_hours = f"{(local + dt.timedelta(hours=1)):%H:00}-{(local + dt.timedelta(hours=2)):%H:00}"
+    await Agent.update({Agent.calling_hours: closed_hours}).where(Agent.id == sub["agent"])
+    assert (await switch.authorize(ask(number)))["reason"] == switch.OUTSIDE_HOURS
+    open_hours = f"{local:%H:00}-{(local + dt.timedelta(hours=2)):%H:00}"
+    await Agent.update({Agent.calling_hours: open_hours}).where(Agent.id == sub["agent"])
+    assert (await switch.authorize(ask(number, call_id="in-hours")))["allow"]
+    await switch.rate_calls([record("in-hours", number, 10)])  # the call ends
+    await Agent.update({Agent.calling_hours: ""}).where(Agent.id == sub["agent"])
+    await subscribers.close_subscriber(owner, sub["id"], "cannot", operation_password=OP)
+    refused = await switch.authorize(ask(number))
+    assert refused == {"call_id": refused["call_id"], "allow": False, "max_seconds": 0, "reason": switch.CLOSED}
+    for bad in ({"account": "x"}, {"destination": "86-138"}, {"call_id": ""}, {"call_id": "a b"}, {"account": 7}):
+        with pytest.raises(ValidationFailed):
+            await switch.authorize({**ask(number), **bad})
+    await assert_ledger_ok()
+
+
+async def test_rating_rules(db):
+    _owner, sub = await new_subscriber(300)
+    number = sub["account_number"]
+    await DestinationRate.insert(DestinationRate(prefix="44", multiplier=150, first_block=6, increment=6))
+    results = await switch.rate_calls(
+        [
+            record("short", number, 2),  # under 3 s: free
+            record("unanswered", number, 40, answered=False),
+            record("minute", number, 61),  # 60 + 60
+            record("uk", number, 61, destination="447700900123"),  # 66 s billed x 1.5 = 99
+            record("long", number, 3601),  # flagged for review
+            {"call_id": "broken", "account": number},
+        ]
+    )
+    assert [(r["status"], r.get("charged")) for r in results] == [
+        ("rated", 0),
+        ("rated", 0),
+        ("rated", 120),
+        ("rated", 99),
+        ("rated", 3660),
+        ("invalid", None),
+    ]
+    assert await balance(sub["id"]) == 300 * 60 - 120 - 99 - 3660
+    flagged = {row["call_id"] for row in await Call.select(Call.call_id).where(Call.flagged == True)}  # noqa: E712
+    assert flagged == {"long"}
+    again = await switch.rate_calls([record("minute", number, 61), record("minute", number, 62)])
+    assert [r["status"] for r in again] == ["duplicate", "conflict"]
+    assert await balance(sub["id"]) == 300 * 60 - 120 - 99 - 3660  # nothing charged twice
+    with pytest.raises(ValidationFailed):
+        await switch.rate_calls([])
+    await assert_ledger_ok()
+
+
+async def test_a_record_beyond_the_balance_takes_what_is_left_and_is_flagged(db):
+    _owner, sub = await new_subscriber(1)
+    [result] = await switch.rate_calls([record("over", sub["account_number"], 300)])  # no authorize
+    assert result["charged"] == 60 and await balance(sub["id"]) == 0
+    row = await Call.select().where(Call.call_id == "over").first()
+    assert row["uncollected"] == 300 - 60 and row["flagged"]
+    await assert_ledger_ok()
+
+
+async def test_concurrent_authorizations_never_hold_more_than_the_balance(db):
+    _owner, sub = await new_subscriber(10)
+    number = sub["account_number"]
+    answers = await asyncio.gather(*(switch.authorize(ask(number, call_id=f"c{i}")) for i in range(30)))
+    granted = [a for a in answers if a["allow"]]
+    assert len(granted) == 1 and granted[0]["max_seconds"] == 600  # the first takes all ten minutes
+    await switch.rate_calls([record(granted[0]["call_id"], number, 61)])
+    answers = await asyncio.gather(*(switch.authorize(ask(number, call_id=f"d{i}")) for i in range(30)))
+    assert [a["max_seconds"] for a in answers if a["allow"]] == [480]
+    held = await CallReservation.select().where(CallReservation.released_at.is_null())
+    assert sum(r["reserved"] for r in held) <= await balance(sub["id"])
+    await assert_ledger_ok()
+
+
+async def test_a_record_sent_many_times_at_once_is_charged_once(db):
+    _owner, sub = await new_subscriber(10)
+    number = sub["account_number"]
+    await switch.authorize(ask(number, call_id="dup"))
+    batches = await asyncio.gather(*(switch.rate_calls([record("dup", number, 90)]) for _ in range(8)))
+    statuses = sorted(batch[0]["status"] for batch in batches)
+    assert statuses == ["duplicate"] * 7 + ["rated"]
+    assert await balance(sub["id"]) == 600 - 120
+    assert await Call.count() == 1
+    await assert_ledger_ok()
+
+
+async def test_closing_is_refused_while_a_call_is_in_progress(db):
+    owner, sub = await new_subscriber(10)
+    number = sub["account_number"]
+    await switch.authorize(ask(number, call_id="live"))
+    with pytest.raises(Conflict):
+        await subscribers.close_subscriber(owner, sub["id"], "now", operation_password=OP)
+    assert (await Subscriber.select().where(Subscriber.id == sub["id"]).first())["status"] == "active"
+    await switch.rate_calls([record("live", number, 30)])
+    closed = await subscribers.close_subscriber(owner, sub["id"], "now", operation_password=OP)
+    assert closed["status"] == "closed" and closed["balance_seconds"] == 0
+    await assert_ledger_ok()
+
+
+async def test_close_and_authorize_racing_never_leave_a_call_on_a_closed_account(db):
+    actors = await demo_actors()
+    owner = await stocked_owner(actors, minutes=1000)
+    _batch, pairs = await make_batch(owner, kind="e-card", count=10, face=10)
+    await activate_cards(owner, pairs[0][0], pairs[-1][0])
+    rows = await Subscriber.select(Subscriber.id, Subscriber.account_number)
+
+    async def close(subscriber_id: int):
+        try:
+            await subscribers.close_subscriber(owner, subscriber_id, "race", operation_password=OP)
+        except Conflict:
+            pass
+
+    await asyncio.gather(
+        *(close(r["id"]) for r in rows), *(switch.authorize(ask(r["account_number"])) for r in rows)
+    )
+    for row in await Subscriber.select(Subscriber.id, Subscriber.status):
+        open_calls = await CallReservation.count().where(
+            (CallReservation.subscriber == row["id"]) & CallReservation.released_at.is_null()
+        )
+        assert not (row["status"] == "closed" and open_calls), "a closed account holds a call"
+    await assert_ledger_ok()
