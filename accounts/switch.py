@@ -301,8 +301,8 @@ async def rate_calls(records: list[object]) -> list[dict[str, Any]]:
     if not isinstance(records, list) or not 1 <= len(records) <= MAX_BATCH:
         raise ValidationFailed({"calls": N_("Between 1 and 1000 records.")})
     results = []
+    consumption: list[int] = []  # the system account, looked up (or made) on the first charge
     async with transaction():
-        consumption = await ledger.system_account(CALL_CONSUMPTION)
         for raw in records:
             try:
                 record = parse_record(raw)
@@ -314,7 +314,7 @@ async def rate_calls(records: list[object]) -> list[dict[str, Any]]:
     return results
 
 
-async def _rate(record: CallRecord, consumption: int) -> dict[str, Any]:
+async def _rate(record: CallRecord, consumption: list[int]) -> dict[str, Any]:
     # The subscriber's lock first: a record sent twice at once is rated once, the other waits
     # and then finds it rated.
     subscriber = await sql.fetch_one(
@@ -346,9 +346,11 @@ async def _rate(record: CallRecord, consumption: int) -> dict[str, Any]:
         balance = await ledger.account_balance(balance_account)
         taken = min(due, balance)  # the reservation covered it, unless it had timed out
         if taken:
+            if not consumption:
+                consumption.append(await ledger.system_account(CALL_CONSUMPTION))
             await ledger.post(
                 "call",
-                [Posting(balance_account, SECONDS, -taken), Posting(consumption, SECONDS, taken)],
+                [Posting(balance_account, SECONDS, -taken), Posting(consumption[0], SECONDS, taken)],
                 memo=f"call {record.call_id} to {record.destination}",
                 ref_type="call",
                 ref_id=record.call_id,

@@ -3,10 +3,10 @@ from litestar import get
 
 from agency.roles import PERMISSIONS
 from tests.web.routes import endpoints
-from web.auth import AUTHENTICATED, PUBLIC, SUBSCRIBER, SUBSCRIBER_ANY
+from web.auth import AUTHENTICATED, PUBLIC, SUBSCRIBER, SUBSCRIBER_ANY, SWITCH
 from web.settings import Settings
 
-KNOWN_POLICIES = {PUBLIC, AUTHENTICATED, SUBSCRIBER, SUBSCRIBER_ANY, *PERMISSIONS}
+KNOWN_POLICIES = {PUBLIC, AUTHENTICATED, SUBSCRIBER, SUBSCRIBER_ANY, SWITCH, *PERMISSIONS}
 EXPECTED_PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/language"), ("GET", "/healthz"),
                    ("GET", "/portal/login"), ("POST", "/portal/login")}
 

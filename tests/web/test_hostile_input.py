@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import api, csrf, demo_actors, post_form, web_login
 from tests.web.routes import endpoints
 from tests.web.snapshot import state
+from web.auth import SWITCH
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 LONG = "長" * 5000
@@ -41,7 +42,8 @@ async def test_missing_csrf_token_is_refused_in_the_users_language(app, client):
     client.headers["Accept-Language"] = "zh-CN"
     await web_login(client, "admin")
     before = await state()
-    for endpoint in _changing(app):
+    # The switch API takes no cookies at all (its own test shows a session cannot open it).
+    for endpoint in [e for e in _changing(app) if e.access != SWITCH]:
         url = endpoint.url(agent_id=1, user_id=2)
         response = await client.request(endpoint.method, url, data={"brand_name": "x"} if endpoint.method != "DELETE"
                                         else None)

@@ -1,0 +1,109 @@
+"""The switch API over HTTP: only a live switch key opens it (no user credentials), keys are
+managed by operator admins and shown once, authorize and call records answer JSON, bad input 400."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from accounts.tables import Subscriber
+from agency.clock import now
+from cards.services import activate_cards
+from tests.helpers import api, demo_actors, web_login
+from tests.integration.test_cards import make_batch, stocked_owner
+
+
+async def subscriber_with(minutes: int) -> str:
+    owner = await stocked_owner(await demo_actors(), minutes=1000)
+    _batch, pairs = await make_batch(owner, kind="e-card", count=1, face=minutes)
+    await activate_cards(owner, pairs[0][0])
+    return (await Subscriber.select(Subscriber.account_number).first())["account_number"]
+
+
+async def switch_key(client) -> tuple[str, int]:
+    await web_login(client, "admin")
+    created = await api(client, "POST", "/api/v1/switch/keys", json={"name": "freeswitch-1"})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["key"].startswith("sw_") and body["prefix"] == body["key"][:10]
+    listed = (await client.get("/api/v1/switch/keys")).json()
+    assert [k["name"] for k in listed] == ["freeswitch-1"] and "key" not in listed[0]  # shown once
+    client.cookies.clear()
+    return body["key"], body["id"]
+
+
+async def test_a_switch_authorizes_and_reports_calls_with_its_key(client):
+    number = await subscriber_with(10)
+    key, key_id = await switch_key(client)
+    bearer = {"Authorization": f"Bearer {key}"}
+    asked = {"account": number, "destination": "8613800138000", "call_id": "fs-1"}
+    answer = await client.post("/api/switch/v1/authorize", json=asked, headers=bearer)
+    assert answer.status_code == 200 and answer.json() == {"call_id": "fs-1", "allow": True, "max_seconds": 600,
+                                                            "reason": ""}
+    assert "set-cookie" not in answer.headers  # no CSRF cookie for a switch
+    end = now().replace(microsecond=0)
+    cdr = {"call_id": "fs-1", "account": number, "destination": "8613800138000",
+           "start": int((end - dt.timedelta(seconds=70)).timestamp()),
+           "answer": int((end - dt.timedelta(seconds=65)).timestamp()), "end": int(end.timestamp())}
+    rated = await client.post("/api/switch/v1/cdr", json={"calls": [cdr, {"call_id": "x"}]}, headers=bearer)
+    assert rated.status_code == 200
+    assert [r["status"] for r in rated.json()["results"]] == ["rated", "invalid"]
+    assert rated.json()["results"][0]["charged"] == 120
+    for bad in ({**asked, "account": "1 OR 1=1"}, {"account": number}, {**asked, "call_id": "x" * 65}):
+        response = await client.post("/api/switch/v1/authorize", json=bad, headers=bearer)
+        assert response.status_code == 400, response.text
+    too_many = await client.post("/api/switch/v1/cdr", json={"calls": [cdr] * 1001}, headers=bearer)
+    assert too_many.status_code == 400
+    # revoked: the key opens nothing any more
+    await web_login(client, "admin")
+    assert (await api(client, "DELETE", f"/api/v1/switch/keys/{key_id}")).status_code == 204
+    client.cookies.clear()
+    assert (await client.post("/api/switch/v1/authorize", json=asked, headers=bearer)).status_code == 401
+
+
+async def test_only_a_switch_key_opens_the_switch_api(client):
+    number = await subscriber_with(5)
+    asked = {"account": number, "destination": "861", "call_id": "c"}
+    assert (await client.post("/api/switch/v1/authorize", json=asked)).status_code == 401
+    assert (await client.post("/api/switch/v1/authorize", json=asked,
+                              headers={"Authorization": "Bearer sw_forged"})).status_code == 401
+    await web_login(client, "admin")  # a staff session is no switch key
+    assert (await api(client, "POST", "/api/switch/v1/authorize", json=asked)).status_code == 401
+    token = (await api(client, "POST", "/api/v1/me/tokens", json={"name": "t"})).json()["token"]
+    client.cookies.clear()
+    assert (await client.post("/api/switch/v1/authorize", json=asked,
+                              headers={"Authorization": f"Bearer {token}"})).status_code == 401
+
+
+async def test_only_operator_admins_manage_switch_keys(client):
+    await demo_actors()
+    for username in ("finance", "huaxin"):
+        await web_login(client, username)
+        assert (await client.get("/api/v1/switch/keys")).status_code == 403
+        assert (await api(client, "POST", "/api/v1/switch/keys", json={"name": "mine"})).status_code == 403
+        client.cookies.clear()
+    await web_login(client, "admin")
+    assert (await api(client, "POST", "/api/v1/switch/keys", json={"name": ""})).status_code == 400
+    assert (await api(client, "DELETE", "/api/v1/switch/keys/999999")).status_code == 404
+
+
+async def test_garbage_from_a_switch_is_refused_and_changes_nothing(client):
+    from tests.web.snapshot import state
+    from tests.web.test_hostile_input import GARBAGE_JSON
+
+    number = await subscriber_with(5)
+    key, _key_id = await switch_key(client)
+    bearer = {"Authorization": f"Bearer {key}"}
+    before = await state()
+    garbage = [*GARBAGE_JSON, {"account": number, "destination": "86" * 40, "call_id": "a"},
+               {"account": number, "destination": "861", "call_id": "\x00"}, {"calls": "all"},
+               {"calls": [{"call_id": "z", "account": number, "destination": "861", "start": "yesterday",
+                           "end": 10**30}]}, {"calls": [[1]]}]
+    for path in ("/api/switch/v1/authorize", "/api/switch/v1/cdr"):
+        for body in garbage:
+            response = await client.post(path, json=body, headers=bearer)
+            assert response.status_code in (200, 400), (path, body, response.status_code, response.text)
+            if response.status_code == 200 and path.endswith("cdr"):
+                assert all(r["status"] == "invalid" for r in response.json()["results"])
+        raw = await client.post(path, content=b"\xff{not json", headers={**bearer, "Content-Type": "application/json"})
+        assert raw.status_code == 400
+    assert await state() == before
