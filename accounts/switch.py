@@ -17,21 +17,14 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from accounts.rating import (
-    REVIEW_OVER,
-    Tariff,
-    billed_seconds,
-    charge,
-    longest_call,
-    parse_calling_hours,
-    within_hours,
-)
-from accounts.tables import SwitchKey
+from accounts.rating import REVIEW_OVER, Tariff, billed_seconds, charge, longest_call
+from accounts.tables import DestinationRate, SwitchKey
 from agency import audit, ledger, sql
 from agency.agents import valid_id
 from agency.clock import now
 from agency.database import transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency.hours import parse_calling_hours, within_hours
 from agency.ledger import Posting
 from agency.roles import Actor
 from agency.sessions import token_hash
@@ -122,6 +115,75 @@ async def key_for_token(token: str) -> int | None:
         return None
     row = await sql.fetch_one("SELECT id, revoked_at FROM switch_key WHERE key_hash = {}", token_hash(token))
     return row["id"] if row and row["revoked_at"] is None else None
+
+
+# --- destination rates ----------------------------------------------------------------------------
+
+PREFIX = re.compile(r"^\d{1,20}$")
+RATE_LIMITS = {
+    "multiplier": (1, 10_000, N_("A whole percentage from 1 to 10000.")),
+    "first_block": (1, 3600, N_("Whole seconds from 1 to 3600.")),
+    "increment": (1, 3600, N_("Whole seconds from 1 to 3600.")),
+}
+RATE_COLUMNS = (
+    DestinationRate.prefix,
+    DestinationRate.multiplier,
+    DestinationRate.first_block,
+    DestinationRate.increment,
+    DestinationRate.note,
+)
+
+
+async def list_rates(actor: Actor) -> list[dict[str, Any]]:
+    _may_manage(actor)
+    return await DestinationRate.select(*RATE_COLUMNS).order_by(DestinationRate.prefix)
+
+
+async def set_rate(actor: Actor, prefix: object, data: dict[str, Any]) -> dict[str, Any]:
+    """Create or change the billing of destinations starting with `prefix` (R-21)."""
+    _may_manage(actor)
+    errors: dict[str, str] = {}
+    if not isinstance(prefix, str) or not PREFIX.match(prefix):
+        errors["prefix"] = N_("Digits only, at most 20.")
+    values: dict[str, Any] = {}
+    for field, (low, high, message) in RATE_LIMITS.items():
+        value = data.get(field, getattr(Tariff(), field))
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors[field] = message
+        values[field] = value
+    note = data.get("note") or ""
+    if not isinstance(note, str) or len(note) > 100 or "\x00" in note:
+        errors["note"] = N_("Too long.")
+    if errors:
+        raise ValidationFailed(errors)
+    async with transaction():
+        before = await DestinationRate.select(*RATE_COLUMNS).where(DestinationRate.prefix == prefix).first()
+        if before is None:
+            await DestinationRate.insert(DestinationRate(prefix=prefix, note=note, **values))
+        else:
+            await DestinationRate.update({**values, "note": note}).where(DestinationRate.prefix == prefix)
+        await audit.record(
+            actor,
+            "switch_rate.set",
+            target_type="destination_rate",
+            target_id=prefix,
+            before=before,
+            after={**values, "note": note},
+        )
+    return await DestinationRate.select(*RATE_COLUMNS).where(DestinationRate.prefix == prefix).first()
+
+
+async def delete_rate(actor: Actor, prefix: object) -> None:
+    _may_manage(actor)
+    async with transaction():
+        gone = (
+            await DestinationRate.delete()
+            .where(DestinationRate.prefix == str(prefix)[:20])
+            .returning(DestinationRate.prefix)
+        )
+        if not gone:
+            raise NotFound()
+        await audit.record(actor, "switch_rate.delete", target_type="destination_rate", target_id=str(prefix))
 
 
 # --- authorize ------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ AGENT_COLUMNS = (
     "phone",
     "address",
     "timezone",
+    "calling_hours",
     "status",
     "notice_at",
     "terminates_at",

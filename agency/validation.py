@@ -7,6 +7,7 @@ import zoneinfo
 from functools import cache
 
 from agency.errors import N_, ValidationFailed
+from agency.hours import parse_calling_hours
 
 PHONE = re.compile(r"^[0-9+\-() ]{3,32}$")
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
@@ -61,6 +62,17 @@ class Checker:
         else:
             self.clean[field] = value
 
+    def calling_hours(self, field: str) -> None:
+        value = self.data.get(field) or ""
+        try:
+            if not isinstance(value, str) or len(value) > 16:
+                raise ValueError(value)
+            parse_calling_hours(value)
+        except ValueError:
+            self.errors[field] = N_("Use HH:MM-HH:MM, such as 08:00-19:30, or leave it empty for any time.")
+        else:
+            self.clean[field] = value.strip()
+
     def password(self, field: str, *, min_len: int = 10) -> None:
         value = self.data.get(field)
         if not isinstance(value, str) or not value:
@@ -96,4 +108,6 @@ def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str,
         check.text("phone", max_len=32, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only."))
     if not partial or "timezone" in data:
         check.timezone("timezone")
+    if not partial or "calling_hours" in data:
+        check.calling_hours("calling_hours")
     return check.done()

@@ -192,9 +192,7 @@ async def test_close_and_authorize_racing_never_leave_a_call_on_a_closed_account
         except Conflict:
             pass
 
-    await asyncio.gather(
-        *(close(r["id"]) for r in rows), *(switch.authorize(ask(r["account_number"])) for r in rows)
-    )
+    await asyncio.gather(*(close(r["id"]) for r in rows), *(switch.authorize(ask(r["account_number"])) for r in rows))
     for row in await Subscriber.select(Subscriber.id, Subscriber.status):
         open_calls = await CallReservation.count().where(
             (CallReservation.subscriber == row["id"]) & CallReservation.released_at.is_null()

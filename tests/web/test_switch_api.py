@@ -107,3 +107,41 @@ async def test_garbage_from_a_switch_is_refused_and_changes_nothing(client):
         raw = await client.post(path, content=b"\xff{not json", headers={**bearer, "Content-Type": "application/json"})
         assert raw.status_code == 400
     assert await state() == before
+
+
+async def test_calling_hours_are_set_on_the_agent(client):
+    await demo_actors()
+    await web_login(client, "huaxin")  # an owner sets the hours of its sub-agent
+    child = (await client.get("/api/v1/agents?search=")).json()["items"]
+    child_id = next(a["id"] for a in child if a["level"] == 2)
+    patched = await api(client, "PATCH", f"/api/v1/agents/{child_id}", json={"calling_hours": "08:00-19:30"})
+    assert patched.status_code == 200 and patched.json()["calling_hours"] == "08:00-19:30"
+    for bad in ("8-19", "08:00-25:00", "x" * 40, 5):
+        refused = await api(client, "PATCH", f"/api/v1/agents/{child_id}", json={"calling_hours": bad})
+        assert refused.status_code == 400, (bad, refused.text)
+    page = await client.get(f"/agents/{child_id}")
+    assert "08:00-19:30" in page.text
+    form = await client.get(f"/agents/{child_id}/edit")
+    assert 'name="calling_hours"' in form.text and 'value="08:00-19:30"' in form.text
+
+
+async def test_destination_rates_bill_calls_by_prefix(client):
+    number = await subscriber_with(10)
+    key, _key_id = await switch_key(client)
+    await web_login(client, "admin")
+    saved = await api(client, "PUT", "/api/v1/switch/rates/44", json={"multiplier": 200, "note": "UK"})
+    assert saved.status_code == 200 and saved.json()["multiplier"] == 200
+    bad_rates = (("44", {"multiplier": 0}), ("44", {"increment": 99999}), ("4a", {}), ("44", {"note": "x" * 101}))
+    for prefix, bad in bad_rates:
+        assert (await api(client, "PUT", f"/api/v1/switch/rates/{prefix}", json=bad)).status_code == 400
+    assert [r["prefix"] for r in (await client.get("/api/v1/switch/rates")).json()] == ["44"]
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {key}"}
+    uk = await client.post("/api/switch/v1/authorize", headers=bearer,
+                           json={"account": number, "destination": "447700900123", "call_id": "uk"})
+    assert uk.json()["max_seconds"] == 300  # 600 s of airtime at twice the rate
+    await web_login(client, "admin")
+    assert (await api(client, "DELETE", "/api/v1/switch/rates/44")).status_code == 204
+    assert (await api(client, "DELETE", "/api/v1/switch/rates/44")).status_code == 404
+    await web_login(client, "huaxin")
+    assert (await api(client, "PUT", "/api/v1/switch/rates/1", json={})).status_code == 403

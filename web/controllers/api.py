@@ -24,6 +24,7 @@ class AgentIn:
     phone: str
     address: str = ""
     timezone: str = "Asia/Shanghai"
+    calling_hours: str = ""  # "08:00-19:30" in the agent's time zone; empty: any time
     parent_id: int | None = None
 
 
@@ -34,6 +35,7 @@ class AgentPatch:
     phone: str | None = None
     address: str | None = None
     timezone: str | None = None
+    calling_hours: str | None = None
 
 
 @dataclass

@@ -4,10 +4,10 @@ rates under /api/v1/switch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from accounts import switch
@@ -75,4 +75,32 @@ class SwitchKeyApiController(Controller):
         await switch.revoke_key(request.user, key_id)
 
 
-ROUTES = [SwitchApiController, SwitchKeyApiController]
+@dataclass
+class RateIn:
+    multiplier: int = 100
+    first_block: int = 60
+    increment: int = 60
+    note: str = ""
+
+
+class DestinationRateApiController(Controller):
+    path = "/api/v1/switch/rates"
+    tags = ["switch"]
+    opt = access("manage_switch")
+
+    @get("/")
+    async def list_rates(self, request: Request) -> list[dict[str, Any]]:
+        """Billing by destination prefix; the longest matching prefix wins, others bill 60/60 at 100%."""
+        return await switch.list_rates(request.user)
+
+    @put("/{prefix:str}")
+    async def set_rate(self, request: Request, prefix: FromPath[str], data: JSONBody[RateIn]) -> dict[str, Any]:
+        """Multiplier in percent (150: 1.5 s of airtime a second), first block and increment in seconds."""
+        return await switch.set_rate(request.user, prefix, asdict(data))
+
+    @delete("/{prefix:str}", status_code=204)
+    async def delete_rate(self, request: Request, prefix: FromPath[str]) -> None:
+        await switch.delete_rate(request.user, prefix)
+
+
+ROUTES = [SwitchApiController, SwitchKeyApiController, DestinationRateApiController]
