@@ -253,13 +253,25 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
         )
         if subscriber is None:
             return _denied(UNKNOWN, call_id)
-        earlier = await sql.fetch_one(
-            "SELECT subscriber, max_seconds FROM call_reservation WHERE call_id = {}", call_id
+        # Read after the lock was granted (a statement of its own, so on PostgreSQL it sees what
+        # the transaction that held the lock committed): this call id's reservation, the balance
+        # and what open reservations hold.
+        state = await sql.fetch_one(
+            "SELECT (SELECT subscriber FROM call_reservation WHERE call_id = {}) AS earlier_subscriber, "
+            "(SELECT max_seconds FROM call_reservation WHERE call_id = {}) AS earlier_seconds, "
+            "(SELECT balance FROM ledger_account WHERE code = {}) AS balance, "
+            "(SELECT COALESCE(SUM(reserved), 0) FROM call_reservation "
+            "WHERE subscriber = {} AND released_at IS NULL AND expires_at > {}) AS held",
+            call_id,
+            call_id,
+            ledger.subscriber_code(subscriber["id"]),
+            subscriber["id"],
+            at,
         )
-        if earlier is not None:  # the switch asked again for the same call
-            if earlier["subscriber"] != subscriber["id"]:
+        if state["earlier_subscriber"] is not None:  # the switch asked again for the same call
+            if state["earlier_subscriber"] != subscriber["id"]:
                 raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
-            return {"call_id": call_id, "allow": True, "max_seconds": earlier["max_seconds"], "reason": ""}
+            return {"call_id": call_id, "allow": True, "max_seconds": state["earlier_seconds"], "reason": ""}
         if subscriber["status"] == "closed":
             return _denied(CLOSED, call_id)
         if subscriber["status"] != "active":
@@ -270,11 +282,7 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
         if not within_hours(_window(subscriber["calling_hours"]), local):
             return _denied(OUTSIDE_HOURS, call_id)
         tariff = await _tariff(destination)
-        balance = await sql.fetch_one(
-            "SELECT balance FROM ledger_account WHERE code = {}", ledger.subscriber_code(subscriber["id"])
-        )
-        available = (balance["balance"] if balance else 0) - await _open_reservations(subscriber["id"], at)
-        seconds = longest_call(available, tariff)
+        seconds = longest_call((state["balance"] or 0) - int(state["held"]), tariff)
         if seconds == 0:
             return _denied(NO_BALANCE, call_id)
         await sql.execute(
@@ -362,17 +370,21 @@ async def rate_calls(records: list[object]) -> list[dict[str, Any]]:
     the same call id with other details is refused."""
     if not isinstance(records, list) or not 1 <= len(records) <= MAX_BATCH:
         raise ValidationFailed({"calls": N_("Between 1 and 1000 records.")})
-    results = []
+    results: list[dict[str, Any] | None] = [None] * len(records)
+    parsed = []
+    for index, raw in enumerate(records):
+        try:
+            parsed.append((index, parse_record(raw)))
+        except ValidationFailed as invalid:
+            call_id = raw.get("call_id") if isinstance(raw, dict) and isinstance(raw.get("call_id"), str) else ""
+            results[index] = {"call_id": call_id[:64], "status": "invalid", "errors": invalid.errors}
+    # Subscribers are locked in account order, the same in every batch, so that two batches never
+    # wait for each other's locks in a cycle (a deadlock).
+    parsed.sort(key=lambda item: (item[1].account, item[0]))
     consumption: list[int] = []  # the system account, looked up (or made) on the first charge
     async with transaction():
-        for raw in records:
-            try:
-                record = parse_record(raw)
-            except ValidationFailed as invalid:
-                call_id = raw.get("call_id") if isinstance(raw, dict) and isinstance(raw.get("call_id"), str) else ""
-                results.append({"call_id": call_id[:64], "status": "invalid", "errors": invalid.errors})
-                continue
-            results.append(await _rate(record, consumption))
+        for index, record in parsed:
+            results[index] = await _rate(record, consumption)
     return results
 
 
@@ -404,15 +416,16 @@ async def _rate(record: CallRecord, consumption: list[int]) -> dict[str, Any]:
     due = charge(billed, tariff)
     taken = 0
     if due:
-        balance_account = await ledger.subscriber_account(subscriber["id"], subscriber["agent"])
-        balance = await ledger.account_balance(balance_account)
-        taken = min(due, balance)  # the reservation covered it, unless it had timed out
+        account = await sql.fetch_one(
+            "SELECT id, balance FROM ledger_account WHERE code = {}", ledger.subscriber_code(subscriber["id"])
+        )
+        taken = min(due, account["balance"]) if account else 0  # the reservation covered it, unless timed out
         if taken:
             if not consumption:
                 consumption.append(await ledger.system_account(CALL_CONSUMPTION))
             await ledger.post(
                 "call",
-                [Posting(balance_account, SECONDS, -taken), Posting(consumption[0], SECONDS, taken)],
+                [Posting(account["id"], SECONDS, -taken), Posting(consumption[0], SECONDS, taken)],
                 memo=f"call {record.call_id} to {record.destination}",
                 ref_type="call",
                 ref_id=record.call_id,

@@ -56,9 +56,8 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
             finally:
                 await connection.close()
         return [dict(row) for row in rows]
-    if transaction is not None:  # its connection already has foreign keys on and dict rows
-        async with transaction.connection.execute(query, args) as cursor:
-            return await cursor.fetchall()
+    if transaction is not None:
+        return await engine._run_in_existing_connection(transaction.connection, query, list(args))
     return await engine._run_in_new_connection(query, list(args))
 
 

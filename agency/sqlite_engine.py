@@ -59,14 +59,14 @@ class PooledSQLiteEngine(SQLiteEngine):
     async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
         connection = await self.take()
         try:
-            async with connection.execute(query, args or []) as cursor:
-                return await cursor.fetchall()
+            return await connection.execute_fetchall(query, args or [])
         finally:
             await self.give_back(connection)
 
     async def _run_in_existing_connection(self, connection, query, args=None, query_type="generic", table=None):
-        async with connection.execute(query, args or []) as cursor:  # foreign keys are on already
-            return await cursor.fetchall()
+        # Foreign keys are on already; one trip to the connection's thread, not three (execute,
+        # fetch, close the cursor).
+        return await connection.execute_fetchall(query, args or [])
 
     async def close_connection_pool(self) -> None:
         while self._idle:

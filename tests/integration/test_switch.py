@@ -199,3 +199,18 @@ async def test_close_and_authorize_racing_never_leave_a_call_on_a_closed_account
         )
         assert not (row["status"] == "closed" and open_calls), "a closed account holds a call"
     await assert_ledger_ok()
+
+
+async def test_batches_of_many_accounts_at_once_do_not_deadlock(db):
+    owner = await stocked_owner(await demo_actors(), minutes=1000)
+    _batch, pairs = await make_batch(owner, kind="e-card", count=8, face=60)
+    await activate_cards(owner, pairs[0][0], pairs[-1][0])
+    numbers = [serial for serial, _secret in pairs]
+    # half the batches in one account order, half in the other
+    batches = [
+        [record(f"b{b}-{n}", number, 30) for n, number in enumerate(numbers[:: 1 if b % 2 else -1])] for b in range(8)
+    ]
+    results = await asyncio.gather(*(switch.rate_calls(batch) for batch in batches))
+    assert all(r["status"] == "rated" for batch in results for r in batch)
+    assert [r["call_id"] for r in results[0]] == [r["call_id"] for r in batches[0]]  # answers in the batch's order
+    await assert_ledger_ok()
