@@ -243,6 +243,7 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(errors)
     at = now()
+    tariff = await _tariff(destination)  # before the transaction: the less it holds locks, the better
     async with transaction():
         subscriber = await sql.fetch_one(
             _locked(
@@ -281,7 +282,6 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
         local = at.astimezone(zoneinfo.ZoneInfo(subscriber["timezone"])).time()
         if not within_hours(_window(subscriber["calling_hours"]), local):
             return _denied(OUTSIDE_HOURS, call_id)
-        tariff = await _tariff(destination)
         seconds = longest_call((state["balance"] or 0) - int(state["held"]), tariff)
         if seconds == 0:
             return _denied(NO_BALANCE, call_id)
@@ -381,14 +381,15 @@ async def rate_calls(records: list[object]) -> list[dict[str, Any]]:
     # Subscribers are locked in account order, the same in every batch, so that two batches never
     # wait for each other's locks in a cycle (a deadlock).
     parsed.sort(key=lambda item: (item[1].account, item[0]))
+    tariffs = {record.destination: await _tariff(record.destination) for _index, record in parsed}
     consumption: list[int] = []  # the system account, looked up (or made) on the first charge
     async with transaction():
         for index, record in parsed:
-            results[index] = await _rate(record, consumption)
+            results[index] = await _rate(record, tariffs[record.destination], consumption)
     return results
 
 
-async def _rate(record: CallRecord, consumption: list[int]) -> dict[str, Any]:
+async def _rate(record: CallRecord, tariff: Tariff, consumption: list[int]) -> dict[str, Any]:
     # The subscriber's lock first: a record sent twice at once is rated once, the other waits
     # and then finds it rated.
     subscriber = await sql.fetch_one(
@@ -411,7 +412,6 @@ async def _rate(record: CallRecord, consumption: list[int]) -> dict[str, Any]:
         return {"call_id": record.call_id, "status": "duplicate" if same else "conflict", "charged": done["charged"]}
     if subscriber is None:
         return {"call_id": record.call_id, "status": "unknown account", "charged": 0}
-    tariff = await _tariff(record.destination)
     billed = billed_seconds(record.duration, tariff)
     due = charge(billed, tariff)
     taken = 0

@@ -14,16 +14,16 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    (which returns the pairs) and through write_batch(return_pairs=False) (the background job's
    path); the peak RSS is the child's own /proc VmHWM, read before and after the call.
 3. Redemptions: a fresh database gets an owner with stock, 64 e-cards activated (64 subscriber
-   accounts) and a recharge batch activated. The real server (`voipagency serve --workers 2`; SQLite
-   in demo mode, PostgreSQL in production mode) is started; each subscriber logs in through the
-   portal with the e-card secret and replaces the initial password (httpx), and its cookies go to a
-   lean keep-alive client of its own (benchmarks/http_load.py). Then 8 and 64 concurrent clients
-   redeem distinct cards through POST /api/v1/portal/recharge for a bounded time; then a double-
-   redemption probe: each of 50 cards is sent by 8 clients at once. Afterwards the database is
-   searched for cards redeemed more than once and the ledger is verified. Where the time goes:
-   before the server starts, the same use cases are timed in this process without HTTP; during the
-   runs, CPU per server process (and PostgreSQL's) comes from /proc, and on PostgreSQL
-   pg_stat_activity is sampled for lock waits.
+   accounts) and a recharge batch activated. The real server (`voipagency serve`, 1 worker on
+   SQLite, 2 on PostgreSQL; SQLite in demo mode, PostgreSQL in production mode) is started; each
+   subscriber logs in through the portal with the e-card secret and replaces the initial password
+   (httpx), and its cookies go to a lean keep-alive client of its own (benchmarks/http_load.py).
+   Then 8 and 64 concurrent clients redeem distinct cards through POST /api/v1/portal/recharge for a
+   bounded time; then a double- redemption probe: each of 50 cards is sent by 8 clients at once.
+   Afterwards the database is searched for cards redeemed more than once and the ledger is verified.
+   Where the time goes: before the server starts, the same use cases are timed in this process
+   without HTTP; during the runs, CPU per server process (and PostgreSQL's) comes from /proc, and on
+   PostgreSQL pg_stat_activity is sampled for lock waits.
 4. Balance checks: GET /api/v1/portal/balance from 8 and 64 concurrent clients for a bounded time.
 
 Prints one JSON object; nothing is asserted.
@@ -339,6 +339,17 @@ async def memory_benchmark(kind: str, tmp: str, cluster, counts: list[int]) -> d
 
 
 # --- 3 and 4. redemptions and balance checks through HTTP ------------------------------------------
+
+
+def workers(kind: str, args) -> int:
+    """Server processes: on SQLite one by default, as `voipagency serve` starts (one writer at a time:
+    a second process adds lock handoffs between processes); on PostgreSQL one per core."""
+    return args.sqlite_workers if kind == "sqlite" else args.postgres_workers
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sqlite-workers", type=int, default=1, help="server processes on SQLite")
+    parser.add_argument("--postgres-workers", type=int, default=2, help="server processes on PostgreSQL")
 
 
 def server_env(kind: str, tmp: str, dsn: str | None) -> dict[str, str]:
@@ -730,7 +741,7 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
         log(f"{kind}: {len(ecards)} subscribers and {len(recharge)} cards ready in {figures['setup_seconds']} s")
         figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards, tmp if kind == "sqlite" else None)
         log(f"{kind}: in process: {figures['in_process_no_http']}")
-        server = LiveServer(server_env(kind, tmp, dsn), workers=2)
+        server = LiveServer(server_env(kind, tmp, dsn), workers=workers(kind, args))
         server.start()
         clients: list[LeanClient] = []
         try:
@@ -863,6 +874,7 @@ def main() -> None:
         help="also measure a 1,000,000-card generation in a subprocess",
     )
     parser.add_argument("--parts", default="generation,memory,http", help="which parts to run")
+    add_worker_options(parser)
     parser.add_argument("--cards", type=int, default=40_000, help="recharge cards for the redemption runs")
     parser.add_argument("--probe-cards", type=int, default=50, help="cards of the double-redemption probe")
     parser.add_argument("--child-generate", nargs=4, help=argparse.SUPPRESS)  # KIND TARGET COUNT MODE
@@ -893,7 +905,8 @@ def main() -> None:
                     "keeps no pairs. generation_memory measures both, each in a fresh subprocess on a fresh "
                     "database. (wait4's ru_maxrss is kept for reference only: Linux carries the spawning "
                     "process's RSS into it at exec, so for the smaller batches it shows this benchmark's RSS.)",
-                    "Server: `voipagency serve --workers 2` on loopback; the load generator (benchmarks/http_load.py, "
+                    "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes "
+                    "(settings); the load generator (benchmarks/http_load.py, "
                     "a lean HTTP/1.1 client: one kept-alive connection per subscriber) runs on the same 2 cores. "
                     "Portal logins (HMAC check of "
                     "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",
@@ -910,6 +923,8 @@ def main() -> None:
                     "recharge_cards": args.cards,
                     "probe_cards": args.probe_cards,
                     "subscribers": SUBSCRIBERS,
+                    "sqlite_workers": args.sqlite_workers,
+                    "postgres_workers": args.postgres_workers,
                     "cpus": os.cpu_count(),
                 },
                 "wall_seconds": round(time.perf_counter() - started, 1),

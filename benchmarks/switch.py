@@ -2,8 +2,8 @@
 
 For each database (SQLite file, throwaway PostgreSQL cluster), a fresh database gets an owner with
 stock, SUBSCRIBERS subscribers (activated e-cards of BALANCE_MINUTES each) and a switch key; then
-the real server (`voipagency serve --workers 2`; SQLite in demo mode, PostgreSQL in production
-mode) is started.
+the real server (`voipagency serve`, 1 worker on SQLite, 2 on PostgreSQL; SQLite in demo mode,
+PostgreSQL in production mode) is started.
 
 1. Calls: 8 and 64 concurrent clients, each a switch line with a subscriber of its own, place calls
    for a bounded time: POST /api/switch/v1/authorize, then POST /api/switch/v1/cdr with that one
@@ -48,12 +48,14 @@ from agency.sessions import log_in
 from benchmarks.cards import (
     KEY,
     OP,
+    add_worker_options,
     batch_request,
     cores_by_process,
     cpu_by_process,
     server_env,
     settle,
     stocked_owner,
+    workers,
 )
 from benchmarks.http_load import LeanClient, timed_call
 from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
@@ -209,7 +211,7 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
         accounts, key = await build(kind, engine)
         figures: dict[str, object] = {"setup_seconds": round(time.perf_counter() - start, 2)}
         log(f"{kind}: {len(accounts)} subscribers ready in {figures['setup_seconds']} s")
-        server = LiveServer(server_env(kind, tmp, dsn), workers=2)
+        server = LiveServer(server_env(kind, tmp, dsn), workers=workers(kind, args))
         server.start()
         try:
             runs = []
@@ -277,6 +279,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="time per concurrency level")
     parser.add_argument("--levels", default="8,64", help="concurrent switch lines per run, at most 64")
     parser.add_argument("--rated-calls", type=int, default=50_000, help="records rated in batches")
+    add_worker_options(parser)
     args = parser.parse_args()
     args.levels = [min(64, int(level)) for level in args.levels.split(",")]
     started = time.perf_counter()
@@ -290,7 +293,8 @@ def main() -> None:
                 "benchmark": "switch",
                 "targets": TARGETS,
                 "notes": [
-                    "Server: `voipagency serve --workers 2` on loopback; the load generator "
+                    "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes "
+                    "(settings); the load generator "
                     "(benchmarks/http_load.py, one kept-alive connection per switch line) runs on the same 2 cores.",
                     "Every call of part 1 is an authorize (which reserves the airtime of the longest call the "
                     "balance pays, up to 4 h) followed by its one-record CDR (30 s, billed 60 s), which releases it.",
@@ -302,6 +306,8 @@ def main() -> None:
                     "levels": args.levels,
                     "rated_calls": args.rated_calls,
                     "subscribers": SUBSCRIBERS,
+                    "sqlite_workers": args.sqlite_workers,
+                    "postgres_workers": args.postgres_workers,
                     "cpus": os.cpu_count(),
                 },
                 "wall_seconds": round(time.perf_counter() - started, 1),
