@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accounts.rating import REVIEW_OVER, Tariff, billed_seconds, charge, longest_call
-from accounts.tables import DestinationRate, SwitchKey
+from accounts.tables import Call, DestinationRate, SwitchKey
 from agency import audit, ledger, sql
 from agency.agents import valid_id
 from agency.clock import now
@@ -184,6 +184,30 @@ async def delete_rate(actor: Actor, prefix: object) -> None:
         if not gone:
             raise NotFound()
         await audit.record(actor, "switch_rate.delete", target_type="destination_rate", target_id=str(prefix))
+
+
+# --- calls of a subscriber ------------------------------------------------------------------------
+
+LABELS = (N_("call"),)  # the journal kind of a call's charge
+CALL_COLUMNS = (
+    Call.call_id,
+    Call.destination,
+    Call.started_at,
+    Call.answered_at,
+    Call.duration,
+    Call.billed,
+    Call.charged,
+    Call.flagged,
+)
+
+
+async def calls_of(subscriber_id: int, *, limit: int = 10) -> list[dict[str, Any]]:
+    """The subscriber's latest rated calls, newest first. The caller has checked who may see them
+    (the subscriber itself in the portal; staff through the subtree-scoped get_subscriber)."""
+    limit = max(1, min(limit, 200))
+    return await Call.select(*CALL_COLUMNS).where(Call.subscriber == subscriber_id).order_by(
+        Call.started_at, ascending=False
+    ).limit(limit)
 
 
 # --- authorize ------------------------------------------------------------------------------------

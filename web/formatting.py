@@ -1,4 +1,4 @@
-"""Display helpers for templates: local times, 元 from fen."""
+"""Display helpers for templates: local times, 元 from fen, airtime as minutes:seconds."""
 
 from __future__ import annotations
 
@@ -21,3 +21,12 @@ def money(fen: int | None) -> str:
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     return f"{sign}{yuan:,}.{cents:02d}"
+
+
+def airtime(seconds: int | None) -> str:
+    """Seconds of airtime as m:ss (a call's 99 s is "1:39"; signed when negative)."""
+    if seconds is None:
+        return "—"
+    sign = "-" if seconds < 0 else ""
+    minutes, rest = divmod(abs(seconds), 60)
+    return f"{sign}{minutes}:{rest:02d}"

@@ -11,7 +11,7 @@ from litestar.response import Template
 
 from agency.roles import ROLE_LABELS
 from web import i18n
-from web.formatting import datetime_local, money
+from web.formatting import airtime, datetime_local, money
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -26,7 +26,7 @@ def build_environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(languages=i18n.LANGUAGES, role_labels=ROLE_LABELS, current_language=i18n.current_language)
-    env.filters.update(dt=datetime_local, money=money)
+    env.filters.update(dt=datetime_local, money=money, airtime=airtime)
     return env
 
 

@@ -145,3 +145,29 @@ async def test_destination_rates_bill_calls_by_prefix(client):
     assert (await api(client, "DELETE", "/api/v1/switch/rates/44")).status_code == 404
     await web_login(client, "huaxin")
     assert (await api(client, "PUT", "/api/v1/switch/rates/1", json={})).status_code == 403
+
+
+async def test_calls_show_in_the_portal_and_to_the_agent_but_not_to_a_sibling(client, settings):
+    from accounts import switch
+    from tests.integration.test_switch import record
+    from tests.web.test_portal import _cards, portal_login
+
+    (number, initial), _recharge = await _cards(await demo_actors(), settings)
+    await switch.authorize({"account": number, "destination": "8613912345678", "call_id": "shown"})
+    await switch.rate_calls([record("shown", number, 99, destination="8613912345678")])
+    subscriber_id = (await Subscriber.select(Subscriber.id).where(Subscriber.account_number == number).first())["id"]
+    await portal_login(client, number, initial)
+    await client.post("/portal/password", data={"new_password": "portal-pass-1", "repeat_password": "portal-pass-1",
+                                                "csrf_token": client.cookies["vs_csrf"]})
+    home = await client.get("/portal")
+    assert "8613912345678" in home.text and "1:39" in home.text and "-2:00" in home.text  # 99 s, billed 120 s
+    calls = (await client.get("/api/v1/portal/calls")).json()
+    assert [(c["destination"], c["duration"], c["charged"]) for c in calls] == [("8613912345678", 99, 120)]
+    client.cookies.clear()
+    await web_login(client, "huaxin")
+    assert "8613912345678" in (await client.get(f"/subscribers/{subscriber_id}")).text
+    assert len((await client.get(f"/api/v1/subscribers/{subscriber_id}/calls")).json()) == 1
+    client.cookies.clear()
+    await web_login(client, "pearl")  # the sibling subtree
+    assert (await client.get(f"/subscribers/{subscriber_id}")).status_code == 404
+    assert (await client.get(f"/api/v1/subscribers/{subscriber_id}/calls")).status_code == 404

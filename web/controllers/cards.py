@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from accounts import services as subscribers
+from accounts import switch
 from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from cards import exports, jobs, services
 from cards.errors import RedemptionFailed
@@ -251,7 +252,8 @@ async def subscribers_page(
 @get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
 async def subscriber_page(request: Request, subscriber_id: FromPath[int]) -> Response:
     row = await subscribers.get_subscriber(request.user, subscriber_id)
-    return render(request, "cards/subscriber.html", subscriber=row, message=None, error=None)
+    calls = await switch.calls_of(row["id"])
+    return render(request, "cards/subscriber.html", subscriber=row, calls=calls, message=None, error=None)
 
 
 async def _subscriber_action(request: Request, subscriber_id: int, action) -> Response:
@@ -260,10 +262,13 @@ async def _subscriber_action(request: Request, subscriber_id: int, action) -> Re
         await action(data)
     except (ValidationFailed, Conflict, OperationPasswordRejected, RedemptionFailed) as exc:
         row = await subscribers.get_subscriber(request.user, subscriber_id)
+        calls = await switch.calls_of(row["id"])
         message = translated(exc.message, exc.params)
         if isinstance(exc, ValidationFailed):
             message = " ".join(translated(m, exc.params) for m in exc.errors.values())
-        return render(request, "cards/subscriber.html", status_code=400, subscriber=row, message=None, error=message)
+        return render(
+            request, "cards/subscriber.html", status_code=400, subscriber=row, calls=calls, message=None, error=message
+        )
     return redirect(request, f"/subscribers/{subscriber_id}")
 
 

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from accounts import services as subscribers
+from accounts import switch
 from cards import jobs, services
 from web.auth import access, client_address
 from web.controllers.cards import card_key
@@ -120,6 +121,14 @@ class CardsApiController(Controller):
     @get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
     async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> dict[str, Any]:
         return await subscribers.get_subscriber(request.user, subscriber_id)
+
+    @get("/subscribers/{subscriber_id:int}/calls", opt=access("view_cards"))
+    async def subscriber_calls(
+        self, request: Request, subscriber_id: FromPath[int], limit: FromQuery[int] = 50
+    ) -> list[dict[str, Any]]:
+        """A subscriber's latest rated calls (at most 200), newest first; only within the caller's subtree."""
+        row = await subscribers.get_subscriber(request.user, subscriber_id)
+        return await switch.calls_of(row["id"], limit=limit)
 
     @post("/subscribers/{subscriber_id:int}/suspend", opt=access("manage_subscribers"), status_code=200)
     async def suspend(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 from litestar.response import Response
 
-from accounts import portal
+from accounts import portal, switch
 from accounts.services import authenticate_subscriber, change_subscriber_password
 from agency.errors import LoginFailed, ValidationFailed
 from cards.errors import RedemptionFailed
@@ -94,7 +94,13 @@ async def change_password(request: Request) -> Response:
 
 async def _home_context(subscriber_id: int) -> dict[str, Any]:
     rows, total = await portal.history(subscriber_id, per_page=10)
-    return {"me": await portal.overview(subscriber_id), "history": rows, "message": None, "error": None}
+    return {
+        "me": await portal.overview(subscriber_id),
+        "history": rows,
+        "calls": await switch.calls_of(subscriber_id),
+        "message": None,
+        "error": None,
+    }
 
 
 @get("/portal", opt=access(SUBSCRIBER))
@@ -147,6 +153,12 @@ async def api_balance(request: Request) -> dict[str, Any]:
     }
 
 
+@get("/api/v1/portal/calls", opt=access(SUBSCRIBER))
+async def api_calls(request: Request, limit: FromQuery[int] = 50) -> list[dict[str, Any]]:
+    """The subscriber's latest rated calls (at most 200), newest first; seconds of airtime."""
+    return await switch.calls_of(request.scope["subscriber"]["id"], limit=limit)
+
+
 @post("/api/v1/portal/recharge", opt=access(SUBSCRIBER), status_code=200)
 async def api_recharge(request: Request, data: JSONBody[RechargeIn], settings: NamedDependency[Settings]) -> dict:
     """Redeem a recharge card (serial + PIN); one generic error whatever went wrong."""
@@ -159,4 +171,16 @@ async def api_recharge(request: Request, data: JSONBody[RechargeIn], settings: N
     )
 
 
-ROUTES = [login_page, login, logout, password_page, change_password, home, recharge, history, api_balance, api_recharge]
+ROUTES = [
+    login_page,
+    login,
+    logout,
+    password_page,
+    change_password,
+    home,
+    recharge,
+    history,
+    api_balance,
+    api_calls,
+    api_recharge,
+]
