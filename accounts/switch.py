@@ -148,6 +148,8 @@ async def set_rate(actor: Actor, prefix: object, data: dict[str, Any]) -> dict[s
     values: dict[str, Any] = {}
     for field, (low, high, message) in RATE_LIMITS.items():
         value = data.get(field, getattr(Tariff(), field))
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6:  # from a form
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             errors[field] = message
         values[field] = value

@@ -43,6 +43,7 @@ from web.controllers import (
     session,
     support,
     support_api,
+    switch,
     switch_api,
     users,
 )
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             *support_api.ROUTES,
             *api.ROUTES,
             *money_api.ROUTES,
+            *switch.ROUTES,
             *switch_api.ROUTES,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], opt=access(PUBLIC), include_in_schema=False

@@ -171,3 +171,32 @@ async def test_calls_show_in_the_portal_and_to_the_agent_but_not_to_a_sibling(cl
     await web_login(client, "pearl")  # the sibling subtree
     assert (await client.get(f"/subscribers/{subscriber_id}")).status_code == 404
     assert (await client.get(f"/api/v1/subscribers/{subscriber_id}/calls")).status_code == 404
+
+
+async def test_the_switch_page_for_operator_admins(client):
+    from tests.helpers import post_form
+
+    await demo_actors()
+    await web_login(client, "admin")
+    page = await client.get("/switch")
+    assert page.status_code == 200 and 'href="/switch"' in page.text
+    created = await post_form(client, "/switch/keys", {"name": "asterisk-1"})
+    assert created.status_code == 200 and 'id="new-key">sw_' in created.text
+    key = created.text.split('id="new-key">')[1].split("<")[0]
+    again = await client.get("/switch")
+    assert "asterisk-1" in again.text and key not in again.text  # shown once
+    key_id = (await client.get("/api/v1/switch/keys")).json()[0]["id"]
+    assert (await post_form(client, f"/switch/keys/{key_id}/revoke")).status_code == 303
+    assert (await client.get("/api/v1/switch/keys")).json()[0]["revoked_at"] is not None
+    assert (await post_form(client, "/switch/rates", {"prefix": "852", "multiplier": "120", "first_block": "30",
+                                                       "increment": "6", "note": "HK"})).status_code == 303
+    assert (await client.get("/api/v1/switch/rates")).json()[0]["multiplier"] == 120
+    refused = await post_form(client, "/switch/rates", {"prefix": "85x", "multiplier": "１２０", "first_block": "0",
+                                                         "increment": "6"})
+    assert refused.status_code == 400 and 'aria-invalid="true"' in refused.text
+    assert (await post_form(client, "/switch/rates/852/delete")).status_code == 303
+    assert (await client.get("/api/v1/switch/rates")).json() == []
+    client.cookies.clear()
+    await web_login(client, "huaxin")
+    assert (await client.get("/switch")).status_code == 403
+    assert 'href="/switch"' not in (await client.get("/")).text
