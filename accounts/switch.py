@@ -35,9 +35,9 @@ KEY_PREFIX = "sw_"
 GRACE = dt.timedelta(seconds=120)  # a reservation outlives its longest call by this much
 MAX_BATCH = 1000
 CALL_CONSUMPTION = ("operator:call-consumption", SECONDS)  # airtime used by calls (SPEC R-6)
-ACCOUNT = re.compile(r"^\d{1,20}$")
-DESTINATION = re.compile(r"^\+?\d{1,32}$")
-CALL_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, as switches make them
+ACCOUNT = re.compile(r"[0-9]{1,20}")  # whole-string matches (fullmatch); ASCII digits only
+DESTINATION = re.compile(r"\+?[0-9]{1,32}")
+CALL_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, as switches make them
 # Why a call is refused (R-20); the switch gets these words.
 UNKNOWN, CLOSED, SUSPENDED, EXPIRED, NO_BALANCE, OUTSIDE_HOURS = (
     "unknown",
@@ -119,7 +119,7 @@ async def key_for_token(token: str) -> int | None:
 
 # --- destination rates ----------------------------------------------------------------------------
 
-PREFIX = re.compile(r"^\d{1,20}$")
+PREFIX = re.compile(r"[0-9]{1,20}")
 RATE_LIMITS = {
     "multiplier": (1, 10_000, N_("A whole percentage from 1 to 10000.")),
     "first_block": (1, 3600, N_("Whole seconds from 1 to 3600.")),
@@ -143,7 +143,7 @@ async def set_rate(actor: Actor, prefix: object, data: dict[str, Any]) -> dict[s
     """Create or change the billing of destinations starting with `prefix` (R-21)."""
     _may_manage(actor)
     errors: dict[str, str] = {}
-    if not isinstance(prefix, str) or not PREFIX.match(prefix):
+    if not isinstance(prefix, str) or not PREFIX.fullmatch(prefix):
         errors["prefix"] = N_("Digits only, at most 20.")
     values: dict[str, Any] = {}
     for field, (low, high, message) in RATE_LIMITS.items():
@@ -217,7 +217,7 @@ async def calls_of(subscriber_id: int, *, limit: int = 10) -> list[dict[str, Any
 
 def _text(data: dict[str, Any], field: str, pattern: re.Pattern, errors: dict[str, str]) -> str:
     value = data.get(field)
-    if not isinstance(value, str) or not pattern.match(value.strip()):
+    if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
         errors[field] = N_("The format is not valid.")
         return ""
     return value.strip()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_HOURS = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")  # ASCII digits only
 
 
 def parse_calling_hours(text: str) -> tuple[dt.time, dt.time] | None:
-    """ "08:00-19:30" -> (08:00, 19:30); "" -> None (any time). A window may cross midnight
+    """"08:00-19:30" -> (08:00, 19:30); "" -> None (any time). A window may cross midnight
     ("22:00-06:00"); "24:00" ends a day. Raises ValueError for anything else."""
     text = text.strip()
     if not text:
         return None
-    match = _HOURS.match(text)
+    match = _HOURS.fullmatch(text)
     if not match:
         raise ValueError(text)
     start_h, start_m, end_h, end_m = (int(g) for g in match.groups())

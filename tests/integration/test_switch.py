@@ -92,7 +92,14 @@ async def test_reasons_for_refusing_a_call(db):
     await subscribers.close_subscriber(owner, sub["id"], "cannot", operation_password=OP)
     refused = await switch.authorize(ask(number))
     assert refused == {"call_id": refused["call_id"], "allow": False, "max_seconds": 0, "reason": switch.CLOSED}
-    for bad in ({"account": "x"}, {"destination": "86-138"}, {"call_id": ""}, {"call_id": "a b"}, {"account": 7}):
+    for bad in (
+        {"account": "x"},
+        {"account": "８６" + number[2:]},  # full-width digits
+        {"destination": "86-138"},
+        {"call_id": ""},
+        {"call_id": "a b"},
+        {"account": 7},
+    ):
         with pytest.raises(ValidationFailed):
             await switch.authorize({**ask(number), **bad})
     await assert_ledger_ok()
