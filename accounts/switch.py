@@ -160,10 +160,16 @@ async def set_rate(actor: Actor, prefix: object, data: dict[str, Any]) -> dict[s
         raise ValidationFailed(errors)
     async with transaction():
         before = await DestinationRate.select(*RATE_COLUMNS).where(DestinationRate.prefix == prefix).first()
-        if before is None:
-            await DestinationRate.insert(DestinationRate(prefix=prefix, note=note, **values))
-        else:
-            await DestinationRate.update({**values, "note": note}).where(DestinationRate.prefix == prefix)
+        await sql.execute(  # one statement, so two admins saving the same prefix at once cannot collide
+            "INSERT INTO destination_rate (prefix, multiplier, first_block, increment, note) "
+            "VALUES ({}, {}, {}, {}, {}) ON CONFLICT (prefix) DO UPDATE SET multiplier = excluded.multiplier, "
+            "first_block = excluded.first_block, increment = excluded.increment, note = excluded.note",
+            prefix,
+            values["multiplier"],
+            values["first_block"],
+            values["increment"],
+            note,
+        )
         await audit.record(
             actor,
             "switch_rate.set",
@@ -241,18 +247,14 @@ def _locked(sql_text: str) -> str:
     return sql_text + (" FOR UPDATE OF s" if sql.engine_type() == "postgres" else "")
 
 
-async def _open_reservations(subscriber_id: int, at: dt.datetime) -> int:
-    row = await sql.fetch_one(
-        "SELECT COALESCE(SUM(reserved), 0) AS held FROM call_reservation "
-        "WHERE subscriber = {} AND released_at IS NULL AND expires_at > {}",
-        subscriber_id,
-        at,
-    )
-    return int(row["held"])
-
-
 async def has_call_in_progress(subscriber_id: int) -> bool:
-    return await _open_reservations(subscriber_id, now()) > 0
+    """An open reservation: a call authorized whose record has not come and could still be running."""
+    row = await sql.fetch_one(
+        "SELECT id FROM call_reservation WHERE subscriber = {} AND released_at IS NULL AND expires_at > {} LIMIT 1",
+        subscriber_id,
+        now(),
+    )
+    return row is not None
 
 
 def _denied(reason: str, call_id: str) -> dict[str, Any]:
@@ -311,9 +313,9 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
         seconds = longest_call((state["balance"] or 0) - int(state["held"]), tariff)
         if seconds == 0:
             return _denied(NO_BALANCE, call_id)
-        await sql.execute(
+        held = await sql.fetch(
             "INSERT INTO call_reservation (call_id, subscriber, destination, max_seconds, reserved, created_at, "
-            "expires_at) VALUES ({}, {}, {}, {}, {}, {}, {})",
+            "expires_at) VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT (call_id) DO NOTHING RETURNING id",
             call_id,
             subscriber["id"],
             destination,
@@ -322,6 +324,8 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
             at,
             at + dt.timedelta(seconds=seconds) + GRACE,
         )
+        if not held:  # the same call id, for another account, at this very moment
+            raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
     return {"call_id": call_id, "allow": True, "max_seconds": seconds, "reason": ""}
 
 
