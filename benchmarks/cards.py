@@ -59,7 +59,7 @@ from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
 from agency.passwords import hash_password, verify_password
 from agency.roles import Actor
 from agency.sessions import log_in
-from benchmarks.http_load import LeanClient, timed_call
+from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
 from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
 from cards import codes
 from cards.sealing import seal
@@ -565,6 +565,7 @@ async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, 
     samples: dict[str, str] = {}
     latencies: list[float] = []
     finished: list[float] = []  # when each latency sample ended, from the start of the run
+    per_client: dict[int, list[float]] = {}
     sent = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -581,6 +582,7 @@ async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, 
             if status == 200:
                 latencies.append(elapsed)
                 finished.append(time.perf_counter() - start)
+                per_client.setdefault(id(client), []).append(elapsed)
             else:
                 samples.setdefault(str(status), text)
 
@@ -597,6 +599,9 @@ async def load(clients: list[LeanClient], seconds: float, request) -> dict[str, 
         "per_second": round(successes / wall, 1) if wall else None,
         "latency_ms_of_200": summary(latencies),
         "p99_ms_by_second": by_second(finished, latencies),
+        # Each client's median: an even spread means fair service; two groups mean the clients on
+        # one server process wait longer than those on the other.
+        "client_p50_ms_sorted": sorted(summary(v)["p50_ms"] for v in per_client.values()),
     }
 
 
@@ -757,6 +762,7 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
                     raise outcome
                 clients.append(LeanClient.like(outcome))  # the load itself goes through the lean client
                 await outcome.aclose()
+            await connect_one_by_one(clients)
             figures["portal_logins_seconds"] = round(time.perf_counter() - start, 2)
             pool = deque(recharge)
             redeemed_over_http = 0

@@ -67,6 +67,12 @@ class LeanClient:
             await self.aclose()
         return status, body
 
+    async def connect(self) -> None:
+        """Open the connection now (one request to /healthz)."""
+        status, _body = await self.request("GET", "/healthz")
+        if status != 200:
+            raise ConnectionError(f"/healthz answered {status}")
+
     async def aclose(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -82,3 +88,11 @@ async def timed_call(client: LeanClient, method: str, path: str, **kwargs) -> tu
         return type(exc).__name__, time.perf_counter() - start, str(exc)[:200]
     elapsed = time.perf_counter() - start
     return status, elapsed, "" if status == 200 else body[:200].decode(errors="replace")
+
+
+async def connect_one_by_one(clients: list[LeanClient]) -> None:
+    """Open the clients' connections one after another, as clients arriving over time would, not
+    all in the same millisecond: then the kernel hands them to whichever server process is free,
+    and the processes get shares near even, rather than one taking a whole burst."""
+    for client in clients:
+        await client.connect()

@@ -57,7 +57,7 @@ from benchmarks.cards import (
     stocked_owner,
     workers,
 )
-from benchmarks.http_load import LeanClient, timed_call
+from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
 from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
 from cards.services import activate_cards, generate_batch
 
@@ -217,6 +217,7 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
             runs = []
             for level in args.levels:
                 clients = [LeanClient(server.url, {"Authorization": f"Bearer {key}"}) for _ in range(level)]
+                await connect_one_by_one(clients)
                 log(f"{kind}: calls, {level} clients for {args.seconds} s")
                 postmaster = postmaster_pid(pg_data_dir)
                 before = cpu_snapshot(server.process.pid, postmaster)
