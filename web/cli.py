@@ -55,14 +55,12 @@ async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    from web.serving import serve
 
     demo = asyncio.run(_prepare_for_serving(settings, migrate=not args.no_migrate))
     if demo:
         _print_demo_logins(args.host, args.port)
-    uvicorn.run(
-        "web.app:create_app",
-        factory=True,
+    return serve(
         host=args.host,
         port=args.port,
         workers=args.workers,
@@ -71,7 +69,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level="info",
         access_log=args.access_log,
     )
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -100,3 +100,40 @@ def test_compose_runs_migrate_once_then_the_tested_web_command():
     assert all(flag in web for flag in COMPOSE_WEB_FLAGS if not flag[0].isdigit())
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "DATABASE_URL" in services["web"]["environment"]
+
+
+def pids_answering(url: str, tries: int = MAX_CONNECTIONS) -> set[int]:
+    """The worker pids that answer /healthz on fresh connections, until two have answered."""
+    pids: set[int] = set()
+    for _ in range(tries):
+        pids.add(httpx.get(url + "/healthz", timeout=10).json()["pid"])
+        if len(pids) >= 2:
+            break
+    return pids
+
+
+def test_workers_listen_on_sockets_of_their_own_and_a_dead_one_is_replaced(tmp_path):
+    """Each worker has its own SO_REUSEPORT socket, so connections reach both; a worker killed
+    while serving (as the OOM killer would) is replaced, and the server keeps answering."""
+    import os
+    import signal
+    import time
+
+    with LiveServer({"VOIPAGENCY_DB_PATH": str(tmp_path / "workers.sqlite3")}, workers=2) as server:
+        first = pids_answering(server.url)
+        assert len(first) == 2, first
+        time.sleep(5.5)  # past the start-up window in which a dying worker stops the server instead
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        now_answering: set[int] = set()
+        while time.monotonic() < deadline:
+            try:
+                now_answering = pids_answering(server.url, tries=50)
+            except httpx.HTTPError:
+                now_answering = set()
+            if len(now_answering) == 2 and victim not in now_answering:
+                break
+            time.sleep(0.5)
+        assert len(now_answering) == 2 and victim not in now_answering, now_answering
+        assert server.process.poll() is None  # the supervisor itself is still running
