@@ -247,10 +247,17 @@ def _locked(sql_text: str) -> str:
     return sql_text + (" FOR UPDATE OF s" if sql.engine_type() == "postgres" else "")
 
 
+async def purge_expired_reservations() -> int:
+    """Reservations of calls whose records never came, once they can no longer be running."""
+    async with transaction():
+        gone = await sql.fetch("DELETE FROM call_reservation WHERE expires_at <= {} RETURNING id", now())
+    return len(gone)
+
+
 async def has_call_in_progress(subscriber_id: int) -> bool:
     """An open reservation: a call authorized whose record has not come and could still be running."""
     row = await sql.fetch_one(
-        "SELECT id FROM call_reservation WHERE subscriber = {} AND released_at IS NULL AND expires_at > {} LIMIT 1",
+        "SELECT id FROM call_reservation WHERE subscriber = {} AND expires_at > {} LIMIT 1",
         subscriber_id,
         now(),
     )
@@ -290,7 +297,7 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
             "(SELECT max_seconds FROM call_reservation WHERE call_id = {}) AS earlier_seconds, "
             "(SELECT balance FROM ledger_account WHERE code = {}) AS balance, "
             "(SELECT COALESCE(SUM(reserved), 0) FROM call_reservation "
-            "WHERE subscriber = {} AND released_at IS NULL AND expires_at > {}) AS held",
+            "WHERE subscriber = {} AND expires_at > {}) AS held",
             call_id,
             call_id,
             ledger.subscriber_code(subscriber["id"]),
@@ -461,9 +468,9 @@ async def _rate(record: CallRecord, tariff: Tariff, consumption: list[int]) -> d
                 ref_id=record.call_id,
             )
     at = now()
-    await sql.execute(
-        "UPDATE call_reservation SET released_at = {} WHERE call_id = {} AND released_at IS NULL", at, record.call_id
-    )
+    # The call is over: its reservation goes, so a subscriber's reservations are only the calls
+    # that may still be running (authorize sums them on every call).
+    await sql.execute("DELETE FROM call_reservation WHERE call_id = {}", record.call_id)
     inserted = await sql.fetch(
         "INSERT INTO call (call_id, subscriber, agent, destination, started_at, answered_at, ended_at, duration, "
         "billed, charged, uncollected, multiplier, flagged, rated_at) "

@@ -47,8 +47,9 @@ class SwitchKey(Table):
 
 
 class CallReservation(Table):
-    """Airtime granted to a call by `authorize` (R-20), held until its CDR arrives or it times out.
-    A subscriber's spendable balance is the balance minus its open reservations."""
+    """Airtime granted to a call by `authorize` (R-20), held until the call's record arrives (which
+    deletes it) or it times out. A subscriber's spendable balance is the balance minus the
+    reservations that have not timed out."""
 
     id = Serial(primary_key=True)
     call_id = Varchar(length=64, unique=True)
@@ -58,7 +59,6 @@ class CallReservation(Table):
     reserved = Integer()  # airtime seconds held: the charge of a call of max_seconds
     created_at = Timestamptz()
     expires_at = Timestamptz(index=True)
-    released_at = Timestamptz(null=True, default=None)
 
 
 class Call(Table):

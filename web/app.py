@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from piccolo.engine.base import Engine
 
+from accounts.switch import purge_expired_reservations
 from agency.agents import apply_due_terminations
 from agency.database import bind_engine, engine_from_url, is_postgres, keep_session
 from cards.services import expire_due_cards
@@ -57,12 +58,13 @@ SCHEDULER_PERIOD_SECONDS = 60
 
 
 async def _scheduled_transitions() -> None:
-    """Applies due agent terminations and card expiries; every worker may run it, both are
-    idempotent."""
+    """Applies due agent terminations and card expiries, and drops timed-out call reservations;
+    every worker may run it, all are idempotent."""
     while True:
         try:
             await apply_due_terminations()
             await expire_due_cards()
+            await purge_expired_reservations()
         except Exception:  # keep the loop alive; the next round retries
             log.exception("scheduled transitions failed")
         await asyncio.sleep(SCHEDULER_PERIOD_SECONDS)

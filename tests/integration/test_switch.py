@@ -64,7 +64,7 @@ async def test_authorize_reserves_what_it_grants_and_the_record_charges_it(db):
     [result] = await switch.rate_calls([record("call-1", number, 125)])
     assert result == {"call_id": "call-1", "status": "rated", "charged": 180, "billed_seconds": 180}
     assert await balance(sub["id"]) == 600 - 180
-    assert (await CallReservation.select().where(CallReservation.call_id == "call-1").first())["released_at"]
+    assert await CallReservation.count().where(CallReservation.call_id == "call-1") == 0  # released
     third = await switch.authorize(ask(number))
     assert third["allow"] and third["max_seconds"] == 420
     await assert_ledger_ok()
@@ -156,7 +156,7 @@ async def test_concurrent_authorizations_never_hold_more_than_the_balance(db):
     await switch.rate_calls([record(granted[0]["call_id"], number, 61)])
     answers = await asyncio.gather(*(switch.authorize(ask(number, call_id=f"d{i}")) for i in range(30)))
     assert [a["max_seconds"] for a in answers if a["allow"]] == [480]
-    held = await CallReservation.select().where(CallReservation.released_at.is_null())
+    held = await CallReservation.select()
     assert sum(r["reserved"] for r in held) <= await balance(sub["id"])
     await assert_ledger_ok()
 
@@ -202,7 +202,7 @@ async def test_close_and_authorize_racing_never_leave_a_call_on_a_closed_account
     await asyncio.gather(*(close(r["id"]) for r in rows), *(switch.authorize(ask(r["account_number"])) for r in rows))
     for row in await Subscriber.select(Subscriber.id, Subscriber.status):
         open_calls = await CallReservation.count().where(
-            (CallReservation.subscriber == row["id"]) & CallReservation.released_at.is_null()
+            CallReservation.subscriber == row["id"]
         )
         assert not (row["status"] == "closed" and open_calls), "a closed account holds a call"
     await assert_ledger_ok()
@@ -220,4 +220,21 @@ async def test_batches_of_many_accounts_at_once_do_not_deadlock(db):
     results = await asyncio.gather(*(switch.rate_calls(batch) for batch in batches))
     assert all(r["status"] == "rated" for batch in results for r in batch)
     assert [r["call_id"] for r in results[0]] == [r["call_id"] for r in batches[0]]  # answers in the batch's order
+    await assert_ledger_ok()
+
+
+async def test_a_reservation_whose_record_never_came_times_out(db):
+    owner, sub = await new_subscriber(10)
+    number = sub["account_number"]
+    await switch.authorize(ask(number, call_id="lost"))
+    assert not (await switch.authorize(ask(number)))["allow"]  # all ten minutes held
+    assert await switch.purge_expired_reservations() == 0  # still within its time
+    await CallReservation.update({CallReservation.expires_at: now() - dt.timedelta(seconds=1)}).where(
+        CallReservation.call_id == "lost"
+    )
+    assert (await switch.authorize(ask(number, call_id="next")))["max_seconds"] == 600  # timed out: not held
+    await switch.rate_calls([record("next", number, 10)])
+    assert await switch.purge_expired_reservations() == 1
+    closed = await subscribers.close_subscriber(owner, sub["id"], "done", operation_password=OP)
+    assert closed["status"] == "closed"
     await assert_ledger_ok()
