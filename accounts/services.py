@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.switch import has_call_in_progress
 from accounts.tables import Subscriber
 from agency import audit, ledger, throttle
 from agency.agents import in_subtree, valid_id
@@ -116,7 +117,6 @@ async def close_subscriber(
 ) -> dict[str, Any]:
     """销户: the unused balance goes back to the owning agent's stock in one transaction (R-18);
     refused while a call is in progress."""
-    from accounts.switch import has_call_in_progress
     from agency.users import check_operation_password
 
     if not actor.can("manage_subscribers"):

@@ -213,9 +213,12 @@ async def calls_of(subscriber_id: int, *, limit: int = 10) -> list[dict[str, Any
     """The subscriber's latest rated calls, newest first. The caller has checked who may see them
     (the subscriber itself in the portal; staff through the subtree-scoped get_subscriber)."""
     limit = max(1, min(limit, 200))
-    return await Call.select(*CALL_COLUMNS).where(Call.subscriber == subscriber_id).order_by(
-        Call.started_at, ascending=False
-    ).limit(limit)
+    return (
+        await Call.select(*CALL_COLUMNS)
+        .where(Call.subscriber == subscriber_id)
+        .order_by(Call.started_at, ascending=False)
+        .limit(limit)
+    )
 
 
 # --- authorize ------------------------------------------------------------------------------------
@@ -233,9 +236,8 @@ async def _tariff(destination: str) -> Tariff:
     """The longest matching prefix's billing, else the default (index lookups, no scan)."""
     digits = destination.lstrip("+")
     prefixes = [digits[:n] for n in range(1, min(len(digits), 20) + 1)]
-    marks = ", ".join("{}" for _ in prefixes)
     row = await sql.fetch_one(
-        f"SELECT multiplier, first_block, increment FROM destination_rate WHERE prefix IN ({marks}) "
+        f"SELECT multiplier, first_block, increment FROM destination_rate WHERE prefix IN ({sql.marks(prefixes)}) "
         "ORDER BY LENGTH(prefix) DESC LIMIT 1",
         *prefixes,
     )

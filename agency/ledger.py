@@ -134,10 +134,11 @@ async def post(
     check_balanced(postings)
     ids = sorted({p.account_id for p in postings})
     # Fixed SQL (agency/sql.py): every purchase, card and recharge passes here.
-    marks = ", ".join("{}" for _ in ids)
     cached = {
         row["id"]
-        for row in await sql.fetch(f"SELECT id FROM ledger_account WHERE id IN ({marks}) AND customer_facing", *ids)
+        for row in await sql.fetch(
+            f"SELECT id FROM ledger_account WHERE id IN ({sql.marks(ids)}) AND customer_facing", *ids
+        )
     }
     # Same order in every transaction, so two transactions never wait on each other in a cycle.
     for posting in sorted(postings, key=lambda p: p.account_id):

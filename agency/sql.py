@@ -23,7 +23,7 @@ def _engine():
 
 
 def engine_type() -> str:
-    """"postgres" or "sqlite", for the few statements that differ (row locks)."""
+    """ "postgres" or "sqlite", for the few statements that differ (row locks)."""
     return _engine().engine_type
 
 
@@ -36,6 +36,11 @@ def _compile(sql: str, engine_type: str) -> str:
         else:
             _compiled[key] = sql.replace("{}", "?")
     return _compiled[key]
+
+
+def marks(values) -> str:
+    """The placeholders of an IN list of these values: "{}, {}, {}"."""
+    return ", ".join("{}" for _ in values)
 
 
 async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -32,8 +32,7 @@ async def is_locked(keys: list[str]) -> bool:
 async def status(keys: list[str]) -> tuple[bool, set[str]]:
     """Whether any key is locked now, and which keys have failures on record."""
     at = now()
-    marks = ", ".join("{}" for _ in keys)
-    rows = await sql.fetch(f"SELECT key, locked_until FROM login_throttle WHERE key IN ({marks})", *keys)
+    rows = await sql.fetch(f"SELECT key, locked_until FROM login_throttle WHERE key IN ({sql.marks(keys)})", *keys)
     return any(r["locked_until"] is not None and r["locked_until"] > at for r in rows), {r["key"] for r in rows}
 
 
