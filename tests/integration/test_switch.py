@@ -36,8 +36,16 @@ def ask(account: str, destination: str = "8613800138000", call_id: str | None = 
     return {"account": account, "destination": destination, "call_id": call_id or uuid.uuid4().hex}
 
 
-def record(call_id: str, account: str, seconds: int, destination: str = "8613800138000", answered: bool = True):
-    end = now().replace(microsecond=0) - dt.timedelta(seconds=5)
+def record(
+    call_id: str,
+    account: str,
+    seconds: int,
+    destination: str = "8613800138000",
+    answered: bool = True,
+    end: dt.datetime | None = None,
+):
+    """A call record ending `end` (by default 5 s ago); pass the same `end` to repeat a record exactly."""
+    end = end or now().replace(microsecond=0) - dt.timedelta(seconds=5)
     answer = end - dt.timedelta(seconds=seconds)
     return {
         "call_id": call_id,
@@ -109,11 +117,12 @@ async def test_rating_rules(db):
     _owner, sub = await new_subscriber(300)
     number = sub["account_number"]
     await DestinationRate.insert(DestinationRate(prefix="44", multiplier=150, first_block=6, increment=6))
+    ended = now().replace(microsecond=0) - dt.timedelta(seconds=5)
     results = await switch.rate_calls(
         [
             record("short", number, 2),  # under 3 s: free
             record("unanswered", number, 40, answered=False),
-            record("minute", number, 61),  # 60 + 60
+            record("minute", number, 61, end=ended),  # 60 + 60
             record("uk", number, 61, destination="447700900123"),  # 66 s billed x 1.5 = 99
             record("long", number, 3601),  # flagged for review
             {"call_id": "broken", "account": number},
@@ -130,7 +139,7 @@ async def test_rating_rules(db):
     assert await balance(sub["id"]) == 300 * 60 - 120 - 99 - 3660
     flagged = {row["call_id"] for row in await Call.select(Call.call_id).where(Call.flagged == True)}  # noqa: E712
     assert flagged == {"long"}
-    again = await switch.rate_calls([record("minute", number, 61), record("minute", number, 62)])
+    again = await switch.rate_calls([record("minute", number, 61, end=ended), record("minute", number, 62, end=ended)])
     assert [r["status"] for r in again] == ["duplicate", "conflict"]
     assert await balance(sub["id"]) == 300 * 60 - 120 - 99 - 3660  # nothing charged twice
     with pytest.raises(ValidationFailed):
@@ -165,7 +174,8 @@ async def test_a_record_sent_many_times_at_once_is_charged_once(db):
     _owner, sub = await new_subscriber(10)
     number = sub["account_number"]
     await switch.authorize(ask(number, call_id="dup"))
-    batches = await asyncio.gather(*(switch.rate_calls([record("dup", number, 90)]) for _ in range(8)))
+    dup = record("dup", number, 90)
+    batches = await asyncio.gather(*(switch.rate_calls([dup]) for _ in range(8)))
     statuses = sorted(batch[0]["status"] for batch in batches)
     assert statuses == ["duplicate"] * 7 + ["rated"]
     assert await balance(sub["id"]) == 600 - 120
@@ -201,9 +211,7 @@ async def test_close_and_authorize_racing_never_leave_a_call_on_a_closed_account
 
     await asyncio.gather(*(close(r["id"]) for r in rows), *(switch.authorize(ask(r["account_number"])) for r in rows))
     for row in await Subscriber.select(Subscriber.id, Subscriber.status):
-        open_calls = await CallReservation.count().where(
-            CallReservation.subscriber == row["id"]
-        )
+        open_calls = await CallReservation.count().where(CallReservation.subscriber == row["id"])
         assert not (row["status"] == "closed" and open_calls), "a closed account holds a call"
     await assert_ledger_ok()
 
