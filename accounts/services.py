@@ -12,7 +12,7 @@ from agency.agents import in_subtree, valid_id
 from agency.clock import now
 from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.passwords import hash_password, needs_rehash, verify_password
 from agency.roles import Actor
 from agency.units import SECONDS
@@ -142,7 +142,7 @@ async def close_subscriber(
             stock = await ledger.agent_account(row["agent"], ledger.STOCK)
             await ledger.post(
                 "account_close",
-                [Posting(balance_account, SECONDS, -remaining), Posting(stock, SECONDS, remaining)],
+                transfer(balance_account, stock, SECONDS, remaining),
                 memo=f"account {row['account_number']} closed",
                 user_id=actor.user_id,
                 ref_type="subscriber",

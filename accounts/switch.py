@@ -25,7 +25,7 @@ from agency.clock import now
 from agency.database import transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.hours import parse_calling_hours, within_hours
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.roles import Actor
 from agency.sessions import token_hash
 from agency.units import SECONDS
@@ -464,7 +464,7 @@ async def _rate(record: CallRecord, tariff: Tariff, consumption: list[int]) -> d
                 consumption.append(await ledger.system_account(CALL_CONSUMPTION))
             await ledger.post(
                 "call",
-                [Posting(account["id"], SECONDS, -taken), Posting(consumption[0], SECONDS, taken)],
+                transfer(account["id"], consumption[0], SECONDS, taken),
                 memo=f"call {record.call_id} to {record.destination}",
                 ref_type="call",
                 ref_id=record.call_id,

@@ -15,7 +15,7 @@ from agency.clock import now
 from agency.database import fetch_page
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.idempotency import run_once
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.prices import level_policy, price_list_for
 from agency.pricing import price_of
 from agency.roles import Actor
@@ -126,9 +126,9 @@ async def buy_bundle(
         ).returning(BundleOrder.id)
         order_id = rows[0]["id"]
         number = _order_number(order_id)
-        postings = [Posting(buyer_stock, SECONDS, seconds), Posting(seller_stock, SECONDS, -seconds)]
+        postings = transfer(seller_stock, buyer_stock, SECONDS, seconds)
         if offer.total_fen:
-            postings += [Posting(buyer_wallet, FEN, -offer.total_fen), Posting(seller_wallet, FEN, offer.total_fen)]
+            postings += transfer(buyer_wallet, seller_wallet, FEN, offer.total_fen)
         try:
             txn_id = await ledger.post(
                 "bundle",

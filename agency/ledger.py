@@ -57,6 +57,11 @@ class Posting:
     amount: int  # signed: + credit to the account's balance, - debit
 
 
+def transfer(source: int, target: int, unit: str, amount: int) -> list[Posting]:
+    """The two entries that move `amount` of `unit` from one account to another."""
+    return [Posting(source, unit, -amount), Posting(target, unit, amount)]
+
+
 def check_balanced(postings: list[Posting]) -> None:
     """Pure: entries sum to zero per unit, amounts are non-zero integers."""
     totals: dict[str, int] = defaultdict(int)
@@ -309,7 +314,7 @@ async def return_deposit(agent_id: int) -> int:
         wallet = await agent_account(agent_id, WALLET)
         await post(
             "deposit_return",
-            [Posting(deposit, FEN, -held), Posting(wallet, FEN, held)],
+            transfer(deposit, wallet, FEN, held),
             memo="deposit returned at termination",
             ref_type="agent",
             ref_id=agent_id,

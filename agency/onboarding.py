@@ -10,7 +10,7 @@ from agency import audit, ledger
 from agency.agents import get_agent
 from agency.errors import N_, Conflict, Forbidden
 from agency.idempotency import run_once
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.prices import level_policy
 from agency.roles import Actor
 from agency.tables import Agent
@@ -43,13 +43,10 @@ async def activate_agent(
         postings = []
         if policy["deposit_fen"]:
             deposit = await ledger.agent_account(agent_id, ledger.DEPOSIT)
-            postings += [Posting(wallet, FEN, -policy["deposit_fen"]), Posting(deposit, FEN, policy["deposit_fen"])]
+            postings += transfer(wallet, deposit, FEN, policy["deposit_fen"])
         if policy["franchise_fee_fen"]:
             fees = await ledger.system_account(ledger.OPERATOR_FEES)
-            postings += [
-                Posting(wallet, FEN, -policy["franchise_fee_fen"]),
-                Posting(fees, FEN, policy["franchise_fee_fen"]),
-            ]
+            postings += transfer(wallet, fees, FEN, policy["franchise_fee_fen"])
         if postings:
             try:
                 await ledger.post(

@@ -12,7 +12,7 @@ from agency.clock import now
 from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.idempotency import run_once
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.roles import Actor
 from agency.tables import Remittance
 from agency.units import FEN, parse_yuan
@@ -168,7 +168,7 @@ async def decide_remittance(
             wallet = await ledger.agent_account(remittance["agent"], ledger.WALLET)
             txn_id = await ledger.post(
                 "remittance",
-                [Posting(source, FEN, -amount), Posting(wallet, FEN, amount)],
+                transfer(source, wallet, FEN, amount),
                 memo=f"remittance {remittance['bank_reference']}",
                 user_id=actor.user_id,
                 ref_type="remittance",

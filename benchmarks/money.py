@@ -43,7 +43,7 @@ from agency import agents, ledger
 from agency.clock import now
 from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite, transaction
 from agency.demo import OPERATOR_PRICES
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.passwords import hash_password
 from agency.prices import save_operator_list
 from agency.roles import Actor
@@ -162,7 +162,7 @@ async def build_agency() -> list[str]:
             wallet = await ledger.agent_account(agent["id"], ledger.WALLET)
             await ledger.post(
                 "remittance",
-                [Posting(outside, FEN, -FUNDING_FEN), Posting(wallet, FEN, FUNDING_FEN)],
+                transfer(outside, wallet, FEN, FUNDING_FEN),
                 memo="benchmark funding",
             )
         tokens.append(await create_api_token(owner, "benchmark"))

@@ -19,7 +19,7 @@ from agency.agents import get_agent, in_subtree, valid_id
 from agency.clock import now
 from agency.database import bulk_insert, fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.roles import Actor
 from agency.units import SECONDS, parse_minutes
 from agency.users import check_operation_password
@@ -211,7 +211,7 @@ async def write_batch(
         try:
             txn_id = await ledger.post(
                 "card_batch",
-                [Posting(stock, SECONDS, -seconds), Posting(escrow, SECONDS, seconds)],
+                transfer(stock, escrow, SECONDS, seconds),
                 memo=f"batch {batch_id}: {spec.count} x {spec.face_minutes} min",
                 user_id=actor.user_id,
                 ref_type="card_batch",
@@ -468,7 +468,7 @@ async def _card_to_subscriber(
     balance = await ledger.subscriber_account(subscriber_id, subscriber_agent)
     await ledger.post(
         kind,
-        [Posting(escrow, SECONDS, -seconds), Posting(balance, SECONDS, seconds)],
+        transfer(escrow, balance, SECONDS, seconds),
         memo=memo,
         ref_type="card",
         ref_id=card["id"],
@@ -492,7 +492,7 @@ async def _return_to_stock(cards: list[dict[str, Any]], new_status: str, kind: s
         stock = await ledger.agent_account(agent_id, ledger.STOCK)
         await ledger.post(
             kind,
-            [Posting(escrow, SECONDS, -seconds), Posting(stock, SECONDS, seconds)],
+            transfer(escrow, stock, SECONDS, seconds),
             memo=f"{kind}: {seconds // 60} min back to stock",
             user_id=user_id,
         )

@@ -6,7 +6,7 @@ import uuid
 from agency import ledger
 from agency.database import transaction
 from agency.demo import OPERATOR_PRICES
-from agency.ledger import Posting
+from agency.ledger import transfer
 from agency.prices import save_operator_list
 from agency.roles import Actor
 from agency.units import FEN
@@ -24,7 +24,7 @@ async def fund(agent_id: int, fen: int) -> None:
     async with transaction():
         outside = await ledger.system_account(ledger.OUTSIDE_MONEY)
         wallet = await ledger.agent_account(agent_id, ledger.WALLET)
-        await ledger.post("remittance", [Posting(outside, FEN, -fen), Posting(wallet, FEN, fen)], memo="test funding")
+        await ledger.post("remittance", transfer(outside, wallet, FEN, fen), memo="test funding")
 
 
 def key() -> str:
