@@ -23,9 +23,13 @@ LANGUAGE_COOKIE = "lang"
 _current: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
 
 
+def catalog_path(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+
+
 @cache
 def translations(language: str) -> gettext_module.NullTranslations:
-    po = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    po = catalog_path(language)
     if not po.exists():
         return gettext_module.NullTranslations()
     with po.open("rb") as f:

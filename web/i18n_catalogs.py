@@ -13,27 +13,27 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po, write_po
 
+from web.i18n import LANGUAGES, LOCALE_DIR, catalog_path
+
 ROOT = Path(__file__).resolve().parent.parent
-LOCALE = ROOT / "web" / "locale"
-POT = LOCALE / "messages.pot"
+POT = LOCALE_DIR / "messages.pot"
 
 
-def catalog_path(language: str) -> Path:
-    return LOCALE / language / "LC_MESSAGES" / "messages.po"
+PYBABEL = [sys.executable, "-m", "babel.messages.frontend"]
 
 
-def main() -> int:
-    pybabel = [sys.executable, "-m", "babel.messages.frontend"]
+def extract(pot: Path) -> None:
+    """Write every marked string of the project's packages into the template `pot`."""
     subprocess.run(
         [
-            *pybabel,
+            *PYBABEL,
             "extract",
             "-F",
             str(ROOT / "babel.cfg"),
             "-k",
             "N_",
             "-o",
-            str(POT),
+            str(pot),
             "--no-location",
             "--omit-header",
             "--sort-output",
@@ -47,15 +47,19 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    for language in ("zh_CN", "en"):
+
+
+def main() -> int:
+    extract(POT)
+    for language in LANGUAGES:
         subprocess.run(
             [
-                *pybabel,
+                *PYBABEL,
                 "update",
                 "-i",
                 str(POT),
                 "-d",
-                str(LOCALE),
+                str(LOCALE_DIR),
                 "-l",
                 language,
                 "--no-fuzzy-matching",
