@@ -8,6 +8,7 @@ import getpass
 import sys
 
 from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
+from agency.errors import DomainError, ValidationFailed
 from web.settings import Settings, SettingsError
 
 
@@ -20,6 +21,15 @@ async def _connect(settings: Settings) -> None:
 async def _migrate(settings: Settings) -> None:
     await _connect(settings)
     await migrate()
+
+
+def _print_refusal(exc: DomainError) -> None:
+    """A refused command on stderr: each field's message for bad input, else the error."""
+    if isinstance(exc, ValidationFailed):
+        for field, message in exc.errors.items():
+            print(f"{field}: {message % exc.params if exc.params else message}", file=sys.stderr)
+    else:
+        print(exc, file=sys.stderr)
 
 
 def _print_demo_logins(host: str, port: int) -> None:
@@ -95,7 +105,6 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
-    from agency.errors import DomainError, ValidationFailed
     from agency.roles import Actor
     from agency.users import create_user
 
@@ -117,12 +126,8 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
                 None,
                 {"username": args.username, "role": args.role, "display_name": args.name or "", "password": password},
             )
-        except ValidationFailed as exc:
-            for field, message in exc.errors.items():
-                print(f"{field}: {message}", file=sys.stderr)
-            return 1
         except DomainError as exc:
-            print(exc, file=sys.stderr)
+            _print_refusal(exc)
             return 1
         print(f"created operator user {user['username']} ({user['role']})")
         return 0
@@ -184,7 +189,6 @@ def _progress_bar(done: int, total: int, width: int = 40) -> None:
 def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
     """Generate a batch as an agent's owner, with a progress bar, and write its one export with
     the secrets to --out (CSV). Passwords are read without echo, or as two lines of stdin."""
-    from agency.errors import DomainError, ValidationFailed
     from agency.sessions import log_in, log_out
     from cards.exports import export_batch
     from cards.services import prepare_batch, write_batch
@@ -230,12 +234,8 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
                 f"secrets written to {args.out} (the only export that will contain them)"
             )
             return 0
-        except ValidationFailed as exc:
-            for field, message in exc.errors.items():
-                print(f"{field}: {message % exc.params if exc.params else message}", file=sys.stderr)
-            return 1
         except DomainError as exc:
-            print(exc, file=sys.stderr)
+            _print_refusal(exc)
             return 1
         finally:
             await log_out(actor)
@@ -243,7 +243,7 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return asyncio.run(run())
     except DomainError as exc:  # the login itself failed
-        print(exc, file=sys.stderr)
+        _print_refusal(exc)
         return 1
 
 
