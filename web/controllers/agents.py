@@ -14,16 +14,15 @@ from agency import agents, users
 from agency.errors import N_, ValidationFailed
 from web.auth import access
 from web.controllers.forms import form_data, form_errors, redirect, to_int
+from web.controllers.paging import PER_PAGE, page_count
 from web.rendering import render
 from web.settings import Settings
-
-PER_PAGE = 50
 
 
 @get("/agents", opt=access("view_agents"), name="agents")
 async def agent_tree(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
     rows, total = await agents.list_agents(request.user, search=q, page=page, per_page=PER_PAGE)
-    pages = max(1, -(-total // PER_PAGE))
+    pages = page_count(total)
     return render(
         request,
         "agents/tree.html",

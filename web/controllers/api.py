@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from agency import agents, audit, sessions, users
 from web.auth import AUTHENTICATED, access
 from web.controllers.audit import audit_filter
+from web.controllers.paging import json_page
 from web.settings import Settings
 
 
@@ -84,10 +85,6 @@ def _present(data: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(data).items() if v is not None}
 
 
-def _page(rows: list[dict[str, Any]], total: int, page: int) -> dict[str, Any]:
-    return {"items": rows, "total": total, "page": page}
-
-
 class MeController(Controller):
     path = "/api/v1/me"
     tags = ["me"]
@@ -148,7 +145,7 @@ class AgentApiController(Controller):
         per_page: FromQuery[int] = 50,
     ) -> dict[str, Any]:
         rows, total = await agents.list_agents(request.user, search=search, under=under, page=page, per_page=per_page)
-        return _page(rows, total, page)
+        return json_page(rows, total, page)
 
     @post("/", opt=access("create_agent"), status_code=201)
     async def create_agent(
@@ -230,7 +227,7 @@ class AuditApiController(Controller):
         page: FromQuery[int] = 1,
     ) -> dict[str, Any]:
         rows, total = await audit.list_entries(request.user, audit_filter(action, user, since, until), page=page)
-        return _page(rows, total, page)
+        return json_page(rows, total, page)
 
 
 ROUTES = [MeController, AgentApiController, UserApiController, AuditApiController]

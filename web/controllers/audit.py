@@ -9,9 +9,8 @@ from litestar.response import Response
 from agency import audit
 from web.auth import access
 from web.controllers.forms import period
+from web.controllers.paging import PER_PAGE, page_count
 from web.rendering import render
-
-PER_PAGE = 50
 
 
 def audit_filter(action: str, user: str, since: str, until: str) -> audit.AuditFilter:
@@ -31,7 +30,7 @@ async def audit_log(
     rows, total = await audit.list_entries(
         request.user, audit_filter(action, user, since, until), page=page, per_page=PER_PAGE
     )
-    pages = max(1, -(-total // PER_PAGE))
+    pages = page_count(total)
     return render(
         request,
         "audit.html",

@@ -17,14 +17,13 @@ from cards import exports, jobs, services
 from cards.errors import RedemptionFailed
 from web.auth import access, client_address
 from web.controllers.forms import form_data, form_errors, query_id, redirect
+from web.controllers.paging import PER_PAGE, page_count
 from web.errors import translated
 from web.exports import table_response
 from web.formatting import datetime_local
 from web.i18n import gettext as _
 from web.rendering import render
 from web.settings import Settings
-
-PER_PAGE = 50
 
 
 def card_key(settings: Settings) -> bytes:
@@ -168,7 +167,7 @@ async def cards_page(
         cards=rows,
         total=total,
         page=page,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=page_count(total),
         filters={"serial": serial[:20], "status": status[:16], "batch": batch[:9]},
         message=None,
         errors={},
@@ -244,7 +243,7 @@ async def subscribers_page(
         rows=rows,
         total=total,
         page=page,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=page_count(total),
         filters={"q": q[:20], "status": status[:16]},
     )
 

@@ -15,6 +15,7 @@ from accounts import switch
 from cards import jobs, services
 from web.auth import access, client_address
 from web.controllers.cards import card_key
+from web.controllers.paging import json_page
 from web.settings import Settings
 
 
@@ -57,7 +58,7 @@ class CardsApiController(Controller):
     @get("/card-batches", opt=access("view_cards"))
     async def list_batches(self, request: Request, page: FromQuery[int] = 1) -> dict[str, Any]:
         rows, total = await services.list_batches(request.user, page=page)
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @post("/card-batches", opt=access("generate_cards"), status_code=201)
     async def generate(
@@ -97,7 +98,7 @@ class CardsApiController(Controller):
         rows, total = await services.list_cards(
             request.user, serial=serial[:20], status=status[:16], batch_id=batch_id, page=page
         )
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @post("/cards/activate", opt=access("sell_cards"), status_code=200)
     async def activate(self, request: Request, data: JSONBody[RangeIn]) -> dict[str, int]:
@@ -116,7 +117,7 @@ class CardsApiController(Controller):
         rows, total = await subscribers.list_subscribers(
             request.user, search=search[:20], status=status[:16], page=page
         )
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
     async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from agency.roles import Actor
 from agency.units import format_price, parse_minutes, parse_yuan
 from web.auth import access
 from web.controllers.forms import form_data, form_errors, period, query_id, redirect
+from web.controllers.paging import PER_PAGE, page_count
 from web.errors import translated
 from web.exports import table_response
 from web.formatting import datetime_local, money
@@ -24,7 +25,6 @@ from web.i18n import gettext as _
 from web.rendering import render
 from web.settings import Settings
 
-PER_PAGE = 50
 TIER_ROWS = 6
 
 
@@ -65,7 +65,7 @@ async def wallet_page(
         rows=rows,
         total=total,
         page=page,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=page_count(total),
         filters=filters,
         kinds=wallets.TRANSACTION_KINDS,
     )

@@ -17,6 +17,7 @@ from agency.units import format_price, parse_minutes, parse_yuan
 from web.auth import access
 from web.controllers.forms import period
 from web.controllers.money import journal_filter
+from web.controllers.paging import json_page
 
 
 @dataclass
@@ -97,7 +98,7 @@ class MoneyApiController(Controller):
         rows, total = await wallets.agent_journal(
             request.user, agent_id, account, journal_filter(kind, since, until, counterparty), page=page
         )
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @get("/bundles/quote", opt=access("buy_bundle"))
     async def quote(self, request: Request, minutes: FromQuery[str]) -> dict[str, Any]:
@@ -124,7 +125,7 @@ class MoneyApiController(Controller):
     ) -> dict[str, Any]:
         start, end = period(since, until)
         rows, total = await bundles.list_orders(request.user, agent_id=agent_id, since=start, until=end, page=page)
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @get("/bundles/{order_id:int}", opt=access("view_money"))
     async def order(self, request: Request, order_id: FromPath[int]) -> dict[str, Any]:
@@ -147,7 +148,7 @@ class MoneyApiController(Controller):
         self, request: Request, status: FromQuery[str] = "", to_me: FromQuery[bool] = False, page: FromQuery[int] = 1
     ) -> dict[str, Any]:
         rows, total = await remittances.list_remittances(request.user, status=status, to_me=to_me, page=page)
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @post("/remittances/{remittance_id:int}/confirm", opt=access("confirm_remittance"), status_code=200)
     async def confirm(self, request: Request, remittance_id: FromPath[int], data: JSONBody[DecisionIn]) -> dict:

@@ -27,6 +27,7 @@ from web.auth import (
 )
 from web.controllers.cards import card_key
 from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.paging import PER_PAGE, page_count
 from web.i18n import gettext as _
 from web.rendering import render
 from web.settings import Settings
@@ -130,8 +131,8 @@ async def recharge(request: Request, settings: NamedDependency[Settings]) -> Res
 
 @get("/portal/history", opt=access(SUBSCRIBER))
 async def history(request: Request, page: FromQuery[int] = 1) -> Response:
-    rows, total = await portal.history(request.scope["subscriber"]["id"], page=page, per_page=50)
-    return render(request, "portal/history.html", history=rows, total=total, page=page, pages=max(1, -(-total // 50)))
+    rows, total = await portal.history(request.scope["subscriber"]["id"], page=page, per_page=PER_PAGE)
+    return render(request, "portal/history.html", history=rows, total=total, page=page, pages=page_count(total))
 
 
 @dataclass

@@ -14,12 +14,11 @@ from agency.errors import Conflict, ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
 from web.controllers.forms import form_data, period, query_id, redirect, uploaded_file
+from web.controllers.paging import PER_PAGE
 from web.errors import translated
 from web.exports import table_response
 from web.i18n import gettext as _
 from web.rendering import render
-
-PER_PAGE = 50
 
 
 def time_left(seconds: int | None) -> str:

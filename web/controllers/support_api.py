@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from support import queues, reports, tickets
 from web.auth import access
+from web.controllers.paging import json_page
 from web.controllers.support import report_period
 
 
@@ -69,7 +70,7 @@ class SupportApiController(Controller):
             assignee=assignee[:10],
             page=page,
         )
-        return {"items": rows, "total": total, "page": page}
+        return json_page(rows, total, page)
 
     @post("/subscribers/{subscriber_id:int}/tickets", opt=access("view_tickets"), status_code=201)
     async def open_for_subscriber(
