@@ -1,6 +1,8 @@
 """Every page renders for the roles that may see it, in both languages."""
 import pytest
 
+from agency.clock import now
+from agency.tables import AuditEntry
 from tests.helpers import demo_actors, web_login
 
 PAGES = ["/", "/agents", "/agents?q=华信", "/agents/new", "/agents/1", "/agents/1/edit", "/agents/1/users", "/account",
@@ -40,3 +42,18 @@ async def test_anonymous_is_sent_to_login(client):
     response = await client.get("/agents")
     assert response.status_code in (302, 303, 307) and response.headers["location"].startswith("/login")
     assert (await client.get("/api/v1/agents")).status_code == 401
+
+
+async def test_the_pager_keeps_the_filters_both_ways(client):
+    """A long list's pager links to the pages before and after, with the filters URL-encoded."""
+    await demo_actors()
+    action = "probe&page=9"  # a filter that would break a query string written by hand
+    await AuditEntry.insert(*(AuditEntry(at=now(), action=action) for _ in range(120)))
+    await web_login(client, "admin")
+    response = await client.get("/audit", params={"action": action, "page": 2})
+    assert response.status_code == 200
+    pager = response.text[response.text.index('<nav class="pager">') :]
+    assert "action=probe%26page%3D9&amp;user=&amp;since=&amp;until=&amp;page=1" in pager  # Previous
+    assert "action=probe%26page%3D9&amp;user=&amp;since=&amp;until=&amp;page=3" in pager  # Next
+    last = await client.get("/audit", params={"action": action, "page": 3})
+    assert "page=4" not in last.text and "page=2" in last.text
