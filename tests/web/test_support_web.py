@@ -8,7 +8,9 @@ import httpx
 
 from agency.demo import DEMO_OPERATION_PASSWORD as OP
 from cards.services import activate_cards, generate_batch
+from support import tickets
 from tests.helpers import csrf, demo_actors, post_form, web_login
+from tests.integration.test_tickets import subscriber_of
 
 
 async def test_ticket_round_trip(app, client, settings):
@@ -159,3 +161,17 @@ async def test_attachments_are_checked_and_internal_ones_stay_internal(app, clie
                                                                             TicketAttachment.filename)}
     assert (await client.get(f"/portal/tickets/{ticket_id}/attachments/{files['screen.png']}")).content == png
     assert (await client.get(f"/portal/tickets/{ticket_id}/attachments/{files['log.pdf']}")).status_code == 404
+
+
+async def test_the_queue_pages_and_its_refresh_stays_on_the_page(client):
+    actors = await demo_actors()
+    sid = await subscriber_of(actors["huaxin"].agent_id)
+    for n in range(55):
+        await tickets.open_ticket({"subject": f"ticket {n}", "body": "b"}, subscriber_id=sid)
+    await web_login(client, "admin")
+    first = await client.get("/support", params={"status": "open"})
+    assert "status=open&amp;priority=&amp;agent=&amp;assignee=&amp;page=2" in first.text  # Next
+    second = await client.get("/support", params={"status": "open", "page": 2})
+    assert second.text.count("/support/tickets/") == 5
+    assert "status=open&amp;priority=&amp;agent=&amp;assignee=&amp;page=1" in second.text  # Previous
+    assert 'hx-get="/support?queue=&amp;status=open&amp;priority=&amp;agent=&amp;assignee=&amp;page=2"' in second.text

@@ -14,7 +14,7 @@ from agency.errors import Conflict, ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
 from web.controllers.forms import form_data, period, query_id, redirect, uploaded_file
-from web.controllers.paging import PER_PAGE
+from web.controllers.paging import PER_PAGE, page_count
 from web.errors import translated
 from web.exports import table_response
 from web.i18n import gettext as _
@@ -63,6 +63,8 @@ async def queue_page(
         partial="support/_queue.html",
         rows=rows,
         total=total,
+        page=page,
+        pages=page_count(total),
         unconfirmed=unconfirmed,
         filters={
             "queue": queue[:16],
