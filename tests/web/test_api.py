@@ -78,3 +78,21 @@ async def test_language_switch_is_remembered(client):
     assert "退出登录" in (await client.get("/")).text
     await post_form(client, "/language", {"language": "klingon"})
     assert "退出登录" in (await client.get("/")).text
+
+
+async def test_notice_from_the_agent_page(client):
+    """The form's day is the termination's midnight (UTC); left empty, the earliest day allowed."""
+    import datetime as dt
+
+    from agency.tables import Agent
+
+    actors = await demo_actors()
+    await web_login(client, "admin")
+    day = dt.date.today() + dt.timedelta(days=45)
+    pearl, huaxin = actors["pearl"].agent_id, actors["huaxin"].agent_id
+    assert (await post_form(client, f"/agents/{pearl}/notice", {"effective": day.isoformat()})).status_code == 303
+    row = await Agent.select(Agent.status, Agent.terminates_at).where(Agent.id == pearl).first()
+    assert row["status"] == "terminating"
+    assert row["terminates_at"] == dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+    assert (await post_form(client, f"/agents/{huaxin}/notice", {"effective": ""})).status_code == 303
+    assert (await Agent.select(Agent.status).where(Agent.id == huaxin).first())["status"] == "terminating"

@@ -13,7 +13,7 @@ from litestar.response import Response
 from agency import agents, users
 from agency.errors import N_, ValidationFailed
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, redirect, to_int
+from web.controllers.forms import form_data, form_errors, parse_day, redirect, to_int
 from web.controllers.paging import PER_PAGE, page_count
 from web.rendering import render
 from web.settings import Settings
@@ -105,14 +105,10 @@ async def resume_agent(request: Request, agent_id: FromPath[int]) -> Response:
 
 @post("/agents/{agent_id:int}/notice", opt=access("change_agent_status"))
 async def give_notice(request: Request, agent_id: FromPath[int]) -> Response:
-    data = await form_data(request)
-    effective = None
-    if data.get("effective"):
-        try:
-            day = dt.date.fromisoformat(str(data["effective"]))
-        except ValueError:
-            raise ValidationFailed({"effective": N_("The format is not valid.")}) from None
-        effective = dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.timezone.utc)
+    typed = str((await form_data(request)).get("effective") or "")
+    effective = parse_day(typed)  # midnight UTC; none typed: the earliest date allowed
+    if typed and effective is None:
+        raise ValidationFailed({"effective": N_("The format is not valid.")})
     await agents.give_notice(request.user, agent_id, effective)
     return redirect(request, f"/agents/{agent_id}")
 
