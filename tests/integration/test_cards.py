@@ -48,6 +48,14 @@ async def make_batch(owner, kind="recharge", count=10, face=60, **extra):
     return await generate_batch(owner, data, card_key=KEY, operation_password=OP)
 
 
+async def live_subscriber(owner, minutes: int) -> tuple[dict, tuple[str, str]]:
+    """An account opened by activating one e-card of `minutes`: its row, and the card's number and initial secret."""
+    _batch, pairs = await make_batch(owner, kind="e-card", count=1, face=minutes)
+    await activate_cards(owner, pairs[0][0])
+    row = await Subscriber.select().where(Subscriber.account_number == pairs[0][0]).first()
+    return row, pairs[0]
+
+
 def test_serials_and_secrets():
     serial = codes.make_serial("86", 123)
     assert serial == "86" + "0000000123" + serial[-1] and codes.is_valid_serial(serial)
@@ -103,9 +111,7 @@ async def test_bad_batches_change_nothing(db):
 async def test_recharge_flow_redeems_exactly_once(db):
     actors = await demo_actors()
     owner = await stocked_owner(actors)
-    ecards, ecard_pairs = await make_batch(owner, kind="e-card", count=1, face=30)
-    await activate_cards(owner, ecard_pairs[0][0])
-    subscriber = await Subscriber.select().where(Subscriber.account_number == ecard_pairs[0][0]).first()
+    subscriber, _card = await live_subscriber(owner, 30)
     assert await subscribers.subscriber_balance(subscriber["id"]) == 30 * 60
     batch, pairs = await make_batch(owner, count=3, face=100)
     serial, pin = pairs[0]
@@ -131,9 +137,7 @@ async def test_recharge_flow_redeems_exactly_once(db):
 async def test_1000_cards_times_8_concurrent_attempts(db):
     actors = await demo_actors()
     owner = await stocked_owner(actors)
-    _e, ecard = await make_batch(owner, kind="e-card", count=1, face=1)
-    await activate_cards(owner, ecard[0][0])
-    subscriber_id = (await Subscriber.select(Subscriber.id).first())["id"]
+    subscriber_id = (await live_subscriber(owner, 1))[0]["id"]
     _b, pairs = await make_batch(owner, count=1000, face=1)
     await activate_cards(owner, pairs[0][0], pairs[-1][0])
     attempts = [
@@ -156,9 +160,7 @@ async def test_1000_cards_times_8_concurrent_attempts(db):
 async def test_guessing_is_locked_out_then_expires(db):
     actors = await demo_actors()
     owner = await stocked_owner(actors)
-    _e, ecard = await make_batch(owner, kind="e-card", count=1, face=1)
-    await activate_cards(owner, ecard[0][0])
-    subscriber_id = (await Subscriber.select(Subscriber.id).first())["id"]
+    subscriber_id = (await live_subscriber(owner, 1))[0]["id"]
     _b, pairs = await make_batch(owner, count=1, face=10)
     serial, pin = pairs[0]
     await activate_cards(owner, serial)
@@ -196,21 +198,19 @@ async def test_void_and_expiry_return_minutes(db):
 async def test_close_returns_exactly_the_balance(db):
     actors = await demo_actors()
     owner = await stocked_owner(actors, minutes=1000)
-    _e, ecard = await make_batch(owner, kind="e-card", count=1, face=45)
-    await activate_cards(owner, ecard[0][0])
-    subscriber = await Subscriber.select().first()
+    subscriber, (number, initial) = await live_subscriber(owner, 45)
     stock_before = (await ledger.balances(owner.agent_id))["stock"]
     await subscribers.suspend_subscriber(owner, subscriber["id"], "customer asked")
     closed = await subscribers.close_subscriber(owner, subscriber["id"], "moving away", operation_password=OP)
     assert closed["status"] == "closed" and closed["balance_seconds"] == 0
     assert (await ledger.balances(owner.agent_id))["stock"] == stock_before + 45 * 60
     with pytest.raises(LoginFailed):  # a closed account cannot log in
-        await subscribers.authenticate_subscriber(ecard[0][0], ecard[0][1], address="a", card_key=KEY)
+        await subscribers.authenticate_subscriber(number, initial, address="a", card_key=KEY)
     _b, pairs = await make_batch(owner, count=1, face=5)
     await activate_cards(owner, pairs[0][0])
     with pytest.raises(RedemptionFailed):  # nor recharge
         await redeem_card(*pairs[0], subscriber_id=subscriber["id"], address="a", card_key=KEY)
-    call = {"account": ecard[0][0], "destination": "8613800138000", "call_id": "after-close"}
+    call = {"account": number, "destination": "8613800138000", "call_id": "after-close"}
     answer = await switch.authorize(call)  # nor call: the switch API refuses it
     assert (answer["allow"], answer["max_seconds"], answer["reason"]) == (False, 0, "closed")
     with pytest.raises(Conflict):
@@ -221,9 +221,7 @@ async def test_close_returns_exactly_the_balance(db):
 async def test_subscriber_login_with_the_initial_secret_then_own_password(db):
     actors = await demo_actors()
     owner = await stocked_owner(actors, minutes=1000)
-    _e, ecard = await make_batch(owner, kind="e-card", count=1, face=5)
-    await activate_cards(owner, ecard[0][0])
-    number, initial = ecard[0]
+    _row, (number, initial) = await live_subscriber(owner, 5)
     first = await subscribers.authenticate_subscriber(number, initial, address="a", card_key=KEY)
     assert first["must_change_password"]
     await subscribers.change_subscriber_password(first["id"], "my-own-pass")

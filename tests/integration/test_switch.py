@@ -19,16 +19,14 @@ from agency.errors import Conflict, ValidationFailed
 from agency.tables import Agent
 from cards.services import activate_cards
 from tests.helpers import demo_actors
-from tests.integration.test_cards import make_batch, stocked_owner
+from tests.integration.test_cards import live_subscriber, make_batch, stocked_owner
 from tests.money import assert_ledger_ok
 
 
 async def new_subscriber(minutes: int):
     """huaxin's owner and a live subscriber with `minutes` of airtime (an activated e-card)."""
     owner = await stocked_owner(await demo_actors(), minutes=1000)
-    _batch, pairs = await make_batch(owner, kind="e-card", count=1, face=minutes)
-    await activate_cards(owner, pairs[0][0])
-    row = await Subscriber.select().where(Subscriber.account_number == pairs[0][0]).first()
+    row, _card = await live_subscriber(owner, minutes)
     return owner, row
 
 

@@ -7,16 +7,13 @@ import datetime as dt
 
 from accounts.tables import Subscriber
 from agency.clock import now
-from cards.services import activate_cards
 from tests.helpers import api, demo_actors, web_login
-from tests.integration.test_cards import make_batch, stocked_owner
+from tests.integration.test_cards import live_subscriber, stocked_owner
 
 
 async def subscriber_with(minutes: int) -> str:
     owner = await stocked_owner(await demo_actors(), minutes=1000)
-    _batch, pairs = await make_batch(owner, kind="e-card", count=1, face=minutes)
-    await activate_cards(owner, pairs[0][0])
-    return (await Subscriber.select(Subscriber.account_number).first())["account_number"]
+    return (await live_subscriber(owner, minutes))[0]["account_number"]
 
 
 async def switch_key(client) -> tuple[str, int]:
