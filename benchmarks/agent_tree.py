@@ -10,22 +10,18 @@ the ASGI app. Prints one JSON object; nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from piccolo.engine.postgres import PostgresEngine
 
 from agency import agents
 from agency.clock import now
-from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
 from agency.roles import Actor
 from agency.tables import Agent, User
 from agency.tree import child_path
+from benchmarks.common import databases, print_report, run_on_each, summary
 
 SHAPE = (100, 10, 9)
 CHUNK = 500  # rows per INSERT, far below both drivers' parameter limits
@@ -64,14 +60,6 @@ async def build_tree() -> None:
     await User.insert(User(username="bench", role="admin", password_hash="x", created_at=created))
 
 
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
-    }
-
-
 async def timed(rounds: int, call) -> dict[str, float]:
     await call()  # warm up
     samples = []
@@ -79,7 +67,7 @@ async def timed(rounds: int, call) -> dict[str, float]:
         start = time.perf_counter()
         await call()
         samples.append(time.perf_counter() - start)
-    return summary(samples)
+    return summary(samples, digits=2)
 
 
 async def measure(rounds: int) -> dict[str, object]:
@@ -128,32 +116,14 @@ async def measure(rounds: int) -> dict[str, object]:
 
 
 async def run(kind: str, rounds: int) -> dict[str, object]:
-    cluster = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if kind == "sqlite":
-            engine = engine_from_url(None, str(Path(tmp) / "bench.sqlite3"))
-        else:
-            from tests.postgres_cluster import start_cluster
-
-            cluster = start_cluster()
-            engine = PostgresEngine(config={"dsn": cluster.create_database("bench")}, extensions=())
-        try:
-            bind_engine(engine)
-            await prepare_sqlite(engine)
-            await migrate()
-            if kind == "postgres":
-                await engine.start_connection_pool()
+    with databases(kind) as found:
+        async with found.new("bench").opened():
             start = time.perf_counter()
             await build_tree()
             build_seconds = round(time.perf_counter() - start, 2)
             figures = await measure(rounds)
             figures["build_seconds"] = build_seconds
-            if kind == "postgres":
-                await engine.close_connection_pool()
             return figures
-        finally:
-            if cluster:
-                cluster.stop()
 
 
 def main() -> None:
@@ -161,14 +131,8 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--rounds", type=int, default=50)
     args = parser.parse_args()
-    import contextlib
-    import io
-
-    results = {}
-    for kind in args.databases.split(","):
-        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
-            results[kind] = asyncio.run(run(kind, args.rounds))
-    print(json.dumps({"benchmark": "agent_tree", "results": results}, indent=2))
+    results = run_on_each(args.databases, lambda kind: run(kind, args.rounds))
+    print_report({"benchmark": "agent_tree", "results": results})
 
 
 if __name__ == "__main__":

@@ -54,13 +54,25 @@ from piccolo.engine.postgres import PostgresEngine
 
 from agency import ledger
 from agency.clock import now
-from agency.database import bind_engine, bulk_insert, engine_from_url, migrate, prepare_sqlite, transaction
+from agency.database import bind_engine, bulk_insert, engine_from_url, transaction
 from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
 from agency.passwords import hash_password, verify_password
 from agency.roles import Actor
 from agency.sessions import log_in
+from benchmarks.common import (
+    CARD_SECRET,
+    Database,
+    Databases,
+    cpu_snapshot,
+    databases,
+    logger,
+    postmaster_pid,
+    print_report,
+    run_on_each,
+    serving,
+    summary,
+)
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
-from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
 from cards import codes
 from cards.sealing import seal
 from cards.services import activate_cards, generate_batch
@@ -69,8 +81,6 @@ from cards.tables import Card, CardBatch
 REPO = Path(__file__).resolve().parents[1]
 OWNER = "huaxin"  # the demo's level-1 owner; its wallet is funded and it buys the stock
 OP = DEMO_OPERATION_PASSWORD
-SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
-CARD_SECRET = SECRET + "-card"
 KEY = CARD_SECRET.encode()  # the card key: the server's VOIPAGENCY_CARD_SECRET_KEY, so it checks our PINs
 FUNDING_FEN = 10**10  # covers bundles of a few million minutes at the demo prices
 IN_PROCESS_SEQUENTIAL = 200  # in-process redemptions one at a time, then the rest from 8 tasks
@@ -88,8 +98,7 @@ TARGETS = {
 }
 
 
-def log(message: str) -> None:
-    print(f"[cards] {message}", file=sys.stderr, flush=True)
+log = logger("cards")
 
 
 def batch_request(count: int, kind: str = "recharge", face_minutes: int = 1, prefix: str = "86") -> dict[str, str]:
@@ -171,13 +180,9 @@ def python_work(count: int) -> dict[str, float]:
     }
 
 
-async def generation_benchmark(kind: str, engine, count: int) -> dict[str, object]:
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def generation_benchmark(db: Database, count: int) -> dict[str, object]:
+    kind = db.kind
+    async with db.opened():
         owner = await stocked_owner(count)
         # A batch row for the raw rows (the card table's foreign key), made directly: no ledger.
         raw_batch = (
@@ -223,19 +228,14 @@ async def generation_benchmark(kind: str, engine, count: int) -> dict[str, objec
         )
         figures["python_work_no_database"] = python_work(count)
         return figures
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
 
 
 # --- 2. memory of a generation in a subprocess of its own -----------------------------------------
 
 
-async def prepare_memory_database(engine, count: int) -> None:
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    await stocked_owner(count)
+async def prepare_memory_database(db: Database, count: int) -> None:
+    async with db.opened():
+        await stocked_owner(count)
 
 
 MEMORY_MODES = {
@@ -310,7 +310,7 @@ def run_child(kind: str, target: str, count: int, mode: str) -> dict[str, object
     return figures
 
 
-async def memory_benchmark(kind: str, tmp: str, cluster, counts: list[int]) -> dict[str, object]:
+async def memory_benchmark(found: Databases, counts: list[int]) -> dict[str, object]:
     from cards import services
 
     figures: dict[str, object] = {
@@ -324,17 +324,11 @@ async def memory_benchmark(kind: str, tmp: str, cluster, counts: list[int]) -> d
             continue
         figures[mode] = {}
         for count in counts:
-            name = f"memory_{mode}_{count}"
-            if kind == "sqlite":
-                target = str(Path(tmp) / f"{name}.sqlite3")
-                engine = engine_from_url(None, target)
-            else:
-                target = cluster.create_database(name)
-                engine = PostgresEngine(config={"dsn": target}, extensions=())
-            await prepare_memory_database(engine, count)
-            log(f"{kind}: {mode}, {count} cards in a subprocess")
-            figures[mode][str(count)] = await asyncio.to_thread(run_child, kind, target, count, mode)
-            log(f"{kind}: {mode}, {count} cards: {figures[mode][str(count)]}")
+            db = found.new(f"memory_{mode}_{count}")
+            await prepare_memory_database(db, count)
+            log(f"{db.kind}: {mode}, {count} cards in a subprocess")
+            figures[mode][str(count)] = await asyncio.to_thread(run_child, db.kind, db.target, count, mode)
+            log(f"{db.kind}: {mode}, {count} cards: {figures[mode][str(count)]}")
     return figures
 
 
@@ -350,23 +344,6 @@ def workers(kind: str, args) -> int:
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sqlite-workers", type=int, default=1, help="server processes on SQLite")
     parser.add_argument("--postgres-workers", type=int, default=2, help="server processes on PostgreSQL")
-
-
-def server_env(kind: str, tmp: str, dsn: str | None) -> dict[str, str]:
-    if kind == "sqlite":  # demo mode; the database has users, so no demo data is loaded
-        return {
-            "VOIPAGENCY_DB_PATH": str(Path(tmp) / "http.sqlite3"),
-            "VOIPAGENCY_SECRET_KEY": SECRET,
-            "VOIPAGENCY_CARD_SECRET_KEY": CARD_SECRET,
-        }
-    return {
-        "DATABASE_URL": dsn or "",
-        "VOIPAGENCY_DEMO": "0",
-        "VOIPAGENCY_SECRET_KEY": SECRET,
-        "VOIPAGENCY_CARD_SECRET_KEY": CARD_SECRET,
-        "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
-        "VOIPAGENCY_SECURE_COOKIES": "0",
-    }
 
 
 async def build_cards(recharge_cards: int, probe_cards: int) -> tuple[list, list, list, list]:
@@ -727,15 +704,9 @@ async def redemption_checks() -> dict[str, object]:
     }
 
 
-async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_data_dir: str | None):
-    from tests.web.live_server import LiveServer
-
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def http_benchmark(db: Database, args) -> dict[str, object]:
+    kind, dsn = db.kind, db.dsn
+    async with db.opened():
         start = time.perf_counter()
         ecards, recharge, probe_cards, local_cards = await build_cards(args.cards, args.probe_cards)
         figures: dict[str, object] = {
@@ -744,127 +715,103 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
             "recharge_cards": len(recharge),
         }
         log(f"{kind}: {len(ecards)} subscribers and {len(recharge)} cards ready in {figures['setup_seconds']} s")
-        figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards, tmp if kind == "sqlite" else None)
+        sqlite_dir = str(Path(db.path).parent) if db.path else None
+        figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards, sqlite_dir)
         log(f"{kind}: in process: {figures['in_process_no_http']}")
-        server = LiveServer(server_env(kind, tmp, dsn), workers=workers(kind, args))
-        server.start()
         clients: list[LeanClient] = []
-        try:
-            start = time.perf_counter()
-            gate = asyncio.Semaphore(8)
+        with serving(db, workers(kind, args), figures, log) as server:
+            try:
+                start = time.perf_counter()
+                gate = asyncio.Semaphore(8)
 
-            async def logged_in(i: int) -> httpx.AsyncClient:
-                async with gate:
-                    return await portal_client(server.url, *ecards[i], i)
+                async def logged_in(i: int) -> httpx.AsyncClient:
+                    async with gate:
+                        return await portal_client(server.url, *ecards[i], i)
 
-            for outcome in await asyncio.gather(*(logged_in(i) for i in range(len(ecards))), return_exceptions=True):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                clients.append(LeanClient.like(outcome))  # the load itself goes through the lean client
-                await outcome.aclose()
-            await connect_one_by_one(clients)
-            figures["portal_logins_seconds"] = round(time.perf_counter() - start, 2)
-            pool = deque(recharge)
-            redeemed_over_http = 0
+                for outcome in await asyncio.gather(
+                    *(logged_in(i) for i in range(len(ecards))), return_exceptions=True
+                ):
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    clients.append(LeanClient.like(outcome))  # the load itself goes through the lean client
+                    await outcome.aclose()
+                await connect_one_by_one(clients)
+                figures["portal_logins_seconds"] = round(time.perf_counter() - start, 2)
+                pool = deque(recharge)
+                redeemed_over_http = 0
 
-            def redeem(client: LeanClient):
-                if not pool:
-                    return None
-                serial, pin = pool.popleft()
-                return timed_call(client, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin})
+                def redeem(client: LeanClient):
+                    if not pool:
+                        return None
+                    serial, pin = pool.popleft()
+                    return timed_call(client, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin})
 
-            def balance(client: LeanClient):
-                return timed_call(client, "GET", "/api/v1/portal/balance")
+                def balance(client: LeanClient):
+                    return timed_call(client, "GET", "/api/v1/portal/balance")
 
-            for name, request, unit in (("redemptions", redeem, "redemption"), ("balance_checks", balance, "check")):
-                runs = []
-                counters = await pg_counters(dsn) if name == "redemptions" else None
-                if name == "balance_checks":
-                    await settle(dsn)
-                for level in args.levels:
-                    log(f"{kind}: {name}, {level} clients for {args.seconds} s")
-                    postmaster = postmaster_pid(pg_data_dir)
-                    before = cpu_snapshot(server.process.pid, postmaster)
-                    processes = cpu_by_process(server.process.pid)
-                    async with backend_activity(dsn) as activity:
-                        run = await load(clients[:level], args.seconds, request)
-                    after = cpu_snapshot(server.process.pid, postmaster)
-                    with_cpu(run, before, after, unit)
-                    run["server_cores_busy_by_process"] = cores_by_process(
-                        processes, cpu_by_process(server.process.pid), run["seconds"]
-                    )
-                    run["postgres_backends_on_average"] = activity
+                for name, request, unit in (
+                    ("redemptions", redeem, "redemption"),
+                    ("balance_checks", balance, "check"),
+                ):
+                    runs = []
+                    counters = await pg_counters(dsn) if name == "redemptions" else None
+                    if name == "balance_checks":
+                        await settle(dsn)
+                    for level in args.levels:
+                        log(f"{kind}: {name}, {level} clients for {args.seconds} s")
+                        postmaster = postmaster_pid(db.pg_data_dir)
+                        before = cpu_snapshot(server.process.pid, postmaster)
+                        processes = cpu_by_process(server.process.pid)
+                        async with backend_activity(dsn) as activity:
+                            run = await load(clients[:level], args.seconds, request)
+                        after = cpu_snapshot(server.process.pid, postmaster)
+                        with_cpu(run, before, after, unit)
+                        run["server_cores_busy_by_process"] = cores_by_process(
+                            processes, cpu_by_process(server.process.pid), run["seconds"]
+                        )
+                        run["postgres_backends_on_average"] = activity
+                        if name == "redemptions":
+                            redeemed_over_http += run["successes"]
+                            run["cards_left_in_pool"] = len(pool)
+                            run["pool_ran_out"] = not pool
+                        log(f"{kind}: {run['successes']} x 200 in {run['seconds']} s, {run['errors_by_status']}")
+                        runs.append(run)
+                    figures[name] = runs
+                    if counters:  # over all the redemption runs (the statistics lag: per run would be wrong)
+                        later = await pg_counters(dsn)
+                        total = sum(run["successes"] for run in runs)
+                        figures["postgres_statistics_per_redemption"] = (
+                            {key: round((later[key] - counters[key]) / total, 2) for key in counters} if total else None
+                        )
                     if name == "redemptions":
-                        redeemed_over_http += run["successes"]
-                        run["cards_left_in_pool"] = len(pool)
-                        run["pool_ran_out"] = not pool
-                    log(f"{kind}: {run['successes']} x 200 in {run['seconds']} s, {run['errors_by_status']}")
-                    runs.append(run)
-                figures[name] = runs
-                if counters:  # over all the redemption runs (the statistics lag: per run would be wrong)
-                    later = await pg_counters(dsn)
-                    total = sum(run["successes"] for run in runs)
-                    figures["postgres_statistics_per_redemption"] = (
-                        {key: round((later[key] - counters[key]) / total, 2) for key in counters} if total else None
-                    )
-                if name == "redemptions":
-                    log(f"{kind}: double-redemption probe, {len(probe_cards)} cards x {PROBE_ATTEMPTS}")
-                    figures["double_redemption_probe"] = await probe(clients, probe_cards)
-                    redeemed_over_http += figures["double_redemption_probe"]["statuses"].get("200", 0)
-            figures["redemptions_acknowledged_over_http"] = redeemed_over_http
-        except BaseException:
-            log(f"{kind}: failed; the server's log is kept at {server.log}")
-            raise
-        finally:
-            for client in clients:
-                await client.aclose()
-            server.stop()
-        figures["server_log"] = server_failures(server.log_text())
-        server.log.unlink(missing_ok=True)
+                        log(f"{kind}: double-redemption probe, {len(probe_cards)} cards x {PROBE_ATTEMPTS}")
+                        figures["double_redemption_probe"] = await probe(clients, probe_cards)
+                        redeemed_over_http += figures["double_redemption_probe"]["statuses"].get("200", 0)
+                figures["redemptions_acknowledged_over_http"] = redeemed_over_http
+            finally:
+                for client in clients:
+                    await client.aclose()
         figures["database"] = await redemption_checks()
         figures["database"]["redemptions_expected"] = (
             redeemed_over_http + figures["in_process_no_http"]["redemptions"]
         )  # 200 answers over HTTP plus the in-process redemptions
         return figures
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
 
 
 # --- driver -----------------------------------------------------------------------------------------
 
 
 async def run(kind: str, args) -> dict[str, object]:
-    cluster = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            if kind == "sqlite":
-                engine = engine_from_url(None, str(Path(tmp) / "generation.sqlite3"))
-            else:
-                from tests.postgres_cluster import start_cluster
-
-                cluster = start_cluster()
-                engine = PostgresEngine(config={"dsn": cluster.create_database("cards_generation")}, extensions=())
-            figures: dict[str, object] = {}
-            if "generation" in args.parts:
-                figures["generation"] = await generation_benchmark(kind, engine, args.count)
-            if "memory" in args.parts:
-                counts = [100_000] + ([1_000_000] if args.million else [])
-                figures["generation_memory"] = await memory_benchmark(kind, tmp, cluster, counts)
-            if "http" not in args.parts:
-                return figures
-            if kind == "sqlite":
-                http_engine, http_dsn = engine_from_url(None, str(Path(tmp) / "http.sqlite3")), None
-            else:
-                http_dsn = cluster.create_database("cards_http")
-                http_engine = PostgresEngine(config={"dsn": http_dsn}, extensions=())
-            figures["http"] = await http_benchmark(
-                kind, http_engine, tmp, http_dsn, args, cluster.data_dir if cluster else None
-            )
-            return figures
-        finally:
-            if cluster:
-                cluster.stop()
+    figures: dict[str, object] = {}
+    with databases(kind) as found:
+        if "generation" in args.parts:
+            figures["generation"] = await generation_benchmark(found.new("cards_generation"), args.count)
+        if "memory" in args.parts:
+            counts = [100_000] + ([1_000_000] if args.million else [])
+            figures["generation_memory"] = await memory_benchmark(found, counts)
+        if "http" in args.parts:
+            figures["http"] = await http_benchmark(found.new("cards_http"), args)
+    return figures
 
 
 def main() -> None:
@@ -894,51 +841,44 @@ def main() -> None:
     args.parts = set(args.parts.split(","))
     args.levels = [min(SUBSCRIBERS, int(level)) for level in args.levels.split(",")]
     started = time.perf_counter()
-    results = {}
-    for kind in args.databases.split(","):
-        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
-            results[kind] = asyncio.run(run(kind, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "cards",
-                "targets": TARGETS,
-                "notes": [
-                    "generate_batch includes one argon2id operation-password check (about 20-30 ms of CPU by "
-                    "design; python_work_no_database.operation_password_check_seconds measures it).",
-                    "generate_batch returns every (serial, secret) pair of the batch to its caller, so its peak "
-                    "memory grows with the batch; write_batch(return_pairs=False), the background job's path, "
-                    "keeps no pairs. generation_memory measures both, each in a fresh subprocess on a fresh "
-                    "database. (wait4's ru_maxrss is kept for reference only: Linux carries the spawning "
-                    "process's RSS into it at exec, so for the smaller batches it shows this benchmark's RSS.)",
-                    "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes "
-                    "(settings); the load generator (benchmarks/http_load.py, "
-                    "a lean HTTP/1.1 client: one kept-alive connection per subscriber) runs on the same 2 cores. "
-                    "Portal logins (HMAC check of "
-                    "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",
-                    "SQLite runs in demo mode (no demo data is loaded: the database has users) with the "
-                    "benchmark's secrets; PostgreSQL in production mode on a throwaway cluster (fsync=off).",
-                    "Every recharge card carries 1 minute; every redemption request uses a card never sent "
-                    "before; the probe sends each of its cards from 8 subscribers at once.",
-                ],
-                "settings": {
-                    "seconds": args.seconds,
-                    "levels": args.levels,
-                    "count": args.count,
-                    "million": args.million,
-                    "recharge_cards": args.cards,
-                    "probe_cards": args.probe_cards,
-                    "subscribers": SUBSCRIBERS,
-                    "sqlite_workers": args.sqlite_workers,
-                    "postgres_workers": args.postgres_workers,
-                    "cpus": os.cpu_count(),
-                },
-                "wall_seconds": round(time.perf_counter() - started, 1),
-                "results": results,
+    results = run_on_each(args.databases, lambda kind: run(kind, args))
+    print_report(
+        {
+            "benchmark": "cards",
+            "targets": TARGETS,
+            "notes": [
+                "generate_batch includes one argon2id operation-password check (about 20-30 ms of CPU by "
+                "design; python_work_no_database.operation_password_check_seconds measures it).",
+                "generate_batch returns every (serial, secret) pair of the batch to its caller, so its peak "
+                "memory grows with the batch; write_batch(return_pairs=False), the background job's path, "
+                "keeps no pairs. generation_memory measures both, each in a fresh subprocess on a fresh "
+                "database. (wait4's ru_maxrss is kept for reference only: Linux carries the spawning "
+                "process's RSS into it at exec, so for the smaller batches it shows this benchmark's RSS.)",
+                "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes "
+                "(settings); the load generator (benchmarks/http_load.py, "
+                "a lean HTTP/1.1 client: one kept-alive connection per subscriber) runs on the same 2 cores. "
+                "Portal logins (HMAC check of "
+                "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",
+                "SQLite runs in demo mode (no demo data is loaded: the database has users) with the "
+                "benchmark's secrets; PostgreSQL in production mode on a throwaway cluster (fsync=off).",
+                "Every recharge card carries 1 minute; every redemption request uses a card never sent "
+                "before; the probe sends each of its cards from 8 subscribers at once.",
+            ],
+            "settings": {
+                "seconds": args.seconds,
+                "levels": args.levels,
+                "count": args.count,
+                "million": args.million,
+                "recharge_cards": args.cards,
+                "probe_cards": args.probe_cards,
+                "subscribers": SUBSCRIBERS,
+                "sqlite_workers": args.sqlite_workers,
+                "postgres_workers": args.postgres_workers,
+                "cpus": os.cpu_count(),
             },
-            indent=2,
-            ensure_ascii=False,
-        )
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "results": results,
+        },
     )
 
 

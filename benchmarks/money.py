@@ -21,27 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import io
-import json
-import os
-import re
 import sqlite3
-import statistics
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import httpx
-from piccolo.engine.postgres import PostgresEngine
 
 from agency import agents, ledger
 from agency.clock import now
-from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite, transaction
+from agency.database import transaction
 from agency.demo import OPERATOR_PRICES
 from agency.ledger import transfer
 from agency.passwords import hash_password
@@ -51,61 +41,27 @@ from agency.sessions import create_api_token
 from agency.tables import BundleOrder, User
 from agency.tree import child_path
 from agency.units import FEN
+from benchmarks.common import (
+    Database,
+    cpu_snapshot,
+    databases,
+    logger,
+    postmaster_pid,
+    print_report,
+    run_on_each,
+    serving,
+    summary,
+)
 
 AGENTS = 64  # level-1 agents, one per client at the highest concurrency
 MINUTES = 10  # per purchase
 FUNDING_FEN = 100_000_000  # ¥1,000,000 per wallet: no purchase in a run can run out of money
 PASSWORD = "bench-pass-2026"
 OPERATION_PASSWORD = "135790"
-SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
 LEDGER_WALLETS = 1_000
 
 
-def log(message: str) -> None:
-    print(f"[money] {message}", file=sys.stderr, flush=True)
-
-
-def summary(samples: list[float]) -> dict[str, float | None]:
-    if not samples:
-        return {"p50_ms": None, "p99_ms": None}
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
-    }
-
-
-def cpu_seconds(group: int | None = None, parent: int | None = None) -> float | None:
-    """User + system CPU of the live processes in process group `group`, or of `parent` and its
-    children, from /proc (Linux); None where /proc cannot tell."""
-    if not Path("/proc/self/stat").exists():
-        return None
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # from field 3 (state) on
-        pid, ppid, pgrp = int(stat.parent.name), int(fields[1]), int(fields[2])
-        if (group is not None and pgrp == group) or (parent is not None and parent in (pid, ppid)):
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(server_group: int, postmaster: int | None) -> dict[str, float | None]:
-    return {
-        "server": cpu_seconds(group=server_group),
-        "postgres": cpu_seconds(parent=postmaster) if postmaster else None,
-        "client": time.process_time(),
-    }
-
-
-def postmaster_pid(data_dir: str | None) -> int | None:
-    try:
-        return int(Path(data_dir, "postmaster.pid").read_text().split()[0]) if data_dir else None
-    except (OSError, ValueError, IndexError):
-        return None
+log = logger("money")
 
 
 # --- 1. bundle purchases through HTTP -------------------------------------------------------------
@@ -218,46 +174,14 @@ async def load(url: str, tokens: list[str], clients: int, seconds: float, max_re
     }
 
 
-def server_env(kind: str, tmp: str, dsn: str | None) -> dict[str, str]:
-    if kind == "sqlite":  # demo mode; the database has users, so no demo data is loaded
-        return {"VOIPAGENCY_DB_PATH": str(Path(tmp) / "http.sqlite3")}
-    return {
-        "DATABASE_URL": dsn or "",
-        "VOIPAGENCY_DEMO": "0",
-        "VOIPAGENCY_SECRET_KEY": SECRET,
-        "VOIPAGENCY_CARD_SECRET_KEY": SECRET + "-card",
-        "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
-        "VOIPAGENCY_SECURE_COOKIES": "0",
-    }
-
-
-def server_failures(log_text: str) -> dict[str, object]:
-    """What the server's log says went wrong (tracebacks are a product bug under load)."""
-    errors = [line.strip() for line in log_text.splitlines() if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", line)]
-    return {
-        "tracebacks": log_text.count("Traceback (most recent call last)"),
-        "exception_lines": dict(Counter(errors).most_common(5)),
-    }
-
-
-async def http_benchmark(
-    kind: str, engine, tmp: str, dsn: str | None, args, pg_data_dir: str | None
-) -> dict[str, object]:
-    from tests.web.live_server import LiveServer
-
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def http_benchmark(db: Database, args) -> dict[str, object]:
+    kind = db.kind
+    async with db.opened():
         start = time.perf_counter()
         tokens = await build_agency()
         figures: dict[str, object] = {"setup_seconds": round(time.perf_counter() - start, 2)}
         log(f"{kind}: {AGENTS} agents ready in {figures['setup_seconds']} s; starting the server")
-        server = LiveServer(server_env(kind, tmp, dsn), workers=2)
-        server.start()
-        try:
+        with serving(db, 2, figures, log) as server:
             # A few purchases first, on 4 connections, so first-request costs stay out of the figures.
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 warmup = Counter(r[0] for r in await asyncio.gather(*(purchase(client, tokens[i]) for i in range(4))))
@@ -265,7 +189,7 @@ async def http_benchmark(
             runs = []
             for clients in args.levels:
                 log(f"{kind}: {clients} clients for {args.seconds} s")
-                postmaster = postmaster_pid(pg_data_dir)
+                postmaster = postmaster_pid(db.pg_data_dir)
                 before = cpu_snapshot(server.process.pid, postmaster)
                 run = await load(server.url, tokens, clients, args.seconds, args.max_requests)
                 after = cpu_snapshot(server.process.pid, postmaster)
@@ -284,13 +208,6 @@ async def http_benchmark(
                 }
                 runs.append(run)
             figures["runs"] = runs
-        except BaseException:
-            log(f"{kind}: failed; the server's log is kept at {server.log}")
-            raise
-        finally:
-            server.stop()
-        figures["server_log"] = server_failures(server.log_text())
-        server.log.unlink(missing_ok=True)
         report = await ledger.verify()
         figures["ledger_ok"] = report.ok
         figures["ledger_breaches"] = len(report.breaches)
@@ -299,9 +216,6 @@ async def http_benchmark(
         figures["purchases_acknowledged"] = acknowledged  # 201 answers, warm-up included
         figures["bundle_orders_in_db"] = await BundleOrder.count()
         return figures
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
 
 
 # --- 2. ledger verification at 1,000,000 entries --------------------------------------------------
@@ -419,29 +333,21 @@ async def load_postgres(dsn: str, transactions: int) -> str:
     return "asyncpg copy_records_to_table, one transaction, then VACUUM ANALYZE (as autovacuum would)"
 
 
-async def ledger_benchmark(kind: str, engine, dsn_or_path: str, transactions: int) -> dict[str, object]:
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    start = time.perf_counter()
-    if kind == "sqlite":
-        method = await asyncio.to_thread(load_sqlite, dsn_or_path, transactions)
-    else:
-        method = await load_postgres(dsn_or_path, transactions)
-    figures: dict[str, object] = {"load_seconds": round(time.perf_counter() - start, 2), "load_method": method}
-    log(f"{kind}: {2 * transactions} entries loaded in {figures['load_seconds']} s; verifying")
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def ledger_benchmark(db: Database, transactions: int) -> dict[str, object]:
+    async with db.opened():
+        start = time.perf_counter()
+        if db.kind == "sqlite":
+            method = await asyncio.to_thread(load_sqlite, db.target, transactions)
+        else:
+            method = await load_postgres(db.target, transactions)
+        figures: dict[str, object] = {"load_seconds": round(time.perf_counter() - start, 2), "load_method": method}
+        log(f"{db.kind}: {2 * transactions} entries loaded in {figures['load_seconds']} s; verifying")
         start = time.perf_counter()
         report = await ledger.verify()
         figures["verify_seconds"] = round(time.perf_counter() - start, 2)
         start = time.perf_counter()
         await ledger.verify()
         figures["verify_seconds_again"] = round(time.perf_counter() - start, 2)  # caches warm
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
     figures.update(
         entries=report.entries,
         transactions=report.transactions,
@@ -456,33 +362,11 @@ async def ledger_benchmark(kind: str, engine, dsn_or_path: str, transactions: in
 
 
 async def run(kind: str, args) -> dict[str, object]:
-    cluster = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            if kind == "sqlite":
-                http_engine, http_dsn = engine_from_url(None, str(Path(tmp) / "http.sqlite3")), None
-            else:
-                from tests.postgres_cluster import start_cluster
-
-                cluster = start_cluster()
-                http_dsn = cluster.create_database("money_http")
-                http_engine = PostgresEngine(config={"dsn": http_dsn}, extensions=())
-            figures: dict[str, object] = {
-                "http": await http_benchmark(
-                    kind, http_engine, tmp, http_dsn, args, cluster.data_dir if cluster else None
-                )
-            }
-            if kind == "sqlite":
-                path = str(Path(tmp) / "ledger.sqlite3")
-                ledger_engine, target = engine_from_url(None, path), path
-            else:
-                target = cluster.create_database("money_ledger")
-                ledger_engine = PostgresEngine(config={"dsn": target}, extensions=())
-            figures["ledger_verify"] = await ledger_benchmark(kind, ledger_engine, target, args.transactions)
-            return figures
-        finally:
-            if cluster:
-                cluster.stop()
+    with databases(kind) as found:
+        return {
+            "http": await http_benchmark(found.new("money_http"), args),
+            "ledger_verify": await ledger_benchmark(found.new("money_ledger"), args.transactions),
+        }
 
 
 def main() -> None:
@@ -494,37 +378,30 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=500_000, help="two entries each")
     args = parser.parse_args()
     args.levels = [min(AGENTS, int(level)) for level in args.levels.split(",")]
-    results = {}
-    for kind in args.databases.split(","):
-        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
-            results[kind] = asyncio.run(run(kind, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "money",
-                "notes": [
-                    "Every purchase verifies the buyer's argon2id operation password (m=19 MiB, t=2, p=1: about "
-                    "20 ms of CPU by design, SPEC R-33/R-3), which bounds throughput on a 2-core machine.",
-                    "Server: `voipagency serve --workers 2` on loopback; the load generator (httpx) runs on the "
-                    "same 2 cores. Client i buys for agent i with a fresh idempotency key, "
-                    f"{MINUTES} minutes per purchase.",
-                    "SQLite runs in demo mode (no demo data: the database already has users); PostgreSQL in "
-                    "production mode on a throwaway cluster (fsync=off).",
-                    "ledger_verify: 2 x transactions entries over 1,000 agent wallets and one system account, "
-                    "bulk-loaded; verify_seconds is the first verify() after loading.",
-                ],
-                "settings": {
-                    "seconds": args.seconds,
-                    "levels": args.levels,
-                    "max_requests": args.max_requests,
-                    "agents": AGENTS,
-                    "transactions": args.transactions,
-                },
-                "results": results,
+    results = run_on_each(args.databases, lambda kind: run(kind, args))
+    print_report(
+        {
+            "benchmark": "money",
+            "notes": [
+                "Every purchase verifies the buyer's argon2id operation password (m=19 MiB, t=2, p=1: about "
+                "20 ms of CPU by design, SPEC R-33/R-3), which bounds throughput on a 2-core machine.",
+                "Server: `voipagency serve --workers 2` on loopback; the load generator (httpx) runs on the "
+                "same 2 cores. Client i buys for agent i with a fresh idempotency key, "
+                f"{MINUTES} minutes per purchase.",
+                "SQLite runs in demo mode (no demo data: the database already has users); PostgreSQL in "
+                "production mode on a throwaway cluster (fsync=off).",
+                "ledger_verify: 2 x transactions entries over 1,000 agent wallets and one system account, "
+                "bulk-loaded; verify_seconds is the first verify() after loading.",
+            ],
+            "settings": {
+                "seconds": args.seconds,
+                "levels": args.levels,
+                "max_requests": args.max_requests,
+                "agents": AGENTS,
+                "transactions": args.transactions,
             },
-            indent=2,
-            ensure_ascii=False,
-        )
+            "results": results,
+        },
     )
 
 

@@ -40,25 +40,31 @@ import bisect
 import contextlib
 import datetime as dt
 import io
-import json
 import random
 import re
 import sqlite3
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
-from piccolo.engine.postgres import PostgresEngine
 
 from agency.clock import now
-from agency.database import bind_engine, bulk_insert, engine_from_url, migrate, prepare_sqlite, transaction
+from agency.database import bulk_insert, transaction
 from agency.demo import DEMO_PASSWORD, load_demo
 from agency.sessions import log_in
 from agency.tables import Agent, User
-from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
+from benchmarks.common import (
+    Database,
+    cpu_snapshot,
+    databases,
+    logger,
+    postmaster_pid,
+    print_report,
+    run_on_each,
+    serving,
+    summary,
+)
 from support import queues, reports, sla, tickets
 from support.calendars import builtin_calendar
 from support.tables import Ticket
@@ -66,7 +72,6 @@ from support.tables import Ticket
 OPERATOR_SUPPORT = "support"  # the demo's operator support user: sees every ticket
 AGENT_SUPPORT = "pearl.support"  # Pearl River Telecom's support user: its subtree (3 of the 6 agents)
 SUBSCRIBERS_PER_AGENT = 8
-SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
 SEED = 20261121
 PRIORITIES = (("low", 20), ("normal", 55), ("high", 20), ("urgent", 5))
 SUBJECTS = ("No dial tone", "Calls drop after a minute", "Balance looks wrong", "Recharge card refused", "Echo")
@@ -96,8 +101,7 @@ SUBSCRIBER_COLUMNS = ("account_number", "agent", "status", "must_change_password
 HEADERS = {"Accept-Language": "en"}
 
 
-def log(message: str) -> None:
-    print(f"[support] {message}", file=sys.stderr, flush=True)
+log = logger("support")
 
 
 def epoch(moment: dt.datetime) -> int:
@@ -454,19 +458,6 @@ async def load_pages(
     }
 
 
-def server_env(kind: str, path: str | None, dsn: str | None) -> dict[str, str]:
-    if kind == "sqlite":  # demo mode; the database has users, so no demo data is loaded
-        return {"VOIPAGENCY_DB_PATH": path or ""}
-    return {
-        "DATABASE_URL": dsn or "",
-        "VOIPAGENCY_DEMO": "0",
-        "VOIPAGENCY_SECRET_KEY": SECRET,
-        "VOIPAGENCY_CARD_SECRET_KEY": SECRET + "-card",
-        "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
-        "VOIPAGENCY_SECURE_COOKIES": "0",
-    }
-
-
 async def http_queue(server, agency: dict, args, pg_data_dir: str | None) -> dict[str, object]:
     figures: dict[str, object] = {}
     for username in (OPERATOR_SUPPORT, AGENT_SUPPORT):
@@ -497,15 +488,9 @@ async def http_queue(server, agency: dict, args, pg_data_dir: str | None) -> dic
     return figures
 
 
-async def queue_benchmark(kind: str, engine, path: str | None, dsn: str | None, args, pg_data_dir) -> dict:
-    from tests.web.live_server import LiveServer
-
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def queue_benchmark(db: Database, args) -> dict:
+    kind = db.kind
+    async with db.opened():
         agency = await build_agency()
         anchor = now().replace(microsecond=0)
         cal = builtin_calendar()
@@ -529,23 +514,11 @@ async def queue_benchmark(kind: str, engine, path: str | None, dsn: str | None, 
             username: await in_process_queue(agency["sessions"][username][1], args.rounds)
             for username in (OPERATOR_SUPPORT, AGENT_SUPPORT)
         }
-        figures["query_plans"] = await query_plans(kind, path)
+        figures["query_plans"] = await query_plans(kind, db.path)
         log(f"{kind}: starting the server")
-        server = LiveServer(server_env(kind, path, dsn), workers=args.workers)
-        server.start()
-        try:
-            figures["http_get_support"] = await http_queue(server, agency, args, pg_data_dir)
-        except BaseException:
-            log(f"{kind}: failed; the server's log is kept at {server.log}")
-            raise
-        finally:
-            server.stop()
-        figures["server_log"] = server_failures(server.log_text())
-        server.log.unlink(missing_ok=True)
+        with serving(db, args.workers, figures, log) as server:
+            figures["http_get_support"] = await http_queue(server, agency, args, db.pg_data_dir)
         return figures
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
 
 
 # --- 2. the report ------------------------------------------------------------------------------------
@@ -722,15 +695,9 @@ async def http_report(server, token: str, since_day: str, until_day: str, timeou
     return figures
 
 
-async def report_benchmark(kind: str, engine, target: str, dsn: str | None, args) -> dict[str, object]:
-    from tests.web.live_server import LiveServer
-
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def report_benchmark(db: Database, args) -> dict[str, object]:
+    kind = db.kind
+    async with db.opened():
         agency = await build_agency()
         anchor = now().replace(microsecond=0)
         start = time.perf_counter()
@@ -763,64 +730,30 @@ async def report_benchmark(kind: str, engine, target: str, dsn: str | None, args
         actor = agency["sessions"][OPERATOR_SUPPORT][1]
         figures["sla_report_in_process"] = await in_process_report(actor, since, until)
         log(f"{kind}: report took {figures['sla_report_in_process']['seconds']} s; bare-driver fetch")
-        figures["raw_driver_fetch"] = await raw_fetch(kind, target, since, until)
+        figures["raw_driver_fetch"] = await raw_fetch(kind, db.target, since, until)
         log(f"{kind}: GET /support/report")
         if args.report_timeout > 0:
-            server = LiveServer(server_env(kind, target if kind == "sqlite" else None, dsn), workers=args.workers)
-            server.start()
-            try:
+            with serving(db, args.workers, figures, log) as server:
                 token = agency["sessions"][OPERATOR_SUPPORT][0]
                 figures["http_get_report"] = await http_report(
                     server, token, since_day.isoformat(), until_day.isoformat(), args.report_timeout
                 )
-            except BaseException:
-                log(f"{kind}: failed; the server's log is kept at {server.log}")
-                raise
-            finally:
-                server.stop()
-            figures["server_log"] = server_failures(server.log_text())
-            server.log.unlink(missing_ok=True)
         return figures
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
 
 
 # --- driver -----------------------------------------------------------------------------------------
 
 
 async def run(kind: str, args) -> dict[str, object]:
-    cluster = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            if kind == "sqlite":
-                queue_path = str(Path(tmp) / "queue.sqlite3")
-                queue_engine, queue_dsn = engine_from_url(None, queue_path), None
-            else:
-                from tests.postgres_cluster import start_cluster
-
-                cluster = start_cluster()
-                queue_path, queue_dsn = None, cluster.create_database("support_queue")
-                queue_engine = PostgresEngine(config={"dsn": queue_dsn}, extensions=())
-            start = time.perf_counter()
-            figures: dict[str, object] = {}
-            if args.tickets > 0:
-                figures["queue"] = await queue_benchmark(
-                    kind, queue_engine, queue_path, queue_dsn, args, cluster.data_dir if cluster else None
-                )
-            if args.report_tickets > 0:
-                if kind == "sqlite":
-                    target = str(Path(tmp) / "report.sqlite3")
-                    report_engine, report_dsn = engine_from_url(None, target), None
-                else:
-                    target = report_dsn = cluster.create_database("support_report")
-                    report_engine = PostgresEngine(config={"dsn": target}, extensions=())
-                figures["report"] = await report_benchmark(kind, report_engine, target, report_dsn, args)
-            figures["wall_seconds"] = round(time.perf_counter() - start, 1)
-            return figures
-        finally:
-            if cluster:
-                cluster.stop()
+    start = time.perf_counter()
+    figures: dict[str, object] = {}
+    with databases(kind) as found:
+        if args.tickets > 0:
+            figures["queue"] = await queue_benchmark(found.new("support_queue"), args)
+        if args.report_tickets > 0:
+            figures["report"] = await report_benchmark(found.new("support_report"), args)
+    figures["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return figures
 
 
 def main() -> None:
@@ -837,51 +770,43 @@ def main() -> None:
     parser.add_argument("--report-timeout", type=float, default=180.0, help="cap of the HTTP report (0: skip it)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     args = parser.parse_args()
-    results = {}
     started = time.perf_counter()
-    for kind in args.databases.split(","):
-        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
-            results[kind] = asyncio.run(run(kind, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "support",
-                "notes": [
-                    "Demo agency (6 agents, two 3-level branches); `support` is operator support (sees every "
-                    "ticket), `pearl.support` is Pearl River Telecom's support user (its subtree: 3 of the 6 "
-                    "agents, half the tickets). No SLA policies or calendar stored: 4 working hours for every "
-                    "priority on the built-in calendar (Mon-Fri 09:00-18:00 Asia/Shanghai with China's holidays).",
-                    "Queue: every ticket open and unanswered, reported over the last queue_weeks weeks, so the "
-                    "first page (earliest due) is the longest overdue; business_seconds_left walks from each due "
-                    "time to now.",
-                    "Report: tickets of the year; never-answered ones are breached and their 'breached by' is "
-                    "counted up to now; no ticket messages are loaded (neither the queue nor the report reads "
-                    "them).",
-                    "Server: `voipagency serve --workers N` on loopback, the load generator on the same cores. "
-                    "SQLite in demo mode (no demo data loaded: the database has users); PostgreSQL in production "
-                    "mode on a throwaway cluster (fsync=off).",
-                    "fetch_piccolo_query_and_rows = sla_report total minus summarize and the calendar.",
-                ],
-                "settings": {
-                    "tickets": args.tickets,
-                    "report_tickets": args.report_tickets,
-                    "requests": args.requests,
-                    "seconds": args.seconds,
-                    "clients": args.clients,
-                    "rounds": args.rounds,
-                    "queue_weeks": args.queue_weeks,
-                    "unanswered_percent": args.unanswered_percent,
-                    "late_percent_of_answered": LATE_PERCENT,
-                    "report_timeout": args.report_timeout,
-                    "workers": args.workers,
-                },
-                "results": results,
-                "wall_seconds": round(time.perf_counter() - started, 1),
+    results = run_on_each(args.databases, lambda kind: run(kind, args))
+    print_report(
+        {
+            "benchmark": "support",
+            "notes": [
+                "Demo agency (6 agents, two 3-level branches); `support` is operator support (sees every "
+                "ticket), `pearl.support` is Pearl River Telecom's support user (its subtree: 3 of the 6 "
+                "agents, half the tickets). No SLA policies or calendar stored: 4 working hours for every "
+                "priority on the built-in calendar (Mon-Fri 09:00-18:00 Asia/Shanghai with China's holidays).",
+                "Queue: every ticket open and unanswered, reported over the last queue_weeks weeks, so the "
+                "first page (earliest due) is the longest overdue; business_seconds_left walks from each due "
+                "time to now.",
+                "Report: tickets of the year; never-answered ones are breached and their 'breached by' is "
+                "counted up to now; no ticket messages are loaded (neither the queue nor the report reads "
+                "them).",
+                "Server: `voipagency serve --workers N` on loopback, the load generator on the same cores. "
+                "SQLite in demo mode (no demo data loaded: the database has users); PostgreSQL in production "
+                "mode on a throwaway cluster (fsync=off).",
+                "fetch_piccolo_query_and_rows = sla_report total minus summarize and the calendar.",
+            ],
+            "settings": {
+                "tickets": args.tickets,
+                "report_tickets": args.report_tickets,
+                "requests": args.requests,
+                "seconds": args.seconds,
+                "clients": args.clients,
+                "rounds": args.rounds,
+                "queue_weeks": args.queue_weeks,
+                "unanswered_percent": args.unanswered_percent,
+                "late_percent_of_answered": LATE_PERCENT,
+                "report_timeout": args.report_timeout,
+                "workers": args.workers,
             },
-            indent=2,
-            ensure_ascii=False,
-            default=str,
-        )
+            "results": results,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        },
     )
 
 

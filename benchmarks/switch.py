@@ -24,25 +24,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import io
 import json
 import os
 import random
-import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
-
-from piccolo.engine.postgres import PostgresEngine
 
 from accounts import switch
 from accounts.tables import Call, CallReservation
 from agency import ledger
-from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
 from agency.demo import DEMO_PASSWORD
 from agency.sessions import log_in
 from benchmarks.cards import (
@@ -52,13 +44,22 @@ from benchmarks.cards import (
     batch_request,
     cores_by_process,
     cpu_by_process,
-    server_env,
     settle,
     stocked_owner,
     workers,
 )
+from benchmarks.common import (
+    Database,
+    cpu_snapshot,
+    databases,
+    logger,
+    postmaster_pid,
+    print_report,
+    run_on_each,
+    serving,
+    summary,
+)
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
-from benchmarks.money import cpu_snapshot, postmaster_pid, server_failures, summary
 from cards.services import activate_cards, generate_batch
 
 SUBSCRIBERS = 512  # the calls of part 1 use the first 64; the rated records spread over all
@@ -68,15 +69,11 @@ BATCH = 1000
 TARGETS = {"authorize_p99_ms_max": {"8": 10}, "rated_calls_per_second_min": 2000}
 
 
-def log(message: str) -> None:
-    print(f"[switch] {message}", file=sys.stderr, flush=True)
+log = logger("switch")
 
 
-async def build(kind: str, engine) -> tuple[list[str], str]:
+async def build() -> tuple[list[str], str]:
     """Owner, subscribers and a switch key; returns the account numbers and the key."""
-    bind_engine(engine)
-    await prepare_sqlite(engine)
-    await migrate()
     owner = await stocked_owner(SUBSCRIBERS * BALANCE_MINUTES)
     _batch, pairs = await generate_batch(
         owner, batch_request(SUBSCRIBERS, "e-card", BALANCE_MINUTES), card_key=KEY, operation_password=OP
@@ -201,25 +198,20 @@ async def checks() -> dict[str, object]:
     }
 
 
-async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_data_dir: str | None):
-    from tests.web.live_server import LiveServer
-
-    if kind == "postgres":
-        await engine.start_connection_pool()
-    try:
+async def http_benchmark(db: Database, args) -> dict[str, object]:
+    kind = db.kind
+    async with db.opened():
         start = time.perf_counter()
-        accounts, key = await build(kind, engine)
+        accounts, key = await build()
         figures: dict[str, object] = {"setup_seconds": round(time.perf_counter() - start, 2)}
         log(f"{kind}: {len(accounts)} subscribers ready in {figures['setup_seconds']} s")
-        server = LiveServer(server_env(kind, tmp, dsn), workers=workers(kind, args))
-        server.start()
-        try:
+        with serving(db, workers(kind, args), figures, log) as server:
             runs = []
             for level in args.levels:
                 clients = [LeanClient(server.url, {"Authorization": f"Bearer {key}"}) for _ in range(level)]
                 await connect_one_by_one(clients)
                 log(f"{kind}: calls, {level} clients for {args.seconds} s")
-                postmaster = postmaster_pid(pg_data_dir)
+                postmaster = postmaster_pid(db.pg_data_dir)
                 before = cpu_snapshot(server.process.pid, postmaster)
                 processes = cpu_by_process(server.process.pid)
                 run = await place_calls(clients, accounts[:level], args.seconds)
@@ -238,40 +230,17 @@ async def http_benchmark(kind: str, engine, tmp: str, dsn: str | None, args, pg_
                     await client.aclose()
                 runs.append(run)
             figures["calls"] = runs
-            await settle(dsn)
+            await settle(db.dsn)
             log(f"{kind}: rating {args.rated_calls} records in batches of {BATCH}")
             figures["rating_in_batches"] = await rate_in_batches(server.url, key, accounts, args.rated_calls)
             log(f"{kind}: {figures['rating_in_batches']}")
-        except BaseException:
-            log(f"{kind}: failed; the server's log is kept at {server.log}")
-            raise
-        finally:
-            server.stop()
-        figures["server_log"] = server_failures(server.log_text())
-        server.log.unlink(missing_ok=True)
         figures["database"] = await checks()
         return figures
-    finally:
-        if kind == "postgres":
-            await engine.close_connection_pool()
 
 
 async def run(kind: str, args) -> dict[str, object]:
-    cluster = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            if kind == "sqlite":
-                engine, dsn = engine_from_url(None, str(Path(tmp) / "http.sqlite3")), None
-            else:
-                from tests.postgres_cluster import start_cluster
-
-                cluster = start_cluster()
-                dsn = cluster.create_database("switch_http")
-                engine = PostgresEngine(config={"dsn": dsn}, extensions=())
-            return await http_benchmark(kind, engine, tmp, dsn, args, cluster.data_dir if cluster else None)
-        finally:
-            if cluster:
-                cluster.stop()
+    with databases(kind) as found:
+        return await http_benchmark(found.new("switch_http"), args)
 
 
 def main() -> None:
@@ -284,39 +253,32 @@ def main() -> None:
     args = parser.parse_args()
     args.levels = [min(64, int(level)) for level in args.levels.split(",")]
     started = time.perf_counter()
-    results = {}
-    for kind in args.databases.split(","):
-        with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
-            results[kind] = asyncio.run(run(kind, args))
-    print(
-        json.dumps(
-            {
-                "benchmark": "switch",
-                "targets": TARGETS,
-                "notes": [
-                    "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes "
-                    "(settings); the load generator "
-                    "(benchmarks/http_load.py, one kept-alive connection per switch line) runs on the same 2 cores.",
-                    "Every call of part 1 is an authorize (which reserves the airtime of the longest call the "
-                    "balance pays, up to 4 h) followed by its one-record CDR (30 s, billed 60 s), which releases it.",
-                    "SQLite runs in demo mode with the benchmark's secrets; PostgreSQL in production mode on a "
-                    "throwaway cluster (fsync=off).",
-                ],
-                "settings": {
-                    "seconds": args.seconds,
-                    "levels": args.levels,
-                    "rated_calls": args.rated_calls,
-                    "subscribers": SUBSCRIBERS,
-                    "sqlite_workers": args.sqlite_workers,
-                    "postgres_workers": args.postgres_workers,
-                    "cpus": os.cpu_count(),
-                },
-                "wall_seconds": round(time.perf_counter() - started, 1),
-                "results": results,
+    results = run_on_each(args.databases, lambda kind: run(kind, args))
+    print_report(
+        {
+            "benchmark": "switch",
+            "targets": TARGETS,
+            "notes": [
+                "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes "
+                "(settings); the load generator "
+                "(benchmarks/http_load.py, one kept-alive connection per switch line) runs on the same 2 cores.",
+                "Every call of part 1 is an authorize (which reserves the airtime of the longest call the "
+                "balance pays, up to 4 h) followed by its one-record CDR (30 s, billed 60 s), which releases it.",
+                "SQLite runs in demo mode with the benchmark's secrets; PostgreSQL in production mode on a "
+                "throwaway cluster (fsync=off).",
+            ],
+            "settings": {
+                "seconds": args.seconds,
+                "levels": args.levels,
+                "rated_calls": args.rated_calls,
+                "subscribers": SUBSCRIBERS,
+                "sqlite_workers": args.sqlite_workers,
+                "postgres_workers": args.postgres_workers,
+                "cpus": os.cpu_count(),
             },
-            indent=2,
-            ensure_ascii=False,
-        )
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "results": results,
+        },
     )
 
 
