@@ -71,6 +71,7 @@ from benchmarks.common import (
     run_on_each,
     serving,
     summary,
+    with_cpu,
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
 from cards import codes
@@ -643,21 +644,6 @@ def cores_by_process(before: dict[int, float], after: dict[int, float], seconds:
     if not seconds:
         return []
     return sorted((round((cpu - before.get(pid, 0.0)) / seconds, 2) for pid, cpu in after.items()), reverse=True)
-
-
-def with_cpu(run: dict[str, object], before: dict, after: dict, unit: str) -> None:
-    used = {
-        part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
-        for part in before
-    }
-    run[f"cpu_ms_per_{unit}"] = {
-        part: round(cpu * 1000 / run["successes"], 2) if cpu is not None and run["successes"] else None
-        for part, cpu in used.items()
-    }
-    run["cores_busy"] = {
-        part: round(cpu / run["seconds"], 2) if cpu is not None and run["seconds"] else None
-        for part, cpu in used.items()
-    }
 
 
 async def probe(clients: list[LeanClient], cards: list[tuple[str, str]]) -> dict[str, object]:

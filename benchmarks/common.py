@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +177,66 @@ def postmaster_pid(data_dir: str | None) -> int | None:
         return int(Path(data_dir, "postmaster.pid").read_text().split()[0]) if data_dir else None
     except (OSError, ValueError, IndexError):
         return None
+
+
+def with_cpu(run: dict[str, object], before: dict, after: dict, unit: str) -> None:
+    """Where the cores went between two cpu_snapshots (live processes only): per successful `unit`,
+    and on average over the run (cores_busy well under the core count means waiting, not computing)."""
+    used = {
+        part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
+        for part in before
+    }
+    run[f"cpu_ms_per_{unit}"] = {
+        part: round(cpu * 1000 / run["successes"], 2) if cpu is not None and run["successes"] else None
+        for part, cpu in used.items()
+    }
+    run["cores_busy"] = {
+        part: round(cpu / run["seconds"], 2) if cpu is not None and run["seconds"] else None
+        for part, cpu in used.items()
+    }
+
+
+async def closed_loop(
+    request: Callable[[int], Awaitable[tuple[int | str, float, str]]],
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    ok: int,
+) -> dict[str, object]:
+    """`clients` workers; worker i awaits `request(i)` (status or exception name, seconds, body) again
+    and again until `seconds` pass or `max_requests` are sent. Latencies of the `ok` answers; the
+    start of one body per other status, to see what went wrong."""
+    statuses: Counter = Counter()
+    samples: dict[str, str] = {}
+    latencies: list[float] = []
+    sent = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline and sent < max_requests:
+            sent += 1
+            status, elapsed, text = await request(i)
+            statuses[status] += 1
+            if status == ok:
+                latencies.append(elapsed)
+            else:
+                samples.setdefault(str(status), text[:300])
+
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    wall = time.perf_counter() - start
+    successes = statuses.pop(ok, 0)
+    return {
+        "clients": clients,
+        "requests": sent,
+        "successes": successes,
+        "errors_by_status": {str(k): v for k, v in sorted(statuses.items(), key=str)},
+        "error_samples": samples,
+        "seconds": round(wall, 2),
+        "per_second": round(successes / wall, 1) if wall else None,
+        f"latency_ms_of_{ok}": summary(latencies),
+    }
 
 
 def server_failures(log_text: str) -> dict[str, object]:

@@ -43,6 +43,7 @@ from agency.tree import child_path
 from agency.units import FEN
 from benchmarks.common import (
     Database,
+    closed_loop,
     cpu_snapshot,
     databases,
     logger,
@@ -50,7 +51,7 @@ from benchmarks.common import (
     print_report,
     run_on_each,
     serving,
-    summary,
+    with_cpu,
 )
 
 AGENTS = 64  # level-1 agents, one per client at the highest concurrency
@@ -139,39 +140,9 @@ async def purchase(client: httpx.AsyncClient, token: str) -> tuple[int | str, fl
 
 async def load(url: str, tokens: list[str], clients: int, seconds: float, max_requests: int) -> dict[str, object]:
     """`clients` workers, worker i buying with tokens[i], until `seconds` pass or `max_requests` are sent."""
-    statuses: Counter = Counter()
-    samples: dict[str, str] = {}  # a response body per failing status, to see what went wrong
-    latencies: list[float] = []
-    sent = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(60.0)) as client:
-        start = time.perf_counter()
-        deadline = start + seconds
-
-        async def worker(token: str) -> None:
-            nonlocal sent
-            while time.perf_counter() < deadline and sent < max_requests:
-                sent += 1
-                status, elapsed, text = await purchase(client, token)
-                statuses[status] += 1
-                if status == 201:
-                    latencies.append(elapsed)
-                else:
-                    samples.setdefault(str(status), text)
-
-        await asyncio.gather(*(worker(tokens[i]) for i in range(clients)))
-        wall = time.perf_counter() - start
-    successes = statuses.pop(201, 0)
-    return {
-        "clients": clients,
-        "requests": sent,
-        "successes": successes,
-        "errors_by_status": {str(k): v for k, v in sorted(statuses.items(), key=str)},
-        "error_samples": samples,
-        "seconds": round(wall, 2),
-        "purchases_per_second": round(successes / wall, 1) if wall else None,
-        "latency_ms_of_201": summary(latencies),
-    }
+        return await closed_loop(lambda i: purchase(client, tokens[i]), clients, seconds, max_requests, ok=201)
 
 
 async def http_benchmark(db: Database, args) -> dict[str, object]:
@@ -192,20 +163,7 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
                 postmaster = postmaster_pid(db.pg_data_dir)
                 before = cpu_snapshot(server.process.pid, postmaster)
                 run = await load(server.url, tokens, clients, args.seconds, args.max_requests)
-                after = cpu_snapshot(server.process.pid, postmaster)
-                # Where the 2 cores went (live processes only): per successful purchase, and on average
-                # over the run (cores_busy well under 2 means the purchases wait, not compute).
-                used = {
-                    part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
-                    for part in before
-                }
-                run["cpu_ms_per_purchase"] = {
-                    part: round(cpu * 1000 / run["successes"], 1) if cpu is not None and run["successes"] else None
-                    for part, cpu in used.items()
-                }
-                run["cores_busy"] = {
-                    part: round(cpu / run["seconds"], 2) if cpu is not None else None for part, cpu in used.items()
-                }
+                with_cpu(run, before, cpu_snapshot(server.process.pid, postmaster), "purchase")
                 runs.append(run)
             figures["runs"] = runs
         report = await ledger.verify()

@@ -56,6 +56,7 @@ from agency.sessions import log_in
 from agency.tables import Agent, User
 from benchmarks.common import (
     Database,
+    closed_loop,
     cpu_snapshot,
     databases,
     logger,
@@ -64,6 +65,7 @@ from benchmarks.common import (
     run_on_each,
     serving,
     summary,
+    with_cpu,
 )
 from support import queues, reports, sla, tickets
 from support.calendars import builtin_calendar
@@ -421,41 +423,11 @@ async def load_pages(
     url: str, token: str, path: str, clients: int, requests: int, limit_seconds: float
 ) -> dict[str, object]:
     """`clients` concurrent clients GET `path` until `requests` are sent or `limit_seconds` pass."""
-    statuses: Counter = Counter()
-    samples: dict[str, str] = {}
-    latencies: list[float] = []
-    sent = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=url, limits=limits, timeout=httpx.Timeout(60.0), cookies={"vs_session": token}
     ) as client:
-        start = time.perf_counter()
-        deadline = start + limit_seconds
-
-        async def worker() -> None:
-            nonlocal sent
-            while time.perf_counter() < deadline and sent < requests:
-                sent += 1
-                status, elapsed, text = await get(client, path)
-                statuses[status] += 1
-                if status == 200:
-                    latencies.append(elapsed)
-                else:
-                    samples.setdefault(str(status), text[:300])
-
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - start
-    ok = statuses.pop(200, 0)
-    return {
-        "clients": clients,
-        "requests": sent,
-        "ok": ok,
-        "errors_by_status": {str(k): v for k, v in sorted(statuses.items(), key=str)},
-        "error_samples": samples,
-        "seconds": round(wall, 2),
-        "pages_per_second": round(ok / wall, 1) if wall else None,
-        "latency_ms_of_200": summary(latencies),
-    }
+        return await closed_loop(lambda _i: get(client, path), clients, limit_seconds, requests, ok=200)
 
 
 async def http_queue(server, agency: dict, args, pg_data_dir: str | None) -> dict[str, object]:
@@ -473,15 +445,7 @@ async def http_queue(server, agency: dict, args, pg_data_dir: str | None) -> dic
             postmaster = postmaster_pid(pg_data_dir)
             before = cpu_snapshot(server.process.pid, postmaster)
             run = await load_pages(server.url, token, "/support", clients, args.requests, args.seconds)
-            after = cpu_snapshot(server.process.pid, postmaster)
-            used = {
-                part: after[part] - before[part] if before[part] is not None and after[part] is not None else None
-                for part in before
-            }
-            run["cpu_ms_per_page"] = {
-                part: round(cpu * 1000 / run["ok"], 1) if cpu is not None and run["ok"] else None
-                for part, cpu in used.items()
-            }
+            with_cpu(run, before, cpu_snapshot(server.process.pid, postmaster), "page")
             runs.append(run)
         user["sequential"], user["concurrent"] = runs
         figures[username] = user

@@ -58,6 +58,7 @@ from benchmarks.common import (
     run_on_each,
     serving,
     summary,
+    with_cpu,
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
 from cards.services import activate_cards, generate_batch
@@ -215,13 +216,7 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
                 before = cpu_snapshot(server.process.pid, postmaster)
                 processes = cpu_by_process(server.process.pid)
                 run = await place_calls(clients, accounts[:level], args.seconds)
-                after = cpu_snapshot(server.process.pid, postmaster)
-                run["cpu_ms_per_call"] = {
-                    part: round((after[part] - before[part]) * 1000 / run["successes"], 2)
-                    if before[part] is not None and after[part] is not None and run["successes"]
-                    else None
-                    for part in before
-                }
+                with_cpu(run, before, cpu_snapshot(server.process.pid, postmaster), "call")
                 run["server_cores_busy_by_process"] = cores_by_process(
                     processes, cpu_by_process(server.process.pid), run["seconds"]
                 )
