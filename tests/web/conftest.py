@@ -38,3 +38,49 @@ def browser():
         browser.close()
 
 
+
+
+def new_desk_context(browser, timeout_ms: int = 15_000, **options):
+    """A desktop browser in Chinese."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, **options)
+    context.set_default_timeout(timeout_ms)
+    return context
+
+
+def new_phone_context(browser, timeout_ms: int = 15_000):
+    """A 375 px touch phone in Chinese."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": PHONE_WIDTH, "height": 812},
+                                  is_mobile=True, has_touch=True)
+    context.set_default_timeout(timeout_ms)
+    return context
+
+
+def staff_page(context, base: str, username: str):
+    """A new page of `context`, logged in as the demo user `username`."""
+    from agency.demo import DEMO_PASSWORD
+
+    page = context.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(base + "/")
+    return page
+
+
+def portal_first_login(context, base: str, number: str, initial: str, new_password: str, screenshot: str = ""):
+    """A subscriber's first login with the card's initial secret, which must be replaced; a new page
+    of `context` on the portal's home page (`screenshot`: the filled-in password form, saved there)."""
+    page = context.new_page()
+    page.goto(base + "/portal/login")
+    page.fill("input[name=account_number]", number)
+    page.fill("input[name=password]", initial)
+    page.click("form[action='/portal/login'] button[type=submit]")
+    page.wait_for_url(base + "/portal/password")
+    page.fill("input[name=new_password]", new_password)
+    page.fill("input[name=repeat_password]", new_password)
+    if screenshot:
+        page.screenshot(path=screenshot, full_page=True)
+    page.click("form[action='/portal/password'] button[type=submit]")
+    page.wait_for_url(base + "/portal")
+    return page

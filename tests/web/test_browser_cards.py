@@ -10,9 +10,16 @@ import re
 import shutil
 import subprocess
 
-from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
+from agency.demo import DEMO_OPERATION_PASSWORD
 from tests.conftest import missing_dependency
-from tests.web.conftest import ARTIFACTS, PHONE_WIDTH
+from tests.web.conftest import (
+    ARTIFACTS,
+    PHONE_WIDTH,
+    new_desk_context,
+    new_phone_context,
+    portal_first_login,
+    staff_page,
+)
 
 
 def generate(page, base: str, kind: str, count: int, minutes: int) -> str:
@@ -47,19 +54,11 @@ def test_batch_pdf_activation_and_subscriber_recharge(server, browser, tmp_path)
         missing_dependency("pdftoppm (Debian's poppler-utils) is needed to render the card sheet")
     ARTIFACTS.mkdir(exist_ok=True)
     base = server.url
-    agent_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    phone_context = browser.new_context(locale="zh-CN", viewport={"width": PHONE_WIDTH, "height": 812},
-                                        is_mobile=True, has_touch=True)
+    agent_context = new_desk_context(browser, accept_downloads=True)
+    phone_context = new_phone_context(browser)
     secrets: list[str] = []
     try:
-        for context in (agent_context, phone_context):
-            context.set_default_timeout(15_000)
-        agent = agent_context.new_page()
-        agent.goto(base + "/login")
-        agent.fill("input[name=username]", "pearl")
-        agent.fill("input[name=password]", DEMO_PASSWORD)
-        agent.click("form[action='/login'] button[type=submit]")
-        agent.wait_for_url(base + "/")
+        agent = staff_page(agent_context, base, "pearl")
 
         # A batch of 10 recharge cards: its first export is the PDF sheet, with the PINs.
         batch_url = generate(agent, base, "recharge", 10, 30)
@@ -96,17 +95,8 @@ def test_batch_pdf_activation_and_subscriber_recharge(server, browser, tmp_path)
             expect(agent.locator(".flash")).to_be_visible()
 
         # The subscriber, on a phone.
-        phone = phone_context.new_page()
-        phone.goto(base + "/portal/login")
-        phone.fill("input[name=account_number]", serial)
-        phone.fill("input[name=password]", initial_password)
-        phone.click("form[action='/portal/login'] button[type=submit]")
-        phone.wait_for_url(base + "/portal/password")
-        phone.fill("input[name=new_password]", "phone-pass-1")
-        phone.fill("input[name=repeat_password]", "phone-pass-1")
-        phone.screenshot(path=str(ARTIFACTS / "cards-03-portal-password.png"), full_page=True)
-        phone.click("form[action='/portal/password'] button[type=submit]")
-        phone.wait_for_url(base + "/portal")
+        phone = portal_first_login(phone_context, base, serial, initial_password, "phone-pass-1",
+                                   screenshot=str(ARTIFACTS / "cards-03-portal-password.png"))
         expect(phone.locator("#portal-balance")).to_contain_text("20")
         phone.fill("input[name=serial]", card_serial)
         phone.fill("input[name=pin]", pin)

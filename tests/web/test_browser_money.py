@@ -6,8 +6,14 @@ from __future__ import annotations
 import re
 import secrets
 
-from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
-from tests.web.conftest import ARTIFACTS, PHONE_WIDTH
+from agency.demo import DEMO_OPERATION_PASSWORD
+from tests.web.conftest import (
+    ARTIFACTS,
+    PHONE_WIDTH,
+    new_desk_context,
+    new_phone_context,
+    staff_page,
+)
 
 
 def yuan(text: str) -> int:
@@ -21,16 +27,6 @@ def minutes(text: str) -> int:
     return int(re.sub(r"[^0-9]", "", text))
 
 
-def log_in(context, base: str, username: str):
-    page = context.new_page()
-    page.goto(base + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
-    page.wait_for_url(base + "/")
-    return page
-
-
 def test_remittance_confirmation_purchase_and_prices(server, browser):
     from playwright.sync_api import expect
 
@@ -41,15 +37,11 @@ def test_remittance_confirmation_purchase_and_prices(server, browser):
     def shot(page, label: str) -> None:
         page.screenshot(path=str(ARTIFACTS / f"money-{next(shots):02d}-{label}.png"), full_page=True)
 
-    agent_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    finance_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    phone_context = browser.new_context(locale="zh-CN", viewport={"width": PHONE_WIDTH, "height": 812},
-                                        is_mobile=True, has_touch=True)
+    agent_context, finance_context = new_desk_context(browser, 10_000), new_desk_context(browser, 10_000)
+    phone_context = new_phone_context(browser, 10_000)
     errors: list[str] = []
     try:
-        for context in (agent_context, finance_context, phone_context):
-            context.set_default_timeout(10_000)
-        agent = log_in(agent_context, base, "huaxin")
+        agent = staff_page(agent_context, base, "huaxin")
         agent.on("pageerror", lambda e: errors.append(str(e)))
         wallet_before = yuan(agent.locator("#dashboard-wallet").inner_text())
         stock_before = minutes(agent.locator("#dashboard-stock").inner_text())
@@ -65,7 +57,7 @@ def test_remittance_confirmation_purchase_and_prices(server, browser):
         expect(agent.locator("table")).to_contain_text(reference)
 
         # 2. The operator's finance user confirms it with the operation password.
-        finance = log_in(finance_context, base, "finance")
+        finance = staff_page(finance_context, base, "finance")
         finance.goto(base + "/remittances")
         row = finance.locator(".decide", has_text=reference)
         row.locator("input[name=operation_password]").fill(DEMO_OPERATION_PASSWORD)
@@ -107,7 +99,7 @@ def test_remittance_confirmation_purchase_and_prices(server, browser):
         shot(agent, "prices")
 
         # The money pages fit a phone screen.
-        phone = log_in(phone_context, base, "huaxin")
+        phone = staff_page(phone_context, base, "huaxin")
         for path in ("/bundles", "/remittances", "/prices", f"/agents/{1}/money"):
             phone.goto(base + path)
             width = phone.evaluate("document.documentElement.scrollWidth")

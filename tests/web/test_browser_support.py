@@ -9,7 +9,14 @@ import secrets
 import httpx
 
 from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
-from tests.web.conftest import ARTIFACTS, PHONE_WIDTH
+from tests.web.conftest import (
+    ARTIFACTS,
+    PHONE_WIDTH,
+    new_desk_context,
+    new_phone_context,
+    portal_first_login,
+    staff_page,
+)
 
 
 def make_subscriber(base: str) -> tuple[str, str]:
@@ -34,22 +41,10 @@ def test_phone_ticket_to_met_and_reported(server, browser):
     base = server.url
     serial, password = make_subscriber(base)
     subject = f"无法拨打 {secrets.token_hex(2)}"
-    phone_context = browser.new_context(locale="zh-CN", viewport={"width": PHONE_WIDTH, "height": 812},
-                                        is_mobile=True, has_touch=True)
-    staff_context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    phone_context = new_phone_context(browser)
+    staff_context = new_desk_context(browser)
     try:
-        for context in (phone_context, staff_context):
-            context.set_default_timeout(15_000)
-        phone = phone_context.new_page()
-        phone.goto(base + "/portal/login")
-        phone.fill("input[name=account_number]", serial)
-        phone.fill("input[name=password]", password)
-        phone.click("form[action='/portal/login'] button[type=submit]")
-        phone.wait_for_url(base + "/portal/password")
-        phone.fill("input[name=new_password]", "phone-pass-2")
-        phone.fill("input[name=repeat_password]", "phone-pass-2")
-        phone.click("form[action='/portal/password'] button[type=submit]")
-        phone.wait_for_url(base + "/portal")
+        phone = portal_first_login(phone_context, base, serial, password, "phone-pass-2")
         phone.click("a[href='/portal/tickets']")
         phone.select_option("select[name=category]", "calls")
         phone.fill("input[name=subject]", subject)
@@ -60,12 +55,7 @@ def test_phone_ticket_to_met_and_reported(server, browser):
         phone.screenshot(path=str(ARTIFACTS / "support-01-phone-ticket.png"), full_page=True)
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH + 1
 
-        staff = staff_context.new_page()
-        staff.goto(base + "/login")
-        staff.fill("input[name=username]", "pearl.support")
-        staff.fill("input[name=password]", DEMO_PASSWORD)
-        staff.click("form[action='/login'] button[type=submit]")
-        staff.wait_for_url(base + "/")
+        staff = staff_page(staff_context, base, "pearl.support")
         staff.goto(base + "/support")
         first_row = staff.locator("#queue tbody tr").first
         expect(first_row).to_contain_text(subject)  # the newest problem of this agent is the most urgent here
