@@ -8,13 +8,14 @@ from typing import Any
 from accounts.switch import has_call_in_progress
 from accounts.tables import Subscriber
 from agency import audit, ledger, throttle
-from agency.agents import in_subtree, valid_id
+from agency.agents import valid_id
 from agency.clock import now
 from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
 from agency.ledger import transfer
 from agency.passwords import hash_password, needs_rehash, verify_password
 from agency.roles import Actor
+from agency.tree import in_subtree
 from agency.units import SECONDS
 from agency.validation import Checker
 
@@ -58,7 +59,7 @@ async def list_subscribers(
 ) -> tuple[list[dict[str, Any]], int]:
     if not actor.can("view_cards"):
         raise Forbidden()
-    conditions = [c for c in (_scope(actor),) if c is not None]
+    conditions = [_scope(actor)]
     search = search.strip()
     if search:
         if not (search.isascii() and search.isdigit()):

@@ -12,11 +12,10 @@ from agency.database import contains_ignoring_case, fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.roles import Actor
 from agency.tables import Agent, LevelPolicy
-from agency.tree import child_path, ids_in_path, is_within, subtree_bounds
+from agency.tree import child_path, ids_in_path, in_subtree, is_within, subtree_bounds
 from agency.validation import agent_fields
 
 DEFAULT_MAX_DEPTH = 5
-NOTICE_PERIOD_MONTHS = 1
 # Agents that may grow sub-agents: a terminating agent works until its termination takes effect.
 OPERATING_STATUSES = ("active", "terminating")
 # Agents whose users may log in: an applied agent's users log in to fund the onboarding fees.
@@ -39,26 +38,11 @@ AGENT_COLUMNS = (
 )
 
 
-def in_subtree(actor: Actor, path_column):
-    """The condition "this row's agent lies in the actor's subtree" on an agent path column
-    (often reached through a foreign key, e.g. Card.agent.path); None for the operator, who
-    sees everything."""
-    if actor.is_operator:
-        return None
-    low, high = subtree_bounds(actor.scope_path)
-    return (path_column >= low) & (path_column < high)
-
-
-def _in_scope(actor: Actor):
-    low, high = subtree_bounds(actor.scope_path or "/")
-    return (Agent.path >= low) & (Agent.path < high)
-
-
 def _visible(actor: Actor):
     if not actor.can("view_agents"):
         raise Forbidden()
     query = Agent.select(*(getattr(Agent, c) for c in AGENT_COLUMNS))
-    return query if actor.is_operator else query.where(_in_scope(actor))
+    return query if actor.is_operator else query.where(in_subtree(actor, Agent.path))
 
 
 MAX_ID = 2**31 - 1
@@ -77,7 +61,7 @@ async def get_agent(actor: Actor, agent_id: int) -> dict[str, Any]:
     return row
 
 
-async def _get_managed(actor: Actor, agent_id: int, permission: str, *, allow_own: bool) -> dict[str, Any]:
+async def get_managed(actor: Actor, agent_id: int, permission: str, *, allow_own: bool) -> dict[str, Any]:
     """An agent the actor may change: the operator any; an agent's user its descendants (and,
     where `allow_own`, its own agent). Not visible means NotFound, visible but not
     manageable means Forbidden."""
@@ -97,7 +81,7 @@ async def list_agents(
     query = _visible(actor)
     count = Agent.count()
     if not actor.is_operator:
-        count = count.where(_in_scope(actor))
+        count = count.where(in_subtree(actor, Agent.path))
     conditions = []
     if under is not None:
         root = await get_agent(actor, under)
@@ -175,7 +159,7 @@ async def create_agent(
 async def update_agent(actor: Actor, agent_id: int, data: dict[str, object]) -> dict[str, Any]:
     fields = agent_fields(data, partial=True)
     async with transaction():
-        agent = await _get_managed(actor, agent_id, "edit_agent", allow_own=True)
+        agent = await get_managed(actor, agent_id, "edit_agent", allow_own=True)
         if not fields:
             return agent
         await Agent.update(fields).where(Agent.id == agent_id)
@@ -195,7 +179,7 @@ async def _change_status(
     actor: Actor, agent_id: int, action: str, allowed_from: tuple[str, ...], changes: dict[Any, Any]
 ) -> dict[str, Any]:
     async with transaction():
-        agent = await _get_managed(actor, agent_id, "change_agent_status", allow_own=False)
+        agent = await get_managed(actor, agent_id, "change_agent_status", allow_own=False)
         if agent["status"] not in allowed_from:
             raise Conflict(N_("This cannot be done in the agent's current status."))
         await Agent.update(changes).where(Agent.id == agent_id)

@@ -14,7 +14,7 @@ from agency.database import fetch_page
 from agency.errors import Forbidden
 from agency.roles import Actor
 from agency.tables import AuditEntry
-from agency.tree import subtree_bounds
+from agency.tree import in_subtree
 
 MIN_RETENTION_DAYS = 30
 
@@ -75,10 +75,7 @@ async def list_entries(actor: Actor, flt: AuditFilter, *, page: int = 1, per_pag
         raise Forbidden()
     query = AuditEntry.select()
     count = AuditEntry.count()
-    conditions = []
-    if not actor.is_operator:
-        low, high = subtree_bounds(actor.scope_path)
-        conditions.append((AuditEntry.scope_path >= low) & (AuditEntry.scope_path < high))
+    conditions = [in_subtree(actor, AuditEntry.scope_path)]
     if flt.action:
         conditions.append(AuditEntry.action == flt.action)
     if flt.username:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency import audit, ledger
-from agency.agents import get_agent, in_subtree, valid_id
+from agency.agents import get_agent, valid_id
 from agency.clock import now
 from agency.database import fetch_page
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -20,6 +20,7 @@ from agency.prices import level_policy, price_list_for
 from agency.pricing import price_of
 from agency.roles import Actor
 from agency.tables import BundleOrder
+from agency.tree import in_subtree
 from agency.units import FEN, SECONDS, format_price, parse_minutes
 from agency.users import check_operation_password
 
@@ -58,8 +59,10 @@ async def _buyer(actor: Actor) -> dict[str, Any]:
 
 async def quote(actor: Actor, minutes: object) -> Quote:
     """What a bundle of `minutes` costs the actor's agent now."""
-    buyer = await _buyer(actor)
-    count = parse_minutes("minutes", minutes)
+    return await _offer(await _buyer(actor), parse_minutes("minutes", minutes))
+
+
+async def _offer(buyer: dict[str, Any], count: int) -> Quote:
     tiers, _own = await price_list_for(buyer)
     if not tiers:
         raise ValidationFailed({"minutes": N_("No price list applies to you yet; ask your seller.")})
@@ -91,7 +94,7 @@ async def buy_bundle(
         current = await get_agent(actor, buyer["id"])
         if current["status"] != "active":
             raise Conflict(N_("Only an active agent can buy bundles."))
-        offer = await quote(actor, count)
+        offer = await _offer(current, count)
         if expected_total_fen is not None and expected_total_fen != offer.total_fen:
             raise Conflict(N_("The price changed since your quote; look at the new quote and confirm again."))
         policy = await level_policy(buyer["level"])
@@ -191,7 +194,7 @@ async def list_orders(
     agent (as buyer or seller) and of a period."""
     if not actor.can("view_money"):
         raise Forbidden()
-    conditions = [c for c in (_order_scope(actor),) if c is not None]
+    conditions = [_order_scope(actor)]
     if agent_id is not None:
         await get_agent(actor, agent_id)
         conditions.append((BundleOrder.buyer == agent_id) | (BundleOrder.seller == agent_id))

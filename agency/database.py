@@ -17,6 +17,7 @@ from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
+from agency.sql import engine_type
 from agency.sqlite_engine import PooledSQLiteEngine
 
 DEFAULT_SQLITE_PATH = "voipagency.sqlite3"
@@ -69,10 +70,12 @@ async def fetch_page(
     ascending: bool = False,
     max_per_page: int = 100_000,
 ) -> tuple[list[dict], int]:
-    """One page of a select and the total of its count, both under the same conditions.
-    Page numbers and sizes from requests are clamped, so no offset can overflow."""
+    """One page of a select and the total of its count, both under the same conditions (a None
+    condition, such as the operator's scope, filters nothing). Page numbers and sizes from
+    requests are clamped, so no offset can overflow."""
     for condition in conditions:
-        query, count = query.where(condition), count.where(condition)
+        if condition is not None:
+            query, count = query.where(condition), count.where(condition)
     page, per_page = max(1, min(page, MAX_PAGE)), max(1, min(per_page, max_per_page))
     rows = await query.order_by(order_by, ascending=ascending).limit(per_page).offset((page - 1) * per_page)
     return rows, await count
@@ -100,17 +103,11 @@ async def bulk_insert(table: str, columns: tuple[str, ...], rows, *, chunk: int 
 
 
 async def _write_chunk(connection, table: str, columns: tuple[str, ...], sql: str, rows: list) -> int:
-    if piccolo_conf_engine_type() == "postgres":
+    if engine_type() == "postgres":
         await connection.copy_records_to_table(table, records=rows, columns=list(columns))
     else:
         await connection.executemany(sql, rows)
     return len(rows)
-
-
-def piccolo_conf_engine_type() -> str:
-    import piccolo_conf
-
-    return piccolo_conf.DB.engine_type
 
 
 def contains_ignoring_case(column, text: str):

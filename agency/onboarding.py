@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from agency import audit, ledger
-from agency.agents import get_agent
-from agency.errors import N_, Conflict, Forbidden
+from agency.agents import get_managed
+from agency.errors import N_, Conflict
 from agency.idempotency import run_once
 from agency.ledger import transfer
 from agency.prices import level_policy
@@ -25,9 +25,7 @@ class FeesNotCovered(Conflict):
 async def activate_agent(
     actor: Actor, agent_id: int, *, operation_password: object, idempotency_key: object
 ) -> dict[str, Any]:
-    agent = await get_agent(actor, agent_id)
-    if not actor.can("activate_agent") or (not actor.is_operator and agent["id"] == actor.agent_id):
-        raise Forbidden()
+    agent = await get_managed(actor, agent_id, "activate_agent", allow_own=False)
     await check_operation_password(actor, operation_password)
 
     async def activate() -> dict[str, Any]:

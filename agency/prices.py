@@ -166,7 +166,7 @@ async def preview(actor: Actor, minutes: object, level: object = None) -> dict[s
         tiers = await operator_list(level)
     else:
         me = await get_agent(actor, actor.agent_id)
-        tiers = await agent_list(me["id"]) or await operator_list(me["level"] + 1)
+        tiers = await _stored_tiers(me["id"], me["level"] + 1) or await operator_list(me["level"] + 1)
     if not tiers:
         raise ValidationFailed({"minutes": N_("No price list applies to you yet; ask your seller.")})
     tier, total = price_of(tiers, count)

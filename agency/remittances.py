@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from agency import audit, ledger
-from agency.agents import get_agent, in_subtree, valid_id
+from agency.agents import get_agent, valid_id
 from agency.clock import now
 from agency.database import fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -15,6 +15,7 @@ from agency.idempotency import run_once
 from agency.ledger import transfer
 from agency.roles import Actor
 from agency.tables import Remittance
+from agency.tree import in_subtree
 from agency.units import FEN, parse_yuan
 from agency.uploads import checked_upload
 from agency.users import check_operation_password
@@ -98,7 +99,7 @@ async def list_remittances(
     """`to_me`: only those the actor's side must decide (sent to the operator, or to its agent)."""
     if not actor.can("view_money") and not actor.can("confirm_remittance"):
         raise Forbidden()
-    conditions = [c for c in (_scope(actor),) if c is not None]
+    conditions = [_scope(actor)]
     if status in ("pending", "confirmed", "rejected"):
         conditions.append(Remittance.status == status)
     if to_me:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agency.roles import Actor
+
 SEGMENT_WIDTH = 8
 
 
@@ -24,3 +29,13 @@ def ids_in_path(path: str) -> list[int]:
 def is_within(path: str, root: str) -> bool:
     """True when `path` is `root` or below it; the root "" (the operator) holds everything."""
     return path.startswith(root)
+
+
+def in_subtree(actor: Actor, path_column):
+    """The query condition "this row's agent lies in the actor's subtree" on an agent path column
+    (often reached through a foreign key, e.g. Card.agent.path); None for the operator, who
+    sees everything."""
+    if actor.is_operator:
+        return None
+    low, high = subtree_bounds(actor.scope_path)
+    return (path_column >= low) & (path_column < high)

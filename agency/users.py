@@ -19,8 +19,8 @@ from agency.errors import (
 from agency.passwords import hash_password, verify_password
 from agency.roles import AGENT_ROLES, OPERATOR_ROLES, Actor
 from agency.sessions import end_sessions
-from agency.tables import Agent, User
-from agency.tree import subtree_bounds
+from agency.tables import User
+from agency.tree import in_subtree
 from agency.validation import USERNAME, Checker
 
 USER_COLUMNS = (User.id, User.username, User.display_name, User.role, User.agent, User.is_active, User.created_at)
@@ -30,10 +30,7 @@ def _scoped_users(actor: Actor):
     query = User.select(
         *USER_COLUMNS, User.agent.brand_name.as_alias("agent_name"), User.agent.path.as_alias("agent_path")
     )
-    if actor.is_operator:
-        return query
-    low, high = subtree_bounds(actor.scope_path)
-    return query.where((User.agent.path >= low) & (User.agent.path < high))
+    return query if actor.is_operator else query.where(in_subtree(actor, User.agent.path))
 
 
 async def list_users(actor: Actor, *, agent_id: int | None = None, staff: bool = False) -> list[dict[str, Any]]:
@@ -222,9 +219,3 @@ async def check_operation_password(actor: Actor, operation_password: object) -> 
         await throttle.register_failure(keys)
         await audit.record(actor, "user.operation_password_failed", target_type="user", target_id=actor.user_id)
     raise OperationPasswordRejected()
-
-
-async def agent_of(actor: Actor) -> dict[str, Any] | None:
-    if actor.agent_id is None:
-        return None
-    return await Agent.select().where(Agent.id == actor.agent_id).first()

@@ -357,7 +357,7 @@ async def in_process_queue(actor, rounds: int) -> dict[str, object]:
     calendar_ms = calendar["seconds"] * 1000 / calls
     clocks_ms = clocks.get("seconds", 0.0) * 1000 / calls
     # The count alone, under the same conditions as fetch_page's count.
-    from agency.agents import in_subtree
+    from agency.tree import in_subtree
 
     count_query = Ticket.count().where(Ticket.status.is_in(["open", "pending"]))
     if (scope := in_subtree(actor, Ticket.agent.path)) is not None:

@@ -11,10 +11,11 @@ import os
 import socket
 from typing import Any
 
-from agency.agents import in_subtree, valid_id
+from agency.agents import valid_id
 from agency.clock import now
 from agency.errors import DomainError, NotFound
 from agency.roles import Actor
+from agency.tree import in_subtree
 from cards.services import prepare_batch, write_batch
 from cards.tables import CardJob
 

@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 from accounts.services import get_subscriber
 from accounts.tables import Subscriber
 from agency import audit, ledger, sql, throttle
-from agency.agents import get_agent, in_subtree, valid_id
+from agency.agents import get_agent, valid_id
 from agency.clock import now
 from agency.database import bulk_insert, fetch_page, transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.ledger import transfer
 from agency.roles import Actor
+from agency.tree import in_subtree
 from agency.units import SECONDS, parse_minutes
 from agency.users import check_operation_password
 from agency.validation import Checker
@@ -310,7 +311,7 @@ async def get_batch(actor: Actor, batch_id: int) -> dict[str, Any]:
 async def list_batches(actor: Actor, *, page: int = 1, per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
     if not actor.can("view_cards"):
         raise Forbidden()
-    conditions = [c for c in (_batch_scope(actor),) if c is not None]
+    conditions = [_batch_scope(actor)]
     return await fetch_page(
         CardBatch.select(*BATCH_COLUMNS), CardBatch.count(), conditions, CardBatch.id, page=page, per_page=per_page
     )
@@ -337,7 +338,7 @@ async def list_cards(
     """Cards of the actor's subtree, searchable by serial (prefix), state and batch. Never secrets."""
     if not actor.can("view_cards"):
         raise Forbidden()
-    conditions = [c for c in (_card_scope(actor),) if c is not None]
+    conditions = [_card_scope(actor)]
     serial = serial.strip()
     if serial:
         if not (serial.isascii() and serial.isdigit()):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agency.agents import in_subtree
 from agency.clock import now
 from agency.database import fetch_page
 from agency.errors import Forbidden
 from agency.roles import Actor
+from agency.tree import in_subtree
 from support import sla
 from support.calendars import current_calendar
 from support.tables import Ticket
@@ -53,7 +53,7 @@ async def list_queue(
     `assignee` is "me", "none" or a user id."""
     if not actor.can("view_tickets"):
         raise Forbidden()
-    conditions = [c for c in (in_subtree(actor, Ticket.agent.path),) if c is not None]
+    conditions = [in_subtree(actor, Ticket.agent.path)]
     if queue in ("agent", "operator"):
         conditions.append(Ticket.queue == queue)
     conditions.append(

@@ -9,10 +9,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from agency.agents import in_subtree
 from agency.clock import now
 from agency.errors import N_, Forbidden
 from agency.roles import Actor
+from agency.tree import in_subtree
 from support import sla
 from support.business_time import BusinessCalendar, business_time_between
 from support.calendars import current_calendar

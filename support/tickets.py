@@ -8,11 +8,12 @@ from typing import Any
 
 from accounts.tables import Subscriber
 from agency import audit
-from agency.agents import in_subtree, valid_id
+from agency.agents import valid_id, within_actor_scope
 from agency.clock import now
 from agency.database import transaction
 from agency.errors import N_, Conflict, Forbidden, NotFound
 from agency.roles import Actor
+from agency.tree import in_subtree
 from agency.uploads import checked_upload
 from agency.validation import Checker
 from support import sla
@@ -149,7 +150,7 @@ async def get_ticket(actor: Actor, ticket_id: int) -> dict[str, Any]:
     if not valid_id(ticket_id) or not actor.can("view_tickets"):
         raise NotFound()
     ticket = await _ticket(ticket_id)
-    if not actor.is_operator and not ticket["agent_path"].startswith(actor.scope_path):
+    if not within_actor_scope(actor, ticket["agent_path"]):
         raise NotFound()
     return ticket
 
