@@ -4,7 +4,6 @@ database), opened once, audited, and destroyed. Later exports carry serials and 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,11 +58,3 @@ async def export_batch(actor: Actor, batch_id: int, *, card_key: bytes, file_for
         if secrets:
             card["secret"] = secrets.get(card["serial"], "")
     return BatchExport(batch=batch, cards=cards, with_secrets=bool(secrets))
-
-
-def csv_bytes(rows: list[list[object]]) -> bytes:
-    import csv
-
-    text = io.StringIO()
-    csv.writer(text).writerows(rows)
-    return ("\ufeff" + text.getvalue()).encode()

@@ -132,6 +132,13 @@ def _expiry_at_creation(spec: BatchSpec, created: dt.datetime, zone: str) -> dt.
     return None
 
 
+def _expiry_at_activation(card: dict[str, Any], activated: dt.datetime) -> dt.datetime | None:
+    """A card's expiry once sold: N days from now under that rule, else as set at creation."""
+    if card["expiry_rule"] == "days_after_activation":
+        return activated + dt.timedelta(days=card["expiry_days"])
+    return card["expires_at"]
+
+
 async def _allocate_numbers(prefix: str, count: int) -> int:
     """Take `count` sequence numbers for `prefix`; returns the first. Atomic under concurrency."""
     await SerialCounter.insert(SerialCounter(prefix=prefix, next_number=1)).on_conflict(action="DO NOTHING")
@@ -412,9 +419,7 @@ async def activate_cards(actor: Actor, serial_from: object, serial_to: object | 
             if card["expires_at"] is not None and card["expires_at"] <= at:
                 continue  # expired before it was sold: the expiry job returns its minutes
             if card["kind"] == "recharge":
-                expires = card["expires_at"]
-                if card["expiry_rule"] == "days_after_activation":
-                    expires = at + dt.timedelta(days=card["expiry_days"])
+                expires = _expiry_at_activation(card, at)
                 await Card.update({Card.status: "active", Card.activated_at: at, Card.expires_at: expires}).where(
                     (Card.id == card["id"]) & (Card.status == "generated")
                 )
@@ -422,13 +427,11 @@ async def activate_cards(actor: Actor, serial_from: object, serial_to: object | 
             else:
                 await _open_account(card, at)
                 opened += 1
-        agent = await get_agent(actor, actor.agent_id)
         await audit.record(
             actor,
             "cards.activate",
             target_type="card_range",
             target_id=f"{first}-{last}",
-            scope_path=agent["path"],
             after={"activated": activated, "accounts_opened": opened},
         )
     return {"activated": activated, "accounts_opened": opened}
@@ -436,11 +439,7 @@ async def activate_cards(actor: Actor, serial_from: object, serial_to: object | 
 
 async def _open_account(card: dict[str, Any], at: dt.datetime) -> int:
     """开户: the subscriber account of an e-card, funded from the card's escrow."""
-    expires = (
-        at + dt.timedelta(days=card["expiry_days"])
-        if card["expiry_rule"] == "days_after_activation"
-        else card["expires_at"]
-    )
+    expires = _expiry_at_activation(card, at)
     rows = await Subscriber.insert(
         Subscriber(
             account_number=card["serial"],
@@ -512,13 +511,11 @@ async def void_cards(
         if not cards:
             raise ValidationFailed({"serial_from": N_("No card of yours in this range can be voided.")})
         minutes = await _return_to_stock(cards, "void", "card_void", actor.user_id)
-        agent = await get_agent(actor, actor.agent_id)
         await audit.record(
             actor,
             "cards.void",
             target_type="card_range",
             target_id=f"{first}-{last}",
-            scope_path=agent["path"],
             after={"cards": len(cards), "minutes": minutes},
         )
     return {"voided": len(cards), "minutes_returned": minutes}

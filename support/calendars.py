@@ -11,7 +11,14 @@ from functools import cache
 from typing import Any
 
 from agency.clock import now
-from support.business_time import BusinessCalendar, china_holidays, china_published_years, default_calendar
+from support.business_time import (
+    DEFAULT_TZ,
+    DEFAULT_WINDOWS,
+    BusinessCalendar,
+    china_holidays,
+    china_published_years,
+    default_calendar,
+)
 from support.tables import SupportCalendar
 
 DEFAULT_NAME = "default"
@@ -29,18 +36,28 @@ def _from_row(row: dict[str, Any]) -> BusinessCalendar:
     )
 
 
+def _around_now() -> tuple[int, ...]:
+    this_year = now().year
+    return (this_year - 1, this_year, this_year + 1)
+
+
 def builtin_calendar(years: range | None = None) -> BusinessCalendar:
     """Mon-Fri 09:00-18:00 Asia/Shanghai with China's published holidays around the given years
     (by default last year to next year)."""
-    this_year = now().year
-    return _builtin(tuple(years or range(this_year - 1, this_year + 2)))
+    return _builtin(tuple(years or _around_now()))
+
+
+@cache
+def _published_holidays(years: tuple[int, ...]) -> tuple[set[dt.date], dict[dt.date, list[tuple[str, str]]]]:
+    """China's days off and make-up workdays of those `years` the holidays package publishes; read
+    once per set of years, as reading the package costs milliseconds a time (not to be mutated)."""
+    wanted = set(years) & set(china_published_years())
+    return china_holidays(sorted(wanted)) if wanted else (set(), {})
 
 
 @cache
 def _builtin(years: tuple[int, ...]) -> BusinessCalendar:
-    """Built once per set of years: reading the holidays package costs milliseconds a time."""
-    wanted = set(years) & set(china_published_years())
-    closed, extra = china_holidays(sorted(wanted)) if wanted else (set(), {})
+    closed, extra = _published_holidays(years)
     return default_calendar(closed_dates=closed, extra_workdays=extra)
 
 
@@ -109,18 +126,26 @@ async def stored_calendar() -> dict[str, Any]:
     row = await SupportCalendar.select().output(load_json=True).where(SupportCalendar.name == DEFAULT_NAME).first()
     if row:
         return row
-    closed, extra = set(), {}
-    years = sorted(set(range(now().year - 1, now().year + 2)) & set(china_published_years()))
-    if years:
-        closed, extra = china_holidays(years)
+    closed, extra = _published_holidays(_around_now())
     return {
-        "tz": "Asia/Shanghai",
-        "weekly": {str(d): [["09:00", "18:00"]] if d < 5 else [] for d in range(7)},
+        "tz": DEFAULT_TZ,
+        "weekly": {str(d): [list(w) for w in DEFAULT_WINDOWS] if d < 5 else [] for d in range(7)},
         "closed_dates": sorted(d.isoformat() for d in closed),
         "extra_workdays": {d.isoformat(): [list(w) for w in windows] for d, windows in sorted(extra.items())},
         "closures": [],
         "confirmed_years": [],
     }
+
+
+async def confirmed_years() -> list[int]:
+    """The years whose holidays an admin has confirmed (none while no calendar is stored)."""
+    row = (
+        await SupportCalendar.select(SupportCalendar.confirmed_years)
+        .output(load_json=True)
+        .where(SupportCalendar.name == DEFAULT_NAME)
+        .first()
+    )
+    return (row["confirmed_years"] or []) if row else []
 
 
 async def save_calendar(actor, data: dict[str, str], *, confirm_year: int | None = None) -> int:
@@ -134,7 +159,7 @@ async def save_calendar(actor, data: dict[str, str], *, confirm_year: int | None
     if not (actor.is_operator and actor.role == "admin"):
         raise Forbidden()
     stored = parse_calendar_form(data)
-    confirmed = set((await stored_calendar()).get("confirmed_years") or [])
+    confirmed = set(await confirmed_years())
     if confirm_year is not None:
         confirmed.add(confirm_year)
     async with transaction():

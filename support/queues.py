@@ -13,7 +13,7 @@ from agency.tree import in_subtree
 from support import sla
 from support.calendars import current_calendar
 from support.tables import Ticket
-from support.tickets import clock_states
+from support.tickets import STATUSES, clock_states
 
 COLUMNS = (
     Ticket.id,
@@ -57,7 +57,7 @@ async def list_queue(
     if queue in ("agent", "operator"):
         conditions.append(Ticket.queue == queue)
     conditions.append(
-        Ticket.status.is_in([status] if status in ("open", "pending", "resolved", "closed") else ["open", "pending"])
+        Ticket.status.is_in([status] if status in STATUSES else ["open", "pending"])
     )
     if priority:
         conditions.append(Ticket.priority == priority)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +71,8 @@ def summarize(
         state = sla.first_response_state(
             row["first_response_due_at"], row["first_response_warn_at"], row["first_responded_at"], at
         )
-        group = groups.setdefault(_key(row, dimension, cal.zone), Group(_key(row, dimension, cal.zone)))
+        key = _key(row, dimension, cal.zone)
+        group = groups.get(key) or groups.setdefault(key, Group(key))
         if state == sla.MET:
             group.met += 1
         elif state == sla.BREACHED:
@@ -118,11 +118,7 @@ async def sla_report(
     rows = await query.order_by(Ticket.reported_at)
     groups, breaches = summarize(rows, dimension, await current_calendar(), now())
     breaches.sort(key=lambda b: b["breached_by_seconds"], reverse=True)
-    overall = defaultdict(int)
-    for group in groups:
-        overall["met"] += group["met"]
-        overall["breached"] += group["breached"]
-    decided = overall["met"] + overall["breached"]
+    overall = Group("", met=sum(g["met"] for g in groups), breached=sum(g["breached"] for g in groups))
     return {
         "dimension": dimension,
         "since": since,
@@ -131,5 +127,5 @@ async def sla_report(
         "breaches": breaches[:MAX_BREACHES_LISTED],
         "breach_count": len(breaches),
         "tickets": len(rows),
-        "compliance_percent": round(100 * overall["met"] / decided, 1) if decided else None,
+        "compliance_percent": overall.compliance_percent,
     }

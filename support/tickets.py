@@ -224,9 +224,7 @@ async def add_subscriber_message(
     check = Checker({"body": body})
     check.text("body", max_len=5000)
     text = check.done()["body"]
-    ticket = await _ticket(ticket_id) if valid_id(ticket_id) else None
-    if ticket is None or ticket["subscriber"] != subscriber_id:
-        raise NotFound()
+    ticket = await subscriber_ticket(subscriber_id, ticket_id)
     _check_upload(upload)
     at = at or now()
     async with transaction():
@@ -242,17 +240,19 @@ async def add_subscriber_message(
         ).returning(TicketMessage.id)
         await attach(ticket_id, rows[0]["id"], upload)
         if ticket["status"] == "pending":
-            await _resume(ticket, at)
+            await Ticket.update(await _resumed(ticket, at)).where(Ticket.id == ticket_id)
     return await _ticket(ticket_id)
 
 
-async def _resume(ticket: dict[str, Any], at: dt.datetime) -> None:
+async def _resumed(ticket: dict[str, Any], at: dt.datetime) -> dict:
+    """The changes that take a pending ticket off hold: open again, and the resolution clock
+    moved on by the working time it was paused."""
     changes: dict = {Ticket.status: "open", Ticket.pending_since: None}
     if ticket["resolution_due_at"] is not None and ticket["pending_since"] is not None:
         changes[Ticket.resolution_due_at] = sla.resume_after_pause(
             await current_calendar(), ticket["resolution_due_at"], ticket["pending_since"], at
         )
-    await Ticket.update(changes).where(Ticket.id == ticket["id"])
+    return changes
 
 
 async def set_status(actor: Actor, ticket_id: int, status: str, at: dt.datetime | None = None) -> dict[str, Any]:
@@ -271,9 +271,9 @@ async def set_status(actor: Actor, ticket_id: int, status: str, at: dt.datetime 
     if status not in allowed.get(ticket["status"], ()):
         raise Conflict(N_("This cannot be done in the ticket's current status."))
     async with transaction():
-        if ticket["status"] == "pending" and status != "pending":
-            await _resume(ticket, at)
         changes: dict = {Ticket.status: status}
+        if ticket["status"] == "pending" and status != "pending":
+            changes = {**await _resumed(ticket, at), **changes}
         if status == "pending":
             changes[Ticket.pending_since] = at
         if status in ("resolved", "closed") and ticket["resolved_at"] is None:
@@ -320,8 +320,9 @@ async def retarget_open_clocks() -> int:
         rows = await Ticket.select(Ticket.id, Ticket.reported_at, Ticket.priority).where(
             Ticket.first_responded_at.is_null() & (Ticket.first_response_due_at >= at)
         )
+        policies = {priority: await policy_for(priority) for priority in PRIORITIES}
         for row in rows:
-            due = sla.targets(cal, row["reported_at"], await policy_for(row["priority"]))
+            due = sla.targets(cal, row["reported_at"], policies[row["priority"]])
             await Ticket.update(
                 {
                     Ticket.first_response_due_at: due.first_response_due_at,

@@ -56,7 +56,7 @@ async def queue_page(
         row["left"] = time_left(row["seconds_left"])
     unconfirmed = []
     if request.user.is_operator:
-        unconfirmed = calendars.unconfirmed_years((await calendars.stored_calendar()).get("confirmed_years"))
+        unconfirmed = calendars.unconfirmed_years(await calendars.confirmed_years())
     return render(
         request,
         "support/queue.html",
