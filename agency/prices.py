@@ -15,7 +15,7 @@ from agency.errors import N_, Forbidden, ValidationFailed
 from agency.pricing import Tier, first_below_cost, normalize, price_of
 from agency.roles import Actor
 from agency.tables import Agent, LevelPolicy, PriceTier
-from agency.units import format_price, parse_minutes, parse_price
+from agency.units import format_price, parse_minutes, parse_price, parse_yuan
 
 MAX_LEVEL = 20
 
@@ -140,8 +140,17 @@ async def level_policy(level: int) -> dict[str, int]:
     }
 
 
+def level_policy_values(min_first_purchase: object, deposit: object, franchise_fee: object) -> dict[str, int]:
+    """A level's policy as typed (minutes; yuan, "" or "0" for none) in minutes and fen."""
+    return {
+        "min_first_purchase_minutes": parse_minutes("min_first_purchase_minutes", min_first_purchase, minimum=0),
+        "deposit_fen": 0 if deposit in ("", "0") else parse_yuan("deposit", deposit),
+        "franchise_fee_fen": 0 if franchise_fee in ("", "0") else parse_yuan("franchise_fee", franchise_fee),
+    }
+
+
 async def save_level_policy(actor: Actor, level: int, values: dict[str, int]) -> dict[str, int]:
-    """Values are already parsed integers (minutes, fen)."""
+    """Values are already parsed integers (minutes, fen): see level_policy_values."""
     if not (actor.is_operator and actor.can("set_prices")):
         raise Forbidden()
     if not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:

@@ -33,6 +33,7 @@ SUBSCRIBER = "subscriber"  # a subscriber logged in to the portal, initial passw
 SUBSCRIBER_ANY = "subscriber_any"  # a subscriber logged in, possibly still on the initial password
 SWITCH = "switch"  # a softswitch with a live switch API key
 SWITCH_PATH = "/api/switch/"
+STATIC_PATH = "/static/"
 SESSION_COOKIE = "vs_session"
 SUBSCRIBER_COOKIE = "vs_sub"
 CSRF_COOKIE = "vs_csrf"
@@ -135,6 +136,10 @@ class AuthMiddleware(ASGIMiddleware):
         self.policy = settings.session_policy()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["path"].startswith(STATIC_PATH):  # public files: no session lookup (three per page view)
+            scope["user"], scope["subscriber"], scope["auth"] = None, None, None  # type: ignore[typeddict-unknown-key]
+            await next_app(scope, receive, send)
+            return
         request: Request = Request(scope)
         address = client_address(scope)
         actor, kind = None, None

@@ -73,6 +73,13 @@ def field_errors(exc: ValidationFailed) -> dict[str, str]:
     return {field: translated(message, exc.params) for field, message in exc.errors.items()}
 
 
+def error_text(exc: DomainError) -> str:
+    """A refusal in one line of the user's language: bad input's field messages, else the error's."""
+    if isinstance(exc, ValidationFailed):
+        return " ".join(field_errors(exc).values())
+    return translated(exc.message, exc.params)
+
+
 def domain_error(request: Request, exc: DomainError) -> Response:
     status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
     message = translated(exc.message, exc.params)

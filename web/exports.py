@@ -24,7 +24,7 @@ def table_response(filename: str, file_format: str, header: Sequence[str], rows:
         book.save(buffer)
         return Response(
             buffer.getvalue(),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            media_type=XLSX,
             headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
         )
     text = io.StringIO()

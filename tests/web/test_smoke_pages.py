@@ -57,3 +57,20 @@ async def test_the_pager_keeps_the_filters_both_ways(client):
     assert "action=probe%26page%3D9&amp;user=&amp;since=&amp;until=&amp;page=3" in pager  # Next
     last = await client.get("/audit", params={"action": action, "page": 3})
     assert "page=4" not in last.text and "page=2" in last.text
+
+
+async def test_static_files_skip_the_session_lookup(client, monkeypatch):
+    """A page's stylesheet and scripts do not look the session up again (one lookup per page)."""
+    await demo_actors()
+    await web_login(client, "huaxin")
+    looked_up = []
+
+    async def counting(*args, **kwargs):
+        looked_up.append(args)
+        return None
+
+    monkeypatch.setattr("web.auth.actor_for_session", counting)
+    assert (await client.get("/static/app.css")).status_code == 200
+    assert looked_up == []
+    await client.get("/agents")
+    assert len(looked_up) == 1

@@ -48,13 +48,11 @@ async def account(request: Request) -> Response:
 
 
 async def _account_action(request: Request, action, message: str) -> Response:
-    context = await _account_context(request)
     try:
         result = await action(await form_data(request))
     except ValidationFailed as exc:
-        context.pop("errors")
-        return form_errors(request, "account.html", exc, **context)
-    context.update(await _account_context(request), message=_(message))
+        return form_errors(request, "account.html", exc, **await _account_context(request))
+    context = {**await _account_context(request), "message": _(message)}
     if isinstance(result, str):
         context["new_token"] = result
     return render(request, "account.html", **context)

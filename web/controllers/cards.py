@@ -18,7 +18,7 @@ from cards.errors import RedemptionFailed
 from web.auth import access, client_address
 from web.controllers.forms import form_data, form_errors, query_id, redirect
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import translated
+from web.errors import error_text, translated
 from web.exports import table_response
 from web.formatting import datetime_local
 from web.i18n import gettext as _
@@ -64,7 +64,6 @@ async def generate_batch(request: Request, settings: NamedDependency[Settings]) 
         )
     except ValidationFailed as exc:
         context = await _batches_context(request)
-        context.pop("errors")
         return form_errors(request, "cards/batches.html", exc, **{**context, "values": data})
     except (Conflict, OperationPasswordRejected) as exc:
         context = await _batches_context(request)
@@ -87,7 +86,7 @@ async def job_page(request: Request, job_id: FromPath[int]) -> Response:
 @get("/cards/batches/{batch_id:int}", opt=access("view_cards"))
 async def batch_page(request: Request, batch_id: FromPath[int]) -> Response:
     batch = await services.get_batch(request.user, batch_id)
-    return render(request, "cards/batch.html", batch=batch, message=None)
+    return render(request, "cards/batch.html", batch=batch)
 
 
 def _expiry_text(batch: dict, expires_at: dt.datetime | None) -> str:
@@ -180,9 +179,7 @@ async def _range_action(request: Request, action) -> Response:
     try:
         result = await action(data)
     except (ValidationFailed, Conflict, OperationPasswordRejected) as exc:
-        message = translated(exc.message, exc.params)
-        if isinstance(exc, ValidationFailed):
-            message = " ".join(translated(m, exc.params) for m in exc.errors.values())
+        message = error_text(exc)
         rows, total = await services.list_cards(request.user, per_page=PER_PAGE)
         return render(
             request,
@@ -252,7 +249,7 @@ async def subscribers_page(
 async def subscriber_page(request: Request, subscriber_id: FromPath[int]) -> Response:
     row = await subscribers.get_subscriber(request.user, subscriber_id)
     calls = await switch.calls_of(row["id"])
-    return render(request, "cards/subscriber.html", subscriber=row, calls=calls, message=None, error=None)
+    return render(request, "cards/subscriber.html", subscriber=row, calls=calls, error=None)
 
 
 async def _subscriber_action(request: Request, subscriber_id: int, action) -> Response:
@@ -262,11 +259,8 @@ async def _subscriber_action(request: Request, subscriber_id: int, action) -> Re
     except (ValidationFailed, Conflict, OperationPasswordRejected, RedemptionFailed) as exc:
         row = await subscribers.get_subscriber(request.user, subscriber_id)
         calls = await switch.calls_of(row["id"])
-        message = translated(exc.message, exc.params)
-        if isinstance(exc, ValidationFailed):
-            message = " ".join(translated(m, exc.params) for m in exc.errors.values())
         return render(
-            request, "cards/subscriber.html", status_code=400, subscriber=row, calls=calls, message=None, error=message
+            request, "cards/subscriber.html", status_code=400, subscriber=row, calls=calls, error=error_text(exc)
         )
     return redirect(request, f"/subscribers/{subscriber_id}")
 

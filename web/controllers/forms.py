@@ -38,8 +38,9 @@ def redirect(request: Request, url: str) -> Response:
 def form_errors(
     request: Request, template: str, exc: ValidationFailed, *, partial: str | None = None, **context: Any
 ) -> Response:
-    """Re-render the form with the messages next to their fields; nothing was changed."""
-    return render(request, template, status_code=400, partial=partial, errors=field_errors(exc), **context)
+    """Re-render the form with the messages next to their fields (in place of any `errors` the
+    page context holds); nothing was changed."""
+    return render(request, template, status_code=400, partial=partial, **{**context, "errors": field_errors(exc)})
 
 
 def parse_day(value: str) -> dt.datetime | None:

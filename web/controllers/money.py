@@ -14,11 +14,11 @@ from agency import agents, bundles, onboarding, prices, remittances, wallets
 from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from agency.ledger import JournalFilter
 from agency.roles import Actor
-from agency.units import format_price, parse_minutes, parse_yuan
+from agency.units import format_price
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, period, query_id, redirect
+from web.controllers.forms import form_data, form_errors, period, query_id, redirect, uploaded_file
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import translated
+from web.errors import field_errors, translated
 from web.exports import table_response
 from web.formatting import datetime_local, money
 from web.i18n import gettext as _
@@ -132,9 +132,7 @@ async def bundle_quote(request: Request, minutes: FromQuery[str] = "") -> Respon
     try:
         offer = await bundles.quote(request.user, minutes)
     except ValidationFailed as exc:
-        return render(
-            request, "money/_quote.html", quote=None, error=translated(next(iter(exc.errors.values())), exc.params)
-        )
+        return render(request, "money/_quote.html", quote=None, error=next(iter(field_errors(exc).values())))
     return render(
         request,
         "money/_quote.html",
@@ -159,7 +157,6 @@ async def buy_bundle(request: Request) -> Response:
         )
     except ValidationFailed as exc:
         context = await _bundles_context(request.user)
-        context.pop("errors")
         return form_errors(request, "money/bundles.html", exc, **{**context, "values": data})
     except (Conflict, OperationPasswordRejected) as exc:
         context = await _bundles_context(request.user)
@@ -201,17 +198,11 @@ async def remittances_page(request: Request, status: FromQuery[str] = "") -> Res
 
 @post("/remittances", opt=access("record_remittance"))
 async def record_remittance(request: Request) -> Response:
-    form = await request.form()
-    data = {k: v for k, v in form.items() if isinstance(v, str)}
-    upload = form.get("slip")
-    slip = None
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        slip = (upload.filename, await upload.read())
+    data, slip = await form_data(request), await uploaded_file(request, "slip")
     try:
         await remittances.record_remittance(request.user, data, slip)
     except ValidationFailed as exc:
         context = await _remittance_context(request.user)
-        context.pop("errors")
         return form_errors(request, "money/remittances.html", exc, **{**context, "values": data})
     return redirect(request, "/remittances")
 
@@ -291,9 +282,7 @@ async def price_preview(request: Request, minutes: FromQuery[str] = "", level: F
     try:
         result = await prices.preview(request.user, minutes, query_id(level, digits=2))
     except ValidationFailed as exc:
-        return render(
-            request, "money/_preview.html", preview=None, error=translated(next(iter(exc.errors.values())), exc.params)
-        )
+        return render(request, "money/_preview.html", preview=None, error=next(iter(field_errors(exc).values())))
     return render(request, "money/_preview.html", preview=result, error=None)
 
 
@@ -308,7 +297,6 @@ async def _save_prices(request: Request, settings: Settings, action) -> Response
         await action(data)
     except ValidationFailed as exc:
         context = await _prices_context(request, settings)
-        context.pop("errors")
         return form_errors(request, "money/prices.html", exc, **context)
     return redirect(request, "/prices")
 
@@ -323,15 +311,9 @@ async def save_level_prices(request: Request, level: FromPath[int], settings: Na
 @post("/prices/levels/{level:int}/policy", opt=access("set_prices"))
 async def save_level_policy(request: Request, level: FromPath[int], settings: NamedDependency[Settings]) -> Response:
     async def save(d: dict[str, str]) -> None:
-        values = {
-            "min_first_purchase_minutes": parse_minutes(
-                "min_first_purchase_minutes", d.get("min_first_purchase_minutes") or "0", minimum=0
-            ),
-            "deposit_fen": parse_yuan("deposit", d["deposit"]) if d.get("deposit", "0") not in ("", "0") else 0,
-            "franchise_fee_fen": parse_yuan("franchise_fee", d["franchise_fee"])
-            if d.get("franchise_fee", "0") not in ("", "0")
-            else 0,
-        }
+        values = prices.level_policy_values(
+            d.get("min_first_purchase_minutes") or "0", d.get("deposit", "0"), d.get("franchise_fee", "0")
+        )
         await prices.save_level_policy(request.user, level, values)
 
     return await _save_prices(request, settings, save)

@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from agency import bundles, onboarding, prices, remittances, wallets
 from agency.pricing import Tier
-from agency.units import format_price, parse_minutes, parse_yuan
+from agency.units import format_price
 from web.auth import access
 from web.controllers.forms import period
 from web.controllers.money import journal_filter
@@ -194,15 +194,7 @@ class MoneyApiController(Controller):
     async def save_level_policy(
         self, request: Request, level: FromPath[int], data: JSONBody[LevelPolicyIn]
     ) -> dict[str, Any]:
-        values = {
-            "min_first_purchase_minutes": parse_minutes(
-                "min_first_purchase_minutes", data.min_first_purchase_minutes, minimum=0
-            ),
-            "deposit_fen": 0 if data.deposit in ("0", "") else parse_yuan("deposit", data.deposit),
-            "franchise_fee_fen": 0
-            if data.franchise_fee in ("0", "")
-            else parse_yuan("franchise_fee", data.franchise_fee),
-        }
+        values = prices.level_policy_values(data.min_first_purchase_minutes, data.deposit, data.franchise_fee)
         return await prices.save_level_policy(request.user, level, values)
 
     @get("/agents/{agent_id:int}/prices", opt=access("view_money"))

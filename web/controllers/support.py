@@ -13,9 +13,9 @@ from agency.clock import now
 from agency.errors import Conflict, ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
-from web.controllers.forms import form_data, period, query_id, redirect, uploaded_file
+from web.controllers.forms import form_data, form_errors, period, query_id, redirect, uploaded_file
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import translated
+from web.errors import error_text
 from web.exports import table_response
 from web.i18n import gettext as _
 from web.rendering import render
@@ -77,19 +77,21 @@ async def queue_page(
     )
 
 
+async def _ticket_context(request: Request, ticket_id: int, error: str | None = None) -> dict:
+    """A ticket as staff see it: its clocks, the whole conversation with internal notes, and files."""
+    ticket = await tickets.get_ticket(request.user, ticket_id)
+    return {
+        "ticket": ticket,
+        "states": tickets.clock_states(ticket),
+        "messages": await tickets.messages(ticket_id, include_internal=True),
+        "files": await tickets.attachments(ticket_id, include_internal=True),
+        "error": error,
+    }
+
+
 @get("/support/tickets/{ticket_id:int}", opt=access("view_tickets"))
 async def ticket_page(request: Request, ticket_id: FromPath[int]) -> Response:
-    ticket = await tickets.get_ticket(request.user, ticket_id)
-    states = tickets.clock_states(ticket)
-    return render(
-        request,
-        "support/ticket.html",
-        ticket=ticket,
-        states=states,
-        messages=await tickets.messages(ticket_id, include_internal=True),
-        files=await tickets.attachments(ticket_id, include_internal=True),
-        error=None,
-    )
+    return render(request, "support/ticket.html", **await _ticket_context(request, ticket_id))
 
 
 async def _act(request: Request, ticket_id: int, action) -> Response:
@@ -97,22 +99,8 @@ async def _act(request: Request, ticket_id: int, action) -> Response:
     try:
         await action(data)
     except (ValidationFailed, Conflict) as exc:
-        message = (
-            " ".join(translated(m, exc.params) for m in exc.errors.values())
-            if isinstance(exc, ValidationFailed)
-            else translated(exc.message, exc.params)
-        )
-        ticket = await tickets.get_ticket(request.user, ticket_id)
-        return render(
-            request,
-            "support/ticket.html",
-            status_code=400,
-            ticket=ticket,
-            states=tickets.clock_states(ticket),
-            error=message,
-            messages=await tickets.messages(ticket_id, include_internal=True),
-            files=await tickets.attachments(ticket_id, include_internal=True),
-        )
+        context = await _ticket_context(request, ticket_id, error_text(exc))
+        return render(request, "support/ticket.html", status_code=400, **context)
     return redirect(request, f"/support/tickets/{ticket_id}")
 
 
@@ -189,15 +177,13 @@ async def save_calendar(request: Request) -> Response:
             request.user, data, confirm_year=int(year) if year.isdigit() and len(year) == 4 else None
         )
     except ValidationFailed as exc:
-        stored = await calendars.stored_calendar()
-        return render(
+        return form_errors(
             request,
             "support/calendar.html",
-            status_code=400,
+            exc,
             values=data,
-            errors={k: translated(m, exc.params) for k, m in exc.errors.items()},
             message=None,
-            unconfirmed=calendars.unconfirmed_years(stored.get("confirmed_years")),
+            unconfirmed=calendars.unconfirmed_years(await calendars.confirmed_years()),
         )
     stored = await calendars.stored_calendar()
     return render(
@@ -287,12 +273,10 @@ async def open_ticket(request: Request) -> Response:
     try:
         ticket = await tickets.open_ticket(data, subscriber_id=me["id"])
     except ValidationFailed as exc:
-        errors = {field: translated(message, exc.params) for field, message in exc.errors.items()}
-        return render(
+        return form_errors(
             request,
             "portal/tickets.html",
-            status_code=400,
-            errors=errors,
+            exc,
             values=data,
             tickets=await tickets.subscriber_tickets(me["id"]),
             categories=tickets.CATEGORIES,

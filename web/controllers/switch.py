@@ -37,7 +37,6 @@ async def create_key(request: Request) -> Response:
         _row, key = await switch.create_key(request.user, data.get("name"))
     except ValidationFailed as exc:
         context = await _context(request)
-        context.pop("errors")
         return form_errors(request, PAGE, exc, **{**context, "values": data})
     return render(request, PAGE, **{**await _context(request), "new_key": key})
 
@@ -55,7 +54,6 @@ async def set_rate(request: Request) -> Response:
         await switch.set_rate(request.user, data.get("prefix", ""), data)
     except ValidationFailed as exc:
         context = await _context(request)
-        context.pop("errors")
         return form_errors(request, PAGE, exc, **{**context, "values": data})
     return redirect(request, "/switch")
 

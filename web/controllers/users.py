@@ -34,11 +34,15 @@ def _back(user: dict) -> str:
     return f"/agents/{user['agent']}/users" if user["agent"] else "/staff"
 
 
+async def _detail_context(request: Request, user: dict) -> dict:
+    agent = await agents.get_agent(request.user, user["agent"]) if user["agent"] else None
+    return {"user": user, "agent": agent, "errors": {}, "back": _back(user)}
+
+
 @get("/users/{user_id:int}", opt=access("manage_users"))
 async def user_detail(request: Request, user_id: FromPath[int]) -> Response:
     user = await users.get_user(request.user, user_id)
-    agent = await agents.get_agent(request.user, user["agent"]) if user["agent"] else None
-    return render(request, "users/detail.html", user=user, agent=agent, errors={}, back=_back(user))
+    return render(request, "users/detail.html", **await _detail_context(request, user))
 
 
 @post("/users/{user_id:int}", opt=access("manage_users"))
@@ -51,8 +55,7 @@ async def update_user(request: Request, user_id: FromPath[int]) -> Response:
     try:
         await users.update_user(request.user, user_id, changes)
     except ValidationFailed as exc:
-        agent = await agents.get_agent(request.user, user["agent"]) if user["agent"] else None
-        return form_errors(request, "users/detail.html", exc, user=user, agent=agent, back=_back(user))
+        return form_errors(request, "users/detail.html", exc, **await _detail_context(request, user))
     return redirect(request, _back(user))
 
 
@@ -63,8 +66,7 @@ async def reset_password(request: Request, user_id: FromPath[int]) -> Response:
     try:
         await users.reset_password(request.user, user_id, data.get("password"))
     except ValidationFailed as exc:
-        agent = await agents.get_agent(request.user, user["agent"]) if user["agent"] else None
-        return form_errors(request, "users/detail.html", exc, user=user, agent=agent, back=_back(user))
+        return form_errors(request, "users/detail.html", exc, **await _detail_context(request, user))
     return redirect(request, _back(user))
 
 
