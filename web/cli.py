@@ -217,14 +217,12 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
                 actor,
                 spec,
                 agent,
-                card_key=settings.card_secret_key.encode(),
+                card_key=settings.card_key,
                 progress=_progress_bar,
                 return_pairs=False,
             )
             print(file=sys.stderr)
-            export = await export_batch(
-                actor, batch["id"], card_key=settings.card_secret_key.encode(), file_format="csv"
-            )
+            export = await export_batch(actor, batch["id"], card_key=settings.card_key, file_format="csv")
             with open(args.out, "w", newline="", encoding="utf-8") as out:
                 out.write("serial,secret,minutes,status\n")
                 for card in export.cards:

@@ -49,6 +49,11 @@ class Settings:
     max_agent_depth: int = 5
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def card_key(self) -> bytes:
+        """The key of the card secrets' HMACs and seals (cards.codes, cards.sealing)."""
+        return self.card_secret_key.encode()
+
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(
             idle=timedelta(minutes=self.session_idle_minutes), absolute=timedelta(hours=self.session_max_hours)

@@ -13,7 +13,7 @@ async def _cards(actors, settings):
     owner = actors["huaxin"]
     await fund(owner.agent_id, 10**8)
     await buy_bundle(owner, 10_000, operation_password=OP, idempotency_key=key())
-    card_key = settings.card_secret_key.encode()
+    card_key = settings.card_key
     _e, ecard = await generate_batch(owner, {"kind": "e-card", "count": "1", "face_minutes": "20",
                                              "expiry_rule": "days_after_activation", "expiry_days": "30"},
                                      card_key=card_key, operation_password=OP)

@@ -19,7 +19,7 @@ async def test_ticket_round_trip(app, client, settings):
     _b, ecard = await generate_batch(
         pearl,
         {"kind": "e-card", "count": "1", "face_minutes": "5", "expiry_rule": "none"},
-        card_key=settings.card_secret_key.encode(),
+        card_key=settings.card_key,
         operation_password=OP,
     )
     await activate_cards(pearl, ecard[0][0])
@@ -70,7 +70,7 @@ async def test_tickets_over_the_api_and_the_report(client, settings):
     actors = await demo_actors()
     pearl = actors["pearl"]
     _b, ecard = await generate_batch(pearl, {"kind": "e-card", "count": "1", "face_minutes": "5",
-                                             "expiry_rule": "none"}, card_key=settings.card_secret_key.encode(),
+                                             "expiry_rule": "none"}, card_key=settings.card_key,
                                      operation_password=OP)
     await activate_cards(pearl, ecard[0][0])
     from accounts.tables import Subscriber
@@ -128,7 +128,7 @@ async def test_attachments_are_checked_and_internal_ones_stay_internal(app, clie
     actors = await demo_actors()
     pearl = actors["pearl"]
     _b, ecard = await generate_batch(pearl, {"kind": "e-card", "count": "1", "face_minutes": "5",
-                                             "expiry_rule": "none"}, card_key=settings.card_secret_key.encode(),
+                                             "expiry_rule": "none"}, card_key=settings.card_key,
                                      operation_password=OP)
     await activate_cards(pearl, ecard[0][0])
     await client.post("/portal/login", data={"account_number": ecard[0][0], "password": ecard[0][1],

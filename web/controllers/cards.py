@@ -26,10 +26,6 @@ from web.rendering import render
 from web.settings import Settings
 
 
-def card_key(settings: Settings) -> bytes:
-    return settings.card_secret_key.encode()
-
-
 async def _batches_context(request: Request, page: int = 1) -> dict:
     rows, total = await services.list_batches(request.user, page=page, per_page=PER_PAGE)
     return {
@@ -56,11 +52,11 @@ async def generate_batch(request: Request, settings: NamedDependency[Settings]) 
     try:
         if count.isascii() and count.isdigit() and int(count) >= jobs.BACKGROUND_FROM:
             job_id = await jobs.start_job(
-                request.user, data, card_key=card_key(settings), operation_password=data.get("operation_password")
+                request.user, data, card_key=settings.card_key, operation_password=data.get("operation_password")
             )
             return redirect(request, f"/cards/jobs/{job_id}")
         batch, _pairs = await services.generate_batch(
-            request.user, data, card_key=card_key(settings), operation_password=data.get("operation_password")
+            request.user, data, card_key=settings.card_key, operation_password=data.get("operation_password")
         )
     except ValidationFailed as exc:
         context = await _batches_context(request)
@@ -102,7 +98,7 @@ async def export_batch(
     request: Request, batch_id: FromPath[int], settings: NamedDependency[Settings], format: FromQuery[str] = "csv"
 ) -> Response:
     file_format = format if format in ("csv", "xlsx", "pdf") else "csv"
-    export = await exports.export_batch(request.user, batch_id, card_key=card_key(settings), file_format=file_format)
+    export = await exports.export_batch(request.user, batch_id, card_key=settings.card_key, file_format=file_format)
     batch = export.batch
     secret_label = _("PIN") if batch["kind"] == "recharge" else _("Initial password")
     name = f"batch-{batch_id}" + ("-with-secrets" if export.with_secrets else "")
@@ -302,7 +298,7 @@ async def recharge_subscriber(
             d.get("pin"),
             subscriber_id=subscriber_id,
             address=client_address(request.scope),
-            card_key=card_key(settings),
+            card_key=settings.card_key,
             actor=request.user,
         ),
     )

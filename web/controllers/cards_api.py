@@ -14,7 +14,6 @@ from accounts import services as subscribers
 from accounts import switch
 from cards import jobs, services
 from web.auth import access, client_address
-from web.controllers.cards import card_key
 from web.controllers.paging import json_page
 from web.settings import Settings
 
@@ -70,11 +69,11 @@ class CardsApiController(Controller):
         fields = {k: ("" if v is None else str(v)) for k, v in asdict(data).items() if k != "operation_password"}
         if isinstance(data.count, int) and data.count >= jobs.BACKGROUND_FROM:
             job_id = await jobs.start_job(
-                request.user, fields, card_key=card_key(settings), operation_password=data.operation_password
+                request.user, fields, card_key=settings.card_key, operation_password=data.operation_password
             )
             return Response({"job_id": job_id}, status_code=202)
         batch, _pairs = await services.generate_batch(
-            request.user, fields, card_key=card_key(settings), operation_password=data.operation_password
+            request.user, fields, card_key=settings.card_key, operation_password=data.operation_password
         )
         return Response(batch, status_code=201)
 
@@ -158,7 +157,7 @@ class CardsApiController(Controller):
             data.pin,
             subscriber_id=subscriber_id,
             address=client_address(request.scope),
-            card_key=card_key(settings),
+            card_key=settings.card_key,
             actor=request.user,
         )
 

@@ -25,7 +25,6 @@ from web.auth import (
     client_address,
     session_cookie_header,
 )
-from web.controllers.cards import card_key
 from web.controllers.forms import form_data, form_errors, redirect
 from web.controllers.paging import PER_PAGE, page_count
 from web.i18n import gettext as _
@@ -46,7 +45,7 @@ async def login(request: Request, settings: NamedDependency[Settings]) -> Respon
             data.get("account_number"),
             data.get("password"),
             address=client_address(request.scope),
-            card_key=card_key(settings),
+            card_key=settings.card_key,
         )
     except LoginFailed as exc:
         return render(
@@ -119,7 +118,7 @@ async def recharge(request: Request, settings: NamedDependency[Settings]) -> Res
             data.get("pin"),
             subscriber_id=me["id"],
             address=client_address(request.scope),
-            card_key=card_key(settings),
+            card_key=settings.card_key,
         )
     except RedemptionFailed as exc:
         context = await _home_context(me["id"])
@@ -168,7 +167,7 @@ async def api_recharge(request: Request, data: JSONBody[RechargeIn], settings: N
         data.pin,
         subscriber_id=request.scope["subscriber"]["id"],
         address=client_address(request.scope),
-        card_key=card_key(settings),
+        card_key=settings.card_key,
     )
 
 
