@@ -28,6 +28,11 @@ async def _stored_tiers(seller_id: int | None, level: int) -> list[Tier]:
     return sorted(Tier(r["min_minutes"], r["price"]) for r in rows)
 
 
+def _check_level(level: object) -> None:
+    if not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
+        raise ValidationFailed({"level": N_("Unknown level.")})
+
+
 async def operator_list(level: int) -> list[Tier]:
     return await _stored_tiers(None, level)
 
@@ -75,8 +80,7 @@ async def save_operator_list(actor: Actor, level: int, data: object) -> list[Tie
     (sub-agents buy at these defaults, so their sellers could otherwise sell below cost)."""
     if not (actor.is_operator and actor.can("set_prices")):
         raise Forbidden()
-    if not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
-        raise ValidationFailed({"level": N_("Unknown level.")})
+    _check_level(level)
     tiers = parse_tiers(data)
     async with transaction():
         above = await operator_list(level - 1) if level > 1 else []
@@ -153,8 +157,7 @@ async def save_level_policy(actor: Actor, level: int, values: dict[str, int]) ->
     """Values are already parsed integers (minutes, fen): see level_policy_values."""
     if not (actor.is_operator and actor.can("set_prices")):
         raise Forbidden()
-    if not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
-        raise ValidationFailed({"level": N_("Unknown level.")})
+    _check_level(level)
     async with transaction():
         before = await level_policy(level)
         await LevelPolicy.delete().where(LevelPolicy.level == level)
@@ -170,8 +173,7 @@ async def preview(actor: Actor, minutes: object, level: object = None) -> dict[s
     the operator's default for that level); for the operator, what an agent of `level` pays."""
     count = parse_minutes("minutes", minutes)
     if actor.is_operator:
-        if not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
-            raise ValidationFailed({"level": N_("Unknown level.")})
+        _check_level(level)
         tiers = await operator_list(level)
     else:
         me = await get_agent(actor, actor.agent_id)

@@ -201,18 +201,15 @@ class CsrfMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send)
             return
         cookie = request.cookies.get(CSRF_COOKIE)
+        valid_cookie = valid_csrf_token(self.secret, cookie)
         if scope["method"] not in SAFE_METHODS and scope.get("auth") != "token":
             sent = request.headers.get(CSRF_HEADER)
             if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
                 form = await request.form()  # cached in the scope: the handler reads it again
                 sent = form.get(CSRF_FIELD)
-            if not (
-                valid_csrf_token(self.secret, cookie)
-                and isinstance(sent, str)
-                and hmac.compare_digest(sent, cookie or "")
-            ):
+            if not (valid_cookie and isinstance(sent, str) and hmac.compare_digest(sent, cookie or "")):
                 raise CsrfRejected()
-        if valid_csrf_token(self.secret, cookie):
+        if valid_cookie:
             scope["csrf_token"] = cookie  # type: ignore[typeddict-unknown-key]
             await next_app(scope, receive, send)
             return
