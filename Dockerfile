@@ -5,7 +5,9 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml piccolo_conf.py README.md ./
+COPY core ./core
 COPY agency ./agency
+COPY money ./money
 COPY accounts ./accounts
 COPY cards ./cards
 COPY support ./support

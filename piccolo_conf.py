@@ -1,9 +1,9 @@
 """Piccolo's configuration: the engine (SQLite file by default, PostgreSQL when DATABASE_URL is
 set) and the registry of the project's apps. The app and the tests rebind the engine through
-`agency.database.bind_engine`."""
+`core.db.bind_engine`."""
 from piccolo.conf.apps import AppRegistry
 
-from agency.database import engine_from_environment
+from core.db import engine_from_environment
 
 DB = engine_from_environment()
 

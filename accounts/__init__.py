@@ -1,1 +1,1 @@
-"""Subscriber accounts, balances, calls and rating (tables come with the cards and subscribers issue)."""
+"""Subscriber accounts (open, suspend, close), balances, the portal, the switch API's calls and rating."""

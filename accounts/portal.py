@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.tables import Subscriber, SubscriberSession
-from agency import ledger, sql
-from agency.clock import now
-from agency.database import transaction
-from agency.ledger import JournalFilter
 from agency.sessions import SessionPolicy, is_live, new_token, token_hash, touch
+from core import sql
+from core.clock import now
+from core.db import transaction
+from money import ledger
+from money.ledger import JournalFilter
 
 DEFAULT_POLICY = SessionPolicy()
 

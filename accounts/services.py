@@ -3,21 +3,23 @@ and the subscriber's own login and password."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from accounts.switch import has_call_in_progress
 from accounts.tables import Subscriber
-from agency import audit, ledger, throttle
+from agency import audit, throttle
 from agency.agents import valid_id
-from agency.clock import now
-from agency.database import fetch_page, transaction
-from agency.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
-from agency.ledger import transfer
-from agency.passwords import hash_password, needs_rehash, verify_password
 from agency.roles import Actor
 from agency.tree import in_subtree
-from agency.units import SECONDS
-from agency.validation import Checker
+from core.clock import now
+from core.db import fetch_page, transaction
+from core.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
+from core.passwords import hash_password, needs_rehash, verify_password
+from core.units import SECONDS
+from core.validation import Checker
+from money import ledger
+from money.ledger import transfer
 
 COLUMNS = (
     Subscriber.id,
@@ -162,14 +164,17 @@ async def close_subscriber(
 
 
 async def authenticate_subscriber(
-    account_number: object, password: object, *, address: str, card_key: bytes
+    account_number: object,
+    password: object,
+    *,
+    address: str,
+    initial_secret_matches: Callable[[str, str], Awaitable[bool]],
 ) -> dict[str, Any]:
     """A subscriber's login: account number and password. Until it is replaced, the password is
-    the e-card's initial secret (checked against the card's keyed hash). Closed accounts cannot
-    log in. Failures are limited per account and address like staff logins."""
-    from cards.codes import secret_matches
-    from cards.tables import Card
-
+    the initial secret of whatever opened the account, which `initial_secret_matches(number,
+    secret)` checks (cards.services.authenticate_subscriber passes the e-card's keyed hash).
+    Closed accounts cannot log in. Failures are limited per account and address like staff
+    logins."""
     number = str(account_number or "")[:24]
     keys = [f"subscriber-login:{number}", f"subscriber-addr:{address}"]
     row = (
@@ -183,8 +188,7 @@ async def authenticate_subscriber(
     ok = False
     if row is not None and isinstance(password, str) and len(password) <= 128:
         if row["password_hash"] is None:
-            card = await Card.select(Card.secret_hash).where(Card.serial == number).first()
-            ok = card is not None and secret_matches(card_key, number, password, card["secret_hash"])
+            ok = await initial_secret_matches(number, password)
         else:
             ok = verify_password(row["password_hash"], password)
     else:

@@ -5,7 +5,7 @@ reserves the airtime of that longest call until the call's record arrives or the
 times out: two concurrent calls cannot spend the same balance, and closing the account (the one
 way to move a balance away) is refused while a reservation is open. Both take the subscriber's
 row lock first (PostgreSQL) or the write lock (SQLite), so they cannot interleave.
-The statements here run for every call, so they are fixed SQL (agency/sql.py).
+The statements here run for every call, so they are fixed SQL (core/sql.py).
 """
 
 from __future__ import annotations
@@ -19,17 +19,19 @@ from typing import Any
 
 from accounts.rating import REVIEW_OVER, Tariff, billed_seconds, charge, longest_call
 from accounts.tables import Call, DestinationRate, SwitchKey
-from agency import audit, ledger, sql
+from agency import audit
 from agency.agents import valid_id
-from agency.clock import now
-from agency.database import transaction
-from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from agency.hours import parse_calling_hours, within_hours
-from agency.ledger import transfer
 from agency.roles import Actor
 from agency.sessions import token_hash
-from agency.units import SECONDS
-from agency.validation import Checker
+from core import sql
+from core.clock import now
+from core.db import transaction
+from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.units import SECONDS
+from core.validation import Checker
+from money import ledger
+from money.ledger import transfer
 
 KEY_PREFIX = "sw_"
 GRACE = dt.timedelta(seconds=120)  # a reservation outlives its longest call by this much

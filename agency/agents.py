@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agency import audit, ledger
-from agency.clock import now
-from agency.database import contains_ignoring_case, fetch_page, transaction
-from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from agency import audit
+from agency.hours import parse_calling_hours
 from agency.roles import Actor
-from agency.tables import Agent, LevelPolicy
+from agency.tables import Agent
 from agency.tree import child_path, ids_in_path, in_subtree, is_within, subtree_bounds
-from agency.validation import agent_fields
+from core.clock import now
+from core.db import contains_ignoring_case, fetch_page, transaction
+from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.validation import Checker
 
 DEFAULT_MAX_DEPTH = 5
 # Agents that may grow sub-agents: a terminating agent works until its termination takes effect.
@@ -36,6 +39,32 @@ AGENT_COLUMNS = (
     "terminates_at",
     "created_at",
 )
+
+
+PHONE = re.compile(r"^[0-9+\-() ]{3,32}$")
+
+
+def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str, object]:
+    check = Checker(data)
+    for field, max_len, required in (
+        ("brand_name", 100, True),
+        ("contact_person", 100, True),
+        ("address", 200, False),
+    ):
+        if not partial or field in data:
+            check.text(field, max_len=max_len, required=required)
+    if not partial or "phone" in data:
+        check.text("phone", max_len=32, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only."))
+    if not partial or "timezone" in data:
+        check.timezone("timezone")
+    if not partial or "calling_hours" in data:
+        check.parsed(
+            "calling_hours",
+            parse_calling_hours,
+            max_len=16,
+            message=N_("Use HH:MM-HH:MM, such as 08:00-19:30, or leave it empty for any time."),
+        )
+    return check.done()
 
 
 def _visible(actor: Actor):
@@ -108,11 +137,22 @@ async def ancestors(actor: Actor, agent: dict[str, Any]) -> list[dict[str, Any]]
     return sorted(rows, key=lambda r: r["level"])
 
 
+async def _no_onboarding(level: int) -> bool:
+    return False
+
+
 async def create_agent(
-    actor: Actor, parent_id: int | None, data: dict[str, object], *, max_depth: int = DEFAULT_MAX_DEPTH
+    actor: Actor,
+    parent_id: int | None,
+    data: dict[str, object],
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    needs_onboarding: Callable[[int], Awaitable[bool]] = _no_onboarding,
 ) -> dict[str, Any]:
     """The operator creates level-1 agents (parent None); an agent's owner or clerk creates
-    sub-agents under its own agent or a descendant, down to `max_depth`."""
+    sub-agents under its own agent or a descendant, down to `max_depth`. A new agent starts
+    `applied` where `needs_onboarding(level)` says its level charges fees (money.onboarding
+    decides, and is the entry point the web uses), else `active`."""
     if not actor.can("create_agent"):
         raise Forbidden()
     fields = agent_fields(data)
@@ -128,8 +168,7 @@ async def create_agent(
             parent_path, level = parent["path"], parent["level"] + 1
         if level > max_depth:
             raise ValidationFailed({"parent": N_("The tree may not be deeper than this.")})
-        policy = await LevelPolicy.select().where(LevelPolicy.level == level).first()
-        charges_fees = bool(policy and (policy["deposit_fen"] or policy["franchise_fee_fen"]))
+        charges_fees = await needs_onboarding(level)
         placeholder = f"/new-{secrets.token_hex(8)}/"
         rows = await Agent.insert(
             Agent(
@@ -234,9 +273,10 @@ async def give_notice(actor: Actor, agent_id: int, effective: dt.datetime | None
     )
 
 
-async def apply_due_terminations(at: dt.datetime | None = None) -> int:
-    """The scheduled transition: agents whose notice period has run out become `terminated`,
-    and their deposit goes back to their wallet (R-11)."""
+async def terminate_due_agents(at: dt.datetime | None = None) -> list[int]:
+    """The scheduled transition: agents whose notice period has run out become `terminated`.
+    Call it inside the transaction that also returns their deposits
+    (money.onboarding.apply_due_terminations). Returns the ids of the agents terminated."""
     at = at or now()
     async with transaction():
         due = await Agent.select(Agent.id, Agent.path).where(
@@ -244,7 +284,6 @@ async def apply_due_terminations(at: dt.datetime | None = None) -> int:
         )
         for agent in due:
             await Agent.update({Agent.status: "terminated"}).where(Agent.id == agent["id"])
-            await ledger.return_deposit(agent["id"])
             await audit.record(
                 None,
                 "agent.terminated",
@@ -255,7 +294,7 @@ async def apply_due_terminations(at: dt.datetime | None = None) -> int:
                 before={"status": "terminating"},
                 after={"status": "terminated"},
             )
-    return len(due)
+    return [agent["id"] for agent in due]
 
 
 def agent_may_operate(agent: dict[str, Any] | None, at: dt.datetime | None = None) -> bool:

@@ -8,13 +8,13 @@ from typing import Any
 
 from piccolo.utils.encoding import dump_json
 
-from agency import sql
-from agency.clock import now
-from agency.database import fetch_page
-from agency.errors import Forbidden
 from agency.roles import Actor
 from agency.tables import AuditEntry
 from agency.tree import in_subtree
+from core import sql
+from core.clock import now
+from core.db import fetch_page
+from core.errors import Forbidden
 
 MIN_RETENTION_DAYS = 30
 

@@ -7,7 +7,7 @@ CURRENT_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 APP_CONFIG = AppConfig(
     app_name="agency",
     migrations_folder_path=os.path.join(CURRENT_DIRECTORY, "piccolo_migrations"),
-    table_classes=table_finder(["agency.tables"], exclude_imported=True),
+    table_classes=table_finder(["agency.tables", "money.tables"], exclude_imported=True),
     migration_dependencies=[],
     commands=[],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agency.errors import N_
+from core.errors import N_
 
 OPERATOR_ROLES = ("admin", "finance", "support")
 AGENT_ROLES = ("owner", "clerk", "support", "viewer")

@@ -14,12 +14,12 @@ from typing import Any
 
 from agency import audit, throttle
 from agency.agents import agent_may_operate, valid_id
-from agency.clock import now
-from agency.database import transaction
-from agency.errors import N_, LoginFailed, NotFound, ValidationFailed
-from agency.passwords import hash_password, needs_rehash, verify_password
 from agency.roles import Actor
 from agency.tables import ApiToken, User, UserSession
+from core.clock import now
+from core.db import transaction
+from core.errors import N_, LoginFailed, NotFound, ValidationFailed
+from core.passwords import hash_password, needs_rehash, verify_password
 
 TOUCH_EVERY = dt.timedelta(seconds=60)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agency import sql
-from agency.clock import now
 from agency.tables import LoginThrottle
+from core import sql
+from core.clock import now
 
 WINDOW = dt.timedelta(minutes=15)
 FREE_FAILURES = 5

@@ -6,22 +6,15 @@ from typing import Any
 
 from agency import audit, throttle
 from agency.agents import get_agent, valid_id
-from agency.clock import now
-from agency.database import transaction
-from agency.errors import (
-    N_,
-    Conflict,
-    Forbidden,
-    NotFound,
-    OperationPasswordRejected,
-    ValidationFailed,
-)
-from agency.passwords import hash_password, verify_password
 from agency.roles import AGENT_ROLES, OPERATOR_ROLES, Actor
 from agency.sessions import end_sessions
 from agency.tables import User
 from agency.tree import in_subtree
-from agency.validation import USERNAME, Checker
+from core.clock import now
+from core.db import transaction
+from core.errors import N_, Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
+from core.passwords import hash_password, verify_password
+from core.validation import USERNAME, Checker
 
 USER_COLUMNS = (User.id, User.username, User.display_name, User.role, User.agent, User.is_active, User.created_at)
 

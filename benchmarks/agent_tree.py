@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 
 from agency import agents
-from agency.clock import now
 from agency.roles import Actor
 from agency.tables import Agent, User
 from agency.tree import child_path
 from benchmarks.common import databases, print_report, run_on_each, summary
+from core.clock import now
 
 SHAPE = (100, 10, 9)
 CHUNK = 500  # rows per INSERT, far below both drivers' parameter limits

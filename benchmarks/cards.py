@@ -5,7 +5,7 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
 1. Generation: on a fresh database an owner with stock (funded wallet, one bundle bought, as the
    tests do) generates a 100,000-card batch through `cards.services.generate_batch`, timed. Beside
    it, the same number of rows is bulk-inserted raw into `card` (same columns, precomputed tuples,
-   `agency.database.bulk_insert` inside `agency.database.transaction()`, no HMAC or secrets work),
+   `core.db.bulk_insert` inside `core.db.transaction()`, no HMAC or secrets work),
    once into the empty table before the product's batch and once after it, so the product's
    overhead over the raw insert is visible. The product's pure-Python work per batch (serials,
    secrets, HMACs; sealing the secrets) is timed apart from any database.
@@ -52,11 +52,6 @@ from pathlib import Path
 import httpx
 from piccolo.engine.postgres import PostgresEngine
 
-from agency import ledger
-from agency.clock import now
-from agency.database import bind_engine, bulk_insert, engine_from_url, transaction
-from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
-from agency.passwords import hash_password, verify_password
 from agency.roles import Actor
 from agency.sessions import log_in
 from benchmarks.common import (
@@ -78,6 +73,11 @@ from cards import codes
 from cards.sealing import seal
 from cards.services import activate_cards, generate_batch
 from cards.tables import Card, CardBatch
+from core.clock import now
+from core.db import bind_engine, bulk_insert, engine_from_url, transaction
+from core.passwords import hash_password, verify_password
+from money import ledger
+from web.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
 
 REPO = Path(__file__).resolve().parents[1]
 OWNER = "huaxin"  # the demo's level-1 owner; its wallet is funded and it buys the stock
@@ -115,7 +115,7 @@ def batch_request(count: int, kind: str = "recharge", face_minutes: int = 1, pre
 async def stocked_owner(minutes: int) -> Actor:
     """The demo (an empty database), then the owner's wallet funded and `minutes` of stock bought
     through the real bundle path, as tests/integration/test_cards.py does."""
-    from agency.bundles import buy_bundle
+    from money.bundles import buy_bundle
     from tests.money import fund
 
     await load_demo()

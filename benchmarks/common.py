@@ -21,7 +21,7 @@ from pathlib import Path
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
-from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
+from core.db import bind_engine, engine_from_url, migrate, prepare_sqlite
 
 SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
 CARD_SECRET = SECRET + "-card"

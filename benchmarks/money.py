@@ -9,7 +9,7 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    time and request count. Afterwards the ledger is verified.
 2. A second fresh database is bulk-loaded with 1,000,000 balanced journal entries (500,000
    two-entry transactions over 1,000 agent wallets and one system account, cached balances
-   matching) and `agency.ledger.verify()` is timed.
+   matching) and `money.ledger.verify()` is timed.
 
 Prints one JSON object; nothing is asserted.
 
@@ -29,18 +29,11 @@ from collections import Counter
 
 import httpx
 
-from agency import agents, ledger
-from agency.clock import now
-from agency.database import transaction
-from agency.demo import OPERATOR_PRICES
-from agency.ledger import transfer
-from agency.passwords import hash_password
-from agency.prices import save_operator_list
+from agency import agents
 from agency.roles import Actor
 from agency.sessions import create_api_token
-from agency.tables import BundleOrder, User
+from agency.tables import User
 from agency.tree import child_path
-from agency.units import FEN
 from benchmarks.common import (
     Database,
     closed_loop,
@@ -53,6 +46,15 @@ from benchmarks.common import (
     serving,
     with_cpu,
 )
+from core.clock import now
+from core.db import transaction
+from core.passwords import hash_password
+from core.units import FEN
+from money import ledger
+from money.ledger import transfer
+from money.prices import save_operator_list
+from money.tables import BundleOrder
+from web.demo import OPERATOR_PRICES
 
 AGENTS = 64  # level-1 agents, one per client at the highest concurrency
 MINUTES = 10  # per purchase

@@ -5,7 +5,7 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
 
 1. Queue: a fresh database gets the demo (six agents in two three-level branches and their users,
    among them the operator's `support` and Pearl River Telecom's `pearl.support`), 8 subscribers per
-   agent, and --tickets open, unanswered tickets, bulk-loaded (`agency.database.bulk_insert` inside
+   agent, and --tickets open, unanswered tickets, bulk-loaded (`core.db.bulk_insert` inside
    `transaction()`), reported over the last --queue-weeks weeks (70% inside working hours), with due
    and warning times from `support.sla.targets` on the built-in calendar and the policy of their
    priority. `queues.list_queue` (first page of 50) is timed in-process, split into the page query
@@ -49,9 +49,6 @@ from pathlib import Path
 
 import httpx
 
-from agency.clock import now
-from agency.database import bulk_insert, transaction
-from agency.demo import DEMO_PASSWORD, load_demo
 from agency.sessions import log_in
 from agency.tables import Agent, User
 from benchmarks.common import (
@@ -67,9 +64,12 @@ from benchmarks.common import (
     summary,
     with_cpu,
 )
+from core.clock import now
+from core.db import bulk_insert, transaction
 from support import queues, reports, sla, tickets
 from support.calendars import builtin_calendar
 from support.tables import Ticket
+from web.demo import DEMO_PASSWORD, load_demo
 
 OPERATOR_SUPPORT = "support"  # the demo's operator support user: sees every ticket
 AGENT_SUPPORT = "pearl.support"  # Pearl River Telecom's support user: its subtree (3 of the 6 agents)

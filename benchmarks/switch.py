@@ -34,8 +34,6 @@ from collections import Counter
 
 from accounts import switch
 from accounts.tables import Call, CallReservation
-from agency import ledger
-from agency.demo import DEMO_PASSWORD
 from agency.sessions import log_in
 from benchmarks.cards import (
     KEY,
@@ -62,6 +60,8 @@ from benchmarks.common import (
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
 from cards.services import activate_cards, generate_batch
+from money import ledger
+from web.demo import DEMO_PASSWORD
 
 SUBSCRIBERS = 512  # the calls of part 1 use the first 64; the rated records spread over all
 BALANCE_MINUTES = 6000

@@ -1,1 +1,1 @@
-"""Card batches, e-cards, recharge cards and redemption (tables come with the cards issue)."""
+"""Card batches, e-cards, recharge cards, code generation, sealing and export of secrets, redemption."""

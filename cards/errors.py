@@ -1,6 +1,6 @@
 """Errors of the cards domain."""
 
-from agency.errors import N_, DomainError
+from core.errors import N_, DomainError
 
 
 class RedemptionFailed(DomainError):

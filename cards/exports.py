@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency import audit
-from agency.clock import now
-from agency.database import transaction
 from agency.roles import Actor
 from cards.sealing import unseal
 from cards.services import get_batch
 from cards.tables import BatchSecrets, Card, CardBatch
+from core.clock import now
+from core.db import transaction
 
 
 @dataclass

@@ -12,12 +12,12 @@ import socket
 from typing import Any
 
 from agency.agents import valid_id
-from agency.clock import now
-from agency.errors import DomainError, NotFound
 from agency.roles import Actor
 from agency.tree import in_subtree
 from cards.services import prepare_batch, write_batch
 from cards.tables import CardJob
+from core.clock import now
+from core.errors import DomainError, NotFound
 
 log = logging.getLogger("voipagency")
 BACKGROUND_FROM = 20_000  # batches this large or larger run as jobs

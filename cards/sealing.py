@@ -10,8 +10,8 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from agency.clock import now
 from cards.tables import BatchSecrets
+from core.clock import now
 
 
 def _sealing_key(card_key: bytes) -> bytes:

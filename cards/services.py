@@ -12,23 +12,26 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from accounts import services as subscribers
 from accounts.services import get_subscriber
 from accounts.tables import Subscriber
-from agency import audit, ledger, sql, throttle
+from agency import audit, throttle
 from agency.agents import get_agent, valid_id
-from agency.clock import now
-from agency.database import bulk_insert, fetch_page, transaction
-from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
-from agency.ledger import transfer
 from agency.roles import Actor
 from agency.tree import in_subtree
-from agency.units import SECONDS, parse_minutes
 from agency.users import check_operation_password
-from agency.validation import Checker
 from cards import codes
 from cards.errors import RedemptionFailed
 from cards.sealing import seal, store_sealed
 from cards.tables import Card, CardBatch, SerialCounter
+from core import sql
+from core.clock import now
+from core.db import bulk_insert, fetch_page, transaction
+from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.units import SECONDS, parse_minutes
+from core.validation import Checker
+from money import ledger
+from money.ledger import transfer
 
 KINDS = ("e-card", "recharge")
 EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creation")
@@ -628,3 +631,16 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
         "balance": await ledger.account_balance(balance),
         "scope_path": card["path"],
     }
+
+
+async def authenticate_subscriber(account_number: object, password: object, *, address: str, card_key: bytes):
+    """A subscriber's login (accounts.services.authenticate_subscriber), where an account's
+    first password is the secret of the e-card that opened it."""
+
+    async def card_secret_matches(number: str, secret: str) -> bool:
+        card = await Card.select(Card.secret_hash).where(Card.serial == number).first()
+        return card is not None and codes.secret_matches(card_key, number, secret, card["secret_hash"])
+
+    return await subscribers.authenticate_subscriber(
+        account_number, password, address=address, initial_secret_matches=card_secret_matches
+    )

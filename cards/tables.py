@@ -3,7 +3,8 @@
 from piccolo.columns import BigInt, Bytea, Date, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
-from agency.tables import Agent, JournalTransaction
+from agency.tables import Agent
+from money.tables import JournalTransaction
 
 
 class SerialCounter(Table):

@@ -1,1 +1,1 @@
-"""Support tickets, business calendars and the SLA clock (tables come with the support issue)."""
+"""Support tickets, queues, business calendars, the SLA clocks and their reports."""

@@ -10,7 +10,7 @@ import datetime as dt
 from functools import cache
 from typing import Any
 
-from agency.clock import now
+from core.clock import now
 from support.business_time import (
     DEFAULT_TZ,
     DEFAULT_WINDOWS,
@@ -87,7 +87,7 @@ def parse_calendar_form(data: dict[str, str]) -> dict[str, Any]:
     """The editing form (one text field per weekday, one date per line, "DATE HH:MM-HH:MM" for
     extra workdays, "START END" ISO instants for closures) as the stored JSON shapes; checked by
     building the BusinessCalendar, whose errors name what is wrong."""
-    from agency.errors import N_, ValidationFailed
+    from core.errors import N_, ValidationFailed
 
     try:
         stored = {
@@ -152,8 +152,8 @@ async def save_calendar(actor, data: dict[str, str], *, confirm_year: int | None
     """Operator admins edit the calendar (and may confirm a year's holidays); open clocks are then
     re-targeted, met and breached results stay. Returns how many open tickets moved."""
     from agency import audit
-    from agency.database import transaction
-    from agency.errors import Forbidden
+    from core.db import transaction
+    from core.errors import Forbidden
     from support.tickets import retarget_open_clocks
 
     if not (actor.is_operator and actor.role == "admin"):

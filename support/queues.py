@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agency.clock import now
-from agency.database import fetch_page
-from agency.errors import Forbidden
 from agency.roles import Actor
 from agency.tree import in_subtree
+from core.clock import now
+from core.db import fetch_page
+from core.errors import Forbidden
 from support import sla
 from support.calendars import current_calendar
 from support.tables import Ticket

@@ -8,10 +8,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from agency.clock import now
-from agency.errors import N_, Forbidden
 from agency.roles import Actor
 from agency.tree import in_subtree
+from core.clock import now
+from core.errors import N_, Forbidden
 from support import sla
 from support.business_time import BusinessCalendar, business_time_between
 from support.calendars import current_calendar

@@ -9,13 +9,13 @@ from typing import Any
 from accounts.tables import Subscriber
 from agency import audit
 from agency.agents import valid_id, within_actor_scope
-from agency.clock import now
-from agency.database import transaction
-from agency.errors import N_, Conflict, Forbidden, NotFound
 from agency.roles import Actor
 from agency.tree import in_subtree
-from agency.uploads import checked_upload
-from agency.validation import Checker
+from core.clock import now
+from core.db import transaction
+from core.errors import N_, Conflict, Forbidden, NotFound
+from core.uploads import checked_upload
+from core.validation import Checker
 from support import sla
 from support.calendars import current_calendar
 from support.tables import SlaPolicy, Ticket, TicketAttachment, TicketMessage
@@ -478,8 +478,8 @@ async def save_policy(
     actor: Actor, priority: str, first_response_minutes: object, resolution_minutes: object, at_risk_percent: object
 ) -> dict[str, Any]:
     """Operator admins set a priority's targets (in working minutes); new tickets use them."""
-    from agency.errors import ValidationFailed
-    from agency.units import parse_minutes
+    from core.errors import ValidationFailed
+    from core.units import parse_minutes
 
     if not (actor.is_operator and actor.role == "admin"):
         raise Forbidden()

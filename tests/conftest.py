@@ -13,7 +13,7 @@ import pytest
 from piccolo.conf.apps import Finder
 from piccolo.engine.postgres import PostgresEngine
 
-from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
+from core.db import bind_engine, engine_from_url, migrate, prepare_sqlite
 from tests.postgres_cluster import Cluster, start_cluster
 
 IN_CI = bool(os.environ.get("CI"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from agency.demo import DEMO_PASSWORD, load_demo
 from agency.roles import Actor
 from agency.sessions import log_in
 from web.auth import CSRF_COOKIE
+from web.demo import DEMO_PASSWORD, load_demo
 
 
 async def demo_actors() -> dict[str, Actor]:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import uuid
 
-from agency import ledger
-from agency.database import transaction
-from agency.demo import OPERATOR_PRICES
-from agency.ledger import transfer
-from agency.prices import save_operator_list
 from agency.roles import Actor
-from agency.units import FEN
+from core.db import transaction
+from core.units import FEN
+from money import ledger
+from money.ledger import transfer
+from money.prices import save_operator_list
+from web.demo import OPERATOR_PRICES
 
 OPERATOR_TIERS = OPERATOR_PRICES  # the demo's lists; tests save them again where they need them
 

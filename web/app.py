@@ -19,9 +19,9 @@ from litestar.template import TemplateConfig
 from piccolo.engine.base import Engine
 
 from accounts.switch import purge_expired_reservations
-from agency.agents import apply_due_terminations
-from agency.database import bind_engine, engine_from_url, is_postgres, keep_session
 from cards.services import expire_due_cards
+from core.db import bind_engine, engine_from_url, is_postgres, keep_session
+from money.onboarding import apply_due_terminations
 from web.auth import (
     PUBLIC,
     AllowedHostsMiddleware,

@@ -7,8 +7,8 @@ import asyncio
 import getpass
 import sys
 
-from agency.database import bind_engine, engine_from_url, migrate, prepare_sqlite
-from agency.errors import DomainError, ValidationFailed
+from core.db import bind_engine, engine_from_url, migrate, prepare_sqlite
+from core.errors import DomainError, ValidationFailed
 from web.settings import Settings, SettingsError
 
 
@@ -33,7 +33,7 @@ def _print_refusal(exc: DomainError) -> None:
 
 
 def _print_demo_logins(host: str, port: int) -> None:
-    from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, STAFF, TREE
+    from web.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, STAFF, TREE
 
     print(f"\nvoipagency (demo) is serving on http://{host}:{port}/")
     print(f"Every demo login has the password {DEMO_PASSWORD!r} and operation password {DEMO_OPERATION_PASSWORD!r}:")
@@ -51,7 +51,7 @@ def _print_demo_logins(host: str, port: int) -> None:
 async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> bool:
     """Migrate (unless a separate step does); in demo mode, load the demo into an empty database.
     True when demo logins exist."""
-    from agency.demo import is_empty, load_demo
+    from web.demo import is_empty, load_demo
 
     if migrate:
         await _migrate(settings)
@@ -88,7 +88,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from agency.demo import is_empty, load_demo
+    from web.demo import is_empty, load_demo
 
     async def run() -> int:
         await _migrate(settings)
@@ -147,7 +147,7 @@ def cmd_audit_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_agents_tick(args: argparse.Namespace, settings: Settings) -> int:
-    from agency.agents import apply_due_terminations
+    from money.onboarding import apply_due_terminations
 
     async def run() -> int:
         await _connect(settings)
@@ -158,7 +158,7 @@ def cmd_agents_tick(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from agency.ledger import verify
+    from money.ledger import verify
 
     async def run():
         await _connect(settings)

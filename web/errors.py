@@ -13,7 +13,7 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect
 
-from agency.errors import (
+from core.errors import (
     N_,
     Conflict,
     DomainError,

@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 
 from agency import agents
-from agency.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from agency.tables import Agent, AuditEntry
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from money import onboarding
 from tests.helpers import demo_actors
 
 FIELDS = {"brand_name": "New Co", "contact_person": "Zhao", "phone": "+86 10 1234", "timezone": "Asia/Shanghai"}
@@ -25,7 +26,7 @@ async def test_sibling_cannot_see_or_change_sibling(db):
     with pytest.raises(NotFound):
         await agents.suspend_agent(huaxin, pearl.agent_id)
     with pytest.raises(NotFound):
-        await agents.create_agent(huaxin, pearl.agent_id, FIELDS)
+        await onboarding.create_agent(huaxin, pearl.agent_id, FIELDS)
     assert (await Agent.select(Agent.brand_name).where(Agent.id == pearl.agent_id).first())[
         "brand_name"
     ] == "Pearl River Telecom"
@@ -34,7 +35,7 @@ async def test_sibling_cannot_see_or_change_sibling(db):
 async def test_child_cannot_see_parent_or_parents_other_children(db):
     a = await demo_actors()
     top = a["huaxin"]
-    second = await agents.create_agent(top, top.agent_id, {**FIELDS, "brand_name": "Second child"})
+    second = await onboarding.create_agent(top, top.agent_id, {**FIELDS, "brand_name": "Second child"})
     pudong = a["huaxin.pudong"]
     rows, _ = await agents.list_agents(pudong)
     names = {r["brand_name"] for r in rows}
@@ -60,19 +61,19 @@ async def test_parent_manages_descendants_but_not_own_status(db):
     with pytest.raises(Forbidden):  # a clerk may not change status
         await agents.suspend_agent(a["huaxin.clerk"], grandchild.agent_id)
     with pytest.raises(Forbidden):  # a viewer may not create
-        await agents.create_agent(a["huaxin.view"], top.agent_id, FIELDS)
+        await onboarding.create_agent(a["huaxin.view"], top.agent_id, FIELDS)
 
 
 async def test_depth_limit_and_paths(db):
     a = await demo_actors()
     parent_id = a["huaxin.lujiazui"].agent_id  # level 3
-    level4 = await agents.create_agent(a["huaxin"], parent_id, FIELDS, max_depth=5)
-    level5 = await agents.create_agent(a["huaxin"], level4["id"], FIELDS, max_depth=5)
+    level4 = await onboarding.create_agent(a["huaxin"], parent_id, FIELDS, max_depth=5)
+    level5 = await onboarding.create_agent(a["huaxin"], level4["id"], FIELDS, max_depth=5)
     assert (level4["level"], level5["level"]) == (4, 5)
     assert level5["path"].startswith(level4["path"]) and level5["path"].endswith(f"{level5['id']:08d}/")
     before = await Agent.count()
     with pytest.raises(ValidationFailed):
-        await agents.create_agent(a["huaxin"], level5["id"], FIELDS, max_depth=5)
+        await onboarding.create_agent(a["huaxin"], level5["id"], FIELDS, max_depth=5)
     assert await Agent.count() == before
 
 
@@ -88,7 +89,7 @@ async def test_bad_fields_change_nothing(db):
     ]
     for data in bad:
         with pytest.raises(ValidationFailed):
-            await agents.create_agent(a["admin"], None, data)
+            await onboarding.create_agent(a["admin"], None, data)
     assert await Agent.count() == before
     with pytest.raises(NotFound):
         await agents.get_agent(a["admin"], 10**30)
@@ -104,9 +105,9 @@ async def test_notice_and_scheduled_termination(db):
     assert noticed["terminates_at"] - noticed["notice_at"] >= dt.timedelta(days=28)
     with pytest.raises(Conflict):
         await agents.resume_agent(top, child.agent_id)
-    assert await agents.apply_due_terminations() == 0
+    assert await onboarding.apply_due_terminations() == 0
     later = noticed["terminates_at"] + dt.timedelta(seconds=1)
-    assert await agents.apply_due_terminations(later) == 1
+    assert await onboarding.apply_due_terminations(later) == 1
     assert (await agents.get_agent(top, child.agent_id))["status"] == "terminated"
     actions = [r["action"] for r in await AuditEntry.select(AuditEntry.action).order_by(AuditEntry.id)]
     assert actions[-2:] == ["agent.notice", "agent.terminated"]
@@ -122,7 +123,7 @@ def test_earliest_termination_is_one_calendar_month():
 async def test_search_and_paging(db):
     a = await demo_actors()
     for i in range(12):
-        await agents.create_agent(a["admin"], None, {**FIELDS, "brand_name": f"Searchable {i:02d}"})
+        await onboarding.create_agent(a["admin"], None, {**FIELDS, "brand_name": f"Searchable {i:02d}"})
     rows, total = await agents.list_agents(a["admin"], search="searchable", per_page=5, page=3)
     assert total == 12 and [r["brand_name"] for r in rows] == ["Searchable 10", "Searchable 11"]
     rows, total = await agents.list_agents(a["huaxin"], search="Searchable")

@@ -9,8 +9,8 @@ import pytest
 
 from agency import agents, audit, sessions, users
 from agency.audit import AuditFilter
-from agency.errors import Forbidden
 from agency.tables import AuditEntry
+from core.errors import Forbidden
 from tests.helpers import demo_actors
 
 

@@ -11,11 +11,9 @@ import pytest
 from accounts import services as subscribers
 from accounts import switch
 from accounts.tables import Subscriber
-from agency import ledger
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
-from agency.errors import Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
 from agency.tables import AuditEntry, LoginThrottle
 from cards import codes
+from cards import services as cards_services
 from cards.errors import RedemptionFailed
 from cards.services import (
     activate_cards,
@@ -27,15 +25,18 @@ from cards.services import (
     void_cards,
 )
 from cards.tables import Card
+from core.errors import Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
+from money import ledger
 from tests.helpers import demo_actors
 from tests.money import assert_ledger_ok, fund, key
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 KEY = b"k" * 32
 
 
 async def stocked_owner(actors, minutes: int = 100_000):
     """huaxin with `minutes` in stock (bought through the real bundle path)."""
-    from agency.bundles import buy_bundle
+    from money.bundles import buy_bundle
 
     owner = actors["huaxin"]
     await fund(owner.agent_id, 10**9)
@@ -205,7 +206,7 @@ async def test_close_returns_exactly_the_balance(db):
     assert closed["status"] == "closed" and closed["balance_seconds"] == 0
     assert (await ledger.balances(owner.agent_id))["stock"] == stock_before + 45 * 60
     with pytest.raises(LoginFailed):  # a closed account cannot log in
-        await subscribers.authenticate_subscriber(number, initial, address="a", card_key=KEY)
+        await cards_services.authenticate_subscriber(number, initial, address="a", card_key=KEY)
     _b, pairs = await make_batch(owner, count=1, face=5)
     await activate_cards(owner, pairs[0][0])
     with pytest.raises(RedemptionFailed):  # nor recharge
@@ -222,12 +223,12 @@ async def test_subscriber_login_with_the_initial_secret_then_own_password(db):
     actors = await demo_actors()
     owner = await stocked_owner(actors, minutes=1000)
     _row, (number, initial) = await live_subscriber(owner, 5)
-    first = await subscribers.authenticate_subscriber(number, initial, address="a", card_key=KEY)
+    first = await cards_services.authenticate_subscriber(number, initial, address="a", card_key=KEY)
     assert first["must_change_password"]
     await subscribers.change_subscriber_password(first["id"], "my-own-pass")
     with pytest.raises(LoginFailed):
-        await subscribers.authenticate_subscriber(number, initial, address="a", card_key=KEY)
-    again = await subscribers.authenticate_subscriber(number, "my-own-pass", address="a", card_key=KEY)
+        await cards_services.authenticate_subscriber(number, initial, address="a", card_key=KEY)
+    again = await cards_services.authenticate_subscriber(number, "my-own-pass", address="a", card_key=KEY)
     assert not again["must_change_password"]
 
 
@@ -281,7 +282,7 @@ def test_cli_generates_with_a_progress_bar(tmp_path):
     import subprocess
     import sys
 
-    from agency.demo import DEMO_PASSWORD
+    from web.demo import DEMO_PASSWORD
 
     env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "cli.sqlite3")}
     env.pop("DATABASE_URL", None)

@@ -8,13 +8,15 @@ from itertools import pairwise
 
 import pytest
 
-from agency import agents, bundles, ledger, onboarding, prices, remittances
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
-from agency.errors import Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
-from agency.idempotency import IdempotencyKeyReused
-from agency.tables import Agent, BundleOrder, JournalEntry, LedgerAccount
+from agency import agents
+from agency.tables import Agent
+from core.errors import Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
+from money import bundles, ledger, onboarding, prices, remittances
+from money.idempotency import IdempotencyKeyReused
+from money.tables import BundleOrder, JournalEntry, LedgerAccount
 from tests.helpers import demo_actors
 from tests.money import assert_ledger_ok, fund, key, set_operator_prices
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 
 async def _revenue() -> int:
@@ -121,8 +123,8 @@ async def test_depth_five_chain_honours_every_list_and_never_sells_below_cost(db
     await set_operator_prices(admin)
     l3 = a["huaxin.lujiazui"]
     fields = {"contact_person": "x", "phone": "12345"}
-    l4 = await agents.create_agent(a["huaxin"], l3.agent_id, {**fields, "brand_name": "L4"})
-    l5 = await agents.create_agent(a["huaxin"], l4["id"], {**fields, "brand_name": "L5"})
+    l4 = await onboarding.create_agent(a["huaxin"], l3.agent_id, {**fields, "brand_name": "L4"})
+    l5 = await onboarding.create_agent(a["huaxin"], l4["id"], {**fields, "brand_name": "L5"})
     chain = [a["huaxin"].agent_id, a["huaxin.pudong"].agent_id, l3.agent_id, l4["id"], l5["id"]]
     # Each seller marks up one fen per minute over its own cost, and owners exist at every level.
     actors = [a["huaxin"], a["huaxin.pudong"], l3]
@@ -239,7 +241,7 @@ async def test_onboarding_fees_and_deposit_return(db):
     admin = a["admin"]
     await prices.save_level_policy(admin, 1, {"min_first_purchase_minutes": 0, "deposit_fen": 500_000,
                                               "franchise_fee_fen": 200_000})
-    new = await agents.create_agent(admin, None, {"brand_name": "New One", "contact_person": "x", "phone": "12345"})
+    new = await onboarding.create_agent(admin, None, {"brand_name": "New One", "contact_person": "x", "phone": "12345"})
     assert new["status"] == "applied"
     with pytest.raises(onboarding.FeesNotCovered):
         await onboarding.activate_agent(admin, new["id"], operation_password=OP, idempotency_key=key())
@@ -249,7 +251,7 @@ async def test_onboarding_fees_and_deposit_return(db):
     assert done["status"] == "active"
     assert await ledger.balances(new["id"]) == {"wallet": 0, "stock": 0, "deposit": 500_000, "escrow": 0}
     noticed = await agents.give_notice(admin, new["id"])
-    assert await agents.apply_due_terminations(noticed["terminates_at"] + dt.timedelta(seconds=1)) == 1
+    assert await onboarding.apply_due_terminations(noticed["terminates_at"] + dt.timedelta(seconds=1)) == 1
     assert await ledger.balances(new["id"]) == {"wallet": 500_000, "stock": 0, "deposit": 0, "escrow": 0}
     await assert_ledger_ok()
 

@@ -5,11 +5,11 @@ import pytest
 from argon2 import PasswordHasher
 
 from agency import sessions, users
-from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
-from agency.errors import LoginFailed, OperationPasswordRejected
 from agency.tables import Agent, AuditEntry, User, UserSession
 from agency.throttle import lock_delay
+from core.errors import LoginFailed, OperationPasswordRejected
 from tests.helpers import demo_actors
+from web.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
 
 
 async def test_five_failures_delay_the_account_and_are_audited(db):

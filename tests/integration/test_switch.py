@@ -12,15 +12,15 @@ import pytest
 from accounts import services as subscribers
 from accounts import switch
 from accounts.tables import Call, CallReservation, DestinationRate, Subscriber
-from agency import ledger
-from agency.clock import now
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
-from agency.errors import Conflict, ValidationFailed
 from agency.tables import Agent
 from cards.services import activate_cards
+from core.clock import now
+from core.errors import Conflict, ValidationFailed
+from money import ledger
 from tests.helpers import demo_actors
 from tests.integration.test_cards import live_subscriber, make_batch, stocked_owner
 from tests.money import assert_ledger_ok
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 
 async def new_subscriber(minutes: int):

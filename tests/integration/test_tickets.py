@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from accounts.tables import Subscriber
-from agency.clock import now
-from agency.errors import Forbidden, NotFound
+from core.clock import now
+from core.errors import Forbidden, NotFound
 from support import tickets
 from support.calendars import builtin_calendar
 from support.tables import SlaPolicy, SupportCalendar
@@ -214,7 +214,7 @@ async def test_policies_per_priority(db):
     await tickets.save_policy(actors["admin"], "urgent", 60, 240, 50)
     with pytest.raises(Forbidden):
         await tickets.save_policy(actors["support"], "urgent", 30, None, 50)
-    from agency.errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     for bad in (("urgent", 0, None, 50), ("urgent", 60, None, 100), ("vip", 60, None, 50), ("urgent", "x", None, 5)):
         with pytest.raises(ValidationFailed):

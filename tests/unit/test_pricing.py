@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agency.errors import ValidationFailed
-from agency.ledger import Posting, UnbalancedTransaction, check_balanced
-from agency.pricing import Tier, first_below_cost, normalize, tier_for
-from agency.units import format_price, parse_minutes, parse_price, parse_yuan, total_fen
+from core.errors import ValidationFailed
+from core.units import format_price, parse_minutes, parse_price, parse_yuan, total_fen
+from money.ledger import Posting, UnbalancedTransaction, check_balanced
+from money.pricing import Tier, first_below_cost, normalize, tier_for
 
 tier_lists = st.lists(
     st.tuples(st.integers(min_value=2, max_value=100_000), st.integers(min_value=1, max_value=100_000)),

@@ -57,7 +57,7 @@ def new_phone_context(browser, timeout_ms: int = 15_000):
 
 def staff_page(context, base: str, username: str):
     """A new page of `context`, logged in as the demo user `username`."""
-    from agency.demo import DEMO_PASSWORD
+    from web.demo import DEMO_PASSWORD
 
     page = context.new_page()
     page.goto(base + "/login")

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from accounts.tables import Subscriber
-from agency.tables import (
-    Agent,
-    ApiToken,
-    BundleOrder,
-    JournalEntry,
-    LedgerAccount,
-    LevelPolicy,
-    PriceTier,
-    Remittance,
-    User,
-    UserSession,
-)
+from agency.tables import Agent, ApiToken, User, UserSession
 from cards.tables import Card, CardBatch
+from money.tables import BundleOrder, JournalEntry, LedgerAccount, LevelPolicy, PriceTier, Remittance
 from support.tables import Ticket, TicketMessage
 
 

@@ -9,8 +9,8 @@ import secrets
 
 import pytest
 
-from agency.demo import DEMO_PASSWORD
 from tests.web.conftest import ARTIFACTS, PHONE_WIDTH
+from web.demo import DEMO_PASSWORD
 
 
 def agent_flow(page, base: str, name: str, phone: bool) -> None:

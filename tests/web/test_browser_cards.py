@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 
-from agency.demo import DEMO_OPERATION_PASSWORD
 from tests.conftest import missing_dependency
 from tests.web.conftest import (
     ARTIFACTS,
@@ -20,6 +19,7 @@ from tests.web.conftest import (
     portal_first_login,
     staff_page,
 )
+from web.demo import DEMO_OPERATION_PASSWORD
 
 
 def generate(page, base: str, kind: str, count: int, minutes: int) -> str:

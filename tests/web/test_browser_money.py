@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import secrets
 
-from agency.demo import DEMO_OPERATION_PASSWORD
 from tests.web.conftest import (
     ARTIFACTS,
     PHONE_WIDTH,
@@ -14,6 +13,7 @@ from tests.web.conftest import (
     new_phone_context,
     staff_page,
 )
+from web.demo import DEMO_OPERATION_PASSWORD
 
 
 def yuan(text: str) -> int:

@@ -8,7 +8,6 @@ import secrets
 
 import httpx
 
-from agency.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
 from tests.web.conftest import (
     ARTIFACTS,
     PHONE_WIDTH,
@@ -17,6 +16,7 @@ from tests.web.conftest import (
     portal_first_login,
     staff_page,
 )
+from web.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD
 
 
 def make_subscriber(base: str) -> tuple[str, str]:

@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
-from agency.demo import DEMO_PASSWORD
 from tests.web.live_server import LiveServer, run_cli
+from web.demo import DEMO_OPERATION_PASSWORD as OP
+from web.demo import DEMO_PASSWORD
 
 SIZE = 200_000
 

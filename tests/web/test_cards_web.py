@@ -6,10 +6,10 @@ import csv
 import io
 
 from accounts.tables import Subscriber
-from agency.bundles import buy_bundle
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from money.bundles import buy_bundle
 from tests.helpers import demo_actors, post_form, web_login
 from tests.money import assert_ledger_ok, fund, key
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 
 def rows_of(response) -> list[list[str]]:

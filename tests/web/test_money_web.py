@@ -8,11 +8,11 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from agency import ledger
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from money import ledger
 from tests.helpers import api, demo_actors, post_form, web_login
 from tests.money import assert_ledger_ok, fund, key, set_operator_prices
 from tests.web.snapshot import state
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

@@ -2,11 +2,11 @@
 balance, recharge and history; a wrong card gets the generic message; API with the session."""
 from __future__ import annotations
 
-from agency.bundles import buy_bundle
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
 from cards.services import activate_cards, generate_batch
+from money.bundles import buy_bundle
 from tests.helpers import api, csrf, demo_actors
 from tests.money import assert_ledger_ok, fund, key
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 
 async def _cards(actors, settings):

@@ -1,8 +1,8 @@
 """Every page renders for the roles that may see it, in both languages."""
 import pytest
 
-from agency.clock import now
 from agency.tables import AuditEntry
+from core.clock import now
 from tests.helpers import demo_actors, web_login
 
 PAGES = ["/", "/agents", "/agents?q=华信", "/agents/new", "/agents/1", "/agents/1/edit", "/agents/1/users", "/account",

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import httpx
 
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
 from cards.services import activate_cards, generate_batch
 from support import tickets
 from tests.helpers import csrf, demo_actors, post_form, web_login
 from tests.integration.test_tickets import subscriber_of
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 
 async def test_ticket_round_trip(app, client, settings):

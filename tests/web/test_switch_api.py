@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from accounts.tables import Subscriber
-from agency.clock import now
+from core.clock import now
 from tests.helpers import api, demo_actors, web_login
 from tests.integration.test_cards import live_subscriber, stocked_owner
 

@@ -6,14 +6,15 @@ import httpx
 import pytest
 
 from accounts.tables import Subscriber
-from agency import agents, bundles, remittances, sessions
-from agency.demo import DEMO_OPERATION_PASSWORD as OP
+from agency import sessions
 from cards.services import activate_cards, generate_batch
+from money import bundles, onboarding, remittances
 from support.tickets import open_ticket
 from tests.helpers import api, demo_actors, post_form, web_login
 from tests.money import fund, key, set_operator_prices
 from tests.web.routes import endpoints
 from tests.web.snapshot import state
+from web.demo import DEMO_OPERATION_PASSWORD as OP
 
 CARD_KEY = b"unused: the app under test has its own card key"
 BODIES = {
@@ -107,7 +108,7 @@ async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
 
 async def test_child_reaches_neither_parent_nor_parents_other_children(app, client):
     actors = await demo_actors()
-    other_child = await agents.create_agent(
+    other_child = await onboarding.create_agent(
         actors["huaxin"],
         actors["huaxin"].agent_id,
         {"brand_name": "华信另一个下级", "contact_person": "周", "phone": "+86 21 5555 0199"},

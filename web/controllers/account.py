@@ -6,8 +6,9 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Response
 
-from agency import agents, sessions, users, wallets
-from agency.errors import N_, ValidationFailed
+from agency import agents, sessions, users
+from core.errors import N_, ValidationFailed
+from money import wallets
 from web.auth import AUTHENTICATED, access
 from web.controllers.forms import form_data, form_errors, redirect
 from web.i18n import gettext as _

@@ -11,7 +11,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from agency import agents, users
-from agency.errors import N_, ValidationFailed
+from core.errors import N_, ValidationFailed
+from money import onboarding
 from web.auth import access
 from web.controllers.forms import form_data, form_errors, parse_day, redirect, to_int
 from web.controllers.paging import PER_PAGE, page_count
@@ -51,7 +52,7 @@ async def create_agent(request: Request, settings: NamedDependency[Settings]) ->
         parent_id = request.user.agent_id  # an agent's users create under their own agent by default
     parent = await agents.get_agent(request.user, parent_id) if parent_id else None
     try:
-        agent = await agents.create_agent(request.user, parent_id, data, max_depth=settings.max_agent_depth)
+        agent = await onboarding.create_agent(request.user, parent_id, data, max_depth=settings.max_agent_depth)
     except ValidationFailed as exc:
         return form_errors(request, "agents/form.html", exc, agent=None, parent=parent, values=data)
     return redirect(request, f"/agents/{agent['id']}")

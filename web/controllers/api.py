@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from agency import agents, audit, sessions, users
+from money import onboarding
 from web.auth import AUTHENTICATED, access
 from web.controllers.audit import audit_filter
 from web.controllers.paging import json_page
@@ -153,7 +154,7 @@ class AgentApiController(Controller):
     ) -> dict[str, Any]:
         fields = asdict(data)
         parent_id = fields.pop("parent_id")
-        return await agents.create_agent(request.user, parent_id, fields, max_depth=settings.max_agent_depth)
+        return await onboarding.create_agent(request.user, parent_id, fields, max_depth=settings.max_agent_depth)
 
     @get("/{agent_id:int}", opt=access("view_agents"))
     async def get_agent(self, request: Request, agent_id: FromPath[int]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from litestar.response import Response
 
 from accounts import services as subscribers
 from accounts import switch
-from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from cards import exports, jobs, services
 from cards.errors import RedemptionFailed
+from core.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from web.auth import access, client_address
 from web.controllers.forms import form_data, form_errors, query_id, redirect
 from web.controllers.paging import PER_PAGE, page_count

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.response import Redirect, Response
 
-from agency.errors import ValidationFailed
+from core.errors import ValidationFailed
 from web.auth import CSRF_FIELD
 from web.errors import field_errors
 from web.rendering import is_htmx, render

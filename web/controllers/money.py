@@ -10,11 +10,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
-from agency import agents, bundles, onboarding, prices, remittances, wallets
-from agency.errors import Conflict, OperationPasswordRejected, ValidationFailed
-from agency.ledger import JournalFilter
+from agency import agents
 from agency.roles import Actor
-from agency.units import format_price
+from core.errors import Conflict, OperationPasswordRejected, ValidationFailed
+from core.units import format_price
+from money import bundles, onboarding, prices, remittances, wallets
+from money.ledger import JournalFilter
 from web.auth import access
 from web.controllers.forms import form_data, form_errors, period, query_id, redirect, uploaded_file
 from web.controllers.paging import PER_PAGE, page_count

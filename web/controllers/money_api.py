@@ -11,9 +11,9 @@ from typing import Any
 from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from agency import bundles, onboarding, prices, remittances, wallets
-from agency.pricing import Tier
-from agency.units import format_price
+from core.units import format_price
+from money import bundles, onboarding, prices, remittances, wallets
+from money.pricing import Tier
 from web.auth import access
 from web.controllers.forms import period
 from web.controllers.money import journal_filter

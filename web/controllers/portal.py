@@ -12,10 +12,10 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Response
 
 from accounts import portal, switch
-from accounts.services import authenticate_subscriber, change_subscriber_password
-from agency.errors import LoginFailed, ValidationFailed
+from accounts.services import change_subscriber_password
 from cards.errors import RedemptionFailed
-from cards.services import redeem_card
+from cards.services import authenticate_subscriber, redeem_card
+from core.errors import LoginFailed, ValidationFailed
 from web.auth import (
     PUBLIC,
     SUBSCRIBER,

@@ -10,7 +10,7 @@ from litestar.params import FromQuery
 from litestar.response import Response
 
 from agency import sessions
-from agency.errors import LoginFailed
+from core.errors import LoginFailed
 from web import i18n
 from web.auth import (
     AUTHENTICATED,

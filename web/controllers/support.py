@@ -9,8 +9,8 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
-from agency.clock import now
-from agency.errors import Conflict, ValidationFailed
+from core.clock import now
+from core.errors import Conflict, ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
 from web.controllers.forms import form_data, form_errors, period, query_id, redirect, uploaded_file

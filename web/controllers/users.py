@@ -7,7 +7,7 @@ from litestar.params import FromPath
 from litestar.response import Response
 
 from agency import agents, users
-from agency.errors import ValidationFailed
+from core.errors import ValidationFailed
 from web.auth import access
 from web.controllers.forms import form_data, form_errors, redirect
 from web.rendering import render

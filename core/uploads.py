@@ -3,7 +3,7 @@ their first bytes whatever their name claims, and at most 2 MB."""
 
 from __future__ import annotations
 
-from agency.errors import N_, ValidationFailed
+from core.errors import N_, ValidationFailed
 
 MAX_BYTES = 2 * 1024 * 1024
 TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"%PDF-": "application/pdf"}

@@ -17,8 +17,8 @@ from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
-from agency.sql import engine_type
-from agency.sqlite_engine import PooledSQLiteEngine
+from core.sql import engine_type
+from core.sqlite_engine import PooledSQLiteEngine
 
 DEFAULT_SQLITE_PATH = "voipagency.sqlite3"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from agency import ledger
 from agency.agents import get_agent
-from agency.bundles import sold_this_month
-from agency.errors import N_, Forbidden, ValidationFailed
-from agency.ledger import JournalFilter
 from agency.roles import Actor
+from core.errors import N_, Forbidden, ValidationFailed
+from money import ledger
+from money.bundles import sold_this_month
+from money.ledger import JournalFilter
 
 JOURNAL_ACCOUNTS = (ledger.WALLET, ledger.STOCK, ledger.DEPOSIT, ledger.ESCROW)
 TRANSACTION_KINDS = ("bundle", "remittance", "onboarding", "deposit_return")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Callable
 from functools import cache
 
-from agency.errors import N_, ValidationFailed
-from agency.hours import parse_calling_hours
+from core.errors import N_, ValidationFailed
 
-PHONE = re.compile(r"^[0-9+\-() ]{3,32}$")
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 
 
@@ -62,14 +61,15 @@ class Checker:
         else:
             self.clean[field] = value
 
-    def calling_hours(self, field: str) -> None:
+    def parsed(self, field: str, parse: Callable[[str], object], *, max_len: int, message: str) -> None:
+        """A text field that `parse` accepts (it raises ValueError otherwise); absent is ""."""
         value = self.data.get(field) or ""
         try:
-            if not isinstance(value, str) or len(value) > 16:
+            if not isinstance(value, str) or len(value) > max_len:
                 raise ValueError(value)
-            parse_calling_hours(value)
+            parse(value)
         except ValueError:
-            self.errors[field] = N_("Use HH:MM-HH:MM, such as 08:00-19:30, or leave it empty for any time.")
+            self.errors[field] = message
         else:
             self.clean[field] = value.strip()
 
@@ -93,21 +93,3 @@ class Checker:
 @cache
 def available_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
-
-
-def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str, object]:
-    check = Checker(data)
-    for field, max_len, required in (
-        ("brand_name", 100, True),
-        ("contact_person", 100, True),
-        ("address", 200, False),
-    ):
-        if not partial or field in data:
-            check.text(field, max_len=max_len, required=required)
-    if not partial or "phone" in data:
-        check.text("phone", max_len=32, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only."))
-    if not partial or "timezone" in data:
-        check.timezone("timezone")
-    if not partial or "calling_hours" in data:
-        check.calling_hours("calling_hours")
-    return check.done()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agency.errors import N_, ValidationFailed
-from agency.units import MAX_MINUTES, total_fen
+from core.errors import N_, ValidationFailed
+from core.units import MAX_MINUTES, total_fen
 
 
 @dataclass(frozen=True, order=True)

@@ -3,12 +3,12 @@ levels deep, and their users. Loaded only into an empty database."""
 
 from __future__ import annotations
 
-from agency.agents import create_agent
-from agency.clock import now
-from agency.passwords import hash_password
-from agency.prices import save_operator_list
 from agency.roles import Actor
 from agency.tables import User
+from core.clock import now
+from core.passwords import hash_password
+from money.onboarding import create_agent
+from money.prices import save_operator_list
 
 DEMO_PASSWORD = "demo-pass-2026"
 DEMO_OPERATION_PASSWORD = "246810"
@@ -112,9 +112,9 @@ async def load_demo() -> list[tuple[str, str, str]]:
 
 async def _demo_money(operator: Actor) -> None:
     """Pearl River Telecom has remitted ¥5,000 (confirmed) and bought 20,000 minutes; 华信 starts empty."""
-    from agency.bundles import buy_bundle
-    from agency.remittances import decide_remittance, record_remittance
     from agency.sessions import log_in
+    from money.bundles import buy_bundle
+    from money.remittances import decide_remittance, record_remittance
 
     _token, pearl = await log_in("pearl", DEMO_PASSWORD, address="demo")
     remittance = await record_remittance(

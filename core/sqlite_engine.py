@@ -4,7 +4,7 @@ Piccolo's engine opens a new connection, with a thread of its own, for every sta
 transaction and for every transaction, and repeats `PRAGMA foreign_keys` before every statement:
 about 0.8 ms a statement, five times the statement itself. This engine keeps idle connections
 (autocommit, foreign keys on, dict rows) and hands them out again. Transactions still open with
-BEGIN (see agency.database.transaction) and always end with COMMIT or ROLLBACK; a connection
+BEGIN (see core.db.transaction) and always end with COMMIT or ROLLBACK; a connection
 that is somehow still inside a transaction when given back is closed instead of reused.
 """
 

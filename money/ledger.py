@@ -16,12 +16,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from agency import sql
-from agency.clock import now
-from agency.database import fetch_page
-from agency.errors import N_, DomainError
-from agency.tables import JournalEntry, JournalTransaction, LedgerAccount
-from agency.units import FEN, SECONDS
+from core import sql
+from core.clock import now
+from core.db import fetch_page
+from core.errors import N_, DomainError
+from core.units import FEN, SECONDS
+from money.tables import JournalEntry, JournalTransaction, LedgerAccount
 
 # Account kinds. Wallets, stock and held deposits belong to one agent and are customer-facing.
 WALLET, STOCK, DEPOSIT, ESCROW, SYSTEM = "wallet", "stock", "deposit", "escrow", "system"
@@ -138,7 +138,7 @@ async def post(
     when a customer-facing account would go below zero."""
     check_balanced(postings)
     ids = sorted({p.account_id for p in postings})
-    # Fixed SQL (agency/sql.py): every purchase, card and recharge passes here.
+    # Fixed SQL (core/sql.py): every purchase, card and recharge passes here.
     cached = {
         row["id"]
         for row in await sql.fetch(

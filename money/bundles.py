@@ -9,20 +9,21 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from agency import audit, ledger
+from agency import audit
 from agency.agents import get_agent, valid_id
-from agency.clock import now
-from agency.database import fetch_page
-from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
-from agency.idempotency import run_once
-from agency.ledger import transfer
-from agency.prices import level_policy, price_list_for
-from agency.pricing import price_of
 from agency.roles import Actor
-from agency.tables import BundleOrder
 from agency.tree import in_subtree
-from agency.units import FEN, SECONDS, format_price, parse_minutes
 from agency.users import check_operation_password
+from core.clock import now
+from core.db import fetch_page
+from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.units import FEN, SECONDS, format_price, parse_minutes
+from money import ledger
+from money.idempotency import run_once
+from money.ledger import transfer
+from money.prices import level_policy, price_list_for
+from money.pricing import price_of
+from money.tables import BundleOrder
 
 
 class SellerShort(Conflict):

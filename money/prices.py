@@ -10,12 +10,13 @@ from typing import Any
 
 from agency import audit
 from agency.agents import get_agent
-from agency.database import transaction
-from agency.errors import N_, Forbidden, ValidationFailed
-from agency.pricing import Tier, first_below_cost, normalize, price_of
 from agency.roles import Actor
-from agency.tables import Agent, LevelPolicy, PriceTier
-from agency.units import format_price, parse_minutes, parse_price, parse_yuan
+from agency.tables import Agent
+from core.db import transaction
+from core.errors import N_, Forbidden, ValidationFailed
+from core.units import format_price, parse_minutes, parse_price, parse_yuan
+from money.pricing import Tier, first_below_cost, normalize, price_of
+from money.tables import LevelPolicy, PriceTier
 
 MAX_LEVEL = 20
 

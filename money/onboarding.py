@@ -1,21 +1,25 @@
 """Onboarding fees (R-11): activating an applied agent charges its level's refundable deposit
 (held until termination) and non-refundable franchise fee from its wallet, in one transaction;
-activation is refused until the wallet covers both."""
+activation is refused until the wallet covers both; the deposit goes back to the wallet when the
+agent's notice has run out. A new agent's level decides whether it must be onboarded first."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from agency import audit, ledger
+from agency import agents, audit
 from agency.agents import get_managed
-from agency.errors import N_, Conflict
-from agency.idempotency import run_once
-from agency.ledger import transfer
-from agency.prices import level_policy
 from agency.roles import Actor
 from agency.tables import Agent
-from agency.units import FEN
 from agency.users import check_operation_password
+from core.db import transaction
+from core.errors import N_, Conflict
+from core.units import FEN
+from money import ledger
+from money.idempotency import run_once
+from money.ledger import transfer
+from money.prices import level_policy
 
 
 class FeesNotCovered(Conflict):
@@ -74,3 +78,24 @@ async def activate_agent(
         }
 
     return await run_once(actor, idempotency_key, "activate_agent", {"id": agent_id}, activate)
+
+
+async def level_charges_fees(level: int) -> bool:
+    policy = await level_policy(level)
+    return bool(policy["deposit_fen"] or policy["franchise_fee_fen"])
+
+
+async def create_agent(actor: Actor, parent_id: int | None, data: dict[str, object], **options: Any) -> dict[str, Any]:
+    """agency.agents.create_agent, starting `applied` where the level charges a deposit or a
+    franchise fee, so that activation collects them first."""
+    return await agents.create_agent(actor, parent_id, data, needs_onboarding=level_charges_fees, **options)
+
+
+async def apply_due_terminations(at: dt.datetime | None = None) -> int:
+    """Terminate the agents whose notice has run out, and return their deposits to their
+    wallets (R-11), in one transaction."""
+    async with transaction():
+        terminated = await agents.terminate_due_agents(at)
+        for agent_id in terminated:
+            await ledger.return_deposit(agent_id)
+    return len(terminated)

@@ -13,11 +13,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agency.clock import now
-from agency.database import transaction
-from agency.errors import N_, Conflict, ValidationFailed
 from agency.roles import Actor
-from agency.tables import IdempotencyRecord
+from core.clock import now
+from core.db import transaction
+from core.errors import N_, Conflict, ValidationFailed
+from money.tables import IdempotencyRecord
 
 MAX_KEY_LENGTH = 100
 

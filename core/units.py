@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from agency.errors import N_, ValidationFailed
+from core.errors import N_, ValidationFailed
 
 FEN = "fen"
 SECONDS = "sec"

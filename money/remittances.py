@@ -6,20 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agency import audit, ledger
+from agency import audit
 from agency.agents import get_agent, valid_id
-from agency.clock import now
-from agency.database import fetch_page, transaction
-from agency.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
-from agency.idempotency import run_once
-from agency.ledger import transfer
 from agency.roles import Actor
-from agency.tables import Remittance
 from agency.tree import in_subtree
-from agency.units import FEN, parse_yuan
-from agency.uploads import checked_upload
 from agency.users import check_operation_password
-from agency.validation import Checker
+from core.clock import now
+from core.db import fetch_page, transaction
+from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.units import FEN, parse_yuan
+from core.uploads import checked_upload
+from core.validation import Checker
+from money import ledger
+from money.idempotency import run_once
+from money.ledger import transfer
+from money.tables import Remittance
 
 COLUMNS = (
     Remittance.id,
