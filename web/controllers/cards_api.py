@@ -1,4 +1,4 @@
-"""JSON API v1 for cards and subscribers: the same services, scoping and errors as the pages.
+"""JSON API v1 for cards: the same services, scoping and errors as the pages.
 Secrets are never in a JSON answer: they leave only in the batch's first export file."""
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from accounts import services as subscribers
-from accounts import switch
 from cards import jobs, services
-from web.auth import access, client_address
+from web.auth import access
 from web.controllers.paging import json_page
 from web.settings import Settings
 
@@ -36,18 +34,6 @@ class RangeIn:
     serial_from: str
     serial_to: str = ""
     operation_password: str = ""
-
-
-@dataclass
-class ReasonIn:
-    reason: str
-    operation_password: str = ""
-
-
-@dataclass
-class RechargeOnBehalfIn:
-    serial: str
-    pin: str
 
 
 class CardsApiController(Controller):
@@ -107,58 +93,6 @@ class CardsApiController(Controller):
     async def void(self, request: Request, data: JSONBody[RangeIn]) -> dict[str, int]:
         return await services.void_cards(
             request.user, data.serial_from, data.serial_to or None, operation_password=data.operation_password
-        )
-
-    @get("/subscribers", opt=access("view_cards"))
-    async def list_subscribers(
-        self, request: Request, search: FromQuery[str] = "", status: FromQuery[str] = "", page: FromQuery[int] = 1
-    ) -> dict[str, Any]:
-        rows, total = await subscribers.list_subscribers(
-            request.user, search=search[:20], status=status[:16], page=page
-        )
-        return json_page(rows, total, page)
-
-    @get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
-    async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> dict[str, Any]:
-        return await subscribers.get_subscriber(request.user, subscriber_id)
-
-    @get("/subscribers/{subscriber_id:int}/calls", opt=access("view_cards"))
-    async def subscriber_calls(
-        self, request: Request, subscriber_id: FromPath[int], limit: FromQuery[int] = 50
-    ) -> list[dict[str, Any]]:
-        """A subscriber's latest rated calls (at most 200), newest first; only within the caller's subtree."""
-        row = await subscribers.get_subscriber(request.user, subscriber_id)
-        return await switch.calls_of(row["id"], limit=limit)
-
-    @post("/subscribers/{subscriber_id:int}/suspend", opt=access("manage_subscribers"), status_code=200)
-    async def suspend(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
-        return await subscribers.suspend_subscriber(request.user, subscriber_id, data.reason)
-
-    @post("/subscribers/{subscriber_id:int}/resume", opt=access("manage_subscribers"), status_code=200)
-    async def resume(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
-        return await subscribers.resume_subscriber(request.user, subscriber_id, data.reason)
-
-    @post("/subscribers/{subscriber_id:int}/close", opt=access("manage_subscribers"), status_code=200)
-    async def close(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
-        return await subscribers.close_subscriber(
-            request.user, subscriber_id, data.reason, operation_password=data.operation_password
-        )
-
-    @post("/subscribers/{subscriber_id:int}/recharge", opt=access("sell_cards"), status_code=200)
-    async def recharge(
-        self,
-        request: Request,
-        subscriber_id: FromPath[int],
-        data: JSONBody[RechargeOnBehalfIn],
-        settings: NamedDependency[Settings],
-    ) -> dict:
-        return await services.redeem_card(
-            data.serial,
-            data.pin,
-            subscriber_id=subscriber_id,
-            address=client_address(request.scope),
-            card_key=settings.card_key,
-            actor=request.user,
         )
 
 

@@ -1,0 +1,90 @@
+"""JSON API v1 for subscriber accounts, as agents see them: the list, one account and its calls,
+suspend, resume, close and recharge on the subscriber's behalf."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from accounts import services as subscribers
+from accounts import switch
+from cards import services
+from web.auth import access, client_address
+from web.controllers.paging import json_page
+from web.settings import Settings
+
+
+@dataclass
+class ReasonIn:
+    reason: str
+    operation_password: str = ""
+
+
+@dataclass
+class RechargeOnBehalfIn:
+    serial: str
+    pin: str
+
+
+class SubscribersApiController(Controller):
+    path = "/api/v1/subscribers"
+    tags = ["subscribers"]
+
+    @get("/", opt=access("view_cards"))
+    async def list_subscribers(
+        self, request: Request, search: FromQuery[str] = "", status: FromQuery[str] = "", page: FromQuery[int] = 1
+    ) -> dict[str, Any]:
+        rows, total = await subscribers.list_subscribers(
+            request.user, search=search[:20], status=status[:16], page=page
+        )
+        return json_page(rows, total, page)
+
+    @get("/{subscriber_id:int}", opt=access("view_cards"))
+    async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> dict[str, Any]:
+        return await subscribers.get_subscriber(request.user, subscriber_id)
+
+    @get("/{subscriber_id:int}/calls", opt=access("view_cards"))
+    async def subscriber_calls(
+        self, request: Request, subscriber_id: FromPath[int], limit: FromQuery[int] = 50
+    ) -> list[dict[str, Any]]:
+        """A subscriber's latest rated calls (at most 200), newest first; only within the caller's subtree."""
+        row = await subscribers.get_subscriber(request.user, subscriber_id)
+        return await switch.calls_of(row["id"], limit=limit)
+
+    @post("/{subscriber_id:int}/suspend", opt=access("manage_subscribers"), status_code=200)
+    async def suspend(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
+        return await subscribers.suspend_subscriber(request.user, subscriber_id, data.reason)
+
+    @post("/{subscriber_id:int}/resume", opt=access("manage_subscribers"), status_code=200)
+    async def resume(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
+        return await subscribers.resume_subscriber(request.user, subscriber_id, data.reason)
+
+    @post("/{subscriber_id:int}/close", opt=access("manage_subscribers"), status_code=200)
+    async def close(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
+        return await subscribers.close_subscriber(
+            request.user, subscriber_id, data.reason, operation_password=data.operation_password
+        )
+
+    @post("/{subscriber_id:int}/recharge", opt=access("sell_cards"), status_code=200)
+    async def recharge(
+        self,
+        request: Request,
+        subscriber_id: FromPath[int],
+        data: JSONBody[RechargeOnBehalfIn],
+        settings: NamedDependency[Settings],
+    ) -> dict:
+        return await services.redeem_card(
+            data.serial,
+            data.pin,
+            subscriber_id=subscriber_id,
+            address=client_address(request.scope),
+            card_key=settings.card_key,
+            actor=request.user,
+        )
+
+
+ROUTES = [SubscribersApiController]
