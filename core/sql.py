@@ -3,8 +3,10 @@
 Piccolo builds every query anew in Python, 0.1-0.2 ms for a select with a join, which was most of
 the CPU a redemption cost. The few statements that run hundreds of times a second are written as
 fixed SQL where they are used, and these functions send them straight to the driver: on the
-current transaction's connection, else on a pooled one. Placeholders are `{}`, as in Piccolo's
-raw(); values are always passed as parameters, never formatted into the text.
+current transaction's connection, else on a pooled one, through the drivers' public calls
+(asyncpg's fetch, aiosqlite's execute_fetchall) and PooledSQLiteEngine.fetch_all, not through
+Piccolo's private ones. Placeholders are `{}`, as in Piccolo's raw(); values are always passed
+as parameters, never formatted into the text.
 """
 
 from __future__ import annotations
@@ -61,9 +63,9 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
             finally:
                 await connection.close()
         return [dict(row) for row in rows]
-    if transaction is not None:
-        return await engine._run_in_existing_connection(transaction.connection, query, list(args))
-    return await engine._run_in_new_connection(query, list(args))
+    if transaction is not None:  # aiosqlite's own call, on the transaction's connection
+        return await transaction.connection.execute_fetchall(query, args)
+    return await engine.fetch_all(query, args)
 
 
 async def fetch_one(sql: str, *args: Any) -> dict[str, Any] | None:

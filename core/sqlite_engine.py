@@ -56,12 +56,17 @@ class PooledSQLiteEngine(SQLiteEngine):
     async def get_connection(self) -> _Lent:  # a transaction's connection
         return _Lent(await self.take(), self)
 
-    async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
+    async def fetch_all(self, query: str, args=()) -> list[dict]:
+        """The rows of one statement, on a pooled connection outside any transaction."""
         connection = await self.take()
         try:
-            return await connection.execute_fetchall(query, args or [])
+            return await connection.execute_fetchall(query, args)
         finally:
             await self.give_back(connection)
+
+    # Piccolo's hooks for its own queries (overridden, never called from the project).
+    async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
+        return await self.fetch_all(query, args or [])
 
     async def _run_in_existing_connection(self, connection, query, args=None, query_type="generic", table=None):
         # Foreign keys are on already; one trip to the connection's thread, not three (execute,

@@ -1,6 +1,4 @@
-"""Pure rules: tree paths, money display, settings, language choice, the architecture rule."""
-import ast
-import pathlib
+"""Pure rules: tree paths, money display, settings, language choice."""
 
 import pytest
 from hypothesis import given
@@ -59,19 +57,6 @@ def test_demo_settings_keep_their_generated_secrets(tmp_path):
     env = {"VOIPAGENCY_DB_PATH": str(tmp_path / "demo.sqlite3")}
     first, second = Settings.from_env(env), Settings.from_env(env)
     assert first.demo and first.secret_key == second.secret_key and len(first.secret_key) >= 32
-
-
-def test_domain_packages_do_not_import_litestar():
-    root = pathlib.Path(__file__).resolve().parents[2]
-    offenders = []
-    for package in ("agency", "accounts", "cards", "support"):
-        for file in (root / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(file.read_text())):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-                if any(n == "litestar" or n.startswith("litestar.") for n in names):
-                    offenders.append(str(file.relative_to(root)))
-    assert offenders == []
 
 
 def test_host_check_ignores_the_port():
