@@ -9,12 +9,13 @@ import asyncio
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from agency.agents import valid_id
 from agency.roles import Actor
 from agency.tree import in_subtree
-from cards.services import prepare_batch, write_batch
+from cards.services import BatchSpec, prepare_batch, write_batch
 from cards.tables import CardJob
 from core.clock import now
 from core.errors import DomainError, NotFound
@@ -26,9 +27,28 @@ _progress: dict[int, tuple[int, int]] = {}  # job id -> (cards written, total), 
 _tasks: set[asyncio.Task] = set()
 
 
-async def start_job(actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object) -> int:
-    """Check everything now (so errors show on the form), then write the batch in the background."""
+@dataclass(frozen=True)
+class JobStarted:
+    """A batch too large to wait for: job `job_id` writes it in the background."""
+
+    job_id: int
+
+
+async def generate_or_start_job(
+    actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object
+) -> dict[str, Any] | JobStarted:
+    """The one place that decides how a batch is made: everything is checked now (so errors show
+    on the form or in the API's answer), then a batch of BACKGROUND_FROM cards or more is written
+    by a job, a smaller one at once. Returns the new batch, or the started job."""
     spec, agent = await prepare_batch(actor, data, operation_password)
+    if spec.count >= BACKGROUND_FROM:
+        return JobStarted(await _start_job(actor, spec, agent, card_key=card_key))
+    batch, _pairs = await write_batch(actor, spec, agent, card_key=card_key, return_pairs=False)
+    return batch
+
+
+async def _start_job(actor: Actor, spec: BatchSpec, agent: dict[str, Any], *, card_key: bytes) -> int:
+    """Write a checked batch in the background; returns the job's id at once."""
     rows = await CardJob.insert(
         CardJob(
             agent=agent["id"],

@@ -13,6 +13,7 @@ from litestar.exceptions import (
 )
 from litestar.response import Redirect
 
+from cards.errors import RedemptionFailed
 from core.errors import (
     N_,
     Conflict,
@@ -37,6 +38,9 @@ STATUS_OF = {
     OperationPasswordRejected: 403,
     ValidationFailed: 400,
 }
+# Refusals a form shows on its own page (web.controllers.forms.refusal); the others (not found,
+# forbidden) get the error page. Any other domain error is bad input (400), a failed redemption too.
+FORM_REFUSALS = (ValidationFailed, Conflict, OperationPasswordRejected, RedemptionFailed)
 MESSAGE_OF_STATUS = {
     400: N_("The request is not valid."),
     401: N_("Please log in."),
@@ -80,8 +84,13 @@ def error_text(exc: DomainError) -> str:
     return translated(exc.message, exc.params)
 
 
+def status_of(exc: DomainError) -> int:
+    """The one status of a domain error, on a page as in the API."""
+    return next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
+
+
 def domain_error(request: Request, exc: DomainError) -> Response:
-    status = next((code for cls, code in STATUS_OF.items() if isinstance(exc, cls)), 400)
+    status = status_of(exc)
     message = translated(exc.message, exc.params)
     errors = field_errors(exc) if isinstance(exc, ValidationFailed) else None
     return _respond(request, status, message, errors)

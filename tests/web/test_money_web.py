@@ -168,3 +168,24 @@ async def test_price_preview_and_order_filters(client):
     assert none["total"] == 0
     page = await client.get("/bundles?until=2020-01-01", headers={"HX-Request": "true"})
     assert "<html" not in page.text and "BO" not in page.text
+
+
+async def test_a_refusal_has_the_same_status_on_the_page_and_in_the_api(client):
+    await demo_actors()
+    await web_login(client, "huaxin")
+    await post_form(client, "/remittances", {"amount": "10", "bank_reference": "SAME-1", "remitted_on": "2026-11-20"})
+    client.cookies.clear()
+    await web_login(client, "finance")
+    remittance = (await client.get("/api/v1/remittances?to_me=true&status=pending")).json()["items"][0]["id"]
+    url = f"/remittances/{remittance}/confirm"
+
+    wrong = {"operation_password": "000000", "idempotency_key": key()}
+    page, answer = await post_form(client, url, wrong), await api(client, "POST", "/api/v1" + url, json=wrong)
+    assert page.status_code == answer.status_code == 403
+    assert answer.json()["error"] in page.text
+
+    assert (await post_form(client, url, {"operation_password": OP, "idempotency_key": key()})).status_code == 303
+    page = await post_form(client, url, {"operation_password": OP, "idempotency_key": key()})
+    answer = await api(client, "POST", "/api/v1" + url, json={"operation_password": OP, "idempotency_key": key()})
+    assert page.status_code == answer.status_code == 409
+    assert answer.json()["error"] in page.text

@@ -7,10 +7,10 @@ from litestar.params import FromPath
 from litestar.response import Response
 
 from agency import agents, sessions, users
-from core.errors import N_, ValidationFailed
+from core.errors import N_
 from money import wallets
 from web.auth import AUTHENTICATED, access
-from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.forms import form_action, redirect
 from web.i18n import gettext as _
 from web.rendering import render
 
@@ -49,14 +49,15 @@ async def account(request: Request) -> Response:
 
 
 async def _account_action(request: Request, action, message: str) -> Response:
-    try:
-        result = await action(await form_data(request))
-    except ValidationFailed as exc:
-        return form_errors(request, "account.html", exc, **await _account_context(request))
-    context = {**await _account_context(request), "message": _(message)}
-    if isinstance(result, str):
-        context["new_token"] = result
-    return render(request, "account.html", **context)
+    async def done(result) -> Response:
+        context = {**await _account_context(request), "message": _(message)}
+        if isinstance(result, str):
+            context["new_token"] = result
+        return render(request, "account.html", **context)
+
+    return await form_action(
+        request, action, done=done, page="account.html", context=lambda _: _account_context(request)
+    )
 
 
 @post("/account/password", opt=access(AUTHENTICATED))

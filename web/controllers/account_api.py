@@ -3,14 +3,16 @@ Authenticate with a session cookie (and the X-CSRF-Token header) or `Authorizati
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
 
 from agency import sessions, users
 from web.auth import AUTHENTICATED, access
+from web.controllers.answers import answers
 
 
 @dataclass
@@ -30,21 +32,61 @@ class TokenIn:
     name: str
 
 
+class MeOut(msgspec.Struct):
+    """The caller: its user, role and agent (null for operator staff)."""
+
+    user_id: int
+    username: str
+    role: str
+    agent_id: int | None
+    is_operator: bool
+
+
+class SessionOut(msgspec.Struct):
+    """One of the caller's live login sessions."""
+
+    id: int
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    address: str
+    user_agent: str
+
+
+class RevokedSessionsAnswer(msgspec.Struct):
+    """How many of the caller's other sessions were ended."""
+
+    revoked: int
+
+
+class TokenOut(msgspec.Struct):
+    """One of the caller's live API tokens (the token itself is never shown again)."""
+
+    id: int
+    name: str
+    created_at: dt.datetime
+
+
+class NewTokenOut(msgspec.Struct):
+    """A new API token, `va_…`: sent in this answer only."""
+
+    token: str
+
+
 class MeController(Controller):
     path = "/api/v1/me"
     tags = ["me"]
     opt = access(AUTHENTICATED)
 
     @get("/")
-    async def me(self, request: Request) -> dict[str, Any]:
+    async def me(self, request: Request) -> MeOut:
         actor = request.user
-        return {
-            "user_id": actor.user_id,
-            "username": actor.username,
-            "role": actor.role,
-            "agent_id": actor.agent_id,
-            "is_operator": actor.is_operator,
-        }
+        return MeOut(
+            user_id=actor.user_id,
+            username=actor.username,
+            role=actor.role,
+            agent_id=actor.agent_id,
+            is_operator=actor.is_operator,
+        )
 
     @post("/password", status_code=204)
     async def change_password(self, request: Request, data: JSONBody[OwnPasswordIn]) -> None:
@@ -55,21 +97,21 @@ class MeController(Controller):
         await users.set_operation_password(request.user, data.login_password, data.operation_password)
 
     @get("/sessions")
-    async def list_sessions(self, request: Request) -> list[dict[str, Any]]:
-        return await sessions.list_sessions(request.user)
+    async def list_sessions(self, request: Request) -> list[SessionOut]:
+        return answers(SessionOut, await sessions.list_sessions(request.user))
 
     @post("/sessions/revoke-others")
-    async def revoke_other_sessions(self, request: Request) -> dict[str, int]:
-        return {"revoked": await sessions.revoke_other_sessions(request.user)}
+    async def revoke_other_sessions(self, request: Request) -> RevokedSessionsAnswer:
+        return RevokedSessionsAnswer(revoked=await sessions.revoke_other_sessions(request.user))
 
     @get("/tokens")
-    async def list_tokens(self, request: Request) -> list[dict[str, Any]]:
-        return await sessions.list_api_tokens(request.user)
+    async def list_tokens(self, request: Request) -> list[TokenOut]:
+        return answers(TokenOut, await sessions.list_api_tokens(request.user))
 
     @post("/tokens", status_code=201)
-    async def create_token(self, request: Request, data: JSONBody[TokenIn]) -> dict[str, str]:
+    async def create_token(self, request: Request, data: JSONBody[TokenIn]) -> NewTokenOut:
         """The token is in this answer only; it is stored hashed."""
-        return {"token": await sessions.create_api_token(request.user, data.name)}
+        return NewTokenOut(token=await sessions.create_api_token(request.user, data.name))
 
     @delete("/tokens/{token_id:int}", status_code=204)
     async def revoke_token(self, request: Request, token_id: FromPath[int]) -> None:

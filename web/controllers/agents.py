@@ -14,7 +14,7 @@ from agency import agents, users
 from core.errors import N_, ValidationFailed
 from money import onboarding
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, parse_day, redirect, to_int
+from web.controllers.forms import form_data, parse_day, redirect, refusal, to_int
 from web.controllers.paging import PER_PAGE, page_count
 from web.rendering import render
 from web.settings import Settings
@@ -54,7 +54,7 @@ async def create_agent(request: Request, settings: NamedDependency[Settings]) ->
     try:
         agent = await onboarding.create_agent(request.user, parent_id, data, max_depth=settings.max_agent_depth)
     except ValidationFailed as exc:
-        return form_errors(request, "agents/form.html", exc, agent=None, parent=parent, values=data)
+        return refusal(request, "agents/form.html", exc, agent=None, parent=parent, values=data)
     return redirect(request, f"/agents/{agent['id']}")
 
 
@@ -88,7 +88,7 @@ async def update_agent(request: Request, agent_id: FromPath[int]) -> Response:
     try:
         await agents.update_agent(request.user, agent_id, data)
     except ValidationFailed as exc:
-        return form_errors(request, "agents/form.html", exc, agent=agent, parent=None, values=data)
+        return refusal(request, "agents/form.html", exc, agent=agent, parent=None, values=data)
     return redirect(request, f"/agents/{agent_id}")
 
 
@@ -129,7 +129,7 @@ async def create_agent_user(request: Request, agent_id: FromPath[int]) -> Respon
         await users.create_user(request.user, agent_id, data)
     except ValidationFailed as exc:
         rows = await users.list_users(request.user, agent_id=agent_id)
-        return form_errors(request, "users/list.html", exc, agent=agent, users=rows, values=data)
+        return refusal(request, "users/list.html", exc, agent=agent, users=rows, values=data)
     return redirect(request, f"/agents/{agent_id}/users")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -14,9 +14,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from agency import agents, users
 from money import onboarding
 from web.auth import access
-from web.controllers.answers import present
-from web.controllers.paging import json_page
-from web.controllers.users_api import UserIn
+from web.controllers.answers import Page, answer, answers, page_of, present
+from web.controllers.users_api import UserIn, UserOut
 from web.settings import Settings
 
 
@@ -46,6 +45,25 @@ class NoticeIn:
     effective: dt.datetime | None = None
 
 
+class AgentOut(msgspec.Struct):
+    """An agent of the tree; `path` lists the ids from the top ("/00000001/00000007/")."""
+
+    id: int
+    parent: int | None
+    path: str
+    level: int
+    brand_name: str
+    contact_person: str
+    phone: str
+    address: str
+    timezone: str
+    calling_hours: str
+    status: str
+    notice_at: dt.datetime | None
+    terminates_at: dt.datetime | None
+    created_at: dt.datetime
+
+
 class AgentApiController(Controller):
     path = "/api/v1/agents"
     tags = ["agents"]
@@ -58,47 +76,48 @@ class AgentApiController(Controller):
         under: FromQuery[int | None] = None,
         page: FromQuery[int] = 1,
         per_page: FromQuery[int] = 50,
-    ) -> dict[str, Any]:
+    ) -> Page[AgentOut]:
         rows, total = await agents.list_agents(request.user, search=search, under=under, page=page, per_page=per_page)
-        return json_page(rows, total, page)
+        return page_of(AgentOut, rows, total, page)
 
     @post("/", opt=access("create_agent"), status_code=201)
     async def create_agent(
         self, request: Request, data: JSONBody[AgentIn], settings: NamedDependency[Settings]
-    ) -> dict[str, Any]:
+    ) -> AgentOut:
         fields = asdict(data)
         parent_id = fields.pop("parent_id")
-        return await onboarding.create_agent(request.user, parent_id, fields, max_depth=settings.max_agent_depth)
+        return answer(
+            AgentOut,
+            await onboarding.create_agent(request.user, parent_id, fields, max_depth=settings.max_agent_depth),
+        )
 
     @get("/{agent_id:int}", opt=access("view_agents"))
-    async def get_agent(self, request: Request, agent_id: FromPath[int]) -> dict[str, Any]:
-        return await agents.get_agent(request.user, agent_id)
+    async def get_agent(self, request: Request, agent_id: FromPath[int]) -> AgentOut:
+        return answer(AgentOut, await agents.get_agent(request.user, agent_id))
 
     @patch("/{agent_id:int}", opt=access("edit_agent"))
-    async def update_agent(
-        self, request: Request, agent_id: FromPath[int], data: JSONBody[AgentPatch]
-    ) -> dict[str, Any]:
-        return await agents.update_agent(request.user, agent_id, present(data))
+    async def update_agent(self, request: Request, agent_id: FromPath[int], data: JSONBody[AgentPatch]) -> AgentOut:
+        return answer(AgentOut, await agents.update_agent(request.user, agent_id, present(data)))
 
     @post("/{agent_id:int}/suspend", opt=access("change_agent_status"), status_code=200)
-    async def suspend(self, request: Request, agent_id: FromPath[int]) -> dict[str, Any]:
-        return await agents.suspend_agent(request.user, agent_id)
+    async def suspend(self, request: Request, agent_id: FromPath[int]) -> AgentOut:
+        return answer(AgentOut, await agents.suspend_agent(request.user, agent_id))
 
     @post("/{agent_id:int}/resume", opt=access("change_agent_status"), status_code=200)
-    async def resume(self, request: Request, agent_id: FromPath[int]) -> dict[str, Any]:
-        return await agents.resume_agent(request.user, agent_id)
+    async def resume(self, request: Request, agent_id: FromPath[int]) -> AgentOut:
+        return answer(AgentOut, await agents.resume_agent(request.user, agent_id))
 
     @post("/{agent_id:int}/notice", opt=access("change_agent_status"), status_code=200)
-    async def notice(self, request: Request, agent_id: FromPath[int], data: JSONBody[NoticeIn]) -> dict[str, Any]:
-        return await agents.give_notice(request.user, agent_id, data.effective)
+    async def notice(self, request: Request, agent_id: FromPath[int], data: JSONBody[NoticeIn]) -> AgentOut:
+        return answer(AgentOut, await agents.give_notice(request.user, agent_id, data.effective))
 
     @get("/{agent_id:int}/users", opt=access("view_agents"))
-    async def list_users(self, request: Request, agent_id: FromPath[int]) -> list[dict[str, Any]]:
-        return await users.list_users(request.user, agent_id=agent_id)
+    async def list_users(self, request: Request, agent_id: FromPath[int]) -> list[UserOut]:
+        return answers(UserOut, await users.list_users(request.user, agent_id=agent_id))
 
     @post("/{agent_id:int}/users", opt=access("manage_users"), status_code=201)
-    async def create_user(self, request: Request, agent_id: FromPath[int], data: JSONBody[UserIn]) -> dict[str, Any]:
-        return await users.create_user(request.user, agent_id, asdict(data))
+    async def create_user(self, request: Request, agent_id: FromPath[int], data: JSONBody[UserIn]) -> UserOut:
+        return answer(UserOut, await users.create_user(request.user, agent_id, asdict(data)))
 
 
 ROUTES = [AgentApiController]

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get
 from litestar.params import FromQuery
 
 from agency import audit
 from web.auth import access
+from web.controllers.answers import Page, page_of
 from web.controllers.audit import audit_filter
-from web.controllers.paging import json_page
+
+
+class AuditEntryOut(msgspec.Struct):
+    """One audit record: who (user, role, agent, address) did what to which target, before and after."""
+
+    id: int
+    at: dt.datetime
+    user_id: int | None
+    username: str
+    role: str
+    actor_agent_id: int | None
+    address: str
+    action: str
+    target_type: str
+    target_id: str
+    scope_path: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
 
 
 class AuditApiController(Controller):
@@ -26,9 +46,9 @@ class AuditApiController(Controller):
         since: FromQuery[str] = "",
         until: FromQuery[str] = "",
         page: FromQuery[int] = 1,
-    ) -> dict[str, Any]:
+    ) -> Page[AuditEntryOut]:
         rows, total = await audit.list_entries(request.user, audit_filter(action, user, since, until), page=page)
-        return json_page(rows, total, page)
+        return page_of(AuditEntryOut, rows, total, page)
 
 
 ROUTES = [AuditApiController]

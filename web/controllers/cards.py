@@ -10,11 +10,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from cards import exports, jobs, services
-from core.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, query_id, redirect
+from web.controllers.forms import form_action, form_data, query_id, redirect, refusal
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import error_text, translated
+from web.errors import FORM_REFUSALS
 from web.exports import table_response
 from web.formatting import datetime_local
 from web.i18n import gettext as _
@@ -30,7 +29,7 @@ async def _batches_context(request: Request, page: int = 1) -> dict:
         "page": page,
         "errors": {},
         "values": {},
-        "message": None,
+        "error": None,
         "kinds": services.KINDS,
         "rules": services.EXPIRY_RULES,
     }
@@ -44,28 +43,16 @@ async def batches_page(request: Request, page: FromQuery[int] = 1) -> Response:
 @post("/cards/batches", opt=access("generate_cards"))
 async def generate_batch(request: Request, settings: NamedDependency[Settings]) -> Response:
     data = await form_data(request)
-    count = data.get("count", "")
     try:
-        if count.isascii() and count.isdigit() and int(count) >= jobs.BACKGROUND_FROM:
-            job_id = await jobs.start_job(
-                request.user, data, card_key=settings.card_key, operation_password=data.get("operation_password")
-            )
-            return redirect(request, f"/cards/jobs/{job_id}")
-        batch, _pairs = await services.generate_batch(
+        made = await jobs.generate_or_start_job(
             request.user, data, card_key=settings.card_key, operation_password=data.get("operation_password")
         )
-    except ValidationFailed as exc:
+    except FORM_REFUSALS as exc:
         context = await _batches_context(request)
-        return form_errors(request, "cards/batches.html", exc, **{**context, "values": data})
-    except (Conflict, OperationPasswordRejected) as exc:
-        context = await _batches_context(request)
-        return render(
-            request,
-            "cards/batches.html",
-            status_code=409,
-            **{**context, "values": data, "message": translated(exc.message, exc.params)},
-        )
-    return redirect(request, f"/cards/batches/{batch['id']}")
+        return refusal(request, "cards/batches.html", exc, **{**context, "values": data})
+    if isinstance(made, jobs.JobStarted):
+        return redirect(request, f"/cards/jobs/{made.job_id}")
+    return redirect(request, f"/cards/batches/{made['id']}")
 
 
 @get("/cards/jobs/{job_id:int}", opt=access("view_cards"))
@@ -139,6 +126,21 @@ async def export_batch(
     return table_response(name, file_format, header, rows)
 
 
+async def _cards_context(request: Request, *, values: dict | None = None, message: str | None = None, **filters):
+    rows, total = await services.list_cards(request.user, per_page=PER_PAGE, **filters)
+    return {
+        "cards": rows,
+        "total": total,
+        "page": filters.get("page", 1),
+        "pages": page_count(total),
+        "filters": {"serial": "", "status": "", "batch": ""},
+        "message": message,
+        "error": None,
+        "errors": {},
+        "values": values or {},
+    }
+
+
 @get("/cards", opt=access("view_cards"))
 async def cards_page(
     request: Request,
@@ -147,57 +149,22 @@ async def cards_page(
     batch: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
-    batch_id = query_id(batch)
-    rows, total = await services.list_cards(
-        request.user, serial=serial[:20], status=status[:16], batch_id=batch_id, page=page, per_page=PER_PAGE
-    )
-    return render(
-        request,
-        "cards/cards.html",
-        partial="cards/_cards.html",
-        cards=rows,
-        total=total,
-        page=page,
-        pages=page_count(total),
-        filters={"serial": serial[:20], "status": status[:16], "batch": batch[:9]},
-        message=None,
-        errors={},
-        values={},
-    )
+    context = await _cards_context(request, serial=serial[:20], status=status[:16], batch_id=query_id(batch), page=page)
+    context["filters"] = {"serial": serial[:20], "status": status[:16], "batch": batch[:9]}
+    return render(request, "cards/cards.html", partial="cards/_cards.html", **context)
 
 
 async def _range_action(request: Request, action) -> Response:
-    data = await form_data(request)
-    try:
-        result = await action(data)
-    except (ValidationFailed, Conflict, OperationPasswordRejected) as exc:
-        message = error_text(exc)
-        rows, total = await services.list_cards(request.user, per_page=PER_PAGE)
-        return render(
-            request,
-            "cards/cards.html",
-            status_code=400,
-            cards=rows,
-            total=total,
-            page=1,
-            pages=1,
-            filters={"serial": "", "status": "", "batch": ""},
-            message=message,
-            errors={},
-            values=data,
-        )
-    rows, total = await services.list_cards(request.user, serial="", per_page=PER_PAGE)
-    return render(
+    async def done(result: dict) -> Response:
+        message = _("Done: %(result)s") % {"result": ", ".join(f"{_(k)} {v}" for k, v in result.items())}
+        return render(request, "cards/cards.html", **await _cards_context(request, message=message))
+
+    return await form_action(
         request,
-        "cards/cards.html",
-        cards=rows,
-        total=total,
-        page=1,
-        pages=1,
-        filters={"serial": "", "status": "", "batch": ""},
-        errors={},
-        values={},
-        message=_("Done: %(result)s") % {"result": ", ".join(f"{_(k)} {v}" for k, v in result.items())},
+        action,
+        done=done,
+        page="cards/cards.html",
+        context=lambda data: _cards_context(request, values=data),
     )
 
 

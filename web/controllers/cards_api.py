@@ -3,16 +3,18 @@ Secrets are never in a JSON answer: they leave only in the batch's first export 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from cards import jobs, services
 from web.auth import access
-from web.controllers.paging import json_page
+from web.controllers.answers import Page, answer, page_of
 from web.settings import Settings
 
 
@@ -36,40 +38,134 @@ class RangeIn:
     operation_password: str = ""
 
 
+class BatchOut(msgspec.Struct):
+    """A batch of cards as listed: its rule, serial range and owner; never a secret."""
+
+    id: int
+    agent: int
+    kind: str
+    size: int
+    face_minutes: int
+    expiry_rule: str
+    expiry_date: dt.date | None
+    expiry_days: int | None
+    prefix: str
+    first_number: int
+    last_number: int
+    notes: str
+    status: str
+    created_at: dt.datetime
+    secrets_exported_at: dt.datetime | None
+    agent_name: str
+    agent_path: str
+
+
+class BatchDetailOut(BatchOut):
+    """One batch, with its first and last serial and how many of its cards are in each state."""
+
+    first_serial: str
+    last_serial: str
+    counts: dict[str, int]
+
+
+class JobStartedAnswer(msgspec.Struct):
+    """A large batch is being generated in the background: poll GET /api/v1/card-jobs/{job_id}."""
+
+    job_id: int
+
+
+class JobOut(msgspec.Struct):
+    """A batch generated in the background: its state, progress and, once done, its batch."""
+
+    id: int
+    size: int
+    status: str
+    batch: int | None
+    error: str
+    host: str
+    pid: int
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    done: int
+    percent: int
+    progress_known: bool
+
+
+class CardOut(msgspec.Struct):
+    """One card: serial, state and dates; never its secret."""
+
+    id: int
+    batch: int
+    serial: str
+    status: str
+    activated_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    redeemed_at: dt.datetime | None
+    redeemed_by: int | None
+    kind: str
+    face_minutes: int
+    agent_name: str
+
+
+class ActivatedAnswer(msgspec.Struct):
+    """Cards sold: recharge cards activated, and subscriber accounts opened by e-cards."""
+
+    activated: int
+    accounts_opened: int
+
+
+class VoidedAnswer(msgspec.Struct):
+    """Cards voided, and the minutes that went back to the agent's stock."""
+
+    voided: int
+    minutes_returned: int
+
+
+class RechargeAnswer(msgspec.Struct):
+    """A recharge card redeemed: its minutes, and the subscriber's balance after it."""
+
+    serial: str
+    minutes: int
+    balance_seconds: int
+
+
 class CardsApiController(Controller):
     path = "/api/v1"
     tags = ["cards"]
 
     @get("/card-batches", opt=access("view_cards"))
-    async def list_batches(self, request: Request, page: FromQuery[int] = 1) -> dict[str, Any]:
+    async def list_batches(self, request: Request, page: FromQuery[int] = 1) -> Page[BatchOut]:
         rows, total = await services.list_batches(request.user, page=page)
-        return json_page(rows, total, page)
+        return page_of(BatchOut, rows, total, page)
 
-    @post("/card-batches", opt=access("generate_cards"), status_code=201)
+    @post(
+        "/card-batches",
+        opt=access("generate_cards"),
+        status_code=201,
+        responses={202: ResponseSpec(JobStartedAnswer, description="A job generates the batch")},
+    )
     async def generate(
         self, request: Request, data: JSONBody[BatchIn], settings: NamedDependency[Settings]
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[BatchDetailOut | JobStartedAnswer]:
         """Generates the batch (201 with the batch), or for 20,000 cards or more starts a job
         (202 with {"job_id"}; poll GET /api/v1/card-jobs/{id}). The secrets are downloaded once
         from the batch's export (CSV, XLSX, PDF)."""
-        fields = {k: ("" if v is None else str(v)) for k, v in asdict(data).items() if k != "operation_password"}
-        if isinstance(data.count, int) and data.count >= jobs.BACKGROUND_FROM:
-            job_id = await jobs.start_job(
-                request.user, fields, card_key=settings.card_key, operation_password=data.operation_password
-            )
-            return Response({"job_id": job_id}, status_code=202)
-        batch, _pairs = await services.generate_batch(
-            request.user, fields, card_key=settings.card_key, operation_password=data.operation_password
+        fields = asdict(data)
+        password = fields.pop("operation_password")
+        made = await jobs.generate_or_start_job(
+            request.user, fields, card_key=settings.card_key, operation_password=password
         )
-        return Response(batch, status_code=201)
+        if isinstance(made, jobs.JobStarted):
+            return Response(JobStartedAnswer(job_id=made.job_id), status_code=202)
+        return Response(answer(BatchDetailOut, made), status_code=201)
 
     @get("/card-jobs/{job_id:int}", opt=access("view_cards"))
-    async def get_job(self, request: Request, job_id: FromPath[int]) -> dict[str, Any]:
-        return await jobs.get_job(request.user, job_id)
+    async def get_job(self, request: Request, job_id: FromPath[int]) -> JobOut:
+        return answer(JobOut, await jobs.get_job(request.user, job_id))
 
     @get("/card-batches/{batch_id:int}", opt=access("view_cards"))
-    async def get_batch(self, request: Request, batch_id: FromPath[int]) -> dict[str, Any]:
-        return await services.get_batch(request.user, batch_id)
+    async def get_batch(self, request: Request, batch_id: FromPath[int]) -> BatchDetailOut:
+        return answer(BatchDetailOut, await services.get_batch(request.user, batch_id))
 
     @get("/cards", opt=access("view_cards"))
     async def list_cards(
@@ -79,21 +175,24 @@ class CardsApiController(Controller):
         status: FromQuery[str] = "",
         batch_id: FromQuery[int | None] = None,
         page: FromQuery[int] = 1,
-    ) -> dict[str, Any]:
+    ) -> Page[CardOut]:
         rows, total = await services.list_cards(
             request.user, serial=serial[:20], status=status[:16], batch_id=batch_id, page=page
         )
-        return json_page(rows, total, page)
+        return page_of(CardOut, rows, total, page)
 
     @post("/cards/activate", opt=access("sell_cards"), status_code=200)
-    async def activate(self, request: Request, data: JSONBody[RangeIn]) -> dict[str, int]:
-        return await services.activate_cards(request.user, data.serial_from, data.serial_to or None)
+    async def activate(self, request: Request, data: JSONBody[RangeIn]) -> ActivatedAnswer:
+        return answer(
+            ActivatedAnswer, await services.activate_cards(request.user, data.serial_from, data.serial_to or None)
+        )
 
     @post("/cards/void", opt=access("sell_cards"), status_code=200)
-    async def void(self, request: Request, data: JSONBody[RangeIn]) -> dict[str, int]:
-        return await services.void_cards(
+    async def void(self, request: Request, data: JSONBody[RangeIn]) -> VoidedAnswer:
+        voided = await services.void_cards(
             request.user, data.serial_from, data.serial_to or None, operation_password=data.operation_password
         )
+        return answer(VoidedAnswer, voided)
 
 
 ROUTES = [CardsApiController]

@@ -1,16 +1,19 @@
-"""Helpers shared by the controllers: reading forms and query values, form errors, redirects."""
+"""Helpers shared by the controllers: reading forms and query values, the one way a form
+refuses, redirects."""
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request
 from litestar.response import Redirect, Response
 
-from core.errors import ValidationFailed
+from core.errors import DomainError, ValidationFailed
 from web.auth import CSRF_FIELD
-from web.errors import field_errors
+from web.errors import FORM_REFUSALS, error_text, field_errors, status_of
 from web.rendering import is_htmx, render
 
 
@@ -35,12 +38,36 @@ def redirect(request: Request, url: str) -> Response:
     return Redirect(url, status_code=303)
 
 
-def form_errors(
-    request: Request, template: str, exc: ValidationFailed, *, partial: str | None = None, **context: Any
+def refusal(
+    request: Request, template: str, exc: DomainError, *, partial: str | None = None, **context: Any
 ) -> Response:
-    """Re-render the form with the messages next to their fields (in place of any `errors` the
-    page context holds); nothing was changed."""
-    return render(request, template, status_code=400, partial=partial, **{**context, "errors": field_errors(exc)})
+    """The form's page again, refusing, under the status the error has everywhere (web.errors):
+    bad input beside its fields (`errors`, in place of any the context holds), any other refusal
+    in one line (`error`). Nothing was changed."""
+    if isinstance(exc, ValidationFailed):
+        context = {**context, "errors": field_errors(exc)}
+    else:
+        context = {**context, "error": error_text(exc)}
+    return render(request, template, status_code=status_of(exc), partial=partial, **context)
+
+
+async def form_action(
+    request: Request,
+    action: Callable[[dict[str, Any]], Awaitable[Any]],
+    *,
+    done: Callable[[Any], Response | Awaitable[Response]],
+    page: str,
+    context: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
+) -> Response:
+    """Run a form's use case on the posted fields: `done(result)` answers when it succeeded; a
+    refusal (FORM_REFUSALS) shows `page` again with `context(posted fields)`."""
+    data = await form_data(request)
+    try:
+        result = await action(data)
+    except FORM_REFUSALS as exc:
+        return refusal(request, page, exc, **await context(data))
+    answer = done(result)
+    return await answer if inspect.isawaitable(answer) else answer
 
 
 def parse_day(value: str) -> dt.datetime | None:

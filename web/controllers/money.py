@@ -12,14 +12,14 @@ from litestar.response import Response
 
 from agency import agents
 from agency.roles import Actor
-from core.errors import Conflict, OperationPasswordRejected, ValidationFailed
+from core.errors import ValidationFailed
 from core.units import format_price
 from money import bundles, onboarding, prices, remittances, wallets
 from money.ledger import JournalFilter
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, period, query_id, redirect, uploaded_file
+from web.controllers.forms import form_action, form_data, period, query_id, redirect, refusal, uploaded_file
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import field_errors, translated
+from web.errors import FORM_REFUSALS, field_errors
 from web.exports import table_response
 from web.formatting import datetime_local, money
 from web.i18n import gettext as _
@@ -156,17 +156,9 @@ async def buy_bundle(request: Request) -> Response:
             idempotency_key=data.get("idempotency_key"),
             expected_total_fen=int(expected) if expected and expected.isascii() and expected.isdigit() else None,
         )
-    except ValidationFailed as exc:
+    except FORM_REFUSALS as exc:
         context = await _bundles_context(request.user)
-        return form_errors(request, "money/bundles.html", exc, **{**context, "values": data})
-    except (Conflict, OperationPasswordRejected) as exc:
-        context = await _bundles_context(request.user)
-        return render(
-            request,
-            "money/bundles.html",
-            status_code=409,
-            **{**context, "values": data, "message": translated(exc.message, exc.params)},
-        )
+        return refusal(request, "money/bundles.html", exc, **{**context, "values": data})
     return redirect(request, f"/bundles/{order['id']}")
 
 
@@ -188,7 +180,7 @@ async def _remittance_context(actor: Actor, status: str = "") -> dict:
         "values": {},
         "today": dt.date.today().isoformat(),
         "idempotency_key": uuid.uuid4().hex,
-        "message": None,
+        "error": None,
     }
 
 
@@ -204,26 +196,25 @@ async def record_remittance(request: Request) -> Response:
         await remittances.record_remittance(request.user, data, slip)
     except ValidationFailed as exc:
         context = await _remittance_context(request.user)
-        return form_errors(request, "money/remittances.html", exc, **{**context, "values": data})
+        return refusal(request, "money/remittances.html", exc, **{**context, "values": data})
     return redirect(request, "/remittances")
 
 
 async def _decide(request: Request, remittance_id: int, confirm: bool) -> Response:
-    data = await form_data(request)
-    try:
-        await remittances.decide_remittance(
+    return await form_action(
+        request,
+        lambda d: remittances.decide_remittance(
             request.user,
             remittance_id,
             confirm=confirm,
-            operation_password=data.get("operation_password"),
-            idempotency_key=data.get("idempotency_key"),
-            note=data.get("note", ""),
-        )
-    except (ValidationFailed, Conflict, OperationPasswordRejected) as exc:
-        context = await _remittance_context(request.user)
-        context["message"] = translated(exc.message, exc.params)
-        return render(request, "money/remittances.html", status_code=400, **context)
-    return redirect(request, "/remittances")
+            operation_password=d.get("operation_password"),
+            idempotency_key=d.get("idempotency_key"),
+            note=d.get("note", ""),
+        ),
+        done=lambda _: redirect(request, "/remittances"),
+        page="money/remittances.html",
+        context=lambda _: _remittance_context(request.user),
+    )
 
 
 @post("/remittances/{remittance_id:int}/confirm", opt=access("confirm_remittance"))
@@ -259,7 +250,7 @@ def tiers_from_form(data: dict[str, str]) -> list[dict[str, str]]:
 
 async def _prices_context(request: Request, settings: Settings) -> dict:
     actor = request.user
-    context: dict = {"errors": {}, "message": None, "tier_rows": TIER_ROWS, "format_price": format_price}
+    context: dict = {"errors": {}, "error": None, "tier_rows": TIER_ROWS, "format_price": format_price}
     if actor.is_operator:
         levels = range(1, settings.max_agent_depth + 1)
         context["levels"] = [
@@ -293,13 +284,13 @@ async def prices_page(request: Request, settings: NamedDependency[Settings]) -> 
 
 
 async def _save_prices(request: Request, settings: Settings, action) -> Response:
-    data = await form_data(request)
-    try:
-        await action(data)
-    except ValidationFailed as exc:
-        context = await _prices_context(request, settings)
-        return form_errors(request, "money/prices.html", exc, **context)
-    return redirect(request, "/prices")
+    return await form_action(
+        request,
+        action,
+        done=lambda _: redirect(request, "/prices"),
+        page="money/prices.html",
+        context=lambda _: _prices_context(request, settings),
+    )
 
 
 @post("/prices/levels/{level:int}", opt=access("set_prices"))

@@ -5,9 +5,10 @@ the operation password."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
@@ -15,9 +16,9 @@ from core.units import format_price
 from money import bundles, onboarding, prices, remittances, wallets
 from money.pricing import Tier
 from web.auth import access
+from web.controllers.answers import Page, answer, page_of
 from web.controllers.forms import period
 from web.controllers.money import journal_filter
-from web.controllers.paging import json_page
 
 
 @dataclass
@@ -67,12 +68,178 @@ class ActivationIn:
     idempotency_key: str
 
 
-def _tiers(tiers: list[Tier]) -> list[dict[str, Any]]:
-    return [{"min_minutes": t.min_minutes, "price": format_price(t.price)} for t in tiers]
+class BalancesOut(msgspec.Struct):
+    """An agent's balances: wallet and deposit in fen, stock and card escrow in seconds."""
+
+    agent_id: int
+    wallet: int
+    stock: int
+    deposit: int
+    escrow: int
+    sold_this_month_minutes: int
+
+
+class JournalEntryOut(msgspec.Struct):
+    """One entry of an account's journal (amount in the account's unit: fen or sec) and its transaction."""
+
+    id: int
+    amount: int
+    unit: str
+    txn_id: int
+    kind: str
+    memo: str
+    at: dt.datetime
+    ref_type: str
+    ref_id: str
+
+
+class PricePreviewOut(msgspec.Struct):
+    """What a bundle of `minutes` costs: the tier applied, its price in fen per minute ("8.25"), the total in fen."""
+
+    minutes: int
+    tier_min_minutes: int
+    unit_price: str
+    total_fen: int
+
+
+class QuoteOut(PricePreviewOut):
+    """What a bundle costs the caller's agent now, and who sells it (null: the operator)."""
+
+    seller_id: int | None
+
+
+class PurchaseAnswer(msgspec.Struct):
+    """A bought bundle: the order's id and number, and the quote it was bought at."""
+
+    id: int
+    number: str
+    minutes: int
+    tier_min_minutes: int
+    unit_price: str
+    total_fen: int
+    seller_id: int | None
+
+
+class BundleOrderOut(msgspec.Struct):
+    """A bundle order; `unit_price` in 1/100 fen per minute, `seller` null for the operator."""
+
+    id: int
+    number: str
+    buyer: int
+    seller: int | None
+    minutes: int
+    tier_min_minutes: int
+    unit_price: int
+    total_fen: int
+    created_at: dt.datetime
+    buyer_name: str
+    seller_name: str | None
+
+
+class RemittanceOut(msgspec.Struct):
+    """Money an agent says it sent to its seller (null: the operator); status pending, confirmed or rejected."""
+
+    id: int
+    agent: int
+    seller: int | None
+    amount_fen: int
+    bank_reference: str
+    remitted_on: dt.date
+    status: str
+    note: str
+    slip_name: str
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    agent_name: str
+    agent_path: str
+
+
+class RemittanceDetailOut(RemittanceOut):
+    """A remittance with the media type of its bank slip ("" without one)."""
+
+    slip_type: str
+
+
+class DecisionAnswer(msgspec.Struct):
+    """A remittance confirmed (its amount credited to the agent's wallet) or rejected."""
+
+    id: int
+    status: str
+    amount_fen: int
+
+
+class TierOut(msgspec.Struct):
+    """One tier of a price list: from `min_minutes` on, `price` fen per minute ("8.25")."""
+
+    min_minutes: int
+    price: str
+
+
+class LevelPolicyOut(msgspec.Struct):
+    """The operator's policy for a level: minimum first purchase (minutes), deposit and franchise fee (fen)."""
+
+    level: int
+    min_first_purchase_minutes: int
+    deposit_fen: int
+    franchise_fee_fen: int
+
+
+class LevelPricesOut(msgspec.Struct):
+    """The operator's price list for agents of one level."""
+
+    level: int
+    tiers: list[TierOut]
+
+
+class OperatorPricesOut(LevelPricesOut):
+    """The operator's price list for a level, and its policy (shown to the operator only, else null)."""
+
+    policy: LevelPolicyOut | None
+
+
+class AgentPricesOut(msgspec.Struct):
+    """What an agent pays (its parent's own list, or the operator's) and the list it keeps for its sub-agents."""
+
+    agent_id: int
+    pays: list[TierOut]
+    pays_parents_own_list: bool
+    sells_to_sub_agents: list[TierOut]
+
+
+class SubAgentPricesOut(msgspec.Struct):
+    """The list an agent keeps for its direct sub-agents (empty: they pay the operator's list)."""
+
+    agent_id: int
+    sells_to_sub_agents: list[TierOut]
+
+
+class ActivationAnswer(msgspec.Struct):
+    """An activated agent, with the deposit and franchise fee (fen) its wallet paid."""
+
+    id: int
+    status: str
+    deposit_fen: int
+    franchise_fee_fen: int
+
+
+def _tiers(tiers: list[Tier]) -> list[TierOut]:
+    return [TierOut(t.min_minutes, format_price(t.price)) for t in tiers]
 
 
 def _tier_data(data: PriceListIn) -> list[dict[str, Any]]:
-    return [{"min_minutes": t.min_minutes, "price": t.price} for t in data.tiers]
+    return [asdict(t) for t in data.tiers]
+
+
+async def _decide(request: Request, remittance_id: int, data: DecisionIn, *, confirm: bool) -> DecisionAnswer:
+    decided = await remittances.decide_remittance(
+        request.user,
+        remittance_id,
+        confirm=confirm,
+        note=data.note,
+        operation_password=data.operation_password,
+        idempotency_key=data.idempotency_key,
+    )
+    return answer(DecisionAnswer, decided)
 
 
 class MoneyApiController(Controller):
@@ -80,8 +247,8 @@ class MoneyApiController(Controller):
     tags = ["money"]
 
     @get("/agents/{agent_id:int}/balances", opt=access("view_money"))
-    async def balances(self, request: Request, agent_id: FromPath[int]) -> dict[str, Any]:
-        return await wallets.money_summary(request.user, agent_id)
+    async def balances(self, request: Request, agent_id: FromPath[int]) -> BalancesOut:
+        return answer(BalancesOut, await wallets.money_summary(request.user, agent_id))
 
     @get("/agents/{agent_id:int}/journal", opt=access("view_money"))
     async def journal(
@@ -94,25 +261,26 @@ class MoneyApiController(Controller):
         until: FromQuery[str] = "",
         counterparty: FromQuery[str] = "",
         page: FromQuery[int] = 1,
-    ) -> dict[str, Any]:
+    ) -> Page[JournalEntryOut]:
         rows, total = await wallets.agent_journal(
             request.user, agent_id, account, journal_filter(kind, since, until, counterparty), page=page
         )
-        return json_page(rows, total, page)
+        return page_of(JournalEntryOut, rows, total, page)
 
     @get("/bundles/quote", opt=access("buy_bundle"))
-    async def quote(self, request: Request, minutes: FromQuery[str]) -> dict[str, Any]:
-        return (await bundles.quote(request.user, minutes)).as_dict()
+    async def quote(self, request: Request, minutes: FromQuery[str]) -> QuoteOut:
+        return answer(QuoteOut, (await bundles.quote(request.user, minutes)).as_dict())
 
     @post("/bundles", opt=access("buy_bundle"), status_code=201)
-    async def buy(self, request: Request, data: JSONBody[BundleIn]) -> dict[str, Any]:
-        return await bundles.buy_bundle(
+    async def buy(self, request: Request, data: JSONBody[BundleIn]) -> PurchaseAnswer:
+        bought = await bundles.buy_bundle(
             request.user,
             data.minutes,
             operation_password=data.operation_password,
             idempotency_key=data.idempotency_key,
             expected_total_fen=data.expected_total_fen,
         )
+        return answer(PurchaseAnswer, bought)
 
     @get("/bundles", opt=access("view_money"))
     async def orders(
@@ -122,108 +290,91 @@ class MoneyApiController(Controller):
         since: FromQuery[str] = "",
         until: FromQuery[str] = "",
         page: FromQuery[int] = 1,
-    ) -> dict[str, Any]:
+    ) -> Page[BundleOrderOut]:
         start, end = period(since, until)
         rows, total = await bundles.list_orders(request.user, agent_id=agent_id, since=start, until=end, page=page)
-        return json_page(rows, total, page)
+        return page_of(BundleOrderOut, rows, total, page)
 
     @get("/bundles/{order_id:int}", opt=access("view_money"))
-    async def order(self, request: Request, order_id: FromPath[int]) -> dict[str, Any]:
-        return await bundles.get_order(request.user, order_id)
+    async def order(self, request: Request, order_id: FromPath[int]) -> BundleOrderOut:
+        return answer(BundleOrderOut, await bundles.get_order(request.user, order_id))
 
     @post("/remittances", opt=access("record_remittance"), status_code=201)
-    async def record_remittance(self, request: Request, data: JSONBody[RemittanceIn]) -> dict[str, Any]:
-        return await remittances.record_remittance(
-            request.user,
-            {
-                "amount": data.amount,
-                "bank_reference": data.bank_reference,
-                "remitted_on": data.remitted_on.isoformat(),
-                "note": data.note,
-            },
-        )
+    async def record_remittance(self, request: Request, data: JSONBody[RemittanceIn]) -> RemittanceDetailOut:
+        return answer(RemittanceDetailOut, await remittances.record_remittance(request.user, asdict(data)))
 
     @get("/remittances", opt=access("view_money"))
     async def list_remittances(
         self, request: Request, status: FromQuery[str] = "", to_me: FromQuery[bool] = False, page: FromQuery[int] = 1
-    ) -> dict[str, Any]:
+    ) -> Page[RemittanceOut]:
         rows, total = await remittances.list_remittances(request.user, status=status, to_me=to_me, page=page)
-        return json_page(rows, total, page)
+        return page_of(RemittanceOut, rows, total, page)
 
     @post("/remittances/{remittance_id:int}/confirm", opt=access("confirm_remittance"), status_code=200)
-    async def confirm(self, request: Request, remittance_id: FromPath[int], data: JSONBody[DecisionIn]) -> dict:
-        return await remittances.decide_remittance(
-            request.user,
-            remittance_id,
-            confirm=True,
-            note=data.note,
-            operation_password=data.operation_password,
-            idempotency_key=data.idempotency_key,
-        )
+    async def confirm(
+        self, request: Request, remittance_id: FromPath[int], data: JSONBody[DecisionIn]
+    ) -> DecisionAnswer:
+        return await _decide(request, remittance_id, data, confirm=True)
 
     @post("/remittances/{remittance_id:int}/reject", opt=access("confirm_remittance"), status_code=200)
-    async def reject(self, request: Request, remittance_id: FromPath[int], data: JSONBody[DecisionIn]) -> dict:
-        return await remittances.decide_remittance(
-            request.user,
-            remittance_id,
-            confirm=False,
-            note=data.note,
-            operation_password=data.operation_password,
-            idempotency_key=data.idempotency_key,
-        )
+    async def reject(
+        self, request: Request, remittance_id: FromPath[int], data: JSONBody[DecisionIn]
+    ) -> DecisionAnswer:
+        return await _decide(request, remittance_id, data, confirm=False)
 
     @get("/prices/preview", opt=access("view_money"))
-    async def preview(self, request: Request, minutes: FromQuery[str], level: FromQuery[int | None] = None) -> dict:
-        return await prices.preview(request.user, minutes, level)
+    async def preview(
+        self, request: Request, minutes: FromQuery[str], level: FromQuery[int | None] = None
+    ) -> PricePreviewOut:
+        return answer(PricePreviewOut, await prices.preview(request.user, minutes, level))
 
     @get("/prices/levels/{level:int}", opt=access("view_money"))
-    async def operator_prices(self, request: Request, level: FromPath[int]) -> dict[str, Any]:
-        return {
-            "level": level,
-            "tiers": _tiers(await prices.operator_list(level)),
-            "policy": await prices.level_policy(level) if request.user.is_operator else None,
-        }
+    async def operator_prices(self, request: Request, level: FromPath[int]) -> OperatorPricesOut:
+        policy = answer(LevelPolicyOut, await prices.level_policy(level)) if request.user.is_operator else None
+        return OperatorPricesOut(level=level, tiers=_tiers(await prices.operator_list(level)), policy=policy)
 
     @put("/prices/levels/{level:int}", opt=access("set_prices"))
     async def save_operator_prices(
         self, request: Request, level: FromPath[int], data: JSONBody[PriceListIn]
-    ) -> dict[str, Any]:
-        return {"level": level, "tiers": _tiers(await prices.save_operator_list(request.user, level, _tier_data(data)))}
+    ) -> LevelPricesOut:
+        tiers = await prices.save_operator_list(request.user, level, _tier_data(data))
+        return LevelPricesOut(level=level, tiers=_tiers(tiers))
 
     @put("/prices/levels/{level:int}/policy", opt=access("set_prices"))
     async def save_level_policy(
         self, request: Request, level: FromPath[int], data: JSONBody[LevelPolicyIn]
-    ) -> dict[str, Any]:
+    ) -> LevelPolicyOut:
         values = prices.level_policy_values(data.min_first_purchase_minutes, data.deposit, data.franchise_fee)
-        return await prices.save_level_policy(request.user, level, values)
+        return answer(LevelPolicyOut, await prices.save_level_policy(request.user, level, values))
 
     @get("/agents/{agent_id:int}/prices", opt=access("view_money"))
-    async def agent_prices(self, request: Request, agent_id: FromPath[int]) -> dict[str, Any]:
+    async def agent_prices(self, request: Request, agent_id: FromPath[int]) -> AgentPricesOut:
         from agency.agents import get_agent
 
         agent = await get_agent(request.user, agent_id)
         pays, own_list = await prices.price_list_for(agent)
-        return {
-            "agent_id": agent_id,
-            "pays": _tiers(pays),
-            "pays_parents_own_list": own_list,
-            "sells_to_sub_agents": _tiers(await prices.agent_list(agent_id)),
-        }
+        return AgentPricesOut(
+            agent_id=agent_id,
+            pays=_tiers(pays),
+            pays_parents_own_list=own_list,
+            sells_to_sub_agents=_tiers(await prices.agent_list(agent_id)),
+        )
 
     @put("/agents/{agent_id:int}/prices", opt=access("set_prices"))
     async def save_agent_prices(
         self, request: Request, agent_id: FromPath[int], data: JSONBody[PriceListIn]
-    ) -> dict[str, Any]:
-        return {
-            "agent_id": agent_id,
-            "sells_to_sub_agents": _tiers(await prices.save_agent_list(request.user, agent_id, _tier_data(data))),
-        }
+    ) -> SubAgentPricesOut:
+        tiers = await prices.save_agent_list(request.user, agent_id, _tier_data(data))
+        return SubAgentPricesOut(agent_id=agent_id, sells_to_sub_agents=_tiers(tiers))
 
     @post("/agents/{agent_id:int}/activate", opt=access("activate_agent"), status_code=200)
-    async def activate(self, request: Request, agent_id: FromPath[int], data: JSONBody[ActivationIn]) -> dict:
-        return await onboarding.activate_agent(
+    async def activate(
+        self, request: Request, agent_id: FromPath[int], data: JSONBody[ActivationIn]
+    ) -> ActivationAnswer:
+        activated = await onboarding.activate_agent(
             request.user, agent_id, operation_password=data.operation_password, idempotency_key=data.idempotency_key
         )
+        return answer(ActivationAnswer, activated)
 
 
 ROUTES = [MoneyApiController]

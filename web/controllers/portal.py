@@ -24,7 +24,7 @@ from web.auth import (
     client_address,
     session_cookie_header,
 )
-from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.forms import form_data, redirect, refusal
 from web.controllers.paging import PER_PAGE, page_count
 from web.i18n import gettext as _
 from web.rendering import render
@@ -86,7 +86,7 @@ async def change_password(request: Request) -> Response:
     try:
         await change_subscriber_password(me["id"], data.get("new_password"))
     except ValidationFailed as exc:
-        return form_errors(request, "portal/password.html", exc)
+        return refusal(request, "portal/password.html", exc)
     await portal.end_other_sessions(me["id"], keep=me["session_id"])
     return redirect(request, "/portal")
 

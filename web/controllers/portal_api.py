@@ -4,8 +4,8 @@ portal's session."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+import msgspec
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
@@ -13,6 +13,9 @@ from litestar.params import FromQuery, JSONBody
 from accounts import portal, switch
 from cards.services import redeem_card
 from web.auth import SUBSCRIBER, access, client_address
+from web.controllers.answers import answer, answers
+from web.controllers.cards_api import RechargeAnswer
+from web.controllers.subscribers_api import CallOut
 from web.settings import Settings
 
 
@@ -22,35 +25,42 @@ class RechargeIn:
     pin: str
 
 
+class BalanceOut(msgspec.Struct):
+    """The subscriber's balance in seconds and whole minutes, status, and days to expiry (null: none)."""
+
+    account_number: str
+    status: str
+    balance_seconds: int
+    balance_minutes: int
+    days_left: int | None
+
+
 @get("/api/v1/portal/balance", opt=access(SUBSCRIBER))
-async def api_balance(request: Request) -> dict[str, Any]:
+async def api_balance(request: Request) -> BalanceOut:
     """The subscriber's balance (seconds and minutes), status and days to expiry."""
     me = await portal.overview(request.scope["subscriber"]["id"])
-    return {
-        "account_number": me["account_number"],
-        "status": me["status"],
-        "balance_seconds": me["balance_seconds"],
-        "balance_minutes": me["balance_seconds"] // 60,
-        "days_left": me["days_left"],
-    }
+    return answer(BalanceOut, {**me, "balance_minutes": me["balance_seconds"] // 60})
 
 
 @get("/api/v1/portal/calls", opt=access(SUBSCRIBER))
-async def api_calls(request: Request, limit: FromQuery[int] = 50) -> list[dict[str, Any]]:
+async def api_calls(request: Request, limit: FromQuery[int] = 50) -> list[CallOut]:
     """The subscriber's latest rated calls (at most 200), newest first; seconds of airtime."""
-    return await switch.calls_of(request.scope["subscriber"]["id"], limit=limit)
+    return answers(CallOut, await switch.calls_of(request.scope["subscriber"]["id"], limit=limit))
 
 
 @post("/api/v1/portal/recharge", opt=access(SUBSCRIBER), status_code=200)
-async def api_recharge(request: Request, data: JSONBody[RechargeIn], settings: NamedDependency[Settings]) -> dict:
+async def api_recharge(
+    request: Request, data: JSONBody[RechargeIn], settings: NamedDependency[Settings]
+) -> RechargeAnswer:
     """Redeem a recharge card (serial + PIN); one generic error whatever went wrong."""
-    return await redeem_card(
+    redeemed = await redeem_card(
         data.serial,
         data.pin,
         subscriber_id=request.scope["subscriber"]["id"],
         address=client_address(request.scope),
         card_key=settings.card_key,
     )
+    return answer(RechargeAnswer, redeemed)
 
 
 ROUTES = [api_balance, api_calls, api_recharge]

@@ -11,12 +11,9 @@ from litestar.response import Response
 from accounts import services as subscribers
 from accounts import switch
 from cards import services
-from cards.errors import RedemptionFailed
-from core.errors import Conflict, OperationPasswordRejected, ValidationFailed
 from web.auth import access, client_address
-from web.controllers.forms import form_data, redirect
+from web.controllers.forms import form_action, redirect
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import error_text
 from web.rendering import render
 from web.settings import Settings
 
@@ -42,22 +39,22 @@ async def subscribers_page(
 
 @get("/subscribers/{subscriber_id:int}", opt=access("view_cards"))
 async def subscriber_page(request: Request, subscriber_id: FromPath[int]) -> Response:
+    return render(request, "subscribers/detail.html", **await _detail_context(request, subscriber_id))
+
+
+async def _detail_context(request: Request, subscriber_id: int) -> dict:
     row = await subscribers.get_subscriber(request.user, subscriber_id)
-    calls = await switch.calls_of(row["id"])
-    return render(request, "subscribers/detail.html", subscriber=row, calls=calls, error=None)
+    return {"subscriber": row, "calls": await switch.calls_of(row["id"]), "error": None}
 
 
 async def _subscriber_action(request: Request, subscriber_id: int, action) -> Response:
-    data = await form_data(request)
-    try:
-        await action(data)
-    except (ValidationFailed, Conflict, OperationPasswordRejected, RedemptionFailed) as exc:
-        row = await subscribers.get_subscriber(request.user, subscriber_id)
-        calls = await switch.calls_of(row["id"])
-        return render(
-            request, "subscribers/detail.html", status_code=400, subscriber=row, calls=calls, error=error_text(exc)
-        )
-    return redirect(request, f"/subscribers/{subscriber_id}")
+    return await form_action(
+        request,
+        action,
+        done=lambda _: redirect(request, f"/subscribers/{subscriber_id}"),
+        page="subscribers/detail.html",
+        context=lambda _: _detail_context(request, subscriber_id),
+    )
 
 
 @post("/subscribers/{subscriber_id:int}/suspend", opt=access("manage_subscribers"))

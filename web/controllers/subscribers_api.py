@@ -3,9 +3,10 @@ suspend, resume, close and recharge on the subscriber's behalf."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -14,7 +15,8 @@ from accounts import services as subscribers
 from accounts import switch
 from cards import services
 from web.auth import access, client_address
-from web.controllers.paging import json_page
+from web.controllers.answers import Page, answer, answers, page_of
+from web.controllers.cards_api import RechargeAnswer
 from web.settings import Settings
 
 
@@ -30,6 +32,40 @@ class RechargeOnBehalfIn:
     pin: str
 
 
+class SubscriberOut(msgspec.Struct):
+    """A subscriber account as listed: number, state, dates and owning agent."""
+
+    id: int
+    account_number: str
+    agent: int
+    status: str
+    expires_at: dt.datetime | None
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+    must_change_password: bool
+    agent_name: str
+    agent_path: str
+
+
+class SubscriberDetailOut(SubscriberOut):
+    """One subscriber account, with its balance in seconds of airtime."""
+
+    balance_seconds: int
+
+
+class CallOut(msgspec.Struct):
+    """A rated call: destination, times, and seconds answered, billed and charged to the balance."""
+
+    call_id: str
+    destination: str
+    started_at: dt.datetime
+    answered_at: dt.datetime | None
+    duration: int
+    billed: int
+    charged: int
+    flagged: bool
+
+
 class SubscribersApiController(Controller):
     path = "/api/v1/subscribers"
     tags = ["subscribers"]
@@ -37,37 +73,48 @@ class SubscribersApiController(Controller):
     @get("/", opt=access("view_cards"))
     async def list_subscribers(
         self, request: Request, search: FromQuery[str] = "", status: FromQuery[str] = "", page: FromQuery[int] = 1
-    ) -> dict[str, Any]:
+    ) -> Page[SubscriberOut]:
         rows, total = await subscribers.list_subscribers(
             request.user, search=search[:20], status=status[:16], page=page
         )
-        return json_page(rows, total, page)
+        return page_of(SubscriberOut, rows, total, page)
 
     @get("/{subscriber_id:int}", opt=access("view_cards"))
-    async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> dict[str, Any]:
-        return await subscribers.get_subscriber(request.user, subscriber_id)
+    async def get_subscriber(self, request: Request, subscriber_id: FromPath[int]) -> SubscriberDetailOut:
+        return answer(SubscriberDetailOut, await subscribers.get_subscriber(request.user, subscriber_id))
 
     @get("/{subscriber_id:int}/calls", opt=access("view_cards"))
     async def subscriber_calls(
         self, request: Request, subscriber_id: FromPath[int], limit: FromQuery[int] = 50
-    ) -> list[dict[str, Any]]:
+    ) -> list[CallOut]:
         """A subscriber's latest rated calls (at most 200), newest first; only within the caller's subtree."""
         row = await subscribers.get_subscriber(request.user, subscriber_id)
-        return await switch.calls_of(row["id"], limit=limit)
+        return answers(CallOut, await switch.calls_of(row["id"], limit=limit))
 
     @post("/{subscriber_id:int}/suspend", opt=access("manage_subscribers"), status_code=200)
-    async def suspend(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
-        return await subscribers.suspend_subscriber(request.user, subscriber_id, data.reason)
+    async def suspend(
+        self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]
+    ) -> SubscriberDetailOut:
+        return answer(
+            SubscriberDetailOut, await subscribers.suspend_subscriber(request.user, subscriber_id, data.reason)
+        )
 
     @post("/{subscriber_id:int}/resume", opt=access("manage_subscribers"), status_code=200)
-    async def resume(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
-        return await subscribers.resume_subscriber(request.user, subscriber_id, data.reason)
+    async def resume(
+        self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]
+    ) -> SubscriberDetailOut:
+        return answer(
+            SubscriberDetailOut, await subscribers.resume_subscriber(request.user, subscriber_id, data.reason)
+        )
 
     @post("/{subscriber_id:int}/close", opt=access("manage_subscribers"), status_code=200)
-    async def close(self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]) -> dict:
-        return await subscribers.close_subscriber(
+    async def close(
+        self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]
+    ) -> SubscriberDetailOut:
+        closed = await subscribers.close_subscriber(
             request.user, subscriber_id, data.reason, operation_password=data.operation_password
         )
+        return answer(SubscriberDetailOut, closed)
 
     @post("/{subscriber_id:int}/recharge", opt=access("sell_cards"), status_code=200)
     async def recharge(
@@ -76,8 +123,8 @@ class SubscribersApiController(Controller):
         subscriber_id: FromPath[int],
         data: JSONBody[RechargeOnBehalfIn],
         settings: NamedDependency[Settings],
-    ) -> dict:
-        return await services.redeem_card(
+    ) -> RechargeAnswer:
+        redeemed = await services.redeem_card(
             data.serial,
             data.pin,
             subscriber_id=subscriber_id,
@@ -85,6 +132,7 @@ class SubscribersApiController(Controller):
             card_key=settings.card_key,
             actor=request.user,
         )
+        return answer(RechargeAnswer, redeemed)
 
 
 ROUTES = [SubscribersApiController]

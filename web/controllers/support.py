@@ -10,12 +10,11 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from core.clock import now
-from core.errors import Conflict, ValidationFailed
+from core.errors import ValidationFailed
 from support import calendars, queues, reports, tickets
 from web.auth import SUBSCRIBER, access
-from web.controllers.forms import form_data, form_errors, period, query_id, redirect, uploaded_file
+from web.controllers.forms import form_action, form_data, period, query_id, redirect, refusal, uploaded_file
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import error_text
 from web.exports import table_response
 from web.i18n import gettext as _
 from web.rendering import render
@@ -77,7 +76,7 @@ async def queue_page(
     )
 
 
-async def _ticket_context(request: Request, ticket_id: int, error: str | None = None) -> dict:
+async def _ticket_context(request: Request, ticket_id: int) -> dict:
     """A ticket as staff see it: its clocks, the whole conversation with internal notes, and files."""
     ticket = await tickets.get_ticket(request.user, ticket_id)
     return {
@@ -85,7 +84,7 @@ async def _ticket_context(request: Request, ticket_id: int, error: str | None = 
         "states": tickets.clock_states(ticket),
         "messages": await tickets.messages(ticket_id, include_internal=True),
         "files": await tickets.attachments(ticket_id, include_internal=True),
-        "error": error,
+        "error": None,
     }
 
 
@@ -95,13 +94,13 @@ async def ticket_page(request: Request, ticket_id: FromPath[int]) -> Response:
 
 
 async def _act(request: Request, ticket_id: int, action) -> Response:
-    data = await form_data(request)
-    try:
-        await action(data)
-    except (ValidationFailed, Conflict) as exc:
-        context = await _ticket_context(request, ticket_id, error_text(exc))
-        return render(request, "support/ticket.html", status_code=400, **context)
-    return redirect(request, f"/support/tickets/{ticket_id}")
+    return await form_action(
+        request,
+        action,
+        done=lambda _: redirect(request, f"/support/tickets/{ticket_id}"),
+        page="support/ticket.html",
+        context=lambda _: _ticket_context(request, ticket_id),
+    )
 
 
 @post("/support/tickets/{ticket_id:int}/messages", opt=access("answer_tickets"))
@@ -177,7 +176,7 @@ async def save_calendar(request: Request) -> Response:
             request.user, data, confirm_year=int(year) if year.isdigit() and len(year) == 4 else None
         )
     except ValidationFailed as exc:
-        return form_errors(
+        return refusal(
             request,
             "support/calendar.html",
             exc,
@@ -273,7 +272,7 @@ async def open_ticket(request: Request) -> Response:
     try:
         ticket = await tickets.open_ticket(data, subscriber_id=me["id"])
     except ValidationFailed as exc:
-        return form_errors(
+        return refusal(
             request,
             "portal/tickets.html",
             exc,

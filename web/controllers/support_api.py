@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
-from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from support import queues, reports, tickets
 from web.auth import access
-from web.controllers.paging import json_page
+from web.controllers.answers import Page, answer, answers, page_of
 from web.controllers.support import report_period
 
 
@@ -45,6 +46,133 @@ class AssignIn:
     user_id: int | None = None
 
 
+class QueueTicketOut(msgspec.Struct):
+    """A ticket in a queue, with the state of its running clock and the business seconds left
+    (negative: overdue; null once the clock is met)."""
+
+    id: int
+    subject: str
+    priority: str
+    category: str
+    status: str
+    queue: str
+    agent: int
+    subscriber: int | None
+    assignee: int | None
+    reported_at: dt.datetime
+    first_response_due_at: dt.datetime
+    first_response_warn_at: dt.datetime
+    first_responded_at: dt.datetime | None
+    resolution_due_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    pending_since: dt.datetime | None
+    agent_name: str
+    account_number: str | None
+    state: str
+    seconds_left: int | None
+
+
+class TicketOut(msgspec.Struct):
+    """A ticket: who it is for, where it is queued, its state and its SLA due times."""
+
+    id: int
+    subscriber: int | None
+    agent: int
+    queue: str
+    category: str
+    priority: str
+    subject: str
+    status: str
+    assignee: int | None
+    reported_at: dt.datetime
+    first_response_due_at: dt.datetime
+    first_response_warn_at: dt.datetime
+    first_responded_at: dt.datetime | None
+    first_responder: int | None
+    resolution_due_at: dt.datetime | None
+    pending_since: dt.datetime | None
+    resolved_at: dt.datetime | None
+    created_by: int | None
+    agent_path: str
+
+
+class ClocksOut(msgspec.Struct):
+    """The state of a ticket's two SLA clocks (resolution: null without a resolution target)."""
+
+    first_response: str
+    resolution: str | None
+
+
+class MessageOut(msgspec.Struct):
+    """A message of a ticket: from the subscriber, staff or the system; not public: an internal note."""
+
+    id: int
+    ticket: int
+    author_kind: str
+    author_id: int | None
+    public: bool
+    body: str
+    created_at: dt.datetime
+
+
+class TicketDetailOut(TicketOut):
+    """One ticket with its clocks' states and all its messages, internal notes included."""
+
+    clocks: ClocksOut
+    messages: list[MessageOut]
+
+
+class TakenAnswer(msgspec.Struct):
+    """The ticket now assigned to the caller, or null when no ticket was waiting."""
+
+    ticket: TicketOut | None
+
+
+class PolicyOut(msgspec.Struct):
+    """The SLA targets of a priority, in business seconds (resolution: null for none)."""
+
+    priority: str
+    first_response_seconds: int
+    resolution_seconds: int | None
+    at_risk_percent: int
+
+
+class ReportGroupOut(msgspec.Struct):
+    """First-response results of one group of the report, and its response times in business seconds."""
+
+    key: str
+    met: int
+    breached: int
+    open: int
+    compliance_percent: float | None
+    median_first_response_seconds: int | None
+    p90_first_response_seconds: int | None
+
+
+class BreachOut(msgspec.Struct):
+    """A ticket whose first response came late, or has not come and is overdue, by business seconds."""
+
+    id: int
+    subject: str
+    agent_name: str
+    due_at: dt.datetime
+    breached_by_seconds: int
+
+
+class SlaReportOut(msgspec.Struct):
+    """First-response compliance of the tickets reported in [since, until), grouped by `dimension`,
+    and the worst breaches (at most 500; `breach_count` counts them all)."""
+
+    dimension: str
+    since: dt.datetime
+    until: dt.datetime
+    groups: list[ReportGroupOut]
+    breaches: list[BreachOut]
+    breach_count: int
+    tickets: int
+    compliance_percent: float | None
+
+
 class SupportApiController(Controller):
     path = "/api/v1"
     tags = ["support"]
@@ -59,7 +187,7 @@ class SupportApiController(Controller):
         agent_id: FromQuery[int | None] = None,
         assignee: FromQuery[str] = "",
         page: FromQuery[int] = 1,
-    ) -> dict[str, Any]:
+    ) -> Page[QueueTicketOut]:
         """Open tickets by due time; `assignee` is "me", "none" or a user id."""
         rows, total = await queues.list_queue(
             request.user,
@@ -70,54 +198,62 @@ class SupportApiController(Controller):
             assignee=assignee[:10],
             page=page,
         )
-        return json_page(rows, total, page)
+        return page_of(QueueTicketOut, rows, total, page)
 
     @post("/subscribers/{subscriber_id:int}/tickets", opt=access("view_tickets"), status_code=201)
     async def open_for_subscriber(
         self, request: Request, subscriber_id: FromPath[int], data: JSONBody[TicketIn]
-    ) -> dict[str, Any]:
+    ) -> TicketOut:
         """An agent's user opens a ticket on a subscriber's behalf."""
-        return await tickets.open_ticket(asdict(data), subscriber_id=subscriber_id, actor=request.user)
+        return answer(
+            TicketOut, await tickets.open_ticket(asdict(data), subscriber_id=subscriber_id, actor=request.user)
+        )
 
     @get("/tickets/{ticket_id:int}", opt=access("view_tickets"))
-    async def ticket(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
+    async def ticket(self, request: Request, ticket_id: FromPath[int]) -> TicketDetailOut:
         ticket = await tickets.get_ticket(request.user, ticket_id)
-        return {
-            **ticket,
-            "clocks": tickets.clock_states(ticket),
-            "messages": await tickets.messages(ticket_id, include_internal=True),
-        }
+        return answer(
+            TicketDetailOut,
+            {
+                **ticket,
+                "clocks": tickets.clock_states(ticket),
+                "messages": await tickets.messages(ticket_id, include_internal=True),
+            },
+        )
 
     @post("/tickets/{ticket_id:int}/messages", opt=access("answer_tickets"), status_code=201)
-    async def message(self, request: Request, ticket_id: FromPath[int], data: JSONBody[MessageIn]) -> dict:
-        return await tickets.add_staff_message(request.user, ticket_id, data.body, public=data.public)
+    async def message(self, request: Request, ticket_id: FromPath[int], data: JSONBody[MessageIn]) -> TicketOut:
+        return answer(
+            TicketOut, await tickets.add_staff_message(request.user, ticket_id, data.body, public=data.public)
+        )
 
     @post("/tickets/{ticket_id:int}/status", opt=access("answer_tickets"), status_code=200)
-    async def status(self, request: Request, ticket_id: FromPath[int], data: JSONBody[StatusIn]) -> dict:
-        return await tickets.set_status(request.user, ticket_id, data.status)
+    async def status(self, request: Request, ticket_id: FromPath[int], data: JSONBody[StatusIn]) -> TicketOut:
+        return answer(TicketOut, await tickets.set_status(request.user, ticket_id, data.status))
 
     @post("/tickets/{ticket_id:int}/escalate", opt=access("answer_tickets"), status_code=200)
-    async def escalate(self, request: Request, ticket_id: FromPath[int]) -> dict[str, Any]:
-        return await tickets.escalate(request.user, ticket_id)
+    async def escalate(self, request: Request, ticket_id: FromPath[int]) -> TicketOut:
+        return answer(TicketOut, await tickets.escalate(request.user, ticket_id))
 
     @post("/tickets/{ticket_id:int}/assign", opt=access("answer_tickets"), status_code=200)
-    async def assign(self, request: Request, ticket_id: FromPath[int], data: JSONBody[AssignIn]) -> dict:
-        return await tickets.assign(request.user, ticket_id, data.user_id)
+    async def assign(self, request: Request, ticket_id: FromPath[int], data: JSONBody[AssignIn]) -> TicketOut:
+        return answer(TicketOut, await tickets.assign(request.user, ticket_id, data.user_id))
 
     @post("/tickets/take-next", opt=access("answer_tickets"), status_code=200)
-    async def take_next(self, request: Request) -> dict[str, Any]:
-        return {"ticket": await tickets.take_next(request.user)}
+    async def take_next(self, request: Request) -> TakenAnswer:
+        return answer(TakenAnswer, {"ticket": await tickets.take_next(request.user)})
 
     @get("/support/policies", opt=access("view_tickets"))
-    async def policies(self) -> list[dict[str, Any]]:
-        return await tickets.list_policies()
+    async def policies(self) -> list[PolicyOut]:
+        return answers(PolicyOut, await tickets.list_policies())
 
     @put("/support/policies/{priority:str}", opt=access("manage_calendar"))
-    async def save_policy(self, request: Request, priority: FromPath[str], data: JSONBody[PolicyIn]) -> dict:
+    async def save_policy(self, request: Request, priority: FromPath[str], data: JSONBody[PolicyIn]) -> PolicyOut:
         """Targets in working minutes for new tickets of this priority (operator admins)."""
-        return await tickets.save_policy(
+        saved = await tickets.save_policy(
             request.user, priority, data.first_response_minutes, data.resolution_minutes, data.at_risk_percent
         )
+        return answer(PolicyOut, saved)
 
     @get("/support/report", opt=access("view_tickets"))
     async def report(
@@ -126,9 +262,11 @@ class SupportApiController(Controller):
         since: FromQuery[str] = "",
         until: FromQuery[str] = "",
         dimension: FromQuery[str] = "week",
-    ) -> dict[str, Any]:
+    ) -> SlaReportOut:
         start, end = report_period(since, until)
-        return await reports.sla_report(request.user, since=start, until=end, dimension=dimension[:8])
+        return answer(
+            SlaReportOut, await reports.sla_report(request.user, since=start, until=end, dimension=dimension[:8])
+        )
 
 
 ROUTES = [SupportApiController]

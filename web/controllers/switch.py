@@ -9,7 +9,7 @@ from litestar.response import Response
 from accounts import switch
 from core.errors import ValidationFailed
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.forms import form_data, redirect, refusal
 from web.rendering import render
 
 PAGE = "switch.html"
@@ -37,7 +37,7 @@ async def create_key(request: Request) -> Response:
         _row, key = await switch.create_key(request.user, data.get("name"))
     except ValidationFailed as exc:
         context = await _context(request)
-        return form_errors(request, PAGE, exc, **{**context, "values": data})
+        return refusal(request, PAGE, exc, **{**context, "values": data})
     return render(request, PAGE, **{**await _context(request), "new_key": key})
 
 
@@ -54,7 +54,7 @@ async def set_rate(request: Request) -> Response:
         await switch.set_rate(request.user, data.get("prefix", ""), data)
     except ValidationFailed as exc:
         context = await _context(request)
-        return form_errors(request, PAGE, exc, **{**context, "values": data})
+        return refusal(request, PAGE, exc, **{**context, "values": data})
     return redirect(request, "/switch")
 
 

@@ -4,14 +4,17 @@ rates under /api/v1/switch."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from accounts import switch
 from web.auth import SWITCH, access
+from web.controllers.answers import answer, answers
 
 
 @dataclass
@@ -31,28 +34,70 @@ class KeyIn:
     name: str
 
 
+class AuthorizeAnswer(msgspec.Struct):
+    """Whether the call may go ahead, for at most `max_seconds`; `reason` says why not ("" when allowed)."""
+
+    call_id: str
+    allow: bool
+    max_seconds: int
+    reason: str
+
+
+class CallResultOut(msgspec.Struct):
+    """The result of one call record; `charged` is absent for an invalid record, which has `errors`."""
+
+    call_id: str
+    status: str  # rated, duplicate, conflict, unknown account, invalid
+    charged: int | msgspec.UnsetType = msgspec.UNSET  # airtime seconds taken from the balance
+    billed_seconds: int | msgspec.UnsetType = msgspec.UNSET  # rated records only
+    errors: dict[str, str] | msgspec.UnsetType = msgspec.UNSET  # invalid records only: field -> message
+
+
+class CallRecordsAnswer(msgspec.Struct):
+    """One result per call record sent, in order."""
+
+    results: list[CallResultOut]
+
+
+class SwitchKeyOut(msgspec.Struct):
+    """A switch key; `prefix` is the key's first characters, to recognise it."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class NewSwitchKeyOut(SwitchKeyOut):
+    """A new switch key with the key itself, `sw_…`: sent in this answer only."""
+
+    key: str
+
+
 class SwitchApiController(Controller):
     path = "/api/switch/v1"
     tags = ["switch"]
     opt = access(SWITCH)
 
     @post("/authorize", status_code=200)
-    async def authorize(self, data: JSONBody[AuthorizeIn]) -> dict[str, Any]:
+    async def authorize(self, data: JSONBody[AuthorizeIn]) -> AuthorizeAnswer:
         """May this account call this destination now? `max_seconds` is the longest call its
         balance pays for; that airtime is held until the call's record arrives (or the call could
         no longer be running). Reasons: unknown, closed, suspended, expired, no balance, outside
         calling hours. Asking again with the same `call_id` gets the same answer."""
-        return await switch.authorize(
-            {"account": data.account, "destination": data.destination, "call_id": data.call_id}
+        return answer(
+            AuthorizeAnswer,
+            await switch.authorize({"account": data.account, "destination": data.destination, "call_id": data.call_id}),
         )
 
     @post("/cdr", status_code=200)
-    async def call_records(self, data: JSONBody[CallRecordsIn]) -> dict[str, Any]:
+    async def call_records(self, data: JSONBody[CallRecordsIn]) -> CallRecordsAnswer:
         """Ended calls, 1 to 1000 a request: {call_id, account, destination, start, answer, end}
         with times in ISO 8601 with an offset or in seconds since 1970 (`answer` null when not
         answered). One result per record, in order: rated, duplicate (already rated, nothing
         changed), conflict (the call id was rated with other details), unknown account, invalid."""
-        return {"results": await switch.rate_calls(data.calls)}
+        return CallRecordsAnswer(results=answers(CallResultOut, await switch.rate_calls(data.calls)))
 
 
 class SwitchKeyApiController(Controller):
@@ -61,14 +106,14 @@ class SwitchKeyApiController(Controller):
     opt = access("manage_switch")
 
     @get("/")
-    async def list_keys(self, request: Request) -> list[dict[str, Any]]:
-        return await switch.list_keys(request.user)
+    async def list_keys(self, request: Request) -> list[SwitchKeyOut]:
+        return answers(SwitchKeyOut, await switch.list_keys(request.user))
 
     @post("/", status_code=201)
-    async def create_key(self, request: Request, data: JSONBody[KeyIn]) -> dict[str, Any]:
+    async def create_key(self, request: Request, data: JSONBody[KeyIn]) -> NewSwitchKeyOut:
         """The key is in this answer only; it is stored hashed."""
         row, key = await switch.create_key(request.user, data.name)
-        return {**row, "key": key}
+        return answer(NewSwitchKeyOut, {**row, "key": key})
 
     @delete("/{key_id:int}", status_code=204)
     async def revoke_key(self, request: Request, key_id: FromPath[int]) -> None:
@@ -83,20 +128,31 @@ class RateIn:
     note: str = ""
 
 
+class RateOut(msgspec.Struct):
+    """The billing of destinations starting with `prefix`: multiplier in percent, seconds of the
+    first block and of each increment."""
+
+    prefix: str
+    multiplier: int
+    first_block: int
+    increment: int
+    note: str
+
+
 class DestinationRateApiController(Controller):
     path = "/api/v1/switch/rates"
     tags = ["switch"]
     opt = access("manage_switch")
 
     @get("/")
-    async def list_rates(self, request: Request) -> list[dict[str, Any]]:
+    async def list_rates(self, request: Request) -> list[RateOut]:
         """Billing by destination prefix; the longest matching prefix wins, others bill 60/60 at 100%."""
-        return await switch.list_rates(request.user)
+        return answers(RateOut, await switch.list_rates(request.user))
 
     @put("/{prefix:str}")
-    async def set_rate(self, request: Request, prefix: FromPath[str], data: JSONBody[RateIn]) -> dict[str, Any]:
+    async def set_rate(self, request: Request, prefix: FromPath[str], data: JSONBody[RateIn]) -> RateOut:
         """Multiplier in percent (150: 1.5 s of airtime a second), first block and increment in seconds."""
-        return await switch.set_rate(request.user, prefix, asdict(data))
+        return answer(RateOut, await switch.set_rate(request.user, prefix, asdict(data)))
 
     @delete("/{prefix:str}", status_code=204)
     async def delete_rate(self, request: Request, prefix: FromPath[str]) -> None:

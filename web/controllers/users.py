@@ -9,7 +9,7 @@ from litestar.response import Response
 from agency import agents, users
 from core.errors import ValidationFailed
 from web.auth import access
-from web.controllers.forms import form_data, form_errors, redirect
+from web.controllers.forms import form_data, redirect, refusal
 from web.rendering import render
 
 
@@ -26,7 +26,7 @@ async def create_staff(request: Request) -> Response:
         await users.create_user(request.user, None, data)
     except ValidationFailed as exc:
         rows = await users.list_users(request.user, staff=True)
-        return form_errors(request, "users/list.html", exc, agent=None, users=rows, values=data)
+        return refusal(request, "users/list.html", exc, agent=None, users=rows, values=data)
     return redirect(request, "/staff")
 
 
@@ -55,7 +55,7 @@ async def update_user(request: Request, user_id: FromPath[int]) -> Response:
     try:
         await users.update_user(request.user, user_id, changes)
     except ValidationFailed as exc:
-        return form_errors(request, "users/detail.html", exc, **await _detail_context(request, user))
+        return refusal(request, "users/detail.html", exc, **await _detail_context(request, user))
     return redirect(request, _back(user))
 
 
@@ -66,7 +66,7 @@ async def reset_password(request: Request, user_id: FromPath[int]) -> Response:
     try:
         await users.reset_password(request.user, user_id, data.get("password"))
     except ValidationFailed as exc:
-        return form_errors(request, "users/detail.html", exc, **await _detail_context(request, user))
+        return refusal(request, "users/detail.html", exc, **await _detail_context(request, user))
     return redirect(request, _back(user))
 
 
