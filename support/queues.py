@@ -60,7 +60,7 @@ async def list_queue(
         Ticket.status.is_in([status] if status in STATUSES else ["open", "pending"])
     )
     if priority:
-        conditions.append(Ticket.priority == priority)
+        conditions.append(Ticket.priority == priority[:16])
     if agent_id is not None:
         conditions.append(Ticket.agent == agent_id)
     if assignee == "me":

@@ -502,3 +502,14 @@ async def save_policy(
         await SlaPolicy.insert(SlaPolicy(priority=priority, **values))
         await audit.record(actor, "support.policy", target_type="priority", target_id=priority, after=values)
     return {"priority": priority, **values}
+
+
+async def staff_view(actor: Actor, ticket_id: int) -> dict[str, Any]:
+    """A ticket as staff see it: its clocks, the whole conversation with internal notes, and files."""
+    ticket = await get_ticket(actor, ticket_id)
+    return {
+        "ticket": ticket,
+        "clocks": clock_states(ticket),
+        "messages": await messages(ticket_id, include_internal=True),
+        "files": await attachments(ticket_id, include_internal=True),
+    }

@@ -43,11 +43,11 @@ async def queue_page(
     agent_id = query_id(agent)
     rows, total = await queues.list_queue(
         request.user,
-        queue=queue[:16],
-        status=status[:16],
-        priority=priority[:16],
+        queue=queue,
+        status=status,
+        priority=priority,
         agent_id=agent_id,
-        assignee=assignee[:10],
+        assignee=assignee,
         page=page,
         per_page=PER_PAGE,
     )
@@ -77,15 +77,8 @@ async def queue_page(
 
 
 async def _ticket_context(request: Request, ticket_id: int) -> dict:
-    """A ticket as staff see it: its clocks, the whole conversation with internal notes, and files."""
-    ticket = await tickets.get_ticket(request.user, ticket_id)
-    return {
-        "ticket": ticket,
-        "states": tickets.clock_states(ticket),
-        "messages": await tickets.messages(ticket_id, include_internal=True),
-        "files": await tickets.attachments(ticket_id, include_internal=True),
-        "error": None,
-    }
+    view = await tickets.staff_view(request.user, ticket_id)
+    return {**view, "error": None}
 
 
 @get("/support/tickets/{ticket_id:int}", opt=access("view_tickets"))

@@ -191,11 +191,11 @@ class SupportApiController(Controller):
         """Open tickets by due time; `assignee` is "me", "none" or a user id."""
         rows, total = await queues.list_queue(
             request.user,
-            queue=queue[:16],
-            status=status[:16],
-            priority=priority[:16],
+            queue=queue,
+            status=status,
+            priority=priority,
             agent_id=agent_id,
-            assignee=assignee[:10],
+            assignee=assignee,
             page=page,
         )
         return page_of(QueueTicketOut, rows, total, page)
@@ -211,15 +211,8 @@ class SupportApiController(Controller):
 
     @get("/tickets/{ticket_id:int}", opt=access("view_tickets"))
     async def ticket(self, request: Request, ticket_id: FromPath[int]) -> TicketDetailOut:
-        ticket = await tickets.get_ticket(request.user, ticket_id)
-        return answer(
-            TicketDetailOut,
-            {
-                **ticket,
-                "clocks": tickets.clock_states(ticket),
-                "messages": await tickets.messages(ticket_id, include_internal=True),
-            },
-        )
+        view = await tickets.staff_view(request.user, ticket_id)
+        return answer(TicketDetailOut, {**view["ticket"], "clocks": view["clocks"], "messages": view["messages"]})
 
     @post("/tickets/{ticket_id:int}/messages", opt=access("answer_tickets"), status_code=201)
     async def message(self, request: Request, ticket_id: FromPath[int], data: JSONBody[MessageIn]) -> TicketOut:
