@@ -62,8 +62,9 @@ async def database(request, tmp_path_factory) -> AsyncIterator[dict]:
 
 
 @pytest.fixture
-async def db(database) -> AsyncIterator[dict]:
-    """An empty database for one test."""
+async def db(request, database) -> AsyncIterator[dict]:
+    """An empty database for one test. Afterwards the ledger must verify (R-8), whatever the test
+    moved; a test that breaks the ledger on purpose is marked `ledger_breach`."""
     bind_engine(database["engine"])
     tables = [t for t in Finder().get_table_classes()]
     names = ", ".join(t._meta.tablename for t in tables)
@@ -73,6 +74,12 @@ async def db(database) -> AsyncIterator[dict]:
         for table in tables:
             await table.delete(force=True)
     yield database
+    if request.node.get_closest_marker("ledger_breach") is None:
+        from money import ledger
+
+        bind_engine(database["engine"])
+        report = await ledger.verify()
+        assert report.ok, f"the ledger does not verify after the test: {report.breaches}"
 
 
 @pytest.fixture

@@ -266,6 +266,7 @@ async def test_database_refuses_negative_customer_balance(db):
     await LedgerAccount.update({LedgerAccount.balance: 0}).where(LedgerAccount.id == issuance)
 
 
+@pytest.mark.ledger_breach
 async def test_verify_reports_every_kind_of_breach(db):
     a = await demo_actors()
     await fund(a["huaxin"].agent_id, 1000)
