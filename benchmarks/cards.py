@@ -70,13 +70,13 @@ from benchmarks.common import (
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
 from cards import codes
+from cards.integrity import verify_everything
 from cards.sealing import seal
 from cards.services import activate_cards, generate_batch
 from cards.tables import Card, CardBatch
 from core.clock import now
 from core.db import bind_engine, bulk_insert, engine_from_url, transaction
 from core.passwords import hash_password, verify_password
-from money import ledger
 from web.demo import DEMO_OPERATION_PASSWORD, DEMO_PASSWORD, load_demo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -678,7 +678,7 @@ async def redemption_checks() -> dict[str, object]:
         "SELECT COUNT(*) AS n FROM card JOIN batch ON batch.id = card.batch "
         "WHERE batch.kind = 'recharge' AND card.status = 'redeemed'"
     )
-    report = await ledger.verify()
+    report = await verify_everything()
     return {
         "double_redemptions": len(twice),
         "double_redemption_samples": twice[:5],

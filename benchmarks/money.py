@@ -117,7 +117,7 @@ async def build_agency() -> list[str]:
             address="benchmark",
         )
         async with transaction():  # as tests/money.py `fund`: a confirmed remittance without the paperwork
-            outside = await ledger.system_account(ledger.OUTSIDE_MONEY)
+            outside = await ledger.system_account(ledger.OPERATOR_INFLOW)
             wallet = await ledger.agent_account(agent["id"], ledger.WALLET)
             await ledger.post(
                 "remittance",
@@ -216,7 +216,7 @@ def ledger_rows(transactions: int, created: dt.datetime, timestamp):
     ]
     # System accounts keep no cached balance (theirs is the sum of their entries, -total here).
     assert total > 0
-    account_rows = [(1, ledger.OUTSIDE_MONEY[0], None, ledger.SYSTEM, FEN, False, 0)] + [
+    account_rows = [(1, ledger.OPERATOR_INFLOW[0], None, ledger.SYSTEM, FEN, False, 0)] + [
         (2 + w, f"agent:{w + 1}:wallet", w + 1, ledger.WALLET, FEN, True, balances[w]) for w in range(LEDGER_WALLETS)
     ]
 

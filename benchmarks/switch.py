@@ -59,6 +59,7 @@ from benchmarks.common import (
     with_cpu,
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one, timed_call
+from cards.integrity import verify_everything
 from cards.services import activate_cards, generate_batch
 from money import ledger
 from web.demo import DEMO_PASSWORD
@@ -187,7 +188,7 @@ async def checks() -> dict[str, object]:
     charged = (await Call.raw("SELECT COALESCE(SUM(charged), 0) AS n FROM call"))[0]["n"]
     consumption = await ledger.system_balance(switch.CALL_CONSUMPTION)
     open_reservations = await CallReservation.count()
-    report = await ledger.verify()
+    report = await verify_everything()
     return {
         "calls_rated": calls,
         "distinct_call_ids": distinct,

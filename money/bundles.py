@@ -105,12 +105,14 @@ async def buy_bundle(
                     {"minutes": N_("Your first purchase must be at least %(minutes)s minutes.")},
                     minutes=policy["min_first_purchase_minutes"],
                 )
+        # The money goes to the seller's revenue (the operator) or sales receipts (a parent), never
+        # to the parent's own wallet, which only its own seller can credit (R-11a).
         if buyer["parent"] is None:
             seller_stock = await ledger.system_account(ledger.OPERATOR_ISSUANCE)
-            seller_wallet = await ledger.system_account(ledger.OPERATOR_REVENUE)
+            seller_takings = await ledger.system_account(ledger.OPERATOR_REVENUE)
         else:
             seller_stock = await ledger.agent_account(buyer["parent"], ledger.STOCK)
-            seller_wallet = await ledger.agent_account(buyer["parent"], ledger.WALLET)
+            seller_takings = await ledger.agent_account(buyer["parent"], ledger.RECEIPTS)
         buyer_wallet = await ledger.agent_account(buyer["id"], ledger.WALLET)
         buyer_stock = await ledger.agent_account(buyer["id"], ledger.STOCK)
         seconds = count * 60
@@ -132,7 +134,7 @@ async def buy_bundle(
         number = _order_number(order_id)
         postings = transfer(seller_stock, buyer_stock, SECONDS, seconds)
         if offer.total_fen:
-            postings += transfer(buyer_wallet, seller_wallet, FEN, offer.total_fen)
+            postings += transfer(buyer_wallet, seller_takings, FEN, offer.total_fen)
         try:
             txn_id = await ledger.post(
                 "bundle",

@@ -23,19 +23,37 @@ from core.errors import N_, DomainError
 from core.units import FEN, SECONDS
 from money.tables import JournalEntry, JournalTransaction, LedgerAccount
 
-# Account kinds. Wallets, stock and held deposits belong to one agent and are customer-facing.
+# Account kinds of an agent (MONEY.md). Wallet, stock, held deposit and sales receipts are
+# customer-facing: cached balances that never go below zero.
+# - wallet: money the agent's holder (its seller: the operator for level 1, else the parent)
+#   holds for it, spendable only with that holder;
+# - receipts: money the agent collected from its sub-agents (bundles, fees); it holds it in the
+#   real world already, so it is not spendable with its own seller (R-11a);
+# - inflow, adjustments: the agent as a holder: money it confirmed as received from its sub-agents,
+#   and its corrections and penalties on them; system-like, they may go negative.
 WALLET, STOCK, DEPOSIT, ESCROW, SYSTEM = "wallet", "stock", "deposit", "escrow", "system"
-AGENT_ACCOUNTS = {WALLET: FEN, STOCK: SECONDS, DEPOSIT: FEN, ESCROW: SECONDS}  # escrow: minutes on unused cards
+RECEIPTS, INFLOW, ADJUSTMENTS = "receipts", "inflow", "adjustments"
+AGENT_ACCOUNTS = {
+    WALLET: FEN,
+    STOCK: SECONDS,
+    DEPOSIT: FEN,
+    ESCROW: SECONDS,  # minutes on unused cards
+    RECEIPTS: FEN,
+    INFLOW: FEN,
+    ADJUSTMENTS: FEN,
+}
 # Card escrow is a system account (SPEC R-6) kept per agent: the cards' states guarantee it, and
 # without a cached balance every redemption of one agent's cards does not queue on one row.
 CACHED_AGENT_ACCOUNTS = (WALLET, STOCK, DEPOSIT)
+CUSTOMER_FACING = (*CACHED_AGENT_ACCOUNTS, RECEIPTS)
 SUBSCRIBER = "subscriber"
 
 # System accounts: the operator's side of the business; they may go negative by nature.
 OPERATOR_ISSUANCE = ("operator:issuance", SECONDS)  # the operator's unlimited stock of airtime
 OPERATOR_REVENUE = ("operator:revenue", FEN)  # what agents paid the operator for bundles
 OPERATOR_FEES = ("operator:franchise-fees", FEN)
-OUTSIDE_MONEY = ("outside:remittances", FEN)  # money that came in from banks (confirmed remittances)
+OPERATOR_INFLOW = ("outside:remittances", FEN)  # money the operator confirmed as received from level 1
+OPERATOR_ADJUSTMENTS = ("operator:adjustments", FEN)  # the operator's corrections and penalties
 
 
 class InsufficientBalance(DomainError):
@@ -91,9 +109,16 @@ async def _account(code: str, kind: str, unit: str, agent_id: int | None, custom
 
 
 async def agent_account(agent_id: int, kind: str) -> int:
-    """The id of an agent's wallet, stock, deposit or escrow account, created on first use."""
-    cached = kind in CACHED_AGENT_ACCOUNTS
+    """The id of one of an agent's accounts (AGENT_ACCOUNTS), created on first use."""
+    cached = kind in CUSTOMER_FACING
     return await _account(f"agent:{agent_id}:{kind}", kind, AGENT_ACCOUNTS[kind], agent_id, cached)
+
+
+async def holder_account(holder_id: int | None, kind: str) -> int:
+    """A holder's inflow or adjustments account: the operator's (holder None) or an agent's."""
+    if holder_id is None:
+        return await system_account(OPERATOR_INFLOW if kind == INFLOW else OPERATOR_ADJUSTMENTS)
+    return await agent_account(holder_id, kind)
 
 
 def subscriber_code(subscriber_id: int) -> str:
@@ -208,6 +233,12 @@ async def balances(agent_id: int) -> dict[str, int]:
     return {**{kind: found.get(kind, 0) for kind in CACHED_AGENT_ACCOUNTS}, ESCROW: escrow}
 
 
+async def receipts_of(agent_id: int) -> int:
+    """Fen an agent collected from its sub-agents (bundles, fees): not spendable with its seller."""
+    row = await sql.fetch_one("SELECT balance FROM ledger_account WHERE code = {}", f"agent:{agent_id}:{RECEIPTS}")
+    return row["balance"] if row else 0
+
+
 @dataclass
 class JournalFilter:
     kind: str = ""
@@ -303,7 +334,62 @@ async def verify() -> VerifyReport:
         " WHERE NOT a.customer_facing) AS parts GROUP BY unit HAVING SUM(total) <> 0"
     ):
         report.breaches.append(f"all accounts in {row['unit']} sum to {row['total']}, not zero")
+    await _check_holders(report)
     return report
+
+
+# Who may credit what (R-11a): a wallet only from its holder's inflow or adjustments, or from its
+# own held deposit; sales receipts only from the wallets of the holder's own sub-agents.
+_CREDIT_FROM_WHOM = """
+SELECT DISTINCT c.txn, t.code AS target, s.code AS source FROM journal_entry c
+JOIN ledger_account t ON t.id = c.account
+JOIN agent g ON g.id = t.agent
+JOIN journal_entry d ON d.txn = c.txn AND d.amount < 0 AND d.unit = c.unit
+JOIN ledger_account s ON s.id = d.account
+LEFT JOIN agent sg ON sg.id = s.agent
+WHERE c.amount > 0 AND (
+  (t.kind = 'wallet' AND NOT (
+     (s.kind = 'deposit' AND s.agent = t.agent)
+     OR (s.kind IN ('inflow', 'adjustments') AND s.agent = g.parent)
+     OR (g.parent IS NULL AND s.code IN ({}, {}))))
+  OR (t.kind = 'receipts' AND NOT (s.kind = 'wallet' AND sg.parent = t.agent)))
+"""
+
+
+async def _check_holders(report: VerifyReport) -> None:
+    """No wallet grew except by its holder, and each holder accounts for every fen it confirmed:
+    what came in (less its adjustments' net) equals what its sub-agents hold in wallets and
+    deposits, plus what it took from them (the operator: revenue and fees; an agent: receipts)."""
+    for row in await sql.fetch(_CREDIT_FROM_WHOM, OPERATOR_INFLOW[0], OPERATOR_ADJUSTMENTS[0]):
+        report.breaches.append(f"transaction {row['txn']} credits {row['target']} from {row['source']}")
+    balances = await sql.fetch(
+        "SELECT a.code, a.kind, a.agent, g.parent, "
+        "CASE WHEN a.customer_facing THEN a.balance ELSE COALESCE(e.total, 0) END AS balance "
+        "FROM ledger_account a LEFT JOIN agent g ON g.id = a.agent "
+        "LEFT JOIN (SELECT account, SUM(amount) AS total FROM journal_entry GROUP BY account) e ON e.account = a.id "
+        "WHERE a.unit = {}",
+        FEN,
+    )
+    came_in: dict[int | None, int] = defaultdict(int)  # per holder (None: the operator)
+    accounted: dict[int | None, int] = defaultdict(int)
+    for row in balances:
+        kind, balance = row["kind"], int(row["balance"])
+        if kind in (INFLOW, ADJUSTMENTS):
+            came_in[row["agent"]] -= balance
+        elif kind in (WALLET, DEPOSIT):
+            accounted[row["parent"]] += balance
+        elif kind == RECEIPTS:
+            accounted[row["agent"]] += balance
+        elif row["code"] in (OPERATOR_INFLOW[0], OPERATOR_ADJUSTMENTS[0]):
+            came_in[None] -= balance
+        elif row["code"] in (OPERATOR_REVENUE[0], OPERATOR_FEES[0]):
+            accounted[None] += balance
+    for holder in sorted(set(came_in) | set(accounted), key=lambda h: -1 if h is None else h):
+        if came_in[holder] != accounted[holder]:
+            who = "the operator" if holder is None else f"agent {holder}"
+            report.breaches.append(
+                f"{who} confirmed {came_in[holder]} fen but its sub-agents and takings account for {accounted[holder]}"
+            )
 
 
 async def return_deposit(agent_id: int) -> int:

@@ -46,8 +46,11 @@ async def activate_agent(
         if policy["deposit_fen"]:
             deposit = await ledger.agent_account(agent_id, ledger.DEPOSIT)
             postings += transfer(wallet, deposit, FEN, policy["deposit_fen"])
-        if policy["franchise_fee_fen"]:
-            fees = await ledger.system_account(ledger.OPERATOR_FEES)
+        if policy["franchise_fee_fen"]:  # to the holder: the operator, or the parent's receipts
+            if agent["parent"] is None:
+                fees = await ledger.system_account(ledger.OPERATOR_FEES)
+            else:
+                fees = await ledger.agent_account(agent["parent"], ledger.RECEIPTS)
             postings += transfer(wallet, fees, FEN, policy["franchise_fee_fen"])
         if postings:
             try:

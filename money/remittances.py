@@ -166,7 +166,8 @@ async def decide_remittance(
             raise Conflict(N_("This remittance was already decided."))
         if confirm:
             amount = remittance["amount_fen"]
-            source = await ledger.system_account(ledger.OUTSIDE_MONEY)
+            # The seller is the agent's holder: the money comes from what it confirmed as received.
+            source = await ledger.holder_account(remittance["seller"], ledger.INFLOW)
             wallet = await ledger.agent_account(remittance["agent"], ledger.WALLET)
             txn_id = await ledger.post(
                 "remittance",

@@ -75,10 +75,10 @@ async def db(request, database) -> AsyncIterator[dict]:
             await table.delete(force=True)
     yield database
     if request.node.get_closest_marker("ledger_breach") is None:
-        from money import ledger
+        from cards.integrity import verify_everything
 
         bind_engine(database["engine"])
-        report = await ledger.verify()
+        report = await verify_everything()
         assert report.ok, f"the ledger does not verify after the test: {report.breaches}"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import uuid
 
 from agency.roles import Actor
+from agency.tables import Agent
+from cards.integrity import verify_everything
 from core.db import transaction
 from core.units import FEN
 from money import ledger
@@ -20,11 +22,12 @@ async def set_operator_prices(admin: Actor) -> None:
 
 
 async def fund(agent_id: int, fen: int) -> None:
-    """Put money in a wallet as a confirmed remittance would (without the paperwork)."""
+    """Put money in a wallet as its holder's confirmed remittance would (without the paperwork)."""
     async with transaction():
-        outside = await ledger.system_account(ledger.OUTSIDE_MONEY)
+        holder = (await Agent.select(Agent.parent).where(Agent.id == agent_id).first())["parent"]
+        inflow = await ledger.holder_account(holder, ledger.INFLOW)
         wallet = await ledger.agent_account(agent_id, ledger.WALLET)
-        await ledger.post("remittance", transfer(outside, wallet, FEN, fen), memo="test funding")
+        await ledger.post("remittance", transfer(inflow, wallet, FEN, fen), memo="test funding")
 
 
 def key() -> str:
@@ -32,5 +35,5 @@ def key() -> str:
 
 
 async def assert_ledger_ok() -> None:
-    report = await ledger.verify()
+    report = await verify_everything()
     assert report.ok, report.breaches

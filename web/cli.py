@@ -158,7 +158,7 @@ def cmd_agents_tick(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from money.ledger import verify
+    from cards.integrity import verify_everything as verify
 
     async def run():
         await _connect(settings)

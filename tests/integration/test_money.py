@@ -158,8 +158,10 @@ async def test_depth_five_chain_honours_every_list_and_never_sells_below_cost(db
         assert paid[lower] == paid[upper] + 2000, (upper, lower)
     for upper, lower in pairwise(chain):
         upper_balance = await ledger.balances(upper)
-        # The seller received exactly what its child paid, and gave the minutes.
-        assert upper_balance["wallet"] == 10**8 - paid[upper] + paid[lower]
+        # The seller received exactly what its child paid, as sales receipts (R-11a): its wallet,
+        # which its own seller holds, paid only its own purchase; and it gave the minutes.
+        assert upper_balance["wallet"] == 10**8 - paid[upper]
+        assert await ledger.receipts_of(upper) == paid[lower]
         assert upper_balance["stock"] == 0
     assert (await ledger.balances(chain[-1]))["stock"] == 2000 * 60
     await assert_ledger_ok()
