@@ -69,10 +69,12 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "confirm_remittance": (("admin", "finance"), ("owner",)),
     "set_prices": (("admin",), ("owner",)),
     "activate_agent": (("admin", "finance"), ("owner",)),
+    "adjust_balances": (("finance",), ("owner",)),  # R-11b, by the holder only (money.adjustments)
     "view_cards": (OPERATOR_ROLES, AGENT_ROLES),
     "generate_cards": ((), ("owner",)),
     "sell_cards": ((), ("owner", "clerk")),
     "manage_subscribers": (("admin", "support"), ("owner", "clerk", "support")),
+    "bulk_suspend_subscribers": (("admin",), ()),  # all of an agent subtree's subscribers at once
     "view_tickets": (OPERATOR_ROLES, AGENT_ROLES),
     "answer_tickets": (("admin", "support"), ("owner", "clerk", "support")),
     "manage_calendar": (("admin",), ()),

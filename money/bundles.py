@@ -12,6 +12,7 @@ from typing import Any
 from agency import audit
 from agency.agents import get_agent, valid_id
 from agency.roles import Actor
+from agency.tables import Agent
 from agency.tree import in_subtree
 from agency.users import check_operation_password
 from core.clock import now
@@ -28,6 +29,13 @@ from money.tables import BundleOrder
 
 class SellerShort(Conflict):
     message = N_("Your seller does not have enough minutes in stock for this bundle; nothing was changed.")
+
+
+class BelowCost(Conflict):
+    message = N_(
+        "%(seller)s's price list for you is below its own cost at %(minutes)s minutes, so it cannot sell this "
+        "bundle until it raises that list; nothing was changed."
+    )
 
 
 class WalletShort(Conflict):
@@ -71,6 +79,15 @@ async def _offer(buyer: dict[str, Any], count: int) -> Quote:
     return Quote(count, tier.min_minutes, tier.price, total, buyer["parent"])
 
 
+async def _refuse_below_cost(seller_id: int, count: int, offer: Quote) -> None:
+    """No sale below the seller's own current cost (R-9): its list may have been fine when it was
+    saved, and its own seller's prices rose since."""
+    seller = await Agent.select(Agent.parent, Agent.level, Agent.brand_name).where(Agent.id == seller_id).first()
+    cost, _own = await price_list_for(seller)
+    if cost and price_of(cost, count)[0].price > offer.unit_price:
+        raise BelowCost(seller=seller["brand_name"], minutes=count)
+
+
 def _order_number(order_id: int) -> str:
     return f"BO{now():%Y%m%d}{order_id:06d}"
 
@@ -98,6 +115,8 @@ async def buy_bundle(
         offer = await _offer(current, count)
         if expected_total_fen is not None and expected_total_fen != offer.total_fen:
             raise Conflict(N_("The price changed since your quote; look at the new quote and confirm again."))
+        if current["parent"] is not None:
+            await _refuse_below_cost(current["parent"], count, offer)
         policy = await level_policy(buyer["level"])
         if policy["min_first_purchase_minutes"] and count < policy["min_first_purchase_minutes"]:
             if not await BundleOrder.exists().where(BundleOrder.buyer == buyer["id"]):

@@ -54,6 +54,15 @@ async def price_list_for(buyer: dict[str, Any]) -> tuple[list[Tier], bool]:
     return await operator_list(buyer["level"]), False
 
 
+async def below_cost_from(agent: dict[str, Any]) -> int | None:
+    """The smallest bundle at which the agent's list for its sub-agents asks less than what the
+    agent itself pays now, or None. The list was checked when saved, but its own seller's
+    prices may have risen since; until it is fixed, such sales are refused (money.bundles)."""
+    selling = await _stored_tiers(agent["id"], agent["level"] + 1)
+    cost, _own = await price_list_for(agent)
+    return first_below_cost(selling, cost) if selling and cost else None
+
+
 def parse_tiers(data: object) -> list[Tier]:
     """Tiers from a list of {"min_minutes": …, "price": "8.25"} (price in fen per minute)."""
     if not isinstance(data, list) or not data or len(data) > 20:

@@ -40,9 +40,15 @@ COLUMNS = (
 
 
 async def record_remittance(
-    actor: Actor, data: dict[str, object], slip: tuple[str, bytes] | None = None
+    actor: Actor,
+    data: dict[str, object],
+    slip: tuple[str, bytes] | None = None,
+    *,
+    idempotency_key: object = None,
 ) -> dict[str, Any]:
-    """The actor's agent says it sent money to its seller."""
+    """The actor's agent says it sent money to its seller. With an idempotency key (the form
+    always sends one; the API accepts one) a retry returns the first record instead of a second
+    one; recording moves no money, so a client without a key may still record."""
     if actor.is_operator or not actor.can("record_remittance"):
         raise Forbidden()
     agent = await get_agent(actor, actor.agent_id)
@@ -62,7 +68,8 @@ async def record_remittance(
         name, content = slip
         safe_name, media_type = checked_upload("slip", name, content)
         slip_fields = {"slip_name": safe_name, "slip_type": media_type, "slip": content}
-    async with transaction():
+
+    async def record() -> dict[str, Any]:
         rows = await Remittance.insert(
             Remittance(
                 agent=agent["id"],
@@ -86,6 +93,19 @@ async def record_remittance(
             scope_path=agent["path"],
             after={"amount_fen": amount, "bank_reference": fields["bank_reference"]},
         )
+        return {"id": remittance_id}
+
+    if idempotency_key is None:
+        async with transaction():
+            remittance_id = (await record())["id"]
+    else:
+        params = {
+            **fields,
+            "amount": amount,
+            "remitted_on": remitted_on.isoformat(),
+            "slip": slip_fields.get("slip_name"),
+        }
+        remittance_id = (await run_once(actor, idempotency_key, "record_remittance", params, record))["id"]
     return await get_remittance(actor, remittance_id)
 
 

@@ -13,7 +13,7 @@ from money.bundles import sold_this_month
 from money.ledger import JournalFilter
 
 JOURNAL_ACCOUNTS = (ledger.WALLET, ledger.STOCK, ledger.DEPOSIT, ledger.ESCROW)
-TRANSACTION_KINDS = ("bundle", "remittance", "onboarding", "deposit_return")
+TRANSACTION_KINDS = ("bundle", "remittance", "onboarding", "deposit_return", "adjustment", "penalty")
 # Labels, listed so that they get translated.
 LABELS = (
     N_("bundle"),
@@ -38,6 +38,7 @@ async def money_summary(actor: Actor, agent_id: int) -> dict[str, Any]:
     return {
         "agent_id": agent["id"],
         **await ledger.balances(agent["id"]),
+        "receipts": await ledger.receipts_of(agent["id"]),
         "sold_this_month_minutes": await sold_this_month(agent["id"]),
     }
 

@@ -12,8 +12,9 @@ from agency import agents
 from cards.integrity import verify_everything
 from core import sql
 from core.db import transaction
+from core.errors import Forbidden, OperationPasswordRejected, ValidationFailed
 from core.units import FEN
-from money import bundles, ledger, prices, remittances
+from money import adjustments, bundles, ledger, prices, remittances
 from tests.helpers import demo_actors
 from tests.money import fund, key, set_operator_prices
 from web.demo import DEMO_OPERATION_PASSWORD as OP
@@ -105,3 +106,36 @@ async def test_the_migration_moves_old_postings_to_their_holders(db):
         ids["wallet"],
     )
     assert covered["amount"] == 8_500
+
+
+async def test_the_holder_adjusts_and_penalises_with_a_reason(db):
+    """R-11b: operator finance for a level-1 agent, the parent's owner below; nobody else."""
+    a = await demo_actors()
+    finance, top, child = a["finance"], a["huaxin"], a["huaxin.pudong"]
+    await fund(top.agent_id, 10_000)
+    penalty = {"account": "wallet", "direction": "debit", "kind": "penalty", "amount": "20",
+               "reason": "complaint not answered in 48 h", "reference": "TK-42"}
+    done = await adjustments.adjust(finance, top.agent_id, penalty, operation_password=OP, idempotency_key=key())
+    assert done["amount"] == 2_000 and (await ledger.balances(top.agent_id))["wallet"] == 8_000
+    rows, _total = await ledger.journal(top.agent_id, ledger.WALLET, ledger.JournalFilter(kind="penalty"))
+    assert [(r["amount"], r["memo"]) for r in rows] == [(-2_000, "complaint not answered in 48 h (TK-42)")]
+    credit = {**penalty, "kind": "adjustment", "direction": "credit", "amount": "5", "reference": "FIX-1"}
+    with pytest.raises(Forbidden):  # the operator does not hold a sub-agent's wallet
+        await adjustments.adjust(finance, child.agent_id, credit, operation_password=OP, idempotency_key=key())
+    with pytest.raises(Forbidden):  # nor does an agent hold its own
+        await adjustments.adjust(child, child.agent_id, credit, operation_password=OP, idempotency_key=key())
+    await adjustments.adjust(top, child.agent_id, credit, operation_password=OP, idempotency_key=key())
+    assert (await ledger.balances(child.agent_id))["wallet"] == 500
+    with pytest.raises(ValidationFailed):  # a penalty is a debit
+        await adjustments.adjust(top, child.agent_id, {**penalty, "direction": "credit"}, operation_password=OP,
+                                 idempotency_key=key())
+    with pytest.raises(adjustments.NotCovered):
+        await adjustments.adjust(top, child.agent_id, {**penalty, "amount": "6"}, operation_password=OP,
+                                 idempotency_key=key())
+    with pytest.raises(OperationPasswordRejected):
+        await adjustments.adjust(top, child.agent_id, penalty, operation_password="000000", idempotency_key=key())
+    stock = {**credit, "account": "stock", "amount": "30"}
+    with pytest.raises(adjustments.HolderShort):  # the parent gives minutes from its own stock
+        await adjustments.adjust(top, child.agent_id, stock, operation_password=OP, idempotency_key=key())
+    await adjustments.adjust(finance, top.agent_id, stock, operation_password=OP, idempotency_key=key())
+    assert (await ledger.balances(top.agent_id))["stock"] == 1_800

@@ -8,7 +8,7 @@ import re
 import pytest
 from openpyxl import load_workbook
 
-from money import ledger
+from money import bundles, ledger, prices
 from tests.helpers import api, demo_actors, post_form, web_login
 from tests.money import assert_ledger_ok, fund, key, set_operator_prices
 from tests.web.snapshot import state
@@ -189,3 +189,29 @@ async def test_a_refusal_has_the_same_status_on_the_page_and_in_the_api(client):
     answer = await api(client, "POST", "/api/v1" + url, json={"operation_password": OP, "idempotency_key": key()})
     assert page.status_code == answer.status_code == 409
     assert answer.json()["error"] in page.text
+
+
+async def test_no_sale_below_the_sellers_current_cost(client):
+    """Hole 5 (R-9): a list that was above cost when saved keeps selling once the seller's own
+    price rises. The sale is refused, naming the seller, and its dashboard says which list to fix."""
+    a = await demo_actors()
+    admin, parent, child = a["admin"], a["huaxin"], a["huaxin.pudong"]
+    await set_operator_prices(admin)  # level 1 pays 9.00 (from 1 minute) and 8.50 (from 1,000)
+    await prices.save_agent_list(parent, parent.agent_id, [{"min_minutes": 1, "price": "9.50"}])
+    await fund(parent.agent_id, 10**6)
+    await fund(child.agent_id, 10**6)
+    await bundles.buy_bundle(parent, 2000, operation_password=OP, idempotency_key=key())
+    await bundles.buy_bundle(child, 100, operation_password=OP, idempotency_key=key())  # above cost: sold
+    for level, price in ((5, "20.00"), (4, "19.00"), (3, "18.00"), (2, "17.00"), (1, "10.00")):  # the parent's cost rises
+        await prices.save_operator_list(admin, level, [{"min_minutes": 1, "price": price}])
+    before = await state()
+    with pytest.raises(bundles.BelowCost) as refused:
+        await bundles.buy_bundle(child, 100, operation_password=OP, idempotency_key=key())
+    assert refused.value.params == {"seller": "华信通讯", "minutes": 100}
+    assert await state() == before
+    await web_login(client, "huaxin")
+    warning = (await client.get("/")).text
+    assert 'id="below-cost"' in warning and 'href="/prices"' in warning
+    await prices.save_agent_list(parent, parent.agent_id, [{"min_minutes": 1, "price": "10.50"}])
+    assert 'id="below-cost"' not in (await client.get("/")).text
+    await bundles.buy_bundle(child, 100, operation_password=OP, idempotency_key=key())

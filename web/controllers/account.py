@@ -8,7 +8,7 @@ from litestar.response import Response
 
 from agency import agents, sessions, users
 from core.errors import N_
-from money import wallets
+from money import prices, wallets
 from web.auth import AUTHENTICATED, access
 from web.controllers.forms import form_action, redirect
 from web.i18n import gettext as _
@@ -27,6 +27,7 @@ async def dashboard(request: Request) -> Response:
         agent=agent,
         money=money,
         subtree_count=subtree - (1 if agent else 0),
+        below_cost_from=await prices.below_cost_from(agent) if agent else None,
         has_operation_password=await users.has_operation_password(actor),
     )
 

@@ -14,7 +14,7 @@ from agency import agents
 from agency.roles import Actor
 from core.errors import ValidationFailed
 from core.units import format_price
-from money import bundles, onboarding, prices, remittances, wallets
+from money import adjustments, bundles, onboarding, prices, remittances, wallets
 from money.ledger import JournalFilter
 from web.auth import access
 from web.controllers.forms import form_action, form_data, period, query_id, redirect, refusal, uploaded_file
@@ -34,6 +34,46 @@ def journal_filter(kind: str, since: str, until: str, counterparty: str) -> Jour
     return JournalFilter(kind=kind[:32], since=since_at, until=until_at, counterparty=query_id(counterparty))
 
 
+async def _wallet_context(
+    request: Request,
+    agent_id: int,
+    *,
+    account: str = "wallet",
+    kind: str = "",
+    since: str = "",
+    until: str = "",
+    counterparty: str = "",
+    page: int = 1,
+    values: dict | None = None,
+) -> dict:
+    agent = await agents.get_agent(request.user, agent_id)
+    summary = await wallets.money_summary(request.user, agent_id)
+    rows, total = await wallets.agent_journal(
+        request.user, agent_id, account, journal_filter(kind, since, until, counterparty), page=page
+    )
+    return {
+        "agent": agent,
+        "summary": summary,
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": page_count(total),
+        "filters": {
+            "account": account,
+            "kind": kind[:32],
+            "since": since[:10],
+            "until": until[:10],
+            "counterparty": counterparty[:9],
+        },
+        "kinds": wallets.TRANSACTION_KINDS,
+        "may_adjust": adjustments.may_adjust(request.user, agent),
+        "idempotency_key": uuid.uuid4().hex,
+        "values": values or {},
+        "errors": {},
+        "error": None,
+    }
+
+
 @get("/agents/{agent_id:int}/money", opt=access("view_money"))
 async def wallet_page(
     request: Request,
@@ -45,30 +85,34 @@ async def wallet_page(
     counterparty: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
-    agent = await agents.get_agent(request.user, agent_id)
-    summary = await wallets.money_summary(request.user, agent_id)
-    rows, total = await wallets.agent_journal(
-        request.user, agent_id, account, journal_filter(kind, since, until, counterparty), page=page
-    )
-    filters = {
-        "account": account,
-        "kind": kind[:32],
-        "since": since[:10],
-        "until": until[:10],
-        "counterparty": counterparty[:9],
-    }
-    return render(
+    context = await _wallet_context(
         request,
-        "money/wallet.html",
-        partial="money/_journal.html",
-        agent=agent,
-        summary=summary,
-        rows=rows,
-        total=total,
+        agent_id,
+        account=account,
+        kind=kind,
+        since=since,
+        until=until,
+        counterparty=counterparty,
         page=page,
-        pages=page_count(total),
-        filters=filters,
-        kinds=wallets.TRANSACTION_KINDS,
+    )
+    return render(request, "money/wallet.html", partial="money/_journal.html", **context)
+
+
+@post("/agents/{agent_id:int}/adjustments", opt=access("adjust_balances"))
+async def post_adjustment(request: Request, agent_id: FromPath[int]) -> Response:
+    """An adjustment or penalty by the agent's holder (R-11b); the journal then shows it."""
+    return await form_action(
+        request,
+        lambda d: adjustments.adjust(
+            request.user,
+            agent_id,
+            d,
+            operation_password=d.get("operation_password"),
+            idempotency_key=d.get("idempotency_key"),
+        ),
+        done=lambda r: redirect(request, f"/agents/{agent_id}/money?account={r['account']}&kind={r['kind']}"),
+        page="money/wallet.html",
+        context=lambda data: _wallet_context(request, agent_id, values=data),
     )
 
 
@@ -193,8 +237,8 @@ async def remittances_page(request: Request, status: FromQuery[str] = "") -> Res
 async def record_remittance(request: Request) -> Response:
     data, slip = await form_data(request), await uploaded_file(request, "slip")
     try:
-        await remittances.record_remittance(request.user, data, slip)
-    except ValidationFailed as exc:
+        await remittances.record_remittance(request.user, data, slip, idempotency_key=data.get("idempotency_key"))
+    except FORM_REFUSALS as exc:
         context = await _remittance_context(request.user)
         return refusal(request, "money/remittances.html", exc, **{**context, "values": data})
     return redirect(request, "/remittances")
@@ -334,6 +378,7 @@ async def activate_agent(request: Request, agent_id: FromPath[int]) -> Response:
 
 ROUTES = [
     wallet_page,
+    post_adjustment,
     export_journal,
     bundles_page,
     price_preview,

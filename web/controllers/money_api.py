@@ -13,7 +13,7 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from core.units import format_price
-from money import bundles, onboarding, prices, remittances, wallets
+from money import adjustments, bundles, onboarding, prices, remittances, wallets
 from money.pricing import Tier
 from web.auth import access
 from web.controllers.answers import Page, answer, page_of
@@ -35,6 +35,7 @@ class RemittanceIn:
     bank_reference: str
     remitted_on: dt.date
     note: str = ""
+    idempotency_key: str | None = None  # a retry with the same key returns the first record
 
 
 @dataclass
@@ -69,14 +70,43 @@ class ActivationIn:
 
 
 class BalancesOut(msgspec.Struct):
-    """An agent's balances: wallet and deposit in fen, stock and card escrow in seconds."""
+    """An agent's balances: wallet, deposit and sales receipts (from its sub-agents) in fen, stock
+    and card escrow in seconds."""
 
     agent_id: int
     wallet: int
     stock: int
     deposit: int
     escrow: int
+    receipts: int
     sold_this_month_minutes: int
+
+
+@dataclass
+class AdjustmentIn:
+    """`amount`: yuan for the wallet ("12.50"), whole minutes for the stock ("30")."""
+
+    account: str  # wallet or stock
+    direction: str  # credit or debit
+    kind: str  # adjustment or penalty (a debit)
+    amount: str
+    reason: str
+    reference: str
+    operation_password: str
+    idempotency_key: str
+
+
+class AdjustmentAnswer(msgspec.Struct):
+    """An adjustment or penalty posted: its journal transaction, and the amount in fen or seconds."""
+
+    txn_id: int
+    agent_id: int
+    account: str
+    direction: str
+    kind: str
+    amount: int
+    reason: str
+    reference: str
 
 
 class JournalEntryOut(msgspec.Struct):
@@ -250,6 +280,19 @@ class MoneyApiController(Controller):
     async def balances(self, request: Request, agent_id: FromPath[int]) -> BalancesOut:
         return answer(BalancesOut, await wallets.money_summary(request.user, agent_id))
 
+    @post("/agents/{agent_id:int}/adjustments", opt=access("adjust_balances"), status_code=201)
+    async def adjust(self, request: Request, agent_id: FromPath[int], data: JSONBody[AdjustmentIn]) -> AdjustmentAnswer:
+        """An adjustment or penalty by the agent's holder (R-11b), with a reason and a reference."""
+        fields = {k: v for k, v in asdict(data).items() if k not in ("operation_password", "idempotency_key")}
+        result = await adjustments.adjust(
+            request.user,
+            agent_id,
+            fields,
+            operation_password=data.operation_password,
+            idempotency_key=data.idempotency_key,
+        )
+        return answer(AdjustmentAnswer, result)
+
     @get("/agents/{agent_id:int}/journal", opt=access("view_money"))
     async def journal(
         self,
@@ -301,7 +344,9 @@ class MoneyApiController(Controller):
 
     @post("/remittances", opt=access("record_remittance"), status_code=201)
     async def record_remittance(self, request: Request, data: JSONBody[RemittanceIn]) -> RemittanceDetailOut:
-        return answer(RemittanceDetailOut, await remittances.record_remittance(request.user, asdict(data)))
+        key = data.idempotency_key
+        recorded = await remittances.record_remittance(request.user, asdict(data), idempotency_key=key)
+        return answer(RemittanceDetailOut, recorded)
 
     @get("/remittances", opt=access("view_money"))
     async def list_remittances(
