@@ -3,8 +3,9 @@
 The first result under a (user, key) is stored in the same database transaction as the
 operation itself. A retry with the same key and the same parameters gets that result back and
 changes nothing; the same key with other parameters is refused. Two concurrent requests with
-one key cannot both act: the second one's insert hits the unique key, its transaction rolls
-back, and it then reads and returns the first one's result."""
+one key cannot both act: the second one's insert hits the unique key (or, having waited for the
+first one's rows, it finds the work done and refuses), its transaction rolls back, and it then
+reads and returns the first one's result."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 from agency.roles import Actor
 from core.clock import now
 from core.db import transaction
-from core.errors import N_, Conflict, ValidationFailed
+from core.errors import N_, Conflict, DomainError, ValidationFailed
 from money.tables import IdempotencyRecord
 
 MAX_KEY_LENGTH = 100
@@ -68,6 +69,12 @@ async def run_once(
                 IdempotencyRecord(scoped_key=scoped_key, request_hash=wanted, response=result, created_at=now())
             )
             return result
+    except DomainError:
+        # A concurrent request with the same key may have won while this one waited for its rows
+        # (on PostgreSQL, the row lock), and this one then found the work done: its answer is ours.
+        if (previous := await _stored(scoped_key, wanted)) is not None:
+            return previous
+        raise
     except Exception as exc:
         if not _is_unique_violation(exc):
             raise

@@ -1,6 +1,7 @@
 """Issue acceptance in headless Chromium: a level-1 agent records a remittance, the operator's
 finance confirms it, the agent buys a bundle with its operation password and sees wallet and
-stock change, then sets prices for its sub-agents. Screenshots go to test-artifacts/."""
+stock change, then sets prices for its sub-agents; the finance user posts a penalty that the agent
+sees in its journal. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import re
@@ -97,6 +98,26 @@ def test_remittance_confirmation_purchase_and_prices(server, browser):
         expect(agent.locator("#my-prices table")).to_contain_text("10.80")
         expect(agent.locator("#my-prices table")).to_contain_text("9.60")
         shot(agent, "prices")
+
+        # 5. The operator's finance posts a penalty with a reason (R-11b); the agent sees it.
+        finance.goto(base + "/agents/1/money")
+        finance.click("#adjustment-form >> xpath=.. >> summary")
+        form = finance.locator("#adjustment-form")
+        form.locator("select[name=kind]").select_option("penalty")
+        form.locator("select[name=direction]").select_option("debit")
+        form.locator("input[name=amount]").fill("50")
+        form.locator("input[name=reason]").fill("投诉处理超时罚款")
+        form.locator("input[name=reference]").fill("TK-7")
+        form.locator("input[name=operation_password]").fill(DEMO_OPERATION_PASSWORD)
+        shot(finance, "penalty")
+        form.locator("button[type=submit]").click()
+        finance.wait_for_url(re.compile(r"/agents/1/money\?account=wallet&kind=penalty"))
+        expect(finance.locator("#journal")).to_contain_text("投诉处理超时罚款")
+        agent.goto(base + "/agents/1/money")
+        expect(agent.locator("#journal")).to_contain_text("投诉处理超时罚款 (TK-7)")
+        expect(agent.locator("#adjustment-form")).to_have_count(0)  # an agent does not hold its own wallet
+        assert yuan(agent.locator("#wallet-balance").inner_text()) == wallet_before + 200_000 - price - 5_000
+        shot(agent, "journal-penalty")
 
         # The money pages fit a phone screen.
         phone = staff_page(phone_context, base, "huaxin")
