@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from accounts.services import NO_KEY, idempotent
 from agency.agents import valid_id
 from agency.roles import Actor
 from agency.tree import in_subtree
-from cards.services import BatchSpec, prepare_batch, write_batch
+from cards.services import BatchSpec, get_batch, prepare_batch, write_batch
 from cards.tables import CardJob
 from core.clock import now
 from core.errors import DomainError, NotFound
@@ -35,20 +37,39 @@ class JobStarted:
 
 
 async def generate_or_start_job(
-    actor: Actor, data: dict[str, object], *, card_key: bytes, operation_password: object
+    actor: Actor,
+    data: dict[str, object],
+    *,
+    card_key: bytes,
+    operation_password: object,
+    idempotency_key: object = NO_KEY,
 ) -> dict[str, Any] | JobStarted:
     """The one place that decides how a batch is made: everything is checked now (so errors show
     on the form or in the API's answer), then a batch of BACKGROUND_FROM cards or more is written
-    by a job, a smaller one at once. Returns the new batch, or the started job."""
+    by a job, a smaller one at once. Returns the new batch, or the started job. Idempotent by
+    `idempotency_key` (R-7): a retry gets the same batch, or the same job, and makes nothing."""
     spec, agent = await prepare_batch(actor, data, operation_password)
+    params = asdict(spec)
     if spec.count >= BACKGROUND_FROM:
-        return JobStarted(await _start_job(actor, spec, agent, card_key=card_key))
-    batch, _pairs = await write_batch(actor, spec, agent, card_key=card_key, return_pairs=False)
-    return batch
+        mine = secrets.token_hex(8)
+
+        async def start() -> dict[str, Any]:
+            return {"job_id": await _insert_job(actor, spec, agent), "made_by": mine}
+
+        job = await idempotent(actor, idempotency_key, "generate_batch", params, start)
+        if job["made_by"] == mine:  # this request's job was committed (a retry's was not): run it
+            _run_job(job["job_id"], actor, spec, agent, card_key=card_key)
+        return JobStarted(job["job_id"])
+
+    async def write() -> dict[str, Any]:
+        batch, _pairs = await write_batch(actor, spec, agent, card_key=card_key, return_pairs=False)
+        return {"batch_id": batch["id"]}
+
+    made = await idempotent(actor, idempotency_key, "generate_batch", params, write)
+    return await get_batch(actor, made["batch_id"])
 
 
-async def _start_job(actor: Actor, spec: BatchSpec, agent: dict[str, Any], *, card_key: bytes) -> int:
-    """Write a checked batch in the background; returns the job's id at once."""
+async def _insert_job(actor: Actor, spec: BatchSpec, agent: dict[str, Any]) -> int:
     rows = await CardJob.insert(
         CardJob(
             agent=agent["id"],
@@ -60,7 +81,11 @@ async def _start_job(actor: Actor, spec: BatchSpec, agent: dict[str, Any], *, ca
             started_at=now(),
         )
     ).returning(CardJob.id)
-    job_id = rows[0]["id"]
+    return rows[0]["id"]
+
+
+def _run_job(job_id: int, actor: Actor, spec: BatchSpec, agent: dict[str, Any], *, card_key: bytes) -> None:
+    """Write a checked batch in the background, for the job `job_id` (committed)."""
     _progress[job_id] = (0, spec.count)
 
     async def run() -> None:
@@ -88,7 +113,6 @@ async def _start_job(actor: Actor, spec: BatchSpec, agent: dict[str, Any], *, ca
     task = asyncio.create_task(run())
     _tasks.add(task)  # keep a reference until it is done
     task.add_done_callback(_tasks.discard)
-    return job_id
 
 
 def _alive(pid: int) -> bool:

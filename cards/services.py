@@ -13,12 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from accounts import services as subscribers
-from accounts.services import get_subscriber
+from accounts.services import NO_KEY, KeyOwner, get_subscriber, idempotent
 from accounts.tables import Subscriber
 from agency import audit, throttle
 from agency.agents import get_agent, valid_id
 from agency.roles import Actor
-from agency.tree import in_subtree
+from agency.tree import in_subtree, is_within
 from agency.users import check_operation_password
 from cards import codes
 from cards.errors import RedemptionFailed
@@ -27,7 +27,7 @@ from cards.tables import Card, CardBatch, SerialCounter
 from core import sql
 from core.clock import now
 from core.db import bulk_insert, fetch_page, transaction
-from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from core.units import SECONDS, parse_minutes
 from core.validation import Checker
 from money import ledger
@@ -315,6 +315,14 @@ async def get_batch(actor: Actor, batch_id: int) -> dict[str, Any]:
     batch["last_serial"] = codes.make_serial(batch["prefix"], batch["last_number"])
     counts = await Card.raw("SELECT status, COUNT(*) AS n FROM card WHERE batch = {} GROUP BY status", batch_id)
     batch["counts"] = {row["status"]: row["n"] for row in counts}
+    batch["secrets_exported_by"] = None
+    if batch["secrets_exported_at"] is not None:  # who took the secrets, by user name
+        taker = await sql.fetch_one(
+            "SELECT u.username FROM batch_secrets s JOIN app_user u ON u.id = s.opened_by "
+            "WHERE s.batch = {} AND s.opened_by IS NOT NULL LIMIT 1",
+            batch_id,
+        )
+        batch["secrets_exported_by"] = taker["username"] if taker else None
     return batch
 
 
@@ -403,16 +411,21 @@ async def _cards_in_range(actor: Actor, first: str, last: str, statuses: tuple[s
 MAX_RANGE = 100_000
 
 
-async def activate_cards(actor: Actor, serial_from: object, serial_to: object | None = None) -> dict[str, int]:
+async def activate_cards(
+    actor: Actor, serial_from: object, serial_to: object | None = None, *, idempotency_key: object = NO_KEY
+) -> dict[str, int]:
     """Sell cards, singly or by serial range (R-14). A recharge card becomes `active` (its expiry
     clock starts if its rule says so). An e-card opens a subscriber account with its minutes
-    (R-16): the account number is the serial, the initial password is the card's secret."""
+    (R-16): the account number is the serial, the initial password is the card's secret.
+    Idempotent by `idempotency_key` (R-7); each card changes state by a conditional update, so
+    a card sold by a concurrent request is left alone."""
     if actor.is_operator or not actor.can("sell_cards"):
         raise Forbidden()
     first, last = _parse_range(serial_from, serial_to)
-    at = now()
-    opened = activated = 0
-    async with transaction():
+
+    async def activate() -> dict[str, int]:
+        at = now()
+        opened = activated = 0
         cards = await _cards_in_range(actor, first, last, ("generated",))
         if not cards:
             raise ValidationFailed({"serial_from": N_("No card of yours in this range can be activated.")})
@@ -423,12 +436,13 @@ async def activate_cards(actor: Actor, serial_from: object, serial_to: object | 
                 continue  # expired before it was sold: the expiry job returns its minutes
             if card["kind"] == "recharge":
                 expires = _expiry_at_activation(card, at)
-                await Card.update({Card.status: "active", Card.activated_at: at, Card.expires_at: expires}).where(
-                    (Card.id == card["id"]) & (Card.status == "generated")
+                sold = (
+                    await Card.update({Card.status: "active", Card.activated_at: at, Card.expires_at: expires})
+                    .where((Card.id == card["id"]) & (Card.status == "generated"))
+                    .returning(Card.id)
                 )
-                activated += 1
-            else:
-                await _open_account(card, at)
+                activated += len(sold)
+            elif await _open_account(card, at):
                 opened += 1
         await audit.record(
             actor,
@@ -437,11 +451,22 @@ async def activate_cards(actor: Actor, serial_from: object, serial_to: object | 
             target_id=f"{first}-{last}",
             after={"activated": activated, "accounts_opened": opened},
         )
-    return {"activated": activated, "accounts_opened": opened}
+        return {"activated": activated, "accounts_opened": opened}
+
+    params = {"serial_from": first, "serial_to": last}
+    return await idempotent(actor, idempotency_key, "activate_cards", params, activate)
 
 
-async def _open_account(card: dict[str, Any], at: dt.datetime) -> int:
-    """开户: the subscriber account of an e-card, funded from the card's escrow."""
+async def _open_account(card: dict[str, Any], at: dt.datetime) -> int | None:
+    """开户: the subscriber account of an e-card, funded from the card's escrow; None when the
+    card was no longer unsold."""
+    taken = (
+        await Card.update({Card.status: "redeemed", Card.activated_at: at, Card.redeemed_at: at})
+        .where((Card.id == card["id"]) & (Card.status == "generated"))
+        .returning(Card.id)
+    )
+    if not taken:
+        return None
     expires = _expiry_at_activation(card, at)
     rows = await Subscriber.insert(
         Subscriber(
@@ -455,9 +480,7 @@ async def _open_account(card: dict[str, Any], at: dt.datetime) -> int:
     ).returning(Subscriber.id)
     subscriber_id = rows[0]["id"]
     await _card_to_subscriber(card, subscriber_id, card["agent"], "account_open", f"e-card {card['serial']}")
-    await Card.update(
-        {Card.status: "redeemed", Card.activated_at: at, Card.redeemed_at: at, Card.redeemed_by: subscriber_id}
-    ).where(Card.id == card["id"])
+    await Card.update({Card.redeemed_by: subscriber_id}).where(Card.id == card["id"])
     return subscriber_id
 
 
@@ -503,13 +526,21 @@ async def _return_to_stock(cards: list[dict[str, Any]], new_status: str, kind: s
 
 
 async def void_cards(
-    actor: Actor, serial_from: object, serial_to: object | None = None, *, operation_password: object
+    actor: Actor,
+    serial_from: object,
+    serial_to: object | None = None,
+    *,
+    operation_password: object,
+    idempotency_key: object = NO_KEY,
 ) -> dict[str, int]:
+    """Void unredeemed cards of the actor's agent; their minutes go back to its stock (R-14).
+    Idempotent by `idempotency_key` (R-7)."""
     if actor.is_operator or not actor.can("sell_cards"):
         raise Forbidden()
     first, last = _parse_range(serial_from, serial_to)
     await check_operation_password(actor, operation_password)
-    async with transaction():
+
+    async def void() -> dict[str, int]:
         cards = await _cards_in_range(actor, first, last, ("generated", "active"))
         if not cards:
             raise ValidationFailed({"serial_from": N_("No card of yours in this range can be voided.")})
@@ -521,7 +552,10 @@ async def void_cards(
             target_id=f"{first}-{last}",
             after={"cards": len(cards), "minutes": minutes},
         )
-    return {"voided": len(cards), "minutes_returned": minutes}
+        return {"voided": len(cards), "minutes_returned": minutes}
+
+    params = {"serial_from": first, "serial_to": last}
+    return await idempotent(actor, idempotency_key, "void_cards", params, void)
 
 
 async def expire_due_cards(at: dt.datetime | None = None, limit: int = 10_000) -> int:
@@ -540,12 +574,21 @@ async def expire_due_cards(at: dt.datetime | None = None, limit: int = 10_000) -
 
 
 async def redeem_card(
-    serial: object, pin: object, *, subscriber_id: int, address: str, card_key: bytes, actor: Actor | None = None
+    serial: object,
+    pin: object,
+    *,
+    subscriber_id: int,
+    address: str,
+    card_key: bytes,
+    actor: Actor | None = None,
+    idempotency_key: object = NO_KEY,
 ) -> dict[str, Any]:
     """Recharge (R-15): serial + PIN, exactly once under any concurrency; minutes move from the
-    card's escrow to the subscriber's balance in one transaction. Failures are limited per card,
-    per subscriber and per client address with growing delays, audited, and all answered with
-    the same RedemptionFailed."""
+    card's escrow to the subscriber's balance in one transaction. Only a subscriber of the
+    issuing agent or of its descendants may redeem a card. Failures are limited per card, per
+    subscriber and per client address with growing delays, audited, and all answered with the
+    same RedemptionFailed. Idempotent by `idempotency_key` (R-7), whose owner is the agent's
+    user acting (`actor`) or else the subscriber: a retry gets the first result."""
     if actor is not None:  # an agent recharging on a subscriber's behalf: only its own subtree's
         await get_subscriber(actor, subscriber_id)
     serial_text = "".join(str(serial or "").split())[:24]
@@ -553,22 +596,31 @@ async def redeem_card(
     reason = "locked"
     locked, on_record = await throttle.status(keys)
     if not locked:
+
+        async def redeem() -> dict[str, Any]:
+            result = await _redeem(serial_text, pin, subscriber_id, card_key)
+            await audit.record(
+                actor,
+                "cards.redeem",
+                target_type="card",
+                target_id=serial_text,
+                scope_path=result["scope_path"],
+                username=f"subscriber:{subscriber_id}",
+                address=address,
+                after={"minutes": result["minutes"], "subscriber": subscriber_id},
+            )
+            return {"serial": serial_text, "minutes": result["minutes"], "balance_seconds": result["balance"]}
+
+        typed = "".join(pin.split())[:64] if isinstance(pin, str) else ""
+        # The PIN takes part in the request as its keyed hash, never as itself.
+        params = {"serial": serial_text, "pin": codes.secret_hash(card_key, serial_text, typed), "to": subscriber_id}
         try:
-            async with transaction():
-                result = await _redeem(serial_text, pin, subscriber_id, card_key)
-                await audit.record(
-                    actor,
-                    "cards.redeem",
-                    target_type="card",
-                    target_id=serial_text,
-                    scope_path=result["scope_path"],
-                    username=f"subscriber:{subscriber_id}",
-                    address=address,
-                    after={"minutes": result["minutes"], "subscriber": subscriber_id},
-                )
+            done = await idempotent(
+                actor or KeyOwner.subscriber(subscriber_id), idempotency_key, "redeem_card", params, redeem
+            )
             if keys[0] in on_record:  # a right PIN clears the card's earlier failures
                 await throttle.clear([keys[0]])
-            return {"serial": serial_text, "minutes": result["minutes"], "balance_seconds": result["balance"]}
+            return done
         except _Refused as refused:
             reason = refused.reason
     async with transaction():
@@ -586,34 +638,45 @@ async def redeem_card(
     raise RedemptionFailed()
 
 
-GUESSES = ("bad serial", "unknown serial", "wrong pin")
+# Refusals that count toward the throttle: guesses, and a card tried outside its tree (R-15).
+GUESSES = ("bad serial", "unknown serial", "wrong pin", "outside the card's tree")
 
 
-class _Refused(Exception):
+class _Refused(DomainError):
+    """Why a redemption failed, for the audit; redeem_card answers RedemptionFailed whatever it
+    is. A domain refusal, so that run_once first looks for the result of a concurrent request
+    with the same key (whose redemption made this one find the card used)."""
+
     def __init__(self, reason: str) -> None:
+        super().__init__()
         self.reason = reason
 
 
 async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes) -> dict[str, Any]:
     if not codes.is_valid_serial(serial):
         raise _Refused("bad serial")
+    # One statement reads the card, its agent's path, and the subscriber with its agent's path.
     card = await sql.fetch_one(
-        "SELECT c.id, c.agent, c.status, c.secret_hash, c.expires_at, b.kind, b.face_minutes, a.path "
-        "FROM card c JOIN batch b ON b.id = c.batch JOIN agent a ON a.id = c.agent WHERE c.serial = {}",
+        "SELECT c.id, c.agent, c.status, c.secret_hash, c.expires_at, b.kind, b.face_minutes, a.path, "
+        "s.agent AS subscriber_agent, s.status AS subscriber_status, sa.path AS subscriber_path "
+        "FROM card c JOIN batch b ON b.id = c.batch JOIN agent a ON a.id = c.agent "
+        "LEFT JOIN subscriber s ON s.id = {} LEFT JOIN agent sa ON sa.id = s.agent WHERE c.serial = {}",
+        subscriber_id,
         serial,
     )
     if card is None:
         raise _Refused("unknown serial")
     if not codes.secret_matches(card_key, serial, pin, card["secret_hash"]):
         raise _Refused("wrong pin")
+    if card["subscriber_agent"] is None or card["subscriber_status"] == "closed":
+        raise _Refused("no such open account")
+    if not is_within(card["subscriber_path"], card["path"]):
+        raise _Refused("outside the card's tree")
     if card["kind"] != "recharge" or card["status"] != "active":
         raise _Refused(f"card {card['status']}")
     at = now()
     if card["expires_at"] is not None and card["expires_at"] <= at:
         raise _Refused("card expired")
-    subscriber = await sql.fetch_one("SELECT agent, status FROM subscriber WHERE id = {}", subscriber_id)
-    if subscriber is None or subscriber["status"] == "closed":
-        raise _Refused("no such open account")
     # The conditional update is what makes redemption exactly-once: of concurrent attempts, one
     # changes the row; the others find it no longer active and roll back.
     won = await sql.fetch(
@@ -625,7 +688,7 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
     )
     if not won:
         raise _Refused("already redeemed")
-    balance = await _card_to_subscriber(card, subscriber_id, subscriber["agent"], "recharge", f"card {serial}")
+    balance = await _card_to_subscriber(card, subscriber_id, card["subscriber_agent"], "recharge", f"card {serial}")
     return {
         "minutes": card["face_minutes"],
         "balance": await ledger.account_balance(balance),

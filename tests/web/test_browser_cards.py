@@ -39,6 +39,23 @@ def csv_export(page, batch_url: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.text().lstrip("\ufeff"))))[1:]
 
 
+def secrets_export(page, batch_url: str, file_format: str, path):
+    """The batch's one export with the secrets, from its page's form; the file saved at `path`."""
+    page.goto(batch_url)
+    page.select_option("#secrets-form select[name=format]", file_format)
+    page.fill("#secrets-form input[name=operation_password]", DEMO_OPERATION_PASSWORD)
+    page.check("#secrets-form input[name=confirm]")
+    with page.expect_download() as download:
+        page.click("#secrets-form button[type=submit]")
+    download.value.save_as(path)
+    return path
+
+
+def secrets_csv(page, batch_url: str, path) -> list[list[str]]:
+    text = secrets_export(page, batch_url, "csv", path).read_text(encoding="utf-8")
+    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))[1:]
+
+
 def not_blank(png: bytes) -> float:
     from PIL import Image
 
@@ -63,10 +80,7 @@ def test_batch_pdf_activation_and_subscriber_recharge(server, browser, tmp_path)
         # A batch of 10 recharge cards: its first export is the PDF sheet, with the PINs.
         batch_url = generate(agent, base, "recharge", 10, 30)
         agent.screenshot(path=str(ARTIFACTS / "cards-01-batch.png"), full_page=True)
-        with agent.expect_download() as download:
-            agent.click("a[href$='export?format=pdf']")
-        pdf = tmp_path / "sheet.pdf"
-        download.value.save_as(pdf)
+        pdf = secrets_export(agent, batch_url, "pdf", tmp_path / "sheet.pdf")
         assert pdf.read_bytes().startswith(b"%PDF")
         subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
                        check=True)
@@ -83,9 +97,9 @@ def test_batch_pdf_activation_and_subscriber_recharge(server, browser, tmp_path)
 
         # An e-card and a recharge card for the subscriber (their secrets from the one CSV export).
         ecard_url = generate(agent, base, "e-card", 1, 20)
-        (serial, initial_password, *_rest), = csv_export(agent, ecard_url)
+        (serial, initial_password, *_rest), = secrets_csv(agent, ecard_url, tmp_path / "ecard.csv")
         card_url = generate(agent, base, "recharge", 1, 50)
-        (card_serial, pin, *_rest2), = csv_export(agent, card_url)
+        (card_serial, pin, *_rest2), = secrets_csv(agent, card_url, tmp_path / "card.csv")
         secrets += [initial_password, pin]
         for first in (serial, card_serial):
             agent.goto(base + "/cards")

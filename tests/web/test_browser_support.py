@@ -27,10 +27,13 @@ def make_subscriber(base: str) -> tuple[str, str]:
                                     "csrf_token": client.cookies["vs_csrf"]})
         headers = {"X-CSRF-Token": client.cookies["vs_csrf"]}
         batch = client.post("/api/v1/card-batches", headers=headers, json={
-            "kind": "e-card", "count": 1, "face_minutes": 10, "operation_password": DEMO_OPERATION_PASSWORD}).json()
-        row = client.get(f"/cards/batches/{batch['id']}/export?format=csv").text.lstrip("\ufeff").splitlines()[1]
+            "kind": "e-card", "count": 1, "face_minutes": 10, "operation_password": DEMO_OPERATION_PASSWORD,
+            "idempotency_key": secrets.token_hex(8)}).json()
+        row = client.post(f"/api/v1/card-batches/{batch['id']}/export", headers=headers, json={
+            "format": "csv", "operation_password": DEMO_OPERATION_PASSWORD}).text.lstrip("\ufeff").splitlines()[1]
         serial, password = row.split(",")[:2]
-        client.post("/api/v1/cards/activate", headers=headers, json={"serial_from": serial})
+        client.post("/api/v1/cards/activate", headers=headers, json={"serial_from": serial,
+                                                                     "idempotency_key": secrets.token_hex(8)})
     return serial, password
 
 

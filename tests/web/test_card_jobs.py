@@ -101,6 +101,7 @@ def test_killed_during_generation_leaves_nothing(server_env):
                     "face_minutes": "1",
                     "expiry_rule": "none",
                     "operation_password": OP,
+                    "idempotency_key": secrets.token_hex(8),
                     "csrf_token": agent.cookies["vs_csrf"],
                 },
             )

@@ -48,16 +48,20 @@ async def test_first_login_then_recharge(client, settings):
     home = await client.get("/portal")
     assert home.status_code == 200 and "20" in home.text and "30" in home.text  # 20 minutes, 30 days
     serial, pin = recharge[0]
-    done = await client.post("/portal/recharge", data={"serial": serial, "pin": pin, "csrf_token": token})
+    done = await client.post("/portal/recharge", data={"serial": serial, "pin": pin, "csrf_token": token,
+                                                       "idempotency_key": key()})
     assert done.status_code == 200 and "70" in done.text
-    wrong = await client.post("/portal/recharge", data={"serial": recharge[1][0], "pin": pin, "csrf_token": token})
+    wrong = await client.post("/portal/recharge", data={"serial": recharge[1][0], "pin": pin, "csrf_token": token,
+                                                        "idempotency_key": key()})
     assert wrong.status_code == 400
-    again = await client.post("/portal/recharge", data={"serial": serial, "pin": pin, "csrf_token": token})
+    again = await client.post("/portal/recharge", data={"serial": serial, "pin": pin, "csrf_token": token,
+                                                        "idempotency_key": key()})
     assert again.status_code == 400  # exactly once
     balance = (await api(client, "GET", "/api/v1/portal/balance")).json()
     assert balance["balance_minutes"] == 70 and balance["days_left"] == 30
     by_api = await api(client, "POST", "/api/v1/portal/recharge", json={"serial": recharge[1][0],
-                                                                         "pin": recharge[1][1]})
+                                                                         "pin": recharge[1][1],
+                                                                         "idempotency_key": key()})
     assert by_api.status_code == 200 and by_api.json()["balance_seconds"] == 120 * 60
     history = await client.get("/portal/history")
     assert history.text.count("+50") == 2

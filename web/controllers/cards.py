@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
@@ -10,6 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from cards import exports, jobs, services
+from core.errors import N_, ValidationFailed
 from web.auth import access
 from web.controllers.forms import form_action, form_data, query_id, redirect, refusal
 from web.controllers.paging import PER_PAGE, page_count
@@ -32,6 +34,7 @@ async def _batches_context(request: Request, page: int = 1) -> dict:
         "error": None,
         "kinds": services.KINDS,
         "rules": services.EXPIRY_RULES,
+        "idempotency_key": uuid.uuid4().hex,
     }
 
 
@@ -45,7 +48,11 @@ async def generate_batch(request: Request, settings: NamedDependency[Settings]) 
     data = await form_data(request)
     try:
         made = await jobs.generate_or_start_job(
-            request.user, data, card_key=settings.card_key, operation_password=data.get("operation_password")
+            request.user,
+            data,
+            card_key=settings.card_key,
+            operation_password=data.get("operation_password"),
+            idempotency_key=data.get("idempotency_key"),
         )
     except FORM_REFUSALS as exc:
         context = await _batches_context(request)
@@ -62,10 +69,29 @@ async def job_page(request: Request, job_id: FromPath[int]) -> Response:
     return render(request, "cards/job.html", partial="cards/_job.html", job=job)
 
 
+async def _batch_context(request: Request, batch_id: int) -> dict:
+    batch = await services.get_batch(request.user, batch_id)
+    return {
+        "batch": batch,
+        "may_take_secrets": exports.may_take_secrets(request.user, batch),
+        "formats": EXPORT_FORMATS,
+        "idempotency_key": uuid.uuid4().hex,
+        "error": None,
+        "errors": {},
+    }
+
+
 @get("/cards/batches/{batch_id:int}", opt=access("view_cards"))
 async def batch_page(request: Request, batch_id: FromPath[int]) -> Response:
-    batch = await services.get_batch(request.user, batch_id)
-    return render(request, "cards/batch.html", batch=batch)
+    return render(request, "cards/batch.html", **await _batch_context(request, batch_id))
+
+
+EXPORT_FORMATS = ("csv", "xlsx", "pdf")
+CONFIRM_EXPORT = N_("Confirm that you will keep this file: it is the only one with the secrets.")
+
+
+def export_format(value: object) -> str:
+    return value if value in EXPORT_FORMATS else "csv"
 
 
 def _expiry_text(batch: dict, expires_at: dt.datetime | None) -> str:
@@ -77,14 +103,42 @@ def _expiry_text(batch: dict, expires_at: dt.datetime | None) -> str:
 
 
 @get("/cards/batches/{batch_id:int}/export", opt=access("view_cards"))
-async def export_batch(
-    request: Request, batch_id: FromPath[int], settings: NamedDependency[Settings], format: FromQuery[str] = "csv"
+async def export_batch(request: Request, batch_id: FromPath[int], format: FromQuery[str] = "csv") -> Response:
+    """The batch's cards with serials and states, never secrets (those leave once, by POST)."""
+    file_format = export_format(format)
+    return export_response(await exports.export_serials(request.user, batch_id, file_format=file_format), file_format)
+
+
+@post("/cards/batches/{batch_id:int}/export", opt=access("generate_cards"), status_code=200)
+async def export_batch_secrets(
+    request: Request, batch_id: FromPath[int], settings: NamedDependency[Settings]
 ) -> Response:
-    file_format = format if format in ("csv", "xlsx", "pdf") else "csv"
-    export = await exports.export_batch(request.user, batch_id, card_key=settings.card_key, file_format=file_format)
+    """The one export with the secrets: the operation password, and the owner's confirmation
+    that this file is the only one that will hold them."""
+    data = await form_data(request)
+    try:
+        if not data.get("confirm"):
+            await services.get_batch(request.user, batch_id)  # another's batch: not found, as everywhere
+            raise ValidationFailed({"confirm": CONFIRM_EXPORT})
+        file_format = export_format(data.get("format"))
+        export = await exports.export_secrets(
+            request.user,
+            batch_id,
+            card_key=settings.card_key,
+            file_format=file_format,
+            operation_password=data.get("operation_password"),
+        )
+    except FORM_REFUSALS as exc:
+        return refusal(request, "cards/batch.html", exc, **await _batch_context(request, batch_id))
+    return export_response(export, file_format)
+
+
+def export_response(export: exports.BatchExport, file_format: str) -> Response:
+    """A batch's export as a CSV, XLSX or printable PDF download (R-17); the secrets' column only
+    in the export with secrets."""
     batch = export.batch
     secret_label = _("PIN") if batch["kind"] == "recharge" else _("Initial password")
-    name = f"batch-{batch_id}" + ("-with-secrets" if export.with_secrets else "")
+    name = f"batch-{batch['id']}" + ("-with-secrets" if export.with_secrets else "")
     if file_format == "pdf":
         from cards.sheets import SheetCard, card_sheet_pdf
 
@@ -138,6 +192,7 @@ async def _cards_context(request: Request, *, values: dict | None = None, messag
         "error": None,
         "errors": {},
         "values": values or {},
+        "idempotency_key": uuid.uuid4().hex,
     }
 
 
@@ -171,7 +226,10 @@ async def _range_action(request: Request, action) -> Response:
 @post("/cards/activate", opt=access("sell_cards"))
 async def activate_cards(request: Request) -> Response:
     return await _range_action(
-        request, lambda d: services.activate_cards(request.user, d.get("serial_from"), d.get("serial_to"))
+        request,
+        lambda d: services.activate_cards(
+            request.user, d.get("serial_from"), d.get("serial_to"), idempotency_key=d.get("idempotency_key")
+        ),
     )
 
 
@@ -180,7 +238,11 @@ async def void_cards(request: Request) -> Response:
     return await _range_action(
         request,
         lambda d: services.void_cards(
-            request.user, d.get("serial_from"), d.get("serial_to"), operation_password=d.get("operation_password")
+            request.user,
+            d.get("serial_from"),
+            d.get("serial_to"),
+            operation_password=d.get("operation_password"),
+            idempotency_key=d.get("idempotency_key"),
         ),
     )
 
@@ -191,6 +253,7 @@ ROUTES = [
     job_page,
     batch_page,
     export_batch,
+    export_batch_secrets,
     cards_page,
     activate_cards,
     void_cards,

@@ -12,9 +12,10 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from cards import jobs, services
+from cards import exports, jobs, services
 from web.auth import access
 from web.controllers.answers import Page, answer, page_of
+from web.controllers.cards import export_format, export_response
 from web.settings import Settings
 
 
@@ -24,6 +25,7 @@ class BatchIn:
     count: int
     face_minutes: int
     operation_password: str
+    idempotency_key: str
     expiry_rule: str = "none"
     expiry_date: str = ""
     expiry_days: int | None = None
@@ -34,8 +36,15 @@ class BatchIn:
 @dataclass
 class RangeIn:
     serial_from: str
+    idempotency_key: str
     serial_to: str = ""
     operation_password: str = ""
+
+
+@dataclass
+class SecretsExportIn:
+    operation_password: str
+    format: str = "csv"
 
 
 class BatchOut(msgspec.Struct):
@@ -66,6 +75,7 @@ class BatchDetailOut(BatchOut):
     first_serial: str
     last_serial: str
     counts: dict[str, int]
+    secrets_exported_by: str | None  # the user name of who took the secrets, once taken
 
 
 class JobStartedAnswer(msgspec.Struct):
@@ -148,16 +158,39 @@ class CardsApiController(Controller):
         self, request: Request, data: JSONBody[BatchIn], settings: NamedDependency[Settings]
     ) -> Response[BatchDetailOut | JobStartedAnswer]:
         """Generates the batch (201 with the batch), or for 20,000 cards or more starts a job
-        (202 with {"job_id"}; poll GET /api/v1/card-jobs/{id}). The secrets are downloaded once
-        from the batch's export (CSV, XLSX, PDF)."""
+        (202 with {"job_id"}; poll GET /api/v1/card-jobs/{id}). Idempotent by `idempotency_key`:
+        a retry gets the same batch or job. The secrets are downloaded once, by
+        POST /api/v1/card-batches/{id}/export."""
         fields = asdict(data)
-        password = fields.pop("operation_password")
+        password, key = fields.pop("operation_password"), fields.pop("idempotency_key")
         made = await jobs.generate_or_start_job(
-            request.user, fields, card_key=settings.card_key, operation_password=password
+            request.user, fields, card_key=settings.card_key, operation_password=password, idempotency_key=key
         )
         if isinstance(made, jobs.JobStarted):
             return Response(JobStartedAnswer(job_id=made.job_id), status_code=202)
         return Response(answer(BatchDetailOut, made), status_code=201)
+
+    @post("/card-batches/{batch_id:int}/export", opt=access("generate_cards"), status_code=200, media_type="text/csv")
+    async def export_secrets(
+        self,
+        request: Request,
+        batch_id: FromPath[int],
+        data: JSONBody[SecretsExportIn],
+        settings: NamedDependency[Settings],
+    ) -> Response[bytes]:
+        """The batch's one export with the secrets (PINs or initial passwords), as a CSV, XLSX or
+        PDF file (`format`); needs the operation password. Audited; the secrets are destroyed as
+        they leave, so a second call is refused (409). For serials only: GET
+        /cards/batches/{id}/export."""
+        file_format = export_format(data.format)
+        export = await exports.export_secrets(
+            request.user,
+            batch_id,
+            card_key=settings.card_key,
+            file_format=file_format,
+            operation_password=data.operation_password,
+        )
+        return export_response(export, file_format)
 
     @get("/card-jobs/{job_id:int}", opt=access("view_cards"))
     async def get_job(self, request: Request, job_id: FromPath[int]) -> JobOut:
@@ -183,14 +216,19 @@ class CardsApiController(Controller):
 
     @post("/cards/activate", opt=access("sell_cards"), status_code=200)
     async def activate(self, request: Request, data: JSONBody[RangeIn]) -> ActivatedAnswer:
-        return answer(
-            ActivatedAnswer, await services.activate_cards(request.user, data.serial_from, data.serial_to or None)
+        activated = await services.activate_cards(
+            request.user, data.serial_from, data.serial_to or None, idempotency_key=data.idempotency_key
         )
+        return answer(ActivatedAnswer, activated)
 
     @post("/cards/void", opt=access("sell_cards"), status_code=200)
     async def void(self, request: Request, data: JSONBody[RangeIn]) -> VoidedAnswer:
         voided = await services.void_cards(
-            request.user, data.serial_from, data.serial_to or None, operation_password=data.operation_password
+            request.user,
+            data.serial_from,
+            data.serial_to or None,
+            operation_password=data.operation_password,
+            idempotency_key=data.idempotency_key,
         )
         return answer(VoidedAnswer, voided)
 

@@ -3,6 +3,7 @@ the initial password, see balance and days to expiry, recharge with a card, see 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Request, get, post
@@ -12,7 +13,6 @@ from litestar.response import Response
 
 from accounts import portal, switch
 from accounts.services import change_subscriber_password
-from cards.errors import RedemptionFailed
 from cards.services import authenticate_subscriber, redeem_card
 from core.errors import LoginFailed, ValidationFailed
 from web.auth import (
@@ -26,6 +26,7 @@ from web.auth import (
 )
 from web.controllers.forms import form_data, redirect, refusal
 from web.controllers.paging import PER_PAGE, page_count
+from web.errors import FORM_REFUSALS
 from web.i18n import gettext as _
 from web.rendering import render
 from web.settings import Settings
@@ -99,6 +100,8 @@ async def _home_context(subscriber_id: int) -> dict[str, Any]:
         "calls": await switch.calls_of(subscriber_id),
         "message": None,
         "error": None,
+        "errors": {},
+        "idempotency_key": uuid.uuid4().hex,
     }
 
 
@@ -118,10 +121,10 @@ async def recharge(request: Request, settings: NamedDependency[Settings]) -> Res
             subscriber_id=me["id"],
             address=client_address(request.scope),
             card_key=settings.card_key,
+            idempotency_key=data.get("idempotency_key"),
         )
-    except RedemptionFailed as exc:
-        context = await _home_context(me["id"])
-        return render(request, "portal/home.html", status_code=400, **{**context, "error": _(exc.message)})
+    except FORM_REFUSALS as exc:
+        return refusal(request, "portal/home.html", exc, **await _home_context(me["id"]))
     context = await _home_context(me["id"])
     context["message"] = _("Recharged %(n)s minutes.") % {"n": result["minutes"]}
     return render(request, "portal/home.html", **context)

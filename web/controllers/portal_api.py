@@ -23,6 +23,7 @@ from web.settings import Settings
 class RechargeIn:
     serial: str
     pin: str
+    idempotency_key: str
 
 
 class BalanceOut(msgspec.Struct):
@@ -52,13 +53,15 @@ async def api_calls(request: Request, limit: FromQuery[int] = 50) -> list[CallOu
 async def api_recharge(
     request: Request, data: JSONBody[RechargeIn], settings: NamedDependency[Settings]
 ) -> RechargeAnswer:
-    """Redeem a recharge card (serial + PIN); one generic error whatever went wrong."""
+    """Redeem a recharge card (serial + PIN); one generic error whatever went wrong. Idempotent
+    by `idempotency_key`: a retry gets the first answer."""
     redeemed = await redeem_card(
         data.serial,
         data.pin,
         subscriber_id=request.scope["subscriber"]["id"],
         address=client_address(request.scope),
         card_key=settings.card_key,
+        idempotency_key=data.idempotency_key,
     )
     return answer(RechargeAnswer, redeemed)
 

@@ -3,6 +3,8 @@ resume, close and recharge on the subscriber's behalf."""
 
 from __future__ import annotations
 
+import uuid
+
 from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
@@ -44,7 +46,13 @@ async def subscriber_page(request: Request, subscriber_id: FromPath[int]) -> Res
 
 async def _detail_context(request: Request, subscriber_id: int) -> dict:
     row = await subscribers.get_subscriber(request.user, subscriber_id)
-    return {"subscriber": row, "calls": await switch.calls_of(row["id"]), "error": None}
+    return {
+        "subscriber": row,
+        "calls": await switch.calls_of(row["id"]),
+        "error": None,
+        "errors": {},
+        "idempotency_key": uuid.uuid4().hex,
+    }
 
 
 async def _subscriber_action(request: Request, subscriber_id: int, action) -> Response:
@@ -77,7 +85,11 @@ async def close_subscriber(request: Request, subscriber_id: FromPath[int]) -> Re
         request,
         subscriber_id,
         lambda d: subscribers.close_subscriber(
-            request.user, subscriber_id, d.get("reason"), operation_password=d.get("operation_password")
+            request.user,
+            subscriber_id,
+            d.get("reason"),
+            operation_password=d.get("operation_password"),
+            idempotency_key=d.get("idempotency_key"),
         ),
     )
 
@@ -96,6 +108,7 @@ async def recharge_subscriber(
             address=client_address(request.scope),
             card_key=settings.card_key,
             actor=request.user,
+            idempotency_key=d.get("idempotency_key"),
         ),
     )
 

@@ -27,9 +27,17 @@ class ReasonIn:
 
 
 @dataclass
+class CloseIn:
+    reason: str
+    operation_password: str
+    idempotency_key: str
+
+
+@dataclass
 class RechargeOnBehalfIn:
     serial: str
     pin: str
+    idempotency_key: str
 
 
 class SubscriberOut(msgspec.Struct):
@@ -109,10 +117,16 @@ class SubscribersApiController(Controller):
 
     @post("/{subscriber_id:int}/close", opt=access("manage_subscribers"), status_code=200)
     async def close(
-        self, request: Request, subscriber_id: FromPath[int], data: JSONBody[ReasonIn]
+        self, request: Request, subscriber_id: FromPath[int], data: JSONBody[CloseIn]
     ) -> SubscriberDetailOut:
+        """Closes the account (销户): its balance goes back to the agent's stock. Needs the
+        operation password; idempotent by `idempotency_key` (a retry gets the closed account)."""
         closed = await subscribers.close_subscriber(
-            request.user, subscriber_id, data.reason, operation_password=data.operation_password
+            request.user,
+            subscriber_id,
+            data.reason,
+            operation_password=data.operation_password,
+            idempotency_key=data.idempotency_key,
         )
         return answer(SubscriberDetailOut, closed)
 
@@ -131,6 +145,7 @@ class SubscribersApiController(Controller):
             address=client_address(request.scope),
             card_key=settings.card_key,
             actor=request.user,
+            idempotency_key=data.idempotency_key,
         )
         return answer(RechargeAnswer, redeemed)
 
