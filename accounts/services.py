@@ -4,7 +4,6 @@ and the subscriber's own login and password."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from accounts.switch import has_call_in_progress
@@ -20,7 +19,7 @@ from core.passwords import hash_password, needs_rehash, verify_password
 from core.units import SECONDS
 from core.validation import Checker
 from money import ledger
-from money.idempotency import run_once
+from money.idempotency import NO_KEY, run_once
 from money.ledger import transfer
 
 COLUMNS = (
@@ -36,41 +35,6 @@ COLUMNS = (
     Subscriber.agent.path.as_alias("agent_path"),
 )
 LABELS = (N_("closed"),)
-
-# The idempotency key of a call that is not a request (the CLI, scripts, tests): none, and the
-# operation runs once, in one transaction, like any other. Requests pass the key they carry,
-# and a request without one is refused.
-NO_KEY: Any = object()
-
-
-@dataclass(frozen=True)
-class KeyOwner:
-    """Whose idempotency keys these are, when no staff user acts: a subscriber on the portal.
-    (money.idempotency scopes a key by `user_id`; a subscriber's is set apart from users'.)"""
-
-    user_id: str
-
-    @classmethod
-    def subscriber(cls, subscriber_id: int) -> KeyOwner:
-        return cls(f"subscriber-{subscriber_id}")
-
-
-async def idempotent(
-    actor: Actor | KeyOwner,
-    key: object,
-    operation: str,
-    params: dict[str, Any],
-    action: Callable[[], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run `action` once per key (R-7) through money.idempotency.run_once, in one transaction
-    with the record of its result: a retry, concurrent or later, gets the first result, and the
-    same key with other values is refused. With NO_KEY (a call that is not a request) the
-    action just runs in one transaction."""
-    if key is NO_KEY:
-        async with transaction():
-            return await action()
-    return await run_once(actor, key, operation, params, action)
-
 
 def _scope(actor: Actor):
     return in_subtree(actor, Subscriber.agent.path)
@@ -201,7 +165,7 @@ async def close_subscriber(
         return {"subscriber_id": subscriber_id, "returned_seconds": remaining}
 
     params = {"subscriber": subscriber_id, "reason": why}
-    await idempotent(actor, idempotency_key, "close_subscriber", params, close)
+    await run_once(actor, idempotency_key, "close_subscriber", params, close)
     return await get_subscriber(actor, subscriber_id)
 
 

@@ -653,7 +653,15 @@ async def probe(clients: list[LeanClient], cards: list[tuple[str, str]]) -> dict
     for k, (serial, pin) in enumerate(cards):
         chosen = [clients[(k * PROBE_ATTEMPTS + j) % len(clients)] for j in range(PROBE_ATTEMPTS)]
         results = await asyncio.gather(
-            *(timed_call(c, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin}) for c in chosen)
+            *(
+                timed_call(
+                    c,
+                    "POST",
+                    "/api/v1/portal/recharge",
+                    json={"serial": serial, "pin": pin, "idempotency_key": uuid.uuid4().hex},
+                )
+                for c in chosen
+            )
         )
         wins = sum(status == 200 for status, _, _ in results)
         statuses.update(status for status, _, _ in results)
@@ -730,7 +738,12 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
                     if not pool:
                         return None
                     serial, pin = pool.popleft()
-                    return timed_call(client, "POST", "/api/v1/portal/recharge", json={"serial": serial, "pin": pin})
+                    return timed_call(
+                        client,
+                        "POST",
+                        "/api/v1/portal/recharge",
+                        json={"serial": serial, "pin": pin, "idempotency_key": uuid.uuid4().hex},
+                    )
 
                 def balance(client: LeanClient):
                     return timed_call(client, "GET", "/api/v1/portal/balance")

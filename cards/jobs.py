@@ -13,7 +13,6 @@ import socket
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from accounts.services import NO_KEY, idempotent
 from agency.agents import valid_id
 from agency.roles import Actor
 from agency.tree import in_subtree
@@ -21,6 +20,7 @@ from cards.services import BatchSpec, get_batch, prepare_batch, write_batch
 from cards.tables import CardJob
 from core.clock import now
 from core.errors import DomainError, NotFound
+from money.idempotency import NO_KEY, run_once
 
 log = logging.getLogger("voipagency")
 BACKGROUND_FROM = 20_000  # batches this large or larger run as jobs
@@ -56,7 +56,7 @@ async def generate_or_start_job(
         async def start() -> dict[str, Any]:
             return {"job_id": await _insert_job(actor, spec, agent), "made_by": mine}
 
-        job = await idempotent(actor, idempotency_key, "generate_batch", params, start)
+        job = await run_once(actor, idempotency_key, "generate_batch", params, start)
         if job["made_by"] == mine:  # this request's job was committed (a retry's was not): run it
             _run_job(job["job_id"], actor, spec, agent, card_key=card_key)
         return JobStarted(job["job_id"])
@@ -65,7 +65,7 @@ async def generate_or_start_job(
         batch, _pairs = await write_batch(actor, spec, agent, card_key=card_key, return_pairs=False)
         return {"batch_id": batch["id"]}
 
-    made = await idempotent(actor, idempotency_key, "generate_batch", params, write)
+    made = await run_once(actor, idempotency_key, "generate_batch", params, write)
     return await get_batch(actor, made["batch_id"])
 
 

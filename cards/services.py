@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from accounts import services as subscribers
-from accounts.services import NO_KEY, KeyOwner, get_subscriber, idempotent
+from accounts.services import get_subscriber
 from accounts.tables import Subscriber
 from agency import audit, throttle
 from agency.agents import get_agent, valid_id
@@ -31,6 +31,7 @@ from core.errors import N_, Conflict, DomainError, Forbidden, NotFound, Validati
 from core.units import SECONDS, parse_minutes
 from core.validation import Checker
 from money import ledger
+from money.idempotency import NO_KEY, KeyOwner, run_once
 from money.ledger import transfer
 
 KINDS = ("e-card", "recharge")
@@ -454,7 +455,7 @@ async def activate_cards(
         return {"activated": activated, "accounts_opened": opened}
 
     params = {"serial_from": first, "serial_to": last}
-    return await idempotent(actor, idempotency_key, "activate_cards", params, activate)
+    return await run_once(actor, idempotency_key, "activate_cards", params, activate)
 
 
 async def _open_account(card: dict[str, Any], at: dt.datetime) -> int | None:
@@ -555,7 +556,7 @@ async def void_cards(
         return {"voided": len(cards), "minutes_returned": minutes}
 
     params = {"serial_from": first, "serial_to": last}
-    return await idempotent(actor, idempotency_key, "void_cards", params, void)
+    return await run_once(actor, idempotency_key, "void_cards", params, void)
 
 
 async def expire_due_cards(at: dt.datetime | None = None, limit: int = 10_000) -> int:
@@ -615,7 +616,7 @@ async def redeem_card(
         # The PIN takes part in the request as its keyed hash, never as itself.
         params = {"serial": serial_text, "pin": codes.secret_hash(card_key, serial_text, typed), "to": subscriber_id}
         try:
-            done = await idempotent(
+            done = await run_once(
                 actor or KeyOwner.subscriber(subscriber_id), idempotency_key, "redeem_card", params, redeem
             )
             if keys[0] in on_record:  # a right PIN clears the card's earlier failures

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from agency.roles import Actor
@@ -21,6 +22,22 @@ from core.errors import N_, Conflict, DomainError, ValidationFailed
 from money.tables import IdempotencyRecord
 
 MAX_KEY_LENGTH = 100
+# The key of a call that is not a request (the CLI, scripts, the demo): none, and the operation
+# runs once, in one transaction, like any other. Requests pass the key they carry, and a request
+# without one is refused (clean_key).
+NO_KEY: Any = object()
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """Whose keys these are when no staff user acts: a subscriber on the portal. Keys are scoped
+    by their owner's `user_id`; a subscriber's are set apart from users'."""
+
+    user_id: str
+
+    @classmethod
+    def subscriber(cls, subscriber_id: int) -> KeyOwner:
+        return cls(f"subscriber-{subscriber_id}")
 
 
 class IdempotencyKeyReused(Conflict):
@@ -53,10 +70,18 @@ async def _stored(scoped_key: str, wanted_hash: str) -> dict[str, Any] | None:
 
 
 async def run_once(
-    actor: Actor, key: object, operation: str, params: dict[str, Any], action: Callable[[], Awaitable[dict[str, Any]]]
+    actor: Actor | KeyOwner,
+    key: object,
+    operation: str,
+    params: dict[str, Any],
+    action: Callable[[], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """Run `action` (which must not open its own transaction) at most once per key, inside one
-    write transaction together with the record of its result."""
+    write transaction together with the record of its result; with NO_KEY, just in one
+    transaction."""
+    if key is NO_KEY:
+        async with transaction():
+            return await action()
     scoped_key = f"{actor.user_id}:{clean_key(key)}"
     wanted = request_hash(operation, params)
     try:

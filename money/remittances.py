@@ -12,13 +12,13 @@ from agency.roles import Actor
 from agency.tree import in_subtree
 from agency.users import check_operation_password
 from core.clock import now
-from core.db import fetch_page, transaction
+from core.db import fetch_page
 from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from core.units import FEN, parse_yuan
 from core.uploads import checked_upload
 from core.validation import Checker
 from money import ledger
-from money.idempotency import run_once
+from money.idempotency import NO_KEY, run_once
 from money.ledger import transfer
 from money.tables import Remittance
 
@@ -95,17 +95,9 @@ async def record_remittance(
         )
         return {"id": remittance_id}
 
-    if idempotency_key is None:
-        async with transaction():
-            remittance_id = (await record())["id"]
-    else:
-        params = {
-            **fields,
-            "amount": amount,
-            "remitted_on": remitted_on.isoformat(),
-            "slip": slip_fields.get("slip_name"),
-        }
-        remittance_id = (await run_once(actor, idempotency_key, "record_remittance", params, record))["id"]
+    params = {**fields, "amount": amount, "remitted_on": remitted_on.isoformat(), "slip": slip_fields.get("slip_name")}
+    key = NO_KEY if idempotency_key is None else idempotency_key
+    remittance_id = (await run_once(actor, key, "record_remittance", params, record))["id"]
     return await get_remittance(actor, remittance_id)
 
 

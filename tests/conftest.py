@@ -61,10 +61,8 @@ async def database(request, tmp_path_factory) -> AsyncIterator[dict]:
     await engine.close_connection_pool()
 
 
-@pytest.fixture
-async def db(request, database) -> AsyncIterator[dict]:
-    """An empty database for one test. Afterwards the ledger must verify (R-8), whatever the test
-    moved; a test that breaks the ledger on purpose is marked `ledger_breach`."""
+async def empty_database(database: dict) -> None:
+    """Bind the database and delete every row of every table."""
     bind_engine(database["engine"])
     tables = [t for t in Finder().get_table_classes()]
     names = ", ".join(t._meta.tablename for t in tables)
@@ -73,6 +71,13 @@ async def db(request, database) -> AsyncIterator[dict]:
     else:
         for table in tables:
             await table.delete(force=True)
+
+
+@pytest.fixture
+async def db(request, database) -> AsyncIterator[dict]:
+    """An empty database for one test. Afterwards the ledger must verify (R-8), whatever the test
+    moved; a test that breaks the ledger on purpose is marked `ledger_breach`."""
+    await empty_database(database)
     yield database
     if request.node.get_closest_marker("ledger_breach") is None:
         from cards.integrity import verify_everything
