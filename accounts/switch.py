@@ -11,6 +11,7 @@ The statements here run for every call, so they are fixed SQL (core/sql.py).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 import zoneinfo
@@ -21,7 +22,7 @@ from accounts.rating import REVIEW_OVER, Tariff, billed_seconds, charge, longest
 from accounts.tables import Call, DestinationRate, SwitchKey
 from agency import audit
 from agency.agents import valid_id
-from agency.hours import parse_calling_hours, within_hours
+from agency.hours import OutsideHours, parse_calling_hours, window_end
 from agency.roles import Actor
 from agency.sessions import token_hash
 from core import sql
@@ -268,6 +269,30 @@ async def has_call_in_progress(subscriber_id: int) -> bool:
     return row is not None
 
 
+# The subscriber, and the calling hours of its agent and of every agent above it (R-22): one row
+# per agent of that chain, walked up by primary key from the subscriber's agent.
+_SUBSCRIBER_AND_HOURS = (
+    "WITH RECURSIVE chain (parent, timezone, calling_hours) AS ("
+    "SELECT a.parent, a.timezone, a.calling_hours FROM subscriber s0 JOIN agent a ON a.id = s0.agent "
+    "WHERE s0.account_number = {} "
+    "UNION ALL SELECT p.parent, p.timezone, p.calling_hours FROM chain c JOIN agent p ON p.id = c.parent) "
+    "SELECT s.id, s.status, s.expires_at, c.timezone, c.calling_hours FROM subscriber s CROSS JOIN chain c "
+    "WHERE s.account_number = {}"
+)
+
+
+def _window_closes(chain: list[dict[str, Any]], at: dt.datetime) -> dt.datetime | None:
+    """When the effective calling window closes: the earliest end of the windows of the agent
+    and of every agent above it, each in its own agent's time zone (None: no window anywhere).
+    Raises OutsideHours when `at` lies outside any of them."""
+    ends = [
+        window_end(window, at, _zone(row["timezone"]))
+        for row in chain
+        if (window := _window(row["calling_hours"])) is not None
+    ]
+    return min((end for end in ends if end is not None), default=None)
+
+
 def _denied(reason: str, call_id: str) -> dict[str, Any]:
     return {"call_id": call_id, "allow": False, "max_seconds": 0, "reason": reason}
 
@@ -284,15 +309,10 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
     at = now()
     tariff = await _tariff(destination)  # before the transaction: the less it holds locks, the better
     async with transaction():
-        subscriber = await sql.fetch_one(
-            _locked(
-                "SELECT s.id, s.status, s.expires_at, a.timezone, a.calling_hours "
-                "FROM subscriber s JOIN agent a ON a.id = s.agent WHERE s.account_number = {}"
-            ),
-            account,
-        )
-        if subscriber is None:
+        chain = await sql.fetch(_locked(_SUBSCRIBER_AND_HOURS), account, account)
+        if not chain:
             return _denied(UNKNOWN, call_id)
+        subscriber = chain[0]
         # Read after the lock was granted (a statement of its own, so on PostgreSQL it sees what
         # the transaction that held the lock committed): this call id's reservation, the balance
         # and what open reservations hold.
@@ -318,12 +338,17 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
             return _denied(SUSPENDED, call_id)
         if subscriber["expires_at"] is not None and subscriber["expires_at"] <= at:
             return _denied(EXPIRED, call_id)
-        local = at.astimezone(zoneinfo.ZoneInfo(subscriber["timezone"])).time()
-        if not within_hours(_window(subscriber["calling_hours"]), local):
+        try:
+            closes = _window_closes(chain, at)
+        except OutsideHours:
             return _denied(OUTSIDE_HOURS, call_id)
         seconds = longest_call((state["balance"] or 0) - int(state["held"]), tariff)
         if seconds == 0:
             return _denied(NO_BALANCE, call_id)
+        if closes is not None:  # hang up when the calling hours end (R-22)
+            seconds = min(seconds, int((closes - at).total_seconds()))
+            if seconds <= 0:
+                return _denied(OUTSIDE_HOURS, call_id)
         held = await sql.fetch(
             "INSERT INTO call_reservation (call_id, subscriber, destination, max_seconds, reserved, created_at, "
             "expires_at) VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT (call_id) DO NOTHING RETURNING id",
@@ -340,11 +365,20 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
     return {"call_id": call_id, "allow": True, "max_seconds": seconds, "reason": ""}
 
 
+@functools.lru_cache(maxsize=256)
 def _window(calling_hours: str):
     try:
         return parse_calling_hours(calling_hours or "")
     except ValueError:  # validated when saved; an unreadable value restricts nothing
         return None
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # validated when saved
+        return zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
 # --- call records ---------------------------------------------------------------------------------

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agency import audit
-from agency.hours import parse_calling_hours
+from agency.hours import parse_calling_hours, window_within
 from agency.roles import Actor
 from agency.tables import Agent
 from agency.tree import child_path, ids_in_path, in_subtree, is_within, subtree_bounds
+from core import sql
 from core.clock import now
 from core.db import contains_ignoring_case, fetch_page, transaction
 from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -42,6 +44,12 @@ AGENT_COLUMNS = (
 
 
 PHONE = re.compile(r"^[0-9+\-() ]{3,32}$")
+# Set by the agent's parent (its owner or clerk) or the operator, never by the agent's own users (R-22).
+HOURS_FIELDS = ("calling_hours", "timezone")
+
+
+class SellerNotSelling(Conflict):
+    message = N_("Your seller is suspended or terminated and cannot sell now; nothing was changed.")
 
 
 def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str, object]:
@@ -196,11 +204,23 @@ async def create_agent(
 
 
 async def update_agent(actor: Actor, agent_id: int, data: dict[str, object]) -> dict[str, Any]:
+    """Change an agent's details. Its calling hours and time zone are its parent's or the
+    operator's to set, never its own users' (R-22), and its window must lie within every window
+    above it."""
     fields = agent_fields(data, partial=True)
     async with transaction():
         agent = await get_managed(actor, agent_id, "edit_agent", allow_own=True)
+        for field in HOURS_FIELDS:
+            if field in fields and fields[field] == agent[field]:
+                del fields[field]  # sent as it is: not a change
         if not fields:
             return agent
+        if any(field in fields for field in HOURS_FIELDS):
+            if not actor.is_operator and agent["id"] == actor.agent_id:
+                raise Forbidden(
+                    N_("An agent's calling hours and time zone are set by its parent agent or the operator.")
+                )
+            await _check_within_ancestors(agent, fields)
         await Agent.update(fields).where(Agent.id == agent_id)
         await audit.record(
             actor,
@@ -214,11 +234,57 @@ async def update_agent(actor: Actor, agent_id: int, data: dict[str, object]) -> 
     return await get_agent(actor, agent_id)
 
 
+def _window_of(calling_hours: str):
+    try:
+        return parse_calling_hours(calling_hours or "")
+    except ValueError:  # validated when saved; an unreadable value restricts nothing
+        return None
+
+
+async def bounding_windows(agent: dict[str, Any]) -> list[dict[str, Any]]:
+    """The calling hours of the agents above this one that have any, nearest first: they bound
+    its own (R-22). R-1 lets ancestors' names show, and their hours bind this agent."""
+    ids = ids_in_path(agent["path"])[:-1]
+    if not ids:
+        return []
+    rows = await Agent.select(Agent.id, Agent.brand_name, Agent.level, Agent.calling_hours, Agent.timezone).where(
+        Agent.id.is_in(ids) & (Agent.calling_hours != "")
+    )
+    return sorted((r for r in rows if _window_of(r["calling_hours"])), key=lambda r: r["level"], reverse=True)
+
+
+async def _check_within_ancestors(agent: dict[str, Any], fields: dict[str, object]) -> None:
+    window = _window_of(str(fields.get("calling_hours", agent["calling_hours"])))
+    if window is None:  # no window of its own: bounded by those above it when calls are authorized
+        return
+    zone = zoneinfo.ZoneInfo(str(fields.get("timezone", agent["timezone"])))
+    at = now()
+    for above in await bounding_windows(agent):
+        if not window_within(
+            window, zone, _window_of(above["calling_hours"]), zoneinfo.ZoneInfo(above["timezone"]), at
+        ):
+            raise ValidationFailed(
+                {
+                    "calling_hours": N_(
+                        "The calling hours must lie within those set above this agent: %(hours)s (%(timezone)s)."
+                    )
+                },
+                hours=above["calling_hours"],
+                timezone=above["timezone"],
+            )
+
+
 async def _change_status(
-    actor: Actor, agent_id: int, action: str, allowed_from: tuple[str, ...], changes: dict[Any, Any]
+    actor: Actor,
+    agent_id: int,
+    action: str,
+    allowed_from: tuple[str, ...],
+    changes: dict[Any, Any],
+    *,
+    allow_own: bool = False,
 ) -> dict[str, Any]:
     async with transaction():
-        agent = await get_managed(actor, agent_id, "change_agent_status", allow_own=False)
+        agent = await get_managed(actor, agent_id, "change_agent_status", allow_own=allow_own)
         if agent["status"] not in allowed_from:
             raise Conflict(N_("This cannot be done in the agent's current status."))
         await Agent.update(changes).where(Agent.id == agent_id)
@@ -254,9 +320,17 @@ def earliest_termination(notice_at: dt.datetime) -> dt.datetime:
             day -= 1
 
 
-async def give_notice(actor: Actor, agent_id: int, effective: dt.datetime | None = None) -> dict[str, Any]:
+async def give_notice(
+    actor: Actor, agent_id: int, effective: dt.datetime | None = None, *, operation_password: object = None
+) -> dict[str, Any]:
     """Termination notice: the agent becomes `terminating` and is terminated at `effective`,
-    which must be at least one month from now (default: exactly one month)."""
+    which must be at least one month from now (default: exactly one month). Its parent or the
+    operator may give it; so may the agent itself, by its owner with the operation password (R-2, R-3)."""
+    own = not actor.is_operator and agent_id == actor.agent_id
+    if own:
+        from agency.users import check_operation_password  # users builds on this module
+
+        await get_managed(actor, agent_id, "change_agent_status", allow_own=True)
     notice_at = now()
     earliest = earliest_termination(notice_at)
     effective = effective or earliest
@@ -264,12 +338,15 @@ async def give_notice(actor: Actor, agent_id: int, effective: dt.datetime | None
         raise ValidationFailed({"effective": N_("The format is not valid.")})
     if effective < earliest - dt.timedelta(minutes=1):
         raise ValidationFailed({"effective": N_("Termination takes effect no earlier than one month after notice.")})
+    if own:
+        await check_operation_password(actor, operation_password)
     return await _change_status(
         actor,
         agent_id,
         "agent.notice",
         ("active", "suspended"),
         {Agent.status: "terminating", Agent.notice_at: notice_at, Agent.terminates_at: effective},
+        allow_own=own,
     )
 
 
@@ -305,6 +382,39 @@ def agent_may_operate(agent: dict[str, Any] | None, at: dt.datetime | None = Non
     if agent["status"] == "terminating":
         return agent["terminates_at"] is None or agent["terminates_at"] > (at or now())
     return agent["status"] in LOGIN_STATUSES
+
+
+def _operating(agent: dict[str, Any], at: dt.datetime) -> bool:
+    """Active, or under notice that has not yet taken effect."""
+    if agent["status"] == "terminating":
+        return agent["terminates_at"] is None or agent["terminates_at"] > at
+    return agent["status"] == "active"
+
+
+async def ancestors_operating(path: str, at: dt.datetime | None = None) -> bool:
+    """Whether every agent above the one at `path` is operating (R-2): a suspended or
+    terminated ancestor stops the users of its whole subtree, and stops it selling. One primary
+    key look-up of at most the tree's depth; nothing for a level-1 agent."""
+    ids = ids_in_path(path)[:-1]
+    if not ids:
+        return True
+    rows = await sql.fetch(f"SELECT status, terminates_at FROM agent WHERE id IN ({sql.marks(ids)})", *ids)
+    at = at or now()
+    return len(rows) == len(ids) and all(_operating(row, at) for row in rows)
+
+
+async def selling_allowed(agent: dict[str, Any], at: dt.datetime | None = None) -> bool:
+    """Whether an agent may sell to its sub-agents now: it and every agent above it operate."""
+    at = at or now()
+    return _operating(agent, at) and await ancestors_operating(agent["path"], at)
+
+
+async def require_seller_selling(buyer: dict[str, Any]) -> None:
+    """Raises SellerNotSelling unless the buyer's seller may sell: its parent, and every agent
+    above that, operate (the operator always sells to level 1). money.bundles calls it in the
+    purchase's transaction, with the buyer's row (it needs `path`)."""
+    if not await ancestors_operating(buyer["path"]):
+        raise SellerNotSelling()
 
 
 def within_actor_scope(actor: Actor, path: str) -> bool:

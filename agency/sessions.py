@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency import audit, throttle
-from agency.agents import agent_may_operate, valid_id
+from agency.agents import agent_may_operate, ancestors_operating, valid_id
 from agency.roles import Actor
 from agency.tables import ApiToken, User, UserSession
 from core.clock import now
@@ -67,11 +67,15 @@ def _actor(row: dict[str, Any], address: str, session_id: int | None = None) -> 
     )
 
 
-def _may_log_in(row: dict[str, Any]) -> bool:
-    agent = (
-        None if row["agent"] is None else {"status": row["agent.status"], "terminates_at": row["agent.terminates_at"]}
-    )
-    return row["is_active"] and agent_may_operate(agent)
+async def _may_log_in(row: dict[str, Any]) -> bool:
+    """An active user of the operator, or of an agent that may operate under agents that all
+    operate: a suspended or terminated agent stops the users of its whole subtree (R-2)."""
+    if not row["is_active"]:
+        return False
+    if row["agent"] is None:
+        return True
+    agent = {"status": row["agent.status"], "terminates_at": row["agent.terminates_at"]}
+    return agent_may_operate(agent) and await ancestors_operating(row["agent.path"])
 
 
 async def log_in(
@@ -99,7 +103,7 @@ async def log_in(
     locked = await throttle.is_locked(keys)
     # Always verify (against a dummy hash for unknown users) so timing does not tell who exists.
     ok = verify_password(row["password_hash"] if row else None, password)
-    if locked or not ok or row is None or not _may_log_in(row):
+    if locked or not ok or row is None or not await _may_log_in(row):
         async with transaction():
             await throttle.register_failure(keys)
             await audit.record(
@@ -174,7 +178,7 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
     if not is_live(row, policy, at):
         return None
     user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
-    if not _may_log_in(user):
+    if not await _may_log_in(user):
         return None
     await touch(UserSession, row, at)
     return _actor(user, address, row["id"])
@@ -268,4 +272,4 @@ async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
     if row is None or row["revoked_at"] is not None:
         return None
     user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
-    return _actor(user, address) if _may_log_in(user) else None
+    return _actor(user, address) if await _may_log_in(user) else None

@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from agency import audit
+from agency import agents, audit
 from agency.agents import get_agent, valid_id
 from agency.roles import Actor
 from agency.tables import Agent
@@ -112,6 +112,7 @@ async def buy_bundle(
         current = await get_agent(actor, buyer["id"])
         if current["status"] != "active":
             raise Conflict(N_("Only an active agent can buy bundles."))
+        await agents.require_seller_selling(current)  # a suspended or terminated seller does not sell
         offer = await _offer(current, count)
         if expected_total_fen is not None and expected_total_fen != offer.total_fen:
             raise Conflict(N_("The price changed since your quote; look at the new quote and confirm again."))

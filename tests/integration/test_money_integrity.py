@@ -139,3 +139,21 @@ async def test_the_holder_adjusts_and_penalises_with_a_reason(db):
         await adjustments.adjust(top, child.agent_id, stock, operation_password=OP, idempotency_key=key())
     await adjustments.adjust(finance, top.agent_id, stock, operation_password=OP, idempotency_key=key())
     assert (await ledger.balances(top.agent_id))["stock"] == 1_800
+
+
+async def test_a_suspended_seller_does_not_sell(db):
+    """Hole 7 (R-2): a suspended or terminated parent still sold to its sub-agents."""
+    a = await demo_actors()
+    await set_operator_prices(a["admin"])
+    parent, child = a["huaxin"], a["huaxin.pudong"]
+    await fund(parent.agent_id, 10**6)
+    await bundles.buy_bundle(parent, 2000, operation_password=OP, idempotency_key=key())
+    await _mark_up(parent)
+    await fund(child.agent_id, 10**6)
+    await agents.suspend_agent(a["admin"], parent.agent_id)
+    before = await ledger.balances(child.agent_id)
+    with pytest.raises(agents.SellerNotSelling):
+        await bundles.buy_bundle(child, 100, operation_password=OP, idempotency_key=key())
+    assert await ledger.balances(child.agent_id) == before
+    await agents.resume_agent(a["admin"], parent.agent_id)
+    await bundles.buy_bundle(child, 100, operation_password=OP, idempotency_key=key())

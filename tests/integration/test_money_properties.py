@@ -11,7 +11,10 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts import services as subscribers
+from accounts import switch
 from agency import agents
+from cards import services as card_services
 from cards.integrity import verify_everything
 from core import sql
 from core.errors import DomainError
@@ -35,7 +38,16 @@ steps = st.one_of(
         st.sampled_from(("credit", "debit")),
         st.integers(1, 500),
     ),
+    st.tuples(
+        st.just("batch"), agent_of_chain, st.sampled_from(("e-card", "recharge")), st.integers(1, 3), st.integers(1, 30)
+    ),
+    st.tuples(st.just("activate"), agent_of_chain, st.integers(0, 5)),
+    st.tuples(st.just("void"), agent_of_chain, st.integers(0, 5)),
+    st.tuples(st.just("redeem"), agent_of_chain, st.integers(0, 5), agent_of_chain),  # card's agent, subscriber's
+    st.tuples(st.just("call"), agent_of_chain, st.integers(0, 400)),
+    st.tuples(st.just("close"), agent_of_chain),
 )
+CARD_KEY = b"p" * 32
 
 
 async def _setting_up():
@@ -52,9 +64,17 @@ async def _setting_up():
     return a
 
 
-async def _apply(a, step) -> None:
+async def _subscriber_of(agent_id: int) -> dict | None:
+    return await sql.fetch_one(
+        "SELECT id, account_number FROM subscriber WHERE agent = {} AND status = 'active' ORDER BY id LIMIT 1", agent_id
+    )
+
+
+async def _apply(a, step, cards: dict[str, list[tuple[str, str, str]]]) -> None:
+    """One step; `cards` keeps each agent's generated cards (serial, secret, kind)."""
     kind, who = step[0], step[1]
     actor, holder = a[who], a[HOLDER[who]]
+    mine = cards.setdefault(who, [])
     if kind == "remit":
         _kind, _who, yuan, confirm = step
         recorded = await remittances.record_remittance(
@@ -67,9 +87,54 @@ async def _apply(a, step) -> None:
         await bundles.buy_bundle(actor, step[2], operation_password=OP, idempotency_key=key())
     elif kind == "adjust":
         _kind, _who, account, direction, amount = step
-        fields = {"account": account, "direction": direction, "kind": "adjustment", "amount": str(amount),
-                  "reason": "property test", "reference": "P-1"}
+        fields = {
+            "account": account,
+            "direction": direction,
+            "kind": "adjustment",
+            "amount": str(amount),
+            "reason": "property test",
+            "reference": "P-1",
+        }
         await adjustments.adjust(holder, actor.agent_id, fields, operation_password=OP, idempotency_key=key())
+    elif kind == "batch":
+        _kind, _who, card_kind, count, face = step
+        data = {"kind": card_kind, "count": str(count), "face_minutes": str(face), "expiry_rule": "none"}
+        _batch, pairs = await card_services.generate_batch(actor, data, card_key=CARD_KEY, operation_password=OP)
+        mine.extend((serial, secret, card_kind) for serial, secret in pairs)
+    elif kind in ("activate", "void") and mine:
+        serial = mine[step[2] % len(mine)][0]
+        if kind == "activate":
+            await card_services.activate_cards(actor, serial)
+        else:
+            await card_services.void_cards(actor, serial, operation_password=OP)
+    elif kind == "redeem" and mine:
+        serial, secret, _card_kind = mine[step[2] % len(mine)]
+        subscriber = await _subscriber_of(a[step[3]].agent_id)
+        if subscriber is not None:
+            await card_services.redeem_card(
+                serial, secret, subscriber_id=subscriber["id"], address="property", card_key=CARD_KEY
+            )
+    elif kind == "call" and (subscriber := await _subscriber_of(actor.agent_id)) is not None:
+        call_id = key()
+        await switch.authorize(
+            {"account": subscriber["account_number"], "destination": "8613800138000", "call_id": call_id}
+        )
+        end = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=5)
+        answer = end - dt.timedelta(seconds=step[2])
+        await switch.rate_calls(
+            [
+                {
+                    "call_id": call_id,
+                    "account": subscriber["account_number"],
+                    "destination": "8613800138000",
+                    "start": (answer - dt.timedelta(seconds=5)).isoformat(),
+                    "answer": answer.isoformat(),
+                    "end": end.isoformat(),
+                }
+            ]
+        )
+    elif kind == "close" and (subscriber := await _subscriber_of(actor.agent_id)) is not None:
+        await subscribers.close_subscriber(actor, subscriber["id"], "property test", operation_password=OP)
 
 
 async def _wallets() -> dict[int, int]:
@@ -91,15 +156,18 @@ async def _operator_identity() -> tuple[int, int]:
     return received, int(held["total"]) + taken
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(plan=st.lists(steps, min_size=1, max_size=10))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(steps, min_size=1, max_size=14))
 async def test_random_business_keeps_every_invariant(database, plan):
     await empty_database(database)
     a = await _setting_up()
-    for step in plan:
+    cards: dict[str, list[tuple[str, str, str]]] = {}
+    start = [("remit", who, 5_000, True) for who in CHAIN] + [("buy", who, 1_000) for who in CHAIN]
+    start += [("batch", "huaxin.pudong", "e-card", 2, 10), ("activate", "huaxin.pudong", 0)]
+    for step in start + plan:
         before = await _wallets()
         try:
-            await _apply(a, step)
+            await _apply(a, step, cards)
         except DomainError:
             pass  # refused (short of money or minutes, and the like): nothing may have changed
         report = await verify_everything()

@@ -100,8 +100,9 @@ async def test_suspended_agent_cannot_operate(db):
     assert await sessions.actor_for_session(token, address="a") is None
     with pytest.raises(LoginFailed):
         await sessions.log_in("huaxin.pudong", DEMO_PASSWORD, address="a")
-    # Its sub-agent is not suspended with it.
-    assert (await sessions.log_in("huaxin.lujiazui", DEMO_PASSWORD, address="a"))[1]
+    # Its sub-agent's users are stopped with it (R-2: a suspended agent stops its whole subtree).
+    with pytest.raises(LoginFailed):
+        await sessions.log_in("huaxin.lujiazui", DEMO_PASSWORD, address="a")
     # A terminating agent whose date has passed stops at once, before the scheduled job runs.
     await Agent.update(
         {Agent.status: "terminating", Agent.terminates_at: dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)}

@@ -1,4 +1,5 @@
-"""Agent tree pages: the tree with search and paging, an agent's detail, create, edit, status."""
+"""Agent tree pages: the tree with search and paging, an agent's detail, create, edit, status,
+and the operator's bulk suspension of an agent's subscribers."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
+from accounts import bulk
 from agency import agents, users
 from core.errors import N_, ValidationFailed
 from money import onboarding
 from web.auth import access
-from web.controllers.forms import form_data, parse_day, redirect, refusal, to_int
+from web.controllers.forms import form_action, form_data, parse_day, redirect, refusal, to_int
 from web.controllers.paging import PER_PAGE, page_count
 from web.rendering import render
 from web.settings import Settings
@@ -58,38 +60,65 @@ async def create_agent(request: Request, settings: NamedDependency[Settings]) ->
     return redirect(request, f"/agents/{agent['id']}")
 
 
+async def _detail_context(request: Request, agent_id: int, settings: Settings) -> dict:
+    actor = request.user
+    agent = await agents.get_agent(actor, agent_id)
+    children, child_count = await agents.list_agents(actor, under=agent_id, per_page=20)
+    return {
+        "agent": agent,
+        "ancestors": await agents.ancestors(actor, agent),
+        "bounding_windows": await agents.bounding_windows(agent),
+        "children": children,
+        "child_count": child_count,
+        "can_have_children": agent["level"] < settings.max_agent_depth,
+        "earliest_termination": agents.earliest_termination(dt.datetime.now(dt.timezone.utc)),
+        "own_agent": not actor.is_operator and agent["id"] == actor.agent_id,
+        "bulk_suspensions": (
+            await bulk.suspensions_in_force(actor, agent_id) if actor.can("bulk_suspend_subscribers") else []
+        ),
+        "idempotency_key": uuid.uuid4().hex,
+        "errors": {},
+        "error": None,
+    }
+
+
 @get("/agents/{agent_id:int}", opt=access("view_agents"))
 async def agent_detail(request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]) -> Response:
-    agent = await agents.get_agent(request.user, agent_id)
-    children, child_count = await agents.list_agents(request.user, under=agent_id, per_page=20)
-    return render(
-        request,
-        "agents/detail.html",
-        agent=agent,
-        ancestors=await agents.ancestors(request.user, agent),
-        children=children,
-        child_count=child_count,
-        can_have_children=agent["level"] < settings.max_agent_depth,
-        earliest_termination=agents.earliest_termination(dt.datetime.now(dt.timezone.utc)),
-        idempotency_key=uuid.uuid4().hex,
-    )
+    return render(request, "agents/detail.html", **await _detail_context(request, agent_id, settings))
+
+
+async def _form_context(request: Request, agent: dict) -> dict:
+    """The edit form: an agent's own users are shown its calling hours and time zone, not offered
+    them (R-22: its parent or the operator sets them)."""
+    own = not request.user.is_operator and agent["id"] == request.user.agent_id
+    return {
+        "agent": agent,
+        "parent": None,
+        "hours_editable": not own,
+        "bounding_windows": await agents.bounding_windows(agent),
+    }
 
 
 @get("/agents/{agent_id:int}/edit", opt=access("edit_agent"))
 async def edit_agent(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
-    return render(request, "agents/form.html", agent=agent, parent=None, values=agent, errors={})
+    return render(request, "agents/form.html", **await _form_context(request, agent), values=agent, errors={})
 
 
 @post("/agents/{agent_id:int}/edit", opt=access("edit_agent"))
 async def update_agent(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
-    data = await form_data(request)
-    try:
-        await agents.update_agent(request.user, agent_id, data)
-    except ValidationFailed as exc:
-        return refusal(request, "agents/form.html", exc, agent=agent, parent=None, values=data)
-    return redirect(request, f"/agents/{agent_id}")
+    return await form_action(
+        request,
+        lambda data: agents.update_agent(request.user, agent_id, data),
+        done=lambda _: redirect(request, f"/agents/{agent_id}"),
+        page="agents/form.html",
+        context=lambda data: _form_values(request, agent, data),
+    )
+
+
+async def _form_values(request: Request, agent: dict, data: dict) -> dict:
+    return {**await _form_context(request, agent), "values": {**agent, **data}}
 
 
 @post("/agents/{agent_id:int}/suspend", opt=access("change_agent_status"))
@@ -104,14 +133,68 @@ async def resume_agent(request: Request, agent_id: FromPath[int]) -> Response:
     return redirect(request, f"/agents/{agent_id}")
 
 
-@post("/agents/{agent_id:int}/notice", opt=access("change_agent_status"))
-async def give_notice(request: Request, agent_id: FromPath[int]) -> Response:
-    typed = str((await form_data(request)).get("effective") or "")
+async def _notice(request: Request, agent_id: int, data: dict) -> dict:
+    typed = str(data.get("effective") or "")
     effective = parse_day(typed)  # midnight UTC; none typed: the earliest date allowed
     if typed and effective is None:
         raise ValidationFailed({"effective": N_("The format is not valid.")})
-    await agents.give_notice(request.user, agent_id, effective)
-    return redirect(request, f"/agents/{agent_id}")
+    return await agents.give_notice(
+        request.user, agent_id, effective, operation_password=data.get("operation_password")
+    )
+
+
+@post("/agents/{agent_id:int}/notice", opt=access("change_agent_status"))
+async def give_notice(request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]) -> Response:
+    """Notice from the parent or the operator, or the agent's own, with its owner's operation password."""
+    await agents.get_agent(request.user, agent_id)
+    return await form_action(
+        request,
+        lambda data: _notice(request, agent_id, data),
+        done=lambda _: redirect(request, f"/agents/{agent_id}"),
+        page="agents/detail.html",
+        context=lambda _: _detail_context(request, agent_id, settings),
+    )
+
+
+async def _bulk_step(request: Request, agent_id: int, step: str, settings: Settings) -> Response:
+    """Suspend (or resume) all of an agent subtree's subscribers: first a confirmation with the
+    count and the reason, which changes nothing; then, confirmed, the step itself."""
+    agent = await agents.get_agent(request.user, agent_id)
+
+    async def action(data: dict) -> dict:
+        reason = bulk.checked_reason(data.get("reason"))
+        if data.get("confirm") != "1":
+            counts = await bulk.preview(request.user, agent_id)
+            return {"confirm": True, "reason": reason, "count": counts["to_" + step]}
+        run = bulk.suspend_subscribers if step == "suspend" else bulk.resume_subscribers
+        return await run(request.user, agent_id, reason)
+
+    def done(result: dict) -> Response:
+        if result.get("confirm"):
+            return render(request, "agents/bulk_confirm.html", agent=agent, step=step, **result)
+        return redirect(request, f"/agents/{agent_id}")
+
+    return await form_action(
+        request,
+        action,
+        done=done,
+        page="agents/detail.html",
+        context=lambda _: _detail_context(request, agent_id, settings),
+    )
+
+
+@post("/agents/{agent_id:int}/subscribers/suspend", opt=access("bulk_suspend_subscribers"))
+async def suspend_subscribers(
+    request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]
+) -> Response:
+    return await _bulk_step(request, agent_id, "suspend", settings)
+
+
+@post("/agents/{agent_id:int}/subscribers/resume", opt=access("bulk_suspend_subscribers"))
+async def resume_subscribers(
+    request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]
+) -> Response:
+    return await _bulk_step(request, agent_id, "resume", settings)
 
 
 @get("/agents/{agent_id:int}/users", opt=access("view_agents"))
@@ -143,6 +226,8 @@ ROUTES = [
     suspend_agent,
     resume_agent,
     give_notice,
+    suspend_subscribers,
+    resume_subscribers,
     agent_users,
     create_agent_user,
 ]

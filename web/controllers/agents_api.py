@@ -1,5 +1,5 @@
 """JSON API v1 for the agent tree: list, create, change, suspend, resume and give notice; an
-agent's users."""
+agent's users; the operator's bulk suspension of an agent's subscribers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from accounts import bulk
 from agency import agents, users
 from money import onboarding
 from web.auth import access
@@ -32,6 +33,10 @@ class AgentIn:
 
 @dataclass
 class AgentPatch:
+    """The fields to change. `timezone` and `calling_hours` are set by the agent's parent or the
+    operator (R-22): the agent's own users are refused (403), and a window outside the windows
+    above the agent is refused (400)."""
+
     brand_name: str | None = None
     contact_person: str | None = None
     phone: str | None = None
@@ -43,6 +48,20 @@ class AgentPatch:
 @dataclass
 class NoticeIn:
     effective: dt.datetime | None = None
+    operation_password: str | None = None  # needed when an agent gives its own notice
+
+
+@dataclass
+class BulkIn:
+    reason: str
+
+
+class BulkOut(msgspec.Struct):
+    """A bulk step over an agent subtree's subscribers: how many were suspended (or resumed), and why."""
+
+    agent_id: int
+    count: int
+    reason: str
 
 
 class AgentOut(msgspec.Struct):
@@ -109,7 +128,24 @@ class AgentApiController(Controller):
 
     @post("/{agent_id:int}/notice", opt=access("change_agent_status"), status_code=200)
     async def notice(self, request: Request, agent_id: FromPath[int], data: JSONBody[NoticeIn]) -> AgentOut:
-        return answer(AgentOut, await agents.give_notice(request.user, agent_id, data.effective))
+        """Termination notice from the parent or the operator; an agent's own owner gives its own
+        with `operation_password`."""
+        return answer(
+            AgentOut,
+            await agents.give_notice(
+                request.user, agent_id, data.effective, operation_password=data.operation_password
+            ),
+        )
+
+    @post("/{agent_id:int}/subscribers/suspend", opt=access("bulk_suspend_subscribers"), status_code=200)
+    async def suspend_subscribers(self, request: Request, agent_id: FromPath[int], data: JSONBody[BulkIn]) -> BulkOut:
+        """Suspend every active subscriber of the agent and its sub-agents (operator admins)."""
+        return answer(BulkOut, await bulk.suspend_subscribers(request.user, agent_id, data.reason))
+
+    @post("/{agent_id:int}/subscribers/resume", opt=access("bulk_suspend_subscribers"), status_code=200)
+    async def resume_subscribers(self, request: Request, agent_id: FromPath[int], data: JSONBody[BulkIn]) -> BulkOut:
+        """Resume the subscribers the agent's bulk suspensions suspended and nobody changed since."""
+        return answer(BulkOut, await bulk.resume_subscribers(request.user, agent_id, data.reason))
 
     @get("/{agent_id:int}/users", opt=access("view_agents"))
     async def list_users(self, request: Request, agent_id: FromPath[int]) -> list[UserOut]:
