@@ -1,28 +1,32 @@
 """The operator's bulk suspension of an agent's subscribers (R-2): every active subscriber of the
 agent's whole subtree is suspended in one step, with a reason, and the step can be reversed.
 
-A reversal resumes exactly the subscribers the suspension suspended and that nothing has changed
-since: not those suspended for other reasons before it, nor one resumed and suspended again
-afterwards. That is read back from the audit log, where each step records one entry for the agent
-(the suspension's id names it) and one per subscriber (its `after` names the suspension); the
-audit purge keeps these while the suspension is in force (agency.audit.BULK_SUSPEND)."""
+Each step is a row of its own (accounts.tables.SubscriberHold), and the subscribers it suspended
+name it in `Subscriber.hold`. Any other change of a subscriber's status (suspend, resume or close
+one by one, accounts.services) clears `hold`, so a reversal resumes exactly the subscribers the
+suspension suspended and that nothing has changed since: not those suspended for other reasons
+before it, nor one resumed and suspended again afterwards. The audit log records the steps (one
+entry for the agent, one per subscriber) but nothing is read back from it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from accounts.tables import Subscriber
+from accounts.tables import SubscriberHold
 from agency import audit
 from agency.agents import get_agent
 from agency.roles import Actor
-from agency.tables import AuditEntry
+from agency.tables import User
 from agency.tree import subtree_bounds
 from core import sql
+from core.clock import now
 from core.db import transaction
 from core.errors import N_, Conflict, Forbidden
 from core.validation import Checker
 
 CHUNK = 500  # ids per IN list
+SUSPEND_ACTION = "agent.subscribers_suspend"  # audit actions of the steps (target: the agent)
+RESUME_ACTION = "agent.subscribers_resume"
 
 
 def _may(actor: Actor) -> None:
@@ -42,6 +46,10 @@ def _chunks(ids: list[int]):
         yield ids[start : start + CHUNK]
 
 
+def _in_force(agent_id: int):
+    return (SubscriberHold.agent == agent_id) & SubscriberHold.resumed_at.is_null()
+
+
 async def _paths(moved: list[dict[str, Any]]) -> dict[int, str]:
     """The paths of the agents of these subscribers (the scope of their audit entries)."""
     paths: dict[int, str] = {}
@@ -51,39 +59,16 @@ async def _paths(moved: list[dict[str, Any]]) -> dict[int, str]:
     return paths
 
 
-async def _resumable(in_force: list[dict[str, Any]]) -> list[int]:
-    """Subscribers whose latest status change is one of these bulk suspensions."""
-    names = {row["id"] for row in in_force}
-    changes = (
-        await AuditEntry.select(AuditEntry.target_id, AuditEntry.action, AuditEntry.after)
-        .where(
-            (AuditEntry.id > min(names))
-            & (AuditEntry.target_type == "subscriber")
-            & AuditEntry.action.is_in(list(audit.SUBSCRIBER_STATUS_ACTIONS))
-        )
-        .order_by(AuditEntry.id)
-        .output(load_json=True)
+async def _record_each(
+    actor: Actor, action: str, moved: list[dict[str, Any]], scope: str, before: str, after: dict[str, Any]
+) -> None:
+    """One audit entry per subscriber moved (in bulk), in the scope of its agent."""
+    paths = await _paths(moved)
+    await audit.record_many(
+        actor,
+        action,
+        [("subscriber", row["id"], paths.get(row["agent"], scope), {"status": before}, after) for row in moved],
     )
-    latest = {row["target_id"]: row for row in changes}
-    return sorted(
-        int(target)
-        for target, row in latest.items()
-        if row["action"] == "subscriber.suspend" and (row["after"] or {}).get("bulk") in names
-    )
-
-
-async def _change(ids: list[int], old: str, new: str) -> list[dict[str, Any]]:
-    """Move these subscribers from `old` to `new` (those still in `old`); their ids and agents."""
-    moved: list[dict[str, Any]] = []
-    for part in _chunks(ids):
-        moved += await sql.fetch(
-            f"UPDATE subscriber SET status = {{}} WHERE status = {{}} AND id IN ({sql.marks(part)}) "
-            "RETURNING id, agent",
-            new,
-            old,
-            *part,
-        )
-    return moved
 
 
 async def preview(actor: Actor, agent_id: int) -> dict[str, int]:
@@ -98,99 +83,132 @@ async def preview(actor: Actor, agent_id: int) -> dict[str, int]:
         low,
         high,
     )
-    in_force = await audit.bulk_suspensions_in_force(agent_id)
-    to_resume = 0
-    if in_force:
-        for part in _chunks(await _resumable(in_force)):
-            to_resume += await Subscriber.count().where(Subscriber.id.is_in(part) & (Subscriber.status == "suspended"))
-    return {"to_suspend": int(active["n"]), "to_resume": to_resume}
+    held = await sql.fetch_one(
+        "SELECT COUNT(*) AS n FROM subscriber WHERE status = 'suspended' AND hold IN "
+        "(SELECT id FROM bulk_suspension WHERE agent = {} AND resumed_at IS NULL)",
+        agent_id,
+    )
+    return {"to_suspend": int(active["n"]), "to_resume": int(held["n"])}
 
 
 async def suspensions_in_force(actor: Actor, agent_id: int) -> list[dict[str, Any]]:
-    """This agent's bulk suspensions not yet reversed: when, by whom, why and how many."""
+    """This agent's bulk suspensions not yet reversed, oldest first: when, by whom, why and how
+    many."""
     _may(actor)
     await get_agent(actor, agent_id)
+    holds = await SubscriberHold.select().where(_in_force(agent_id)).order_by(SubscriberHold.id)
+    users = {row["created_by"] for row in holds if row["created_by"] is not None}
+    names = (
+        {
+            row["id"]: row["username"]
+            for row in await User.select(User.id, User.username).where(User.id.is_in(list(users)))
+        }
+        if users
+        else {}
+    )
     return [
-        {"at": row["at"], "username": row["username"], **(row["after"] or {})}
-        for row in await audit.bulk_suspensions_in_force(agent_id)
+        {
+            "id": row["id"],
+            "at": row["created_at"],
+            "username": names.get(row["created_by"], ""),
+            "reason": row["reason"],
+            "count": row["subscribers"],
+        }
+        for row in holds
     ]
 
 
 async def suspend_subscribers(actor: Actor, agent_id: int, reason: object) -> dict[str, Any]:
-    """Suspend every active subscriber of the agent's subtree (停机保号: number and balance kept),
-    audited once for the agent and once per subscriber; refused when there is none. Operator
-    admins only."""
+    """Suspend every active subscriber of the agent's subtree (停机保号: number and balance kept)
+    and hold them in a new bulk suspension; audited once for the agent and once per subscriber;
+    refused when there is none. Operator admins only."""
     _may(actor)
     why = checked_reason(reason)
     async with transaction():
         agent = await get_agent(actor, agent_id)
         low, high = subtree_bounds(agent["path"])
-        moved = await sql.fetch(
-            "UPDATE subscriber SET status = 'suspended' WHERE status = 'active' "
-            "AND agent IN (SELECT id FROM agent WHERE path >= {} AND path < {}) RETURNING id, agent",
+        active = await sql.fetch(
+            "SELECT s.id FROM subscriber s JOIN agent a ON a.id = s.agent "
+            "WHERE s.status = 'active' AND a.path >= {} AND a.path < {} ORDER BY s.id",
             low,
             high,
         )
-        if not moved:
+        if not active:
             raise Conflict(N_("This agent and its sub-agents have no active subscriber to suspend."))
-        step = await audit.record_returning_id(
+        hold = (
+            await SubscriberHold.insert(
+                SubscriberHold(agent=agent_id, reason=why, created_by=actor.user_id, created_at=now())
+            ).returning(SubscriberHold.id)
+        )[0]["id"]
+        count = 0
+        for part in _chunks([row["id"] for row in active]):
+            # Only those still active: one changed meanwhile keeps its status and its hold.
+            moved = await sql.fetch(
+                f"UPDATE subscriber SET status = 'suspended', hold = {{}} "
+                f"WHERE status = 'active' AND id IN ({sql.marks(part)}) RETURNING id, agent",
+                hold,
+                *part,
+            )
+            count += len(moved)
+            await _record_each(
+                actor,
+                "subscriber.suspend",
+                moved,
+                agent["path"],
+                "active",
+                {"status": "suspended", "reason": why, "bulk": hold},
+            )
+        if not count:  # rolls the hold back
+            raise Conflict(N_("This agent and its sub-agents have no active subscriber to suspend."))
+        await SubscriberHold.update({SubscriberHold.subscribers: count}).where(SubscriberHold.id == hold)
+        await audit.record(
             actor,
-            audit.BULK_SUSPEND,
+            SUSPEND_ACTION,
             target_type="agent",
             target_id=agent_id,
             scope_path=agent["path"],
-            after={"reason": why, "count": len(moved)},
+            after={"reason": why, "count": count},
         )
-        paths = await _paths(moved)
-        await audit.record_many(
-            actor,
-            "subscriber.suspend",
-            [
-                (
-                    "subscriber",
-                    row["id"],
-                    paths.get(row["agent"], agent["path"]),
-                    {"status": "active"},
-                    {"status": "suspended", "reason": why, "bulk": step},
-                )
-                for row in moved
-            ],
-        )
-    return {"agent_id": agent_id, "count": len(moved), "reason": why}
+    return {"agent_id": agent_id, "count": count, "reason": why}
 
 
 async def resume_subscribers(actor: Actor, agent_id: int, reason: object) -> dict[str, Any]:
-    """Reverse the agent's bulk suspensions in force: resume the subscribers they suspended that
-    nothing has changed since. Operator admins only."""
+    """Reverse the agent's bulk suspensions in force: resume the subscribers they still hold
+    (those nothing has changed since). Operator admins only."""
     _may(actor)
     why = checked_reason(reason)
     async with transaction():
         agent = await get_agent(actor, agent_id)
-        in_force = await audit.bulk_suspensions_in_force(agent_id)
-        if not in_force:
+        # Claimed by this update: a concurrent reversal finds none left in force.
+        holds = await (
+            SubscriberHold.update({SubscriberHold.resumed_by: actor.user_id, SubscriberHold.resumed_at: now()})
+            .where(_in_force(agent_id))
+            .returning(SubscriberHold.id)
+        )
+        if not holds:
             raise Conflict(N_("No bulk suspension of this agent's subscribers is in force."))
-        moved = await _change(await _resumable(in_force), "suspended", "active")
-        step = await audit.record_returning_id(
+        count = 0
+        for hold in sorted(row["id"] for row in holds):
+            moved = await sql.fetch(
+                "UPDATE subscriber SET status = 'active', hold = NULL WHERE hold = {} AND status = 'suspended' "
+                "RETURNING id, agent",
+                hold,
+            )
+            count += len(moved)
+            await _record_each(
+                actor,
+                "subscriber.resume",
+                moved,
+                agent["path"],
+                "suspended",
+                {"status": "active", "reason": why, "bulk": hold},
+            )
+        await audit.record(
             actor,
-            audit.BULK_RESUME,
+            RESUME_ACTION,
             target_type="agent",
             target_id=agent_id,
             scope_path=agent["path"],
-            after={"reason": why, "count": len(moved), "reverses": [row["id"] for row in in_force]},
+            after={"reason": why, "count": count, "reverses": sorted(row["id"] for row in holds)},
         )
-        paths = await _paths(moved)
-        await audit.record_many(
-            actor,
-            "subscriber.resume",
-            [
-                (
-                    "subscriber",
-                    row["id"],
-                    paths.get(row["agent"], agent["path"]),
-                    {"status": "suspended"},
-                    {"status": "active", "reason": why, "bulk": step},
-                )
-                for row in moved
-            ],
-        )
-    return {"agent_id": agent_id, "count": len(moved), "reason": why}
+    return {"agent_id": agent_id, "count": count, "reason": why}

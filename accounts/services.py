@@ -36,6 +36,7 @@ COLUMNS = (
 )
 LABELS = (N_("closed"),)
 
+
 def _scope(actor: Actor):
     return in_subtree(actor, Subscriber.agent.path)
 
@@ -88,8 +89,9 @@ async def _change_status(
     why = _reason(reason)
     async with transaction():
         row = await get_subscriber(actor, subscriber_id)
+        # Any change by hand takes the subscriber out of a bulk suspension's hold (accounts.bulk).
         moved = (
-            await Subscriber.update({Subscriber.status: new_status})
+            await Subscriber.update({Subscriber.status: new_status, Subscriber.hold: None})
             .where((Subscriber.id == subscriber_id) & Subscriber.status.is_in(list(allowed_from)))
             .returning(Subscriber.id)
         )
@@ -131,7 +133,7 @@ async def close_subscriber(
     async def close() -> dict[str, Any]:
         row = await get_subscriber(actor, subscriber_id)
         moved = (
-            await Subscriber.update({Subscriber.status: "closed", Subscriber.closed_at: now()})
+            await Subscriber.update({Subscriber.status: "closed", Subscriber.closed_at: now(), Subscriber.hold: None})
             .where((Subscriber.id == subscriber_id) & Subscriber.status.is_in(["active", "suspended"]))
             .returning(Subscriber.id)
         )

@@ -1,9 +1,25 @@
 """Tables of subscriber accounts."""
 
-from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from agency.tables import Agent
+
+
+class SubscriberHold(Table, tablename="bulk_suspension"):
+    """The operator's bulk suspension of the active subscribers of an agent's subtree (R-2): the
+    subscribers it suspended name it (`Subscriber.hold`) until it is reversed, or until anything
+    else changes their status. `created_by` and `resumed_by` are user ids. (Its table is not named
+    "subscriber_hold": that is the name of the index on `subscriber.hold`.)"""
+
+    id = Serial(primary_key=True)
+    agent = ForeignKey(Agent, index=True)
+    reason = Varchar(length=200)
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+    subscribers = Integer(default=0)  # how many it suspended
+    resumed_by = Integer(null=True, default=None)
+    resumed_at = Timestamptz(null=True, default=None)  # null while in force
 
 
 class Subscriber(Table):
@@ -20,6 +36,9 @@ class Subscriber(Table):
     expires_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     closed_at = Timestamptz(null=True, default=None)
+    # The bulk suspension holding this subscriber: set with status "suspended" by it, cleared by
+    # its reversal and by any other change of status.
+    hold = ForeignKey(SubscriberHold, null=True, default=None, index=True, on_delete=OnDelete.set_null)
 
 
 class SubscriberSession(Table):

@@ -17,16 +17,6 @@ from core.db import bulk_insert, fetch_page
 from core.errors import Forbidden
 
 MIN_RETENTION_DAYS = 30
-# The operator's bulk suspension of an agent's subscribers (accounts.bulk) is reversed from these
-# records: the suspension (its id names it), the subscribers' status changes since, and the
-# reversal that names what it reverses. `purge` keeps them while a suspension is in force.
-BULK_SUSPEND = "agent.subscribers_suspend"
-BULK_RESUME = "agent.subscribers_resume"
-SUBSCRIBER_STATUS_ACTIONS = ("subscriber.suspend", "subscriber.resume", "subscriber.close")
-_INSERT = (
-    "INSERT INTO audit_entry (at, user_id, username, role, actor_agent_id, address, action, target_type, "
-    "target_id, scope_path, before, after) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
-)
 _COLUMNS = (
     "at",
     "user_id",
@@ -58,25 +48,10 @@ async def record(
     """Write one entry. Call inside the use case's transaction so that the change and its
     record commit together."""
     await sql.execute(
-        _INSERT, *_values(actor, action, target_type, target_id, scope_path, before, after, username, address)
+        "INSERT INTO audit_entry (at, user_id, username, role, actor_agent_id, address, action, target_type, "
+        "target_id, scope_path, before, after) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        *_values(actor, action, target_type, target_id, scope_path, before, after, username, address),
     )
-
-
-async def record_returning_id(
-    actor: Actor | None,
-    action: str,
-    *,
-    target_type: str = "",
-    target_id: object = "",
-    scope_path: str = "",
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> int:
-    """`record`, answering the new entry's id (for entries that later ones refer to)."""
-    row = await sql.fetch_one(
-        _INSERT + " RETURNING id", *_values(actor, action, target_type, target_id, scope_path, before, after, "", "")
-    )
-    return row["id"]
 
 
 async def record_many(
@@ -159,35 +134,11 @@ async def list_entries(actor: Actor, flt: AuditFilter, *, page: int = 1, per_pag
     )
 
 
-async def bulk_suspensions_in_force(agent_id: int | None = None) -> list[dict[str, Any]]:
-    """The bulk suspensions of subscribers (of one agent, or all) that no reversal names yet,
-    oldest first: their entries, with `after` holding the reason and the count."""
-    condition = AuditEntry.action == BULK_SUSPEND
-    reversals = AuditEntry.action == BULK_RESUME
-    if agent_id is not None:
-        condition &= AuditEntry.target_id == str(agent_id)
-        reversals &= AuditEntry.target_id == str(agent_id)
-    suspensions = await AuditEntry.select().where(condition).order_by(AuditEntry.id).output(load_json=True)
-    if not suspensions:
-        return []
-    reversed_ids: set[int] = set()
-    for row in await AuditEntry.select(AuditEntry.after).where(reversals).output(load_json=True):
-        reversed_ids.update((row["after"] or {}).get("reverses") or [])
-    return [row for row in suspensions if row["id"] not in reversed_ids]
-
-
 async def purge(retention_days: int) -> int:
-    """Delete entries older than the retention period (never less than 30 days), except what a
-    bulk suspension still in force is reversed from: its entry and the subscribers' status
-    changes since (BULK_SUSPEND)."""
+    """Delete entries older than the retention period (never less than 30 days)."""
     days = max(retention_days, MIN_RETENTION_DAYS)
     cutoff = now() - dt.timedelta(days=days)
-    condition = AuditEntry.at < cutoff
-    in_force = await bulk_suspensions_in_force()
-    if in_force:
-        kept = (*SUBSCRIBER_STATUS_ACTIONS, BULK_SUSPEND, BULK_RESUME)
-        condition &= (AuditEntry.id < in_force[0]["id"]) | AuditEntry.action.not_in(list(kept))
-    old = await AuditEntry.count().where(condition)
+    old = await AuditEntry.count().where(AuditEntry.at < cutoff)
     if old:
-        await AuditEntry.delete().where(condition)
+        await AuditEntry.delete().where(AuditEntry.at < cutoff)
     return old

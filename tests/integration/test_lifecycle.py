@@ -265,7 +265,7 @@ async def test_bulk_suspension_of_an_agents_subscribers_and_its_reversal(db):
     assert (await Subscriber.select(Subscriber.status).where(Subscriber.id == own["id"]).first())["status"] == "active"
 
 
-async def test_bulk_records_survive_the_audit_purge_while_in_force(db):
+async def test_a_bulk_suspension_survives_the_audit_purge(db):
     a = await demo_actors()
     await stocked(a, "huaxin")
     admin, top = a["admin"], a["huaxin"]
@@ -276,5 +276,8 @@ async def test_bulk_records_survive_the_audit_purge_while_in_force(db):
     long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)
     await AuditEntry.update({AuditEntry.at: long_ago}, force=True)
     await audit.purge(180)
+    assert await AuditEntry.count() == 0  # the suspension is its own record, not the log's
+    assert [s["reason"] for s in await bulk.suspensions_in_force(admin, top.agent_id)] == ["long dispute"]
+    assert await bulk.preview(admin, top.agent_id) == {"to_suspend": 0, "to_resume": 1}
     assert (await bulk.resume_subscribers(admin, top.agent_id, "settled"))["count"] == 1
     assert (await Subscriber.select(Subscriber.status).where(Subscriber.id == row["id"]).first())["status"] == "active"
