@@ -13,7 +13,7 @@ from agency.tables import AuditEntry
 from agency.tree import in_subtree
 from core import sql
 from core.clock import now
-from core.db import bulk_insert, fetch_page
+from core.db import bulk_insert, fetch_page, lifting_append_only, transaction
 from core.errors import Forbidden
 
 MIN_RETENTION_DAYS = 30
@@ -135,10 +135,19 @@ async def list_entries(actor: Actor, flt: AuditFilter, *, page: int = 1, per_pag
 
 
 async def purge(retention_days: int) -> int:
-    """Delete entries older than the retention period (never less than 30 days)."""
+    """Delete entries older than the retention period (never less than 30 days). The audit log is
+    append-only in the database; this is the one sanctioned way through (the permit of
+    core.db.lifting_append_only), and the purge itself is audited."""
     days = max(retention_days, MIN_RETENTION_DAYS)
     cutoff = now() - dt.timedelta(days=days)
-    old = await AuditEntry.count().where(AuditEntry.at < cutoff)
-    if old:
-        await AuditEntry.delete().where(AuditEntry.at < cutoff)
+    async with transaction(), lifting_append_only("audit purge"):
+        old = await AuditEntry.count().where(AuditEntry.at < cutoff)
+        if old:
+            await AuditEntry.delete().where(AuditEntry.at < cutoff)
+            await record(
+                None,
+                "audit.purge",
+                username="system",
+                after={"before": cutoff.isoformat(), "entries": old, "retention_days": days},
+            )
     return old

@@ -17,6 +17,7 @@ from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
+from core import sql
 from core.sql import engine_type
 from core.sqlite_engine import PooledSQLiteEngine
 
@@ -185,3 +186,18 @@ async def transaction():
     async with lock, _writer_between_processes(engine):
         async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
             yield txn
+
+
+@contextlib.asynccontextmanager
+async def lifting_append_only(reason: str):
+    """Inside the current write transaction, let UPDATE and DELETE through to the append-only
+    tables (journal transactions and entries, audit entries: see the migration that made them
+    so). The permit is a row that only this transaction sees and that goes with it; the audit
+    purge is the one path of the product that takes it."""
+    import piccolo_conf
+
+    if piccolo_conf.DB.current_transaction.get() is None:
+        raise RuntimeError("lifting_append_only needs an open transaction")
+    permit = await sql.fetch_one("INSERT INTO append_only_permit (reason) VALUES ({}) RETURNING id", reason[:200])
+    yield
+    await sql.execute("DELETE FROM append_only_permit WHERE id = {}", permit["id"])

@@ -10,6 +10,8 @@ import pytest
 from agency import agents, audit, sessions, users
 from agency.audit import AuditFilter
 from agency.tables import AuditEntry
+from core import sql
+from core.db import lifting_append_only, transaction
 from core.errors import Forbidden
 from tests.helpers import demo_actors
 
@@ -54,7 +56,30 @@ async def test_purge_keeps_at_least_30_days(db):
         await AuditEntry.insert(AuditEntry(at=now - dt.timedelta(days=days), action=f"old.{days}"))
     assert await audit.purge(1) == 2  # asked for 1 day, kept 30
     assert await audit.purge(180) == 0
-    assert await AuditEntry.count() == total + 1
+    # The 10-day entry is kept, and the purge that removed two entries is itself audited.
+    assert await AuditEntry.count() == total + 2
+    purged = await AuditEntry.select(AuditEntry.after).where(AuditEntry.action == "audit.purge").output(load_json=True)
+    assert [row["after"]["entries"] for row in purged] == [2]
+
+
+async def test_journal_and_audit_entries_refuse_update_and_delete(db):
+    """Issue 11: append-only in the database itself, on both engines; the purge's permit is the
+    one way through, and it lasts only as long as its transaction."""
+    await demo_actors()
+    for statement in (
+        "UPDATE journal_entry SET amount = amount + 1",
+        "DELETE FROM journal_entry",
+        "UPDATE journal_transaction SET memo = 'rewritten'",
+        "DELETE FROM journal_transaction",
+        "UPDATE audit_entry SET action = 'nothing.happened'",
+        "DELETE FROM audit_entry",
+    ):
+        with pytest.raises(Exception, match="append-only"):
+            await sql.execute(statement)
+    async with transaction(), lifting_append_only("test"):
+        await sql.execute("UPDATE audit_entry SET action = action")
+    with pytest.raises(Exception, match="append-only"):  # the permit went with its transaction
+        await sql.execute("DELETE FROM audit_entry")
 
 
 def test_cli_purge_and_create_user(tmp_path):

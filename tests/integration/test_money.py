@@ -10,6 +10,7 @@ import pytest
 
 from agency import agents
 from agency.tables import Agent
+from core.db import lifting_append_only, transaction
 from core.errors import Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
 from money import bundles, ledger, onboarding, prices, remittances
 from money.idempotency import IdempotencyKeyReused
@@ -279,7 +280,8 @@ async def test_verify_reports_every_kind_of_breach(db):
     assert not report.ok and any("cached balance 999" in b for b in report.breaches)
     assert any("sum to" in b for b in report.breaches)
     await LedgerAccount.update({LedgerAccount.balance: 1000}).where(LedgerAccount.id == wallet)
-    await JournalEntry.update({JournalEntry.amount: 1001}).where(JournalEntry.account == wallet)
+    async with transaction(), lifting_append_only("test: a corrupted entry"):
+        await JournalEntry.update({JournalEntry.amount: 1001}).where(JournalEntry.account == wallet)
     report = await ledger.verify()
     assert any("does not sum to zero" in b for b in report.breaches)
     issuance = await ledger.system_account(ledger.OPERATOR_ISSUANCE)
