@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from litestar.types import Message, Scope
 from piccolo.engine.base import Engine
 
 from accounts.switch import purge_expired_reservations
@@ -30,6 +33,8 @@ from web.auth import (
     LanguageMiddleware,
     access,
     access_guard,
+    int_bounds_guard,
+    nul_guard,
 )
 from web.controllers import (
     account,
@@ -54,13 +59,88 @@ from web.controllers import (
     users,
     users_api,
 )
-from web.errors import EXCEPTION_HANDLERS
+from web.errors import EXCEPTION_HANDLERS, describe_api_errors
 from web.rendering import build_environment
 from web.settings import Settings
 
 log = logging.getLogger("voipagency")
 STATIC_DIR = Path(__file__).parent / "static"
 SCHEDULER_PERIOD_SECONDS = 60
+
+
+# Content-Security-Policy of every response: scripts, styles, fonts and fetches from this origin
+# only. No inline script, event handler or style attribute (web/static/app.js does what they did),
+# no eval (htmx's allowEval is off in base.html's htmx-config), no framing.
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",  # Pico CSS draws its checkboxes and chevrons with data: SVGs
+        "font-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+# The Swagger UI page (/schema, /schema/swagger) only: Litestar's page loads Swagger UI from
+# jsDelivr and starts it with an inline script, which gets a per-request nonce (SwaggerPage).
+SWAGGER_CDN = "https://cdn.jsdelivr.net"
+SWAGGER_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        f"script-src 'nonce-{{nonce}}' {SWAGGER_CDN}",
+        f"style-src 'unsafe-inline' {SWAGGER_CDN}",  # Swagger UI sets style attributes
+        f"img-src 'self' data: {SWAGGER_CDN}",
+        f"font-src data: {SWAGGER_CDN}",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+HSTS = "max-age=31536000; includeSubDomains"
+CSP_NONCE_KEY = "csp_nonce"
+
+
+class SwaggerPage(SwaggerRenderPlugin):
+    """Litestar's Swagger UI page, its inline start-up script marked with a per-request nonce
+    that security_headers puts into the page's Content-Security-Policy."""
+
+    INLINE_SCRIPT = b"<script type='text/javascript'>"
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        nonce = secrets.token_urlsafe(18)
+        request.scope[CSP_NONCE_KEY] = nonce  # type: ignore[typeddict-unknown-key]
+        page = super().render(request, openapi_schema)
+        return page.replace(self.INLINE_SCRIPT, b"<script nonce='%s' type='text/javascript'>" % nonce.encode(), 1)
+
+
+def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A before_send hook: the security headers on every response of the app, error pages, static
+    files and Litestar's own 404s included (a header a handler set itself is kept)."""
+    fixed = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+    if not settings.demo:  # demo mode serves plain HTTP on a laptop; production is behind HTTPS
+        fixed.append((b"strict-transport-security", HSTS.encode()))
+
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = list(message.get("headers", []))
+        present = {name.lower() for name, _value in headers}
+        nonce = scope.get(CSP_NONCE_KEY)
+        csp = SWAGGER_CSP.format(nonce=nonce) if nonce else CSP
+        for name, value in [(b"content-security-policy", csp.encode()), *fixed]:
+            if name not in present:
+                headers.append((name, value))
+        message["headers"] = headers
+
+    return add_headers
 
 
 async def _scheduled_transitions() -> None:
@@ -98,7 +178,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             if own_engine:
                 await engine.close_connection_pool()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *session.ROUTES,
             *account.ROUTES,
@@ -126,7 +206,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             ),
         ],
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
-        guards=[access_guard],
+        guards=[nul_guard, int_bounds_guard, access_guard],
         middleware=[
             LanguageMiddleware(),
             AllowedHostsMiddleware(settings),
@@ -139,9 +219,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             title="voipagency API",
             version="1",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[SwaggerPage()],
             openapi_router=Router(path="/schema", route_handlers=[], opt=access(PUBLIC)),
         ),
         lifespan=[lifespan],
+        before_send=[security_headers(settings)],
         request_max_body_size=2 * 1024 * 1024,
     )
+    describe_api_errors(app)
+    return app

@@ -10,20 +10,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.enums import ScopeType
+from litestar.enums import ParamType, ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
+from litestar.params import ParameterKwarg
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.typing import FieldDefinition
 
 from accounts.portal import subscriber_for_session
 from accounts.switch import key_for_token
 from agency.roles import Actor
 from agency.sessions import actor_for_api_token, actor_for_session
+from core.db import MAX_PAGE
+from core.errors import N_, ValidationFailed
 from web import i18n
 from web.settings import Settings
 
@@ -81,6 +86,76 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
         raise NotAuthorizedException()
     if policy != AUTHENTICATED and not actor.can(policy):
         raise PermissionDeniedException()
+
+
+# Integer path and query parameters, checked at the edge for every route: a database id is
+# 1 <= id < 2**31 (PostgreSQL's integer), a page number at most the last page fetch_page serves.
+ID_RANGE = (1, 2**31 - 1)
+INT_RANGES = {"page": (1, MAX_PAGE)}
+_INT_QUERY = "int_query_params"  # handler.opt cache: the query names of the handler's int parameters
+
+
+def _is_int(field: FieldDefinition) -> bool:
+    options = [t for t in field.inner_types if not t.is_none_type] if field.is_optional else [field]
+    return any(t.annotation is int for t in options)
+
+
+def _int_query_names(handler: BaseRouteHandler) -> tuple[str, ...]:
+    """The query names of the handler's int (or optional int) parameters, found once."""
+    names = handler.opt.get(_INT_QUERY)
+    if names is None:
+        in_path = {part[1:].split(":")[0] for path in handler.paths for part in path.split("/") if part[:1] == "{"}
+        dependencies = handler.resolve_dependencies()
+        found = []
+        for name, field in handler.parsed_fn_signature.parameters.items():
+            kwarg = field.kwarg_definition
+            if not _is_int(field) or name in in_path or name in dependencies:
+                continue
+            if kwarg is None:
+                found.append(name)
+            elif isinstance(kwarg, ParameterKwarg) and kwarg.param_type is ParamType.QUERY:
+                found.append(kwarg.name or name)
+        names = handler.opt[_INT_QUERY] = tuple(found)
+    return names
+
+
+def _number(text: str) -> float | int | None:
+    """The number a query value spells (as lax as the parsing of parameters), or None."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)  # "1e30"; a 5,000-digit number becomes inf
+        except ValueError:
+            return None  # not a number: the parameter's own parsing refuses it
+
+
+async def nul_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Refuses (400) a NUL character in the path or a query parameter: no field holds one, and
+    PostgreSQL cannot store or compare one (the fuzzer found filters that reached it)."""
+    if "\x00" in connection.scope["path"] or (
+        connection.scope.get("query_string")
+        and any("\x00" in name or "\x00" in value for name, value in connection.query_params.multi_items())
+    ):
+        raise ValidationFailed({"query": N_("The format is not valid.")})
+
+
+async def int_bounds_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Refuses (400, ValidationFailed) an integer path or query parameter out of its range,
+    before any handler or query sees it: no id reaches the database as an overflow."""
+    errors: dict[str, str] = {}
+    values: list[tuple[str, object]] = [
+        (name, value) for name, value in connection.path_params.items() if type(value) is int
+    ]
+    if connection.scope.get("query_string"):
+        query = connection.query_params
+        values += [(name, _number(raw)) for name in _int_query_names(handler) for raw in query.getall(name, [])]
+    for name, value in values:
+        low, high = INT_RANGES.get(name, ID_RANGE)
+        if value is not None and not low <= value <= high:  # type: ignore[operator]
+            errors[name] = N_("The number is out of range.")
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def client_address(scope: Scope) -> str:
@@ -168,26 +243,51 @@ class AuthMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-def _sign(secret: str, nonce: str) -> str:
-    return hmac.new(secret.encode(), nonce.encode(), hashlib.sha256).hexdigest()[:32]
+def csrf_binding(cookies: Mapping[str, str]) -> str:
+    """What a CSRF token is bound to: the browser's staff and subscriber session cookies (empty
+    before login). A token issued to one session, or before login, is worthless in another."""
+    return f"{cookies.get(SESSION_COOKIE, '')}|{cookies.get(SUBSCRIBER_COOKIE, '')}"
 
 
-def new_csrf_token(secret: str) -> str:
+def _sign(secret: str, nonce: str, binding: str) -> str:
+    message = f"csrf\0{nonce}\0{binding}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def new_csrf_token(secret: str, binding: str = "") -> str:
     nonce = secrets.token_urlsafe(24)
-    return f"{nonce}.{_sign(secret, nonce)}"
+    return f"{nonce}.{_sign(secret, nonce, binding)}"
 
 
-def valid_csrf_token(secret: str, token: str | None) -> bool:
+def valid_csrf_token(secret: str, token: str | None, binding: str = "") -> bool:
     if not token or "." not in token or len(token) > 200:
         return False
     nonce, signature = token.rsplit(".", 1)
-    return hmac.compare_digest(signature, _sign(secret, nonce))
+    return hmac.compare_digest(signature, _sign(secret, nonce, binding))
+
+
+def _binding_after(cookies: Mapping[str, str], headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The binding the browser will have once it has applied this response's Set-Cookie headers
+    (a login sets a session cookie, a logout deletes it)."""
+    names = (SESSION_COOKIE, SUBSCRIBER_COOKIE)
+    after = {name: cookies.get(name, "") for name in names}
+    for key, value in headers:
+        if key.lower() != b"set-cookie":
+            continue
+        first, _sep, attributes = value.decode("latin-1").partition(";")
+        name, _eq, cookie_value = first.strip().partition("=")
+        if name in names:
+            deleted = cookie_value in ("", '""') or "max-age=0" in attributes.lower().replace(" ", "")
+            after[name] = "" if deleted else cookie_value
+    return csrf_binding(after)
 
 
 class CsrfMiddleware(ASGIMiddleware):
-    """Signed double-submit token: a cookie, echoed in the X-CSRF-Token header (htmx sends it
-    from hx-headers on <body>) or the csrf_token form field. API-token requests are exempt:
-    a browser never attaches a bearer token by itself."""
+    """Signed double-submit token bound to the session: a cookie, echoed in the X-CSRF-Token
+    header (htmx sends it from hx-headers on <body>) or the csrf_token form field. The signature
+    covers the session cookies (`csrf_binding`), so a token only works in the session it was
+    issued to; a response that logs in or out (sets or deletes a session cookie) rotates it.
+    API-token requests are exempt: a browser never attaches a bearer token by itself."""
 
     scopes = (ScopeType.HTTP,)
 
@@ -195,13 +295,21 @@ class CsrfMiddleware(ASGIMiddleware):
         self.secret = settings.secret_key
         self.secure = settings.secure_cookies
 
+    def _cookie_header(self, token: str) -> tuple[bytes, bytes]:
+        value = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
+        return b"set-cookie", value.encode()
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request: Request = Request(scope, receive)
         if scope["path"].startswith(SWITCH_PATH):  # no browser, no cookies: nothing to protect
             await next_app(scope, receive, send)
             return
-        cookie = request.cookies.get(CSRF_COOKIE)
-        valid_cookie = valid_csrf_token(self.secret, cookie)
+        cookies = request.cookies
+        binding = csrf_binding(cookies)
+        cookie = cookies.get(CSRF_COOKIE)
+        valid_cookie = valid_csrf_token(self.secret, cookie, binding)
+        if valid_cookie:  # also for the refusal's error page, whose forms (log out, language) need it
+            scope["csrf_token"] = cookie  # type: ignore[typeddict-unknown-key]
         if scope["method"] not in SAFE_METHODS and scope.get("auth") != "token":
             sent = request.headers.get(CSRF_HEADER)
             if not sent and request.content_type[0] in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -209,17 +317,19 @@ class CsrfMiddleware(ASGIMiddleware):
                 sent = form.get(CSRF_FIELD)
             if not (valid_cookie and isinstance(sent, str) and hmac.compare_digest(sent, cookie or "")):
                 raise CsrfRejected()
-        if valid_cookie:
-            scope["csrf_token"] = cookie  # type: ignore[typeddict-unknown-key]
-            await next_app(scope, receive, send)
-            return
-        token = new_csrf_token(self.secret)
+        token = cookie if valid_cookie and cookie else new_csrf_token(self.secret, binding)
         scope["csrf_token"] = token  # type: ignore[typeddict-unknown-key]
-        cookie_header = f"{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if self.secure else "")
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie_header.encode())]
+                headers = list(message.get("headers", []))
+                issued = token
+                after = _binding_after(cookies, headers)
+                if after != binding:  # logged in or out: the old token must not outlive its session
+                    issued = new_csrf_token(self.secret, after)
+                if issued != cookie:
+                    headers.append(self._cookie_header(issued))
+                message["headers"] = headers
             await send(message)
 
         await next_app(scope, receive, send_with_cookie)

@@ -4,14 +4,18 @@ HTML page elsewhere. Nothing a client sends should reach the 500 handler."""
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from litestar import MediaType, Request, Response
+import msgspec
+from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Redirect
+from litestar.routes import HTTPRoute
 
 from cards.errors import RedemptionFailed
 from core.errors import (
@@ -56,15 +60,44 @@ MESSAGE_OF_STATUS = {
 CSRF_MESSAGE = N_("This form has expired or did not come from this site. Reload the page and try again.")
 
 
+class ErrorBody(msgspec.Struct):
+    """The body of every error answer of the JSON API."""
+
+    error: Annotated[str, msgspec.Meta(description="What went wrong, in the user's language.")]
+    errors: (
+        Annotated[
+            dict[str, str],
+            msgspec.Meta(description="Bad input: a message per field, in the user's language."),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+API_PATH = "/api/"
+# The OpenAPI document's description of the API's error answers (describe_api_errors).
+ERROR_RESPONSES = {
+    status: ResponseSpec(data_container=ErrorBody, description=MESSAGE_OF_STATUS[status])
+    for status in (400, 401, 403, 404, 409)
+}
+
+
+def describe_api_errors(app: Litestar) -> None:
+    """Documents ErrorBody as the 400/401/403/404/409 answer of every API route, in place of
+    Litestar's own validation error body, which this app never sends. Call it once, on the new
+    app, before the OpenAPI document is first built."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path.startswith(API_PATH):
+            for handler in route.route_handlers:
+                handler.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
+
+
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/schema"
+    return request.url.path.startswith(API_PATH) or request.url.path == "/schema"
 
 
 def _respond(request: Request, status: int, message: str, errors: dict[str, str] | None = None) -> Response:
     if wants_json(request):
-        body: dict = {"error": message}
-        if errors:
-            body["errors"] = errors
+        body = ErrorBody(error=message, errors=errors) if errors else ErrorBody(error=message)
         return Response(body, status_code=status, media_type=MediaType.JSON)
     return render(request, "error.html", status_code=status, message=message, errors=errors or {})
 

@@ -24,6 +24,33 @@ def server(tmp_path_factory):
         yield live
 
 
+# What the console said about the Content-Security-Policy in the current test (watch_csp).
+CSP_VIOLATIONS: list[str] = []
+
+
+def watch_csp(context):
+    """Records every console message of `context`'s pages about the Content Security Policy: a
+    refused inline script, style, eval or source is a bug of the page (issue 11.6)."""
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            page = message.page.url if message.page else "?"
+            CSP_VIOLATIONS.append(f"{page}: {message.text}")
+
+    context.on("console", on_console)
+    return context
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    """Fails a test whose browser pages broke the Content-Security-Policy."""
+    CSP_VIOLATIONS.clear()
+    yield
+    violations, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    if violations:
+        pytest.fail("Content-Security-Policy violations in the console:\n" + "\n".join(violations[:20]))
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -34,6 +61,8 @@ def browser():
         missing_dependency("the playwright package is not installed")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        new_context = browser.new_context
+        browser.new_context = lambda *args, **kwargs: watch_csp(new_context(*args, **kwargs))  # every context
         yield browser
         browser.close()
 

@@ -1,9 +1,17 @@
 """Enumerating the app's routes for tests that must cover every one of them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from litestar import Litestar
+
+# The integer query parameters most routes share; a handler taking one of them lists it in
+# Endpoint.int_query.
+INT_QUERY_PARAMS = ("page", "per_page", "limit", "agent_id", "under")
+# Integers no id, page number or size may be: beyond PostgreSQL's integer (2**31 - 1), beyond a
+# 64-bit integer, far beyond both, and negative.
+OUT_OF_RANGE = (2**31, 2**63, 10**30, -1, -(2**63))
 
 
 @dataclass(frozen=True)
@@ -11,6 +19,7 @@ class Endpoint:
     method: str
     path: str  # with Litestar placeholders, e.g. /agents/{agent_id:int}
     access: object
+    int_query: tuple[str, ...] = ()  # the INT_QUERY_PARAMS the handler takes
 
     def url(self, **ids: int) -> str:
         """The path with the given ids; placeholders not given get 1."""
@@ -28,6 +37,11 @@ class Endpoint:
     def params(self) -> set[str]:
         return {part[1:-1].split(":")[0] for part in self.path.split("/") if part.startswith("{")}
 
+    @property
+    def int_params(self) -> set[str]:
+        """The placeholders of integers, e.g. agent_id in /agents/{agent_id:int}."""
+        return {part[1:-1].split(":")[0] for part in self.path.split("/") if part.endswith(":int}")}
+
 
 def endpoints(app: Litestar) -> list[Endpoint]:
     """Every method of every route, except Litestar's automatic OPTIONS answers, static files
@@ -37,8 +51,12 @@ def endpoints(app: Litestar) -> list[Endpoint]:
         if route.path.startswith(("/static", "/schema")):
             continue
         for handler in getattr(route, "route_handlers", []):
+            parameters = getattr(handler, "parsed_fn_signature", None)
+            names = set(parameters.parameters) if parameters else set()
             for method in handler.http_methods:
                 if method in ("OPTIONS", "HEAD"):
                     continue
-                found.append(Endpoint(method, route.path, handler.opt.get("access")))
+                endpoint = Endpoint(method, route.path, handler.opt.get("access"))
+                int_query = tuple(n for n in INT_QUERY_PARAMS if n in names and n not in endpoint.params)
+                found.append(Endpoint(method, route.path, endpoint.access, int_query))
     return sorted(set(found), key=lambda e: (e.path, e.method))

@@ -83,7 +83,8 @@ class World:
             assert login.status_code == 303, login.text
             changed = await self.portal.post(
                 "/portal/password",
-                data={"new_password": "portal-pass-1", "repeat_password": "portal-pass-1", "csrf_token": token},
+                data={"new_password": "portal-pass-1", "repeat_password": "portal-pass-1",
+                      "csrf_token": self.portal.cookies[CSRF_COOKIE]},  # a new token comes with the session
             )
             assert changed.status_code == 303, changed.text
         return self.portal

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.helpers import api, csrf, demo_actors, post_form, web_login
-from tests.web.routes import endpoints
+from tests.web.routes import OUT_OF_RANGE, endpoints
 from tests.web.snapshot import state
 from web.auth import SWITCH
 
@@ -145,3 +145,64 @@ async def test_oversized_body_is_refused(client):
     await web_login(client, "admin")
     response = await post_form(client, "/agents", {"brand_name": "x" * (3 * 1024 * 1024)})
     assert response.status_code in (400, 413)
+
+
+OUT_OF_RANGE_MESSAGE = {"zh-CN": "数值超出范围。", "en": "The number is out of range."}
+
+
+async def _out_of_range_answer(client, method: str, url: str):
+    if url.startswith("/api/"):
+        return await api(client, method, url, json={} if method in ("POST", "PUT", "PATCH") else None)
+    if method == "GET":
+        return await client.get(url)
+    return await post_form(client, url, {})
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_out_of_range_integers_are_refused_at_the_edge(app, client, language):
+    """Every integer path parameter, and the common integer query parameters, beyond a database
+    integer or negative: 400 in the user's language (JSON under /api/, the error page elsewhere),
+    whatever the route, and nothing changes."""
+    await demo_actors()
+    client.headers["Accept-Language"] = language
+    await web_login(client, "admin")
+    message = OUT_OF_RANGE_MESSAGE[language]
+    before = await state()
+    failures, tried = [], 0
+    for endpoint in endpoints(app):
+        cases = [(endpoint.method, endpoint.url(**{name: value}), name)
+                 for name in sorted(endpoint.int_params) for value in OUT_OF_RANGE]
+        cases += [(endpoint.method, f"{endpoint.url()}?{name}={value}", name)
+                  for name in endpoint.int_query for value in OUT_OF_RANGE]
+        for method, url, name in cases:
+            tried += 1
+            response = await _out_of_range_answer(client, method, url)
+            if url.startswith("/api/"):
+                json_answer = response.headers.get("content-type", "").startswith("application/json")
+                body = response.json() if json_answer else {}
+                ok = response.status_code == 400 and body.get("errors") == {name: message} and body.get("error")
+            else:
+                ok = (response.status_code == 400 and "text/html" in response.headers.get("content-type", "")
+                      and f"<strong>{name}</strong>: {message}" in response.text)
+            if not ok:
+                failures.append((method, url[:90], response.status_code, response.text[:120]))
+    assert tried > 400
+    assert failures == [], "\n".join(map(str, failures))
+    assert await state() == before
+
+
+async def test_out_of_range_integers_need_no_login_to_be_refused(client):
+    """The bounds are checked before anything looks the id up, for a visitor as for a user."""
+    for url in [f"/agents/{2**63}", f"/api/v1/agents/{2**31}", "/api/v1/agents/-1", f"/portal/tickets/{10**30}",
+                f"/api/v1/tickets?agent_id={2**31}", "/agents?page=-1", f"/api/v1/portal/calls?limit={2**63}"]:
+        response = await client.get(url)
+        assert response.status_code == 400, (url, response.status_code)
+
+
+async def test_a_nul_character_in_a_query_or_path_is_refused(client):
+    """Found by the API fuzzer: a NUL in a filter reached PostgreSQL, which cannot compare it (500)."""
+    await demo_actors()
+    await web_login(client, "admin")
+    for url in ("/api/v1/audit?action=a%00b", "/audit?user=%00", "/api/v1/agents?search=x%00"):
+        answer = await client.get(url)
+        assert answer.status_code == 400, (url, answer.status_code)
