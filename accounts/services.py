@@ -15,7 +15,7 @@ from agency.tree import in_subtree
 from core.clock import now
 from core.db import fetch_page, transaction
 from core.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
-from core.passwords import hash_password, needs_rehash, verify_password
+from core.passwords import hash_off_loop, hash_password, needs_rehash, verify_off_loop
 from core.units import SECONDS
 from core.validation import Checker
 from money import ledger
@@ -184,7 +184,6 @@ async def authenticate_subscriber(
     Closed accounts cannot log in. Failures are limited per account and address like staff
     logins."""
     number = str(account_number or "")[:24]
-    keys = [f"subscriber-login:{number}", f"subscriber-addr:{address}"]
     row = (
         await Subscriber.select(
             Subscriber.id, Subscriber.status, Subscriber.password_hash, Subscriber.must_change_password
@@ -192,18 +191,27 @@ async def authenticate_subscriber(
         .where(Subscriber.account_number == number)
         .first()
     )
-    locked = await throttle.is_locked(keys)
+    # Counted before the check (no burst gets more checks than the limit), per account and address
+    # first and per account with a higher limit; nothing is checked while a key is locked.
+    attempt = await throttle.claim(throttle.per_address(f"subscriber-login:{number}", address, "subscriber-addr"))
     ok = False
-    if row is not None and isinstance(password, str) and len(password) <= 128:
-        if row["password_hash"] is None:
-            ok = await initial_secret_matches(number, password)
-        else:
-            ok = verify_password(row["password_hash"], password)
-    else:
-        verify_password(None, "timing")  # the same work for unknown accounts
-    if locked or not ok or row["status"] == "closed":
+    if attempt is not None:
+        try:
+            if row is not None and isinstance(password, str) and len(password) <= 128:
+                if row["password_hash"] is None:
+                    ok = await initial_secret_matches(number, password)
+                else:
+                    ok = await verify_off_loop(row["password_hash"], password)
+            else:
+                await verify_off_loop(None, "timing")  # the same work for unknown accounts
+            ok = ok and row["status"] != "closed"
+        except Exception:
+            await attempt.give_back()
+            raise
+    if not ok:
         async with transaction():
-            await throttle.register_failure(keys)
+            if attempt is not None:
+                await attempt.failed()
             await audit.record(
                 None,
                 "subscriber.login_failed",
@@ -211,12 +219,13 @@ async def authenticate_subscriber(
                 target_id=number,
                 username=number,
                 address=address,
-                after={"locked": locked},
+                after={"locked": attempt is None},
             )
         raise LoginFailed()
-    await throttle.clear(keys)
+    await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)
     if row["password_hash"] and needs_rehash(row["password_hash"]):
-        await Subscriber.update({Subscriber.password_hash: hash_password(password)}).where(Subscriber.id == row["id"])
+        rehashed = await hash_off_loop(password)
+        await Subscriber.update({Subscriber.password_hash: rehashed}).where(Subscriber.id == row["id"])
     return {"id": row["id"], "must_change_password": row["must_change_password"]}
 
 

@@ -13,7 +13,7 @@ from agency.tree import in_subtree
 from core.clock import now
 from core.db import transaction
 from core.errors import N_, Conflict, Forbidden, NotFound, OperationPasswordRejected, ValidationFailed
-from core.passwords import hash_password, verify_password
+from core.passwords import hash_password, verify_off_loop, verify_password
 from core.validation import USERNAME, Checker
 
 USER_COLUMNS = (User.id, User.username, User.display_name, User.role, User.agent, User.is_active, User.created_at)
@@ -201,14 +201,22 @@ async def has_operation_password(actor: Actor) -> bool:
 async def check_operation_password(actor: Actor, operation_password: object) -> None:
     """The one guard every sensitive operation calls first (R-3). Failures are counted and
     audited; repeated failures lock the check for a growing time."""
-    keys = [f"op:{actor.user_id}"]
-    if await throttle.is_locked(keys):
+    key = f"op:{actor.user_id}"
+    # Counted before the check: a burst gets no more checks than the limit (none while locked).
+    attempt = await throttle.claim([throttle.Limit(key)])
+    if attempt is None:
         raise OperationPasswordRejected()
-    row = await _own_hashes(actor)
-    if isinstance(operation_password, str) and verify_password(row["operation_password_hash"], operation_password):
-        await throttle.clear(keys)
+    try:
+        row = await _own_hashes(actor)
+        ok = isinstance(operation_password, str) and await verify_off_loop(
+            row["operation_password_hash"], operation_password
+        )
+    except Exception:
+        await attempt.give_back()
+        raise
+    if ok:
+        await attempt.succeeded([key])
         return
     async with transaction():
-        await throttle.register_failure(keys)
         await audit.record(actor, "user.operation_password_failed", target_type="user", target_id=actor.user_id)
     raise OperationPasswordRejected()

@@ -128,12 +128,19 @@ def databases(kind: str) -> Iterator[Databases]:
 
 
 @contextlib.contextmanager
-def serving(db: Database, workers: int, figures: dict[str, object], log: Callable[[str], None]) -> Iterator:
-    """`voipagency serve` on `db` for the with-block. Afterwards what its log says went wrong is
-    figures["server_log"]; when the block fails, the log is kept and its place is logged."""
+def serving(
+    db: Database,
+    workers: int,
+    figures: dict[str, object],
+    log: Callable[[str], None],
+    extra_args: tuple[str, ...] = (),
+) -> Iterator:
+    """`voipagency serve` on `db` for the with-block (with `extra_args`, e.g. trusting a proxy's
+    X-Forwarded-For). Afterwards what its log says went wrong is figures["server_log"]; when the
+    block fails, the log is kept and its place is logged."""
     from tests.web.live_server import LiveServer
 
-    server = LiveServer(db.server_env(), workers=workers)
+    server = LiveServer(db.server_env(), workers=workers, extra_args=extra_args)
     server.start()
     try:
         yield server

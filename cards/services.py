@@ -593,13 +593,27 @@ async def redeem_card(
     if actor is not None:  # an agent recharging on a subscriber's behalf: only its own subtree's
         await get_subscriber(actor, subscriber_id)
     serial_text = "".join(str(serial or "").split())[:24]
-    keys = [f"card:{serial_text}", f"subscriber:{subscriber_id}", f"redeem-addr:{address}"]
+    # The card's keys are counted before its PIN is checked, so that no burst gets more checks than
+    # the limit: per address first, and per card (its serial is public) only with a higher limit,
+    # so that guessing from one place does not lock the holder out. The address and the
+    # subscriber refuse while locked and count failures. Nothing is checked while locked.
+    card_keys = [throttle.fit(f"card:{serial_text}@{address}"), throttle.fit(f"card:{serial_text}")]
     reason = "locked"
-    locked, on_record = await throttle.status(keys)
-    if not locked:
+    attempt = await throttle.claim(
+        [
+            throttle.Limit(card_keys[0]),
+            throttle.Limit(card_keys[1], throttle.SECRET_FREE_FAILURES),
+            throttle.Limit(throttle.fit(f"redeem-addr:{address}"), strict=False),
+            throttle.Limit(f"subscriber:{subscriber_id}", strict=False),
+        ]
+    )
+    if attempt is not None:
+        cleared = []
 
         async def redeem() -> dict[str, Any]:
             result = await _redeem(serial_text, pin, subscriber_id, card_key)
+            await attempt.succeeded(card_keys)  # a right PIN clears the card's failures, in the same commit
+            cleared.append(True)
             await audit.record(
                 actor,
                 "cards.redeem",
@@ -619,14 +633,20 @@ async def redeem_card(
             done = await run_once(
                 actor or KeyOwner.subscriber(subscriber_id), idempotency_key, "redeem_card", params, redeem
             )
-            if keys[0] in on_record:  # a right PIN clears the card's earlier failures
-                await throttle.clear([keys[0]])
-            return done
         except _Refused as refused:
             reason = refused.reason
+        except Exception:
+            await attempt.give_back()
+            raise
+        else:
+            if not cleared:  # a retry answered with the first result
+                await attempt.succeeded(card_keys)
+            return done
+        if reason not in GUESSES:  # a right serial and PIN is no guess, even if the card is used up
+            await attempt.give_back()
     async with transaction():
-        if reason in GUESSES:  # a right serial and PIN is no guess, even if the card is used up
-            await throttle.register_failure(keys)
+        if attempt is not None and reason in GUESSES:
+            await attempt.failed()
         await audit.record(
             actor,
             "cards.redeem_failed",
