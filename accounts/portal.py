@@ -1,14 +1,19 @@
-"""The subscriber portal's use cases (R-19): sessions, balance with days to expiry, history."""
+"""The subscriber portal's use cases (R-19): sessions, the password, balance with days to expiry,
+history."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from accounts.services import change_subscriber_password
 from accounts.tables import Subscriber, SubscriberSession
+from agency import audit, throttle
 from agency.sessions import SessionPolicy, is_live, new_token, token_hash, touch
 from core import sql
 from core.clock import now
 from core.db import transaction
+from core.errors import N_, NotFound, ValidationFailed
+from core.passwords import verify_off_loop
 from money import ledger
 from money.ledger import JournalFilter
 
@@ -67,6 +72,73 @@ async def end_other_sessions(subscriber_id: int, keep: int | None) -> None:
     if keep is not None:
         condition &= SubscriberSession.id != keep
     await SubscriberSession.update({SubscriberSession.revoked_at: now()}).where(condition)
+
+
+WRONG_CURRENT_PASSWORD = N_(
+    "This is not your current password, or there were too many attempts: wait a while and try again."
+)
+
+
+async def change_password(subscriber_id: int, current_password: object, new_password: object, *, address: str) -> None:
+    """The subscriber replaces its own password, giving the current one.
+
+    The current password is checked as the portal login checks a password, by the same throttle
+    (agency.throttle) under the same keys (the account from this address, the address, the
+    account from anywhere): wrong guesses here and at the login page add up, and lock both for the
+    same growing delays. The attempt is counted before the password is checked, nothing is
+    checked while a key is locked (the right password is then refused too, with the same
+    message), each failure is audited (`subscriber.change_password_failed`), and success gives
+    the attempt back as a login's does.
+
+    The one exception is the first change, from the initial password (the secret printed on the
+    e-card; the account has no password hash yet). Its current password is not asked again: the
+    session was opened by proving that very secret moments before, and until it is replaced the
+    session can do nothing but choose a password (the portal's other pages redirect here); any
+    other session would have to prove the secret first. Every later change needs the current
+    password.
+
+    Then the new password is checked and stored (accounts.services.change_subscriber_password);
+    the caller ends the subscriber's other sessions."""
+    row = (
+        await Subscriber.select(Subscriber.account_number, Subscriber.password_hash)
+        .where(Subscriber.id == subscriber_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    if row["password_hash"] is not None:
+        await _check_current_password(subscriber_id, row, current_password, address)
+    await change_subscriber_password(subscriber_id, new_password)
+
+
+async def _check_current_password(subscriber_id: int, row: dict[str, Any], password: object, address: str) -> None:
+    """As accounts.services.authenticate_subscriber checks a login's password."""
+    number = row["account_number"]
+    attempt = await throttle.claim(throttle.per_address(f"subscriber-login:{number}", address, "subscriber-addr"))
+    right = False
+    if attempt is not None:
+        try:
+            right = (
+                isinstance(password, str)
+                and len(password) <= 128
+                and await verify_off_loop(row["password_hash"], password)
+            )
+        except Exception:
+            await attempt.give_back()
+            raise
+    if not right:
+        async with transaction():
+            await audit.record(
+                None,
+                "subscriber.change_password_failed",
+                target_type="subscriber",
+                target_id=subscriber_id,
+                username=f"subscriber:{subscriber_id}",
+                address=address,
+                after={"locked": attempt is None},
+            )
+        raise ValidationFailed({"current_password": WRONG_CURRENT_PASSWORD})
+    await attempt.succeeded(attempt.keys[0], forgive_cleared=True)
 
 
 async def overview(subscriber_id: int) -> dict[str, Any]:

@@ -41,6 +41,12 @@ CALL_CONSUMPTION = ("operator:call-consumption", SECONDS)  # airtime used by cal
 ACCOUNT = re.compile(r"[0-9]{1,20}")  # whole-string matches (fullmatch); ASCII digits only
 DESTINATION = re.compile(r"\+?[0-9]{1,32}")
 CALL_ID = re.compile(r"[\x21-\x7e]{1,64}")  # printable ASCII, as switches make them
+# Call records with impossible times are refused, not rated (R-21): a start or end more than this
+# ahead of our clock (a switch's clock may run a little fast, no more), ...
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
+# ... a start longer ago than this (rate_calls(max_age=...) sets another), or a call over a day.
+MAX_RECORD_AGE = dt.timedelta(days=31)
+MAX_CALL_LENGTH = dt.timedelta(days=1)
 # Why a call is refused (R-20); the switch gets these words.
 UNKNOWN, CLOSED, SUSPENDED, EXPIRED, NO_BALANCE, OUTSIDE_HOURS = (
     "unknown",
@@ -415,7 +421,13 @@ def _moment(value: object) -> dt.datetime | None:
     return None
 
 
-def parse_record(data: object) -> CallRecord:
+def parse_record(
+    data: object, *, received_at: dt.datetime | None = None, max_age: dt.timedelta = MAX_RECORD_AGE
+) -> CallRecord:
+    """A call record's fields, checked; its times must be possible at `received_at` (now): the
+    answer not before the start, the end not before either, neither start nor end more than
+    CLOCK_TOLERANCE ahead, the start at most `max_age` ago, and at most a day from start to end.
+    Each refusal names its field and why."""
     if not isinstance(data, dict):
         raise ValidationFailed({"record": N_("The format is not valid.")})
     errors: dict[str, str] = {}
@@ -431,25 +443,50 @@ def parse_record(data: object) -> CallRecord:
         if moments[field] is None:
             errors[field] = N_("A time with its offset, or seconds since 1970.")
     if not errors:
-        start, answer, end = moments["start"], moments["answer"], moments["end"]
-        if not (start <= (answer or start) <= end) or end - start > dt.timedelta(days=1) or end > now() + GRACE:
-            errors["end"] = N_("The times are not in order.")
+        errors = _impossible_times(moments, received_at or now(), max_age)
     if errors:
         raise ValidationFailed(errors)
     return CallRecord(call_id, account, destination, moments["start"], moments["answer"], moments["end"])
 
 
-async def rate_calls(records: list[object]) -> list[dict[str, Any]]:
+def _impossible_times(
+    moments: dict[str, dt.datetime | None], received_at: dt.datetime, max_age: dt.timedelta
+) -> dict[str, str]:
+    start, answer, end = moments["start"], moments["answer"], moments["end"]
+    assert start is not None and end is not None
+    latest = received_at + CLOCK_TOLERANCE
+    errors: dict[str, str] = {}
+    if start > latest:
+        errors["start"] = N_("The start is in the future.")
+    elif start < received_at - max_age:
+        errors["start"] = N_("The call is too old to be rated.")
+    if answer is not None and answer < start:
+        errors["answer"] = N_("The answer is before the start.")
+    if end > latest:
+        errors["end"] = N_("The end is in the future.")
+    elif answer is not None and end < answer:
+        errors["end"] = N_("The end is before the answer.")
+    elif end < start:
+        errors["end"] = N_("The end is before the start.")
+    elif end - start > MAX_CALL_LENGTH:
+        errors["end"] = N_("The call lasts more than a day.")
+    return errors
+
+
+async def rate_calls(records: list[object], *, max_age: dt.timedelta = MAX_RECORD_AGE) -> list[dict[str, Any]]:
     """R-21: rate a batch of call records in one transaction; one result per record, in order.
     A record already rated (same call id and details) is reported as such and changes nothing;
-    the same call id with other details is refused."""
+    the same call id with other details is refused. A record with impossible times (parse_record:
+    out of order, ahead of the clock, started more than `max_age` ago, over a day) is `invalid`,
+    with the field and the reason, and charges nothing."""
     if not isinstance(records, list) or not 1 <= len(records) <= MAX_BATCH:
         raise ValidationFailed({"calls": N_("Between 1 and 1000 records.")})
     results: list[dict[str, Any] | None] = [None] * len(records)
     parsed = []
+    received_at = now()
     for index, raw in enumerate(records):
         try:
-            parsed.append((index, parse_record(raw)))
+            parsed.append((index, parse_record(raw, received_at=received_at, max_age=max_age)))
         except ValidationFailed as invalid:
             call_id = raw.get("call_id") if isinstance(raw, dict) and isinstance(raw.get("call_id"), str) else ""
             results[index] = {"call_id": call_id[:64], "status": "invalid", "errors": invalid.errors}

@@ -1,8 +1,10 @@
 """Exports of a batch (R-13, R-17). The secrets are shown once: they are kept sealed after
 generation (AES-GCM, key derived from the card key outside the database), and the first export
 with secrets, asked for with the operation password (R-3) by an owner of the batch's agent,
-opens them, destroys them and is audited, all in one transaction. Every other export carries
-serials and states only."""
+opens them, destroys them and is audited, all in one transaction. An export to a file on disk
+(`voipagency cards generate --out`) is made in two halves instead: open_secrets reads them and
+changes nothing, and mark_secrets_exported destroys them once the file is durably written, so a
+crash in between loses nothing. Every other export carries serials and states only."""
 
 from __future__ import annotations
 
@@ -69,11 +71,10 @@ async def export_secrets(
     actor: Actor, batch_id: int, *, card_key: bytes, file_format: str, operation_password: object
 ) -> BatchExport:
     """The one export with the secrets: needs the operation password (R-3); opens the sealed
-    secrets, destroys them and records who took them, in one transaction. Refused once taken."""
-    batch = await get_batch(actor, batch_id)
-    if not may_take_secrets(actor, batch):
-        raise NotYoursToTake()
-    await check_operation_password(actor, operation_password)
+    secrets, destroys them and records who took them, in one transaction. Refused once taken.
+    For a response that is sent at once; a file that must be safely on disk before the secrets
+    are destroyed uses open_secrets, then mark_secrets_exported."""
+    batch = await _batch_to_take(actor, batch_id, operation_password)
     return await _take_secrets(actor, batch, card_key=card_key, file_format=file_format)
 
 
@@ -82,44 +83,121 @@ async def _take_secrets(actor: Actor, batch: dict[str, Any], *, card_key: bytes,
     at = now()
     async with transaction():
         # The conditional update lets one export take them, however many ask at once.
-        claimed = (
-            await CardBatch.update({CardBatch.secrets_exported_at: at})
-            .where((CardBatch.id == batch_id) & CardBatch.secrets_exported_at.is_null())
-            .returning(CardBatch.id)
-        )
-        parts = (
-            await BatchSecrets.select(BatchSecrets.sealed)
-            .where((BatchSecrets.batch == batch_id) & BatchSecrets.sealed.is_not_null())
-            .order_by(BatchSecrets.part)
-        )
-        if not claimed or not parts:
+        if not await _claim(batch_id, at):
             raise SecretsAlreadyTaken()
-        secrets: dict[str, str] = {}
-        for part in parts:
-            secrets.update(unseal(card_key, batch_id, bytes(part["sealed"])))
+        secrets = await _unsealed(card_key, batch_id)
+        if secrets is None:
+            raise SecretsAlreadyTaken()
+        await _destroy_and_record(actor, batch, at, file_format=file_format, count=len(secrets))
+        cards = await _cards_of(batch_id)
+    return _with_secrets(batch, cards, secrets, exported_at=at, by=actor.username)
+
+
+async def open_secrets(actor: Actor, batch_id: int, *, card_key: bytes, operation_password: object) -> BatchExport:
+    """The secrets of a batch not yet exported, read and unsealed but left sealed in the database
+    (nothing is written): the first half of an export to a file. The caller writes the file
+    durably, then calls mark_secrets_exported; a crash in between leaves the secrets sealed, so
+    the export can be made again. Same checks as export_secrets."""
+    batch = await _batch_to_take(actor, batch_id, operation_password)
+    if batch["secrets_exported_at"] is not None:
+        raise SecretsAlreadyTaken()
+    secrets = await _unsealed(card_key, batch["id"])
+    if secrets is None:
+        raise SecretsAlreadyTaken()
+    cards = await _cards_of(batch["id"])
+    return _with_secrets(batch, cards, secrets, exported_at=None, by=None)
+
+
+async def mark_secrets_exported(actor: Actor, export: BatchExport, *, file_format: str) -> BatchExport:
+    """The second half: the secrets that open_secrets returned are now safely in a file. Records
+    who took them and destroys the sealed copy, in one transaction of its own. Refused
+    (SecretsAlreadyTaken) when another export took them in between; that other export is then the
+    one, and the caller must discard its file."""
+    batch = export.batch
+    if not export.with_secrets or not may_take_secrets(actor, batch):
+        raise NotYoursToTake()
+    at = now()
+    async with transaction():
+        if not await _claim(batch["id"], at):
+            raise SecretsAlreadyTaken()
+        await _destroy_and_record(actor, batch, at, file_format=file_format, count=len(export.cards))
+    return BatchExport(
+        batch={**batch, "secrets_exported_at": at, "secrets_exported_by": actor.username},
+        cards=export.cards,
+        with_secrets=True,
+    )
+
+
+async def _batch_to_take(actor: Actor, batch_id: int, operation_password: object) -> dict[str, Any]:
+    batch = await get_batch(actor, batch_id)
+    if not may_take_secrets(actor, batch):
+        raise NotYoursToTake()
+    await check_operation_password(actor, operation_password)
+    return batch
+
+
+async def _claim(batch_id: int, at) -> bool:
+    """Marks the batch's secrets taken, unless they were: inside the caller's transaction."""
+    claimed = (
+        await CardBatch.update({CardBatch.secrets_exported_at: at})
+        .where((CardBatch.id == batch_id) & CardBatch.secrets_exported_at.is_null())
+        .returning(CardBatch.id)
+    )
+    return bool(claimed)
+
+
+async def _unsealed(card_key: bytes, batch_id: int) -> dict[str, str] | None:
+    """serial -> secret, or None when nothing is sealed any more."""
+    parts = (
+        await BatchSecrets.select(BatchSecrets.sealed)
+        .where((BatchSecrets.batch == batch_id) & BatchSecrets.sealed.is_not_null())
+        .order_by(BatchSecrets.part)
+    )
+    if not parts:
+        return None
+    secrets: dict[str, str] = {}
+    for part in parts:
+        secrets.update(unseal(card_key, batch_id, bytes(part["sealed"])))
+    return secrets
+
+
+async def _destroy_and_record(actor: Actor, batch: dict[str, Any], at, *, file_format: str, count: int) -> None:
+    """Empties the sealed parts and audits the export, inside the caller's transaction (after
+    _claim, which only one export passes)."""
+    destroyed = (
         await BatchSecrets.update(
             {BatchSecrets.sealed: None, BatchSecrets.opened_at: at, BatchSecrets.opened_by: actor.user_id}
-        ).where(BatchSecrets.batch == batch_id)
-        await audit.record(
-            actor,
-            "cards.export_secrets",
-            target_type="card_batch",
-            target_id=batch_id,
-            after={"format": file_format, "with_secrets": True, "cards": len(secrets)},
-            scope_path=batch["agent_path"],
         )
-        cards = await _cards_of(batch_id)
+        .where((BatchSecrets.batch == batch["id"]) & BatchSecrets.sealed.is_not_null())
+        .returning(BatchSecrets.id)
+    )
+    if not destroyed:
+        raise SecretsAlreadyTaken()  # rolls the claim back
+    await audit.record(
+        actor,
+        "cards.export_secrets",
+        target_type="card_batch",
+        target_id=batch["id"],
+        after={"format": file_format, "with_secrets": True, "cards": count},
+        scope_path=batch["agent_path"],
+    )
+
+
+def _with_secrets(
+    batch: dict[str, Any], cards: list[dict[str, Any]], secrets: dict[str, str], *, exported_at, by
+) -> BatchExport:
     for card in cards:
         card["secret"] = secrets.get(card["serial"], "")
-    batch = {**batch, "secrets_exported_at": at, "secrets_exported_by": actor.username}
+    if exported_at is not None:
+        batch = {**batch, "secrets_exported_at": exported_at, "secrets_exported_by": by}
     return BatchExport(batch=batch, cards=cards, with_secrets=True)
 
 
 async def export_batch(actor: Actor, batch_id: int, *, card_key: bytes, file_format: str) -> BatchExport:
-    """For `voipagency cards generate`, which writes the one export with the secrets right after
-    it generated the batch and checked the operation password: the secrets while they are still
-    sealed and the actor may take them, else serials only. Requests use export_secrets (with the
-    operation password) or export_serials."""
+    """The secrets while they are still sealed and the actor may take them (taken at once, without
+    the operation password: the caller checked it), else serials only. Older path, no longer used
+    by `voipagency cards generate`, which takes them only once its file is on disk
+    (open_secrets, then mark_secrets_exported). Requests use export_secrets or export_serials."""
     batch = await get_batch(actor, batch_id)
     if may_take_secrets(actor, batch) and batch["secrets_exported_at"] is None:
         try:

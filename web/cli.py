@@ -1,11 +1,22 @@
-"""The `voipagency` command: serve, migrate, create-user, demo, audit purge, agents tick."""
+"""The `voipagency` command: serve, migrate, create-user, demo, audit purge, agents tick, ledger
+verify, cards generate, backup and restore."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import csv
 import getpass
+import os
+import shutil
+import sqlite3
+import subprocess
 import sys
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 
 from core.db import bind_engine, engine_from_url, migrate, prepare_sqlite
 from core.errors import DomainError, ValidationFailed
@@ -186,13 +197,68 @@ def _progress_bar(done: int, total: int, width: int = 40) -> None:
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,}", end="", file=sys.stderr, flush=True)
 
 
+class CommandFailed(Exception):
+    """A step of a command failed; the message says why (printed on stderr, exit 1)."""
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: str) -> Iterator[str]:
+    """Yields the name of a new, empty temporary file beside `path`, readable by its owner only
+    (0600). Once the block has written it, the file is flushed to disk (fsync), renamed over
+    `path` and the directory is flushed too, so `path` is either its old self or the complete
+    new file, even across a crash. If the block fails, the temporary file is removed; a killed
+    process leaves it behind as `.NAME.*.tmp`, still 0600."""
+    target = os.path.abspath(path)
+    directory, name = os.path.split(target)
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")  # created 0600
+    os.close(fd)
+    try:
+        yield temp
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _writable_file(path: str) -> str | None:
+    """Why a new file cannot be made at `path` (a directory, an unwritable folder), or None."""
+    target = os.path.abspath(path)
+    directory = os.path.dirname(target)
+    if os.path.isdir(target):
+        return f"{path} is a directory"
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        return f"cannot write in {directory}"
+    return None
+
+
 def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
     """Generate a batch as an agent's owner, with a progress bar, and write its one export with
-    the secrets to --out (CSV). Passwords are read without echo, or as two lines of stdin."""
+    the secrets to --out (CSV). Passwords are read without echo, or as two lines of stdin.
+
+    The secrets are marked exported (and their sealed copy destroyed) only once the file is on
+    disk: it is written to a temporary file beside --out (mode 0600), flushed, renamed into place
+    and its directory flushed, and only then does cards.exports.mark_secrets_exported run. A
+    crash or kill before that leaves the secrets sealed in the database: the batch page exports
+    them again."""
     from agency.sessions import log_in, log_out
-    from cards.exports import export_batch
+    from cards.exports import SecretsAlreadyTaken, mark_secrets_exported, open_secrets
     from cards.services import prepare_batch, write_batch
 
+    unwritable = _writable_file(args.out)
+    if unwritable:  # before anything is generated
+        print(unwritable, file=sys.stderr)
+        return 1
     if args.passwords_stdin:
         password, operation_password = sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n")
     else:
@@ -211,6 +277,7 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         await _connect(settings)
         _token, actor = await log_in(args.user, password, address="cli")
+        batch = None
         try:
             spec, agent = await prepare_batch(actor, data, operation_password)
             batch, _pairs = await write_batch(
@@ -222,11 +289,18 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
                 return_pairs=False,
             )
             print(file=sys.stderr)
-            export = await export_batch(actor, batch["id"], card_key=settings.card_key, file_format="csv")
-            with open(args.out, "w", newline="", encoding="utf-8") as out:
-                out.write("serial,secret,minutes,status\n")
-                for card in export.cards:
-                    out.write(f"{card['serial']},{card.get('secret', '')},{batch['face_minutes']},{card['status']}\n")
+            opened = await open_secrets(
+                actor, batch["id"], card_key=settings.card_key, operation_password=operation_password
+            )
+            with replaced_atomically(args.out) as temp, open(temp, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(("serial", "secret", "minutes", "status"))
+                writer.writerows((c["serial"], c["secret"], batch["face_minutes"], c["status"]) for c in opened.cards)
+            try:
+                await mark_secrets_exported(actor, opened, file_format="csv")
+            except SecretsAlreadyTaken:
+                os.unlink(args.out)  # another export took them meanwhile: that one is the only one
+                raise
             print(
                 f"batch {batch['id']}: {batch['size']} cards, {batch['first_serial']} - {batch['last_serial']}; "
                 f"secrets written to {args.out} (the only export that will contain them)"
@@ -234,6 +308,15 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         except DomainError as exc:
             _print_refusal(exc)
+            return 1
+        except OSError as exc:
+            print(f"the secrets could not be written to {args.out}: {exc}", file=sys.stderr)
+            if batch is not None:
+                print(
+                    f"batch {batch['id']} keeps them sealed: export them from its page, or with "
+                    f"POST /api/v1/card-batches/{batch['id']}/export",
+                    file=sys.stderr,
+                )
             return 1
         finally:
             await log_out(actor)
@@ -243,6 +326,144 @@ def cmd_cards_generate(args: argparse.Namespace, settings: Settings) -> int:
     except DomainError as exc:  # the login itself failed
         _print_refusal(exc)
         return 1
+
+
+# --- backups ---------------------------------------------------------------------------------------
+
+
+def _has_tables(path: str) -> bool:
+    """Whether an SQLite file exists and holds any table (an empty or missing file does not)."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return False
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        return connection.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0] > 0
+    finally:
+        connection.close()
+
+
+def backup_sqlite(source: str, destination: str) -> None:
+    """Copy the SQLite database `source` to the file `destination` with SQLite's online backup
+    API. It copies every page in one step, inside one read transaction: a consistent snapshot,
+    while the server goes on writing (in WAL mode writers do not wait for it). The copy is a
+    single self-contained file (rollback journal, not WAL), checked, readable by its owner only,
+    and it replaces `destination` only once complete (replaced_atomically)."""
+    if not os.path.isfile(source):
+        raise CommandFailed(f"no database at {source}")
+    with replaced_atomically(destination) as temp:
+        src = sqlite3.connect(source, timeout=30)
+        try:
+            dest = sqlite3.connect(temp)
+            try:
+                src.backup(dest)  # pages=-1: all at once, from one snapshot
+                dest.execute("PRAGMA journal_mode=DELETE")
+                check = dest.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                dest.close()
+        finally:
+            src.close()
+        if check != "ok":
+            raise CommandFailed(f"the copy does not check: {check}")
+
+
+def restore_sqlite(source: str, destination: str, *, force: bool = False) -> None:
+    """Copy the backup `source` into the database file `destination` (SQLite's backup API, which
+    takes the destination's locks). Refuses a source that is not a voipagency database and, unless
+    `force`, a destination that already holds tables. Run the migrations afterwards."""
+    if not os.path.isfile(source):
+        raise CommandFailed(f"no backup at {source}")
+    uri = "file:" + urllib.request.pathname2url(os.path.abspath(source)) + "?mode=ro"
+    try:
+        src = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise CommandFailed(f"{source} cannot be opened: {exc}") from exc
+    try:
+        try:
+            check = src.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {row[0] for row in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise CommandFailed(f"{source} is not an SQLite database: {exc}") from exc
+        if check != "ok":
+            raise CommandFailed(f"{source} does not check: {check}")
+        if "migration" not in tables:
+            raise CommandFailed(f"{source} is not a voipagency database")
+        if _has_tables(destination) and not force:
+            raise CommandFailed(
+                f"{destination} already holds a database; restore with --force to replace it (stop the server first)"
+            )
+        dest = sqlite3.connect(destination, timeout=30)
+        try:
+            src.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        src.close()
+
+
+def _libpq_command(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without its password, and an environment carrying it as PGPASSWORD: a password
+    on a command line would show in the process list."""
+    env = dict(os.environ)
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        user, _colon, password = userinfo.partition(":")
+        env["PGPASSWORD"] = urllib.parse.unquote(password)
+        parts = parts._replace(netloc=f"{user}@{hostport}")
+    return urllib.parse.urlunsplit(parts), env
+
+
+def backup_postgres(url: str, destination: str) -> None:
+    """pg_dump's custom format (restore it with pg_restore), when pg_dump is on the PATH."""
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise CommandFailed(
+            "voipagency backup copies SQLite databases itself; for PostgreSQL it runs pg_dump, which is not "
+            "on the PATH. Install the PostgreSQL client, or run: "
+            'pg_dump --format=custom --file=FILE "$DATABASE_URL" (see README.md, Backups)'
+        )
+    dsn, env = _libpq_command(url)
+    with replaced_atomically(destination) as temp:
+        done = subprocess.run(
+            [pg_dump, "--format=custom", "--file", temp, "--dbname", dsn], env=env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise CommandFailed(f"pg_dump failed: {done.stderr.strip()}")
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    unwritable = _writable_file(args.file)
+    if unwritable:
+        print(unwritable, file=sys.stderr)
+        return 1
+    try:
+        if settings.database_url:
+            backup_postgres(settings.database_url, args.file)
+        else:
+            backup_sqlite(settings.sqlite_path, args.file)
+    except (CommandFailed, sqlite3.Error, OSError) as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up to {args.file}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        print(
+            "voipagency restore restores SQLite backups; for PostgreSQL, restore a pg_dump file with pg_restore "
+            "into an empty database, then run voipagency migrate (see README.md, Backups)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        restore_sqlite(args.file, settings.sqlite_path, force=args.force)
+    except (CommandFailed, sqlite3.Error, OSError) as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    asyncio.run(_migrate(settings))
+    print(f"restored {args.file} into {settings.sqlite_path}; migrations applied")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,6 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the login and operation passwords as two lines of standard input",
     )
     generate.set_defaults(func=cmd_cards_generate)
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database to FILE while the server runs (PostgreSQL: pg_dump's custom format)"
+    )
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore an SQLite backup into the configured database, then migrate")
+    restore.add_argument("file")
+    restore.add_argument("--force", action="store_true", help="replace a database that already holds data")
+    restore.set_defaults(func=cmd_restore)
     ledger = sub.add_parser("ledger", help="the money and airtime ledger")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     ledger_sub.add_parser("verify", help="check every ledger invariant; exit 1 on any breach").set_defaults(

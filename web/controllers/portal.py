@@ -12,7 +12,6 @@ from litestar.params import FromQuery
 from litestar.response import Response
 
 from accounts import portal, switch
-from accounts.services import change_subscriber_password
 from cards.services import authenticate_subscriber, redeem_card
 from core.errors import LoginFailed, ValidationFailed
 from web.auth import (
@@ -78,6 +77,8 @@ async def password_page(request: Request) -> Response:
 
 @post("/portal/password", opt=access(SUBSCRIBER_ANY))
 async def change_password(request: Request) -> Response:
+    """The current password, then the new one twice; the first change, from the initial password
+    printed on the e-card, does not ask for the current one (accounts.portal.change_password)."""
     data = await form_data(request)
     me = request.scope["subscriber"]
     if data.get("new_password") != data.get("repeat_password"):
@@ -85,7 +86,9 @@ async def change_password(request: Request) -> Response:
             request, "portal/password.html", status_code=400, errors={"repeat_password": _("The two passwords differ.")}
         )
     try:
-        await change_subscriber_password(me["id"], data.get("new_password"))
+        await portal.change_password(
+            me["id"], data.get("current_password"), data.get("new_password"), address=client_address(request.scope)
+        )
     except ValidationFailed as exc:
         return refusal(request, "portal/password.html", exc)
     await portal.end_other_sessions(me["id"], keep=me["session_id"])
