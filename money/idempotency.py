@@ -50,7 +50,7 @@ def request_hash(operation: str, params: dict[str, Any]) -> str:
 
 
 def clean_key(key: object) -> str:
-    if not isinstance(key, str) or not 8 <= len(key.strip()) <= MAX_KEY_LENGTH:
+    if not isinstance(key, str) or not 8 <= len(key.strip()) <= MAX_KEY_LENGTH or "\x00" in key:
         raise ValidationFailed({"idempotency_key": N_("A request key of 8 to 100 characters is required.")})
     return key.strip()
 
