@@ -523,7 +523,8 @@ async def portal_client(url: str, serial: str, secret: str, index: int) -> httpx
             raise RuntimeError(f"portal login of {serial}: {response.status_code} {response.text[:300]}")
         password = f"bench-subscriber-{index:02d}"
         response = await client.post(
-            "/portal/password", data={"new_password": password, "repeat_password": password, "csrf_token": csrf}
+            "/portal/password",
+            data={"new_password": password, "repeat_password": password, "csrf_token": client.cookies["vs_csrf"]},
         )
         if response.status_code != 303:
             raise RuntimeError(f"password change of {serial}: {response.status_code} {response.text[:300]}")
