@@ -55,7 +55,9 @@ async def _bundle(a) -> Case:
 
 async def _record(a) -> Case:
     body = {"amount": "10", "bank_reference": "R-1", "remitted_on": dt.date.today().isoformat()}
-    return Case("huaxin", "/api/v1/remittances", body, ("/api/v1/remittances", {**body, "amount": "11"}), Remittance.count)
+    return Case(
+        "huaxin", "/api/v1/remittances", body, ("/api/v1/remittances", {**body, "amount": "11"}), Remittance.count
+    )
 
 
 async def _pending(a) -> int:
@@ -67,35 +69,30 @@ async def _pending(a) -> int:
     return recorded["id"]
 
 
-async def _confirm(a) -> Case:
-    rid = await _pending(a)
-    body = {"operation_password": OP}
-    return Case(
-        "finance",
-        f"/api/v1/remittances/{rid}/confirm",
-        body,
-        (f"/api/v1/remittances/{rid}/reject", body),
-        lambda: _count("SELECT COUNT(*) AS n FROM journal_transaction WHERE kind = 'remittance'"),
-    )
+def _decision(verb: str, other: str, effects_sql: str) -> Callable[..., Awaitable[Case]]:
+    """A pending remittance decided by `verb`; the same key on `other` is refused."""
 
+    async def prepare(a) -> Case:
+        rid = await _pending(a)
+        body = {"operation_password": OP}
+        url = f"/api/v1/remittances/{rid}/"
+        return Case("finance", url + verb, body, (url + other, body), lambda: _count(effects_sql))
 
-async def _reject(a) -> Case:
-    rid = await _pending(a)
-    body = {"operation_password": OP}
-    return Case(
-        "finance",
-        f"/api/v1/remittances/{rid}/reject",
-        body,
-        (f"/api/v1/remittances/{rid}/confirm", body),
-        lambda: _count("SELECT COUNT(*) AS n FROM audit_entry WHERE action = 'remittance.reject'"),
-    )
+    return prepare
 
 
 async def _adjust(a) -> Case:
     agent = a["huaxin"].agent_id
     await fund(agent, 10**6)
-    body = {"account": "wallet", "direction": "debit", "kind": "penalty", "amount": "5", "reason": "late",
-            "reference": "TK-1", "operation_password": OP}
+    body = {
+        "account": "wallet",
+        "direction": "debit",
+        "kind": "penalty",
+        "amount": "5",
+        "reason": "late",
+        "reference": "TK-1",
+        "operation_password": OP,
+    }
     url = f"/api/v1/agents/{agent}/adjustments"
     return Case(
         "finance",
@@ -109,8 +106,9 @@ async def _adjust(a) -> Case:
 async def _activate(a) -> Case:
     from money import onboarding
 
-    await prices.save_level_policy(a["admin"], 1, {"min_first_purchase_minutes": 0, "deposit_fen": 100,
-                                                   "franchise_fee_fen": 100})
+    await prices.save_level_policy(
+        a["admin"], 1, {"min_first_purchase_minutes": 0, "deposit_fen": 100, "franchise_fee_fen": 100}
+    )
     fields = {"contact_person": "x", "phone": "12345"}
     first = await onboarding.create_agent(a["admin"], None, {**fields, "brand_name": "Applicant One"})
     second = await onboarding.create_agent(a["admin"], None, {**fields, "brand_name": "Applicant Two"})
@@ -128,8 +126,12 @@ async def _activate(a) -> Case:
 ROUTES: dict[tuple[str, str], Callable[..., Awaitable[Case]]] = {
     ("POST", "/api/v1/bundles"): _bundle,
     ("POST", "/api/v1/remittances"): _record,
-    ("POST", "/api/v1/remittances/{remittance_id:int}/confirm"): _confirm,
-    ("POST", "/api/v1/remittances/{remittance_id:int}/reject"): _reject,
+    ("POST", "/api/v1/remittances/{remittance_id:int}/confirm"): _decision(
+        "confirm", "reject", "SELECT COUNT(*) AS n FROM journal_transaction WHERE kind = 'remittance'"
+    ),
+    ("POST", "/api/v1/remittances/{remittance_id:int}/reject"): _decision(
+        "reject", "confirm", "SELECT COUNT(*) AS n FROM audit_entry WHERE action = 'remittance.reject'"
+    ),
     ("POST", "/api/v1/agents/{agent_id:int}/adjustments"): _adjust,
     ("POST", "/api/v1/agents/{agent_id:int}/activate"): _activate,
 }

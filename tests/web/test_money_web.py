@@ -202,7 +202,8 @@ async def test_no_sale_below_the_sellers_current_cost(client):
     await fund(child.agent_id, 10**6)
     await bundles.buy_bundle(parent, 2000, operation_password=OP, idempotency_key=key())
     await bundles.buy_bundle(child, 100, operation_password=OP, idempotency_key=key())  # above cost: sold
-    for level, price in ((5, "20.00"), (4, "19.00"), (3, "18.00"), (2, "17.00"), (1, "10.00")):  # the parent's cost rises
+    # The parent's cost rises (deeper levels first, so that no level sells below the one above).
+    for level, price in ((5, "20.00"), (4, "19.00"), (3, "18.00"), (2, "17.00"), (1, "10.00")):
         await prices.save_operator_list(admin, level, [{"min_minutes": 1, "price": price}])
     before = await state()
     with pytest.raises(bundles.BelowCost) as refused:
