@@ -127,16 +127,15 @@ async def _check_current_password(subscriber_id: int, row: dict[str, Any], passw
             await attempt.give_back()
             raise
     if not right:
-        async with transaction():
-            await audit.record(
-                None,
-                "subscriber.change_password_failed",
-                target_type="subscriber",
-                target_id=subscriber_id,
-                username=f"subscriber:{subscriber_id}",
-                address=address,
-                after={"locked": attempt is None},
-            )
+        await audit.record_refusal(
+            None,
+            "subscriber.change_password_failed",
+            target_type="subscriber",
+            target_id=subscriber_id,
+            username=f"subscriber:{subscriber_id}",
+            address=address,
+            after={"locked": attempt is None},
+        )
         raise ValidationFailed({"current_password": WRONG_CURRENT_PASSWORD})
     await attempt.succeeded(attempt.keys[0], forgive_cleared=True)
 

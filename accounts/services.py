@@ -209,18 +209,16 @@ async def authenticate_subscriber(
             await attempt.give_back()
             raise
     if not ok:
-        async with transaction():
-            if attempt is not None:
-                await attempt.failed()
-            await audit.record(
-                None,
-                "subscriber.login_failed",
-                target_type="subscriber",
-                target_id=number,
-                username=number,
-                address=address,
-                after={"locked": attempt is None},
-            )
+        await audit.record_refusal(
+            None,
+            "subscriber.login_failed",
+            counting=attempt and attempt.failed,
+            target_type="subscriber",
+            target_id=number,
+            username=number,
+            address=address,
+            after={"locked": attempt is None},
+        )
         raise LoginFailed()
     await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)
     if row["password_hash"] and needs_rehash(row["password_hash"]):

@@ -644,18 +644,16 @@ async def redeem_card(
             return done
         if reason not in GUESSES:  # a right serial and PIN is no guess, even if the card is used up
             await attempt.give_back()
-    async with transaction():
-        if attempt is not None and reason in GUESSES:
-            await attempt.failed()
-        await audit.record(
-            actor,
-            "cards.redeem_failed",
-            target_type="card",
-            target_id=serial_text,
-            username=f"subscriber:{subscriber_id}",
-            address=address,
-            after={"reason": reason},
-        )
+    await audit.record_refusal(
+        actor,
+        "cards.redeem_failed",
+        counting=attempt.failed if attempt is not None and reason in GUESSES else None,
+        target_type="card",
+        target_id=serial_text,
+        username=f"subscriber:{subscriber_id}",
+        address=address,
+        after={"reason": reason},
+    )
     raise RedemptionFailed()
 
 

@@ -159,6 +159,13 @@ async def _writer_between_processes(engine: Engine):
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def in_transaction() -> bool:
+    """Whether this task is inside a transaction."""
+    import piccolo_conf
+
+    return piccolo_conf.DB.current_transaction.get() is not None
+
+
 @contextlib.asynccontextmanager
 async def transaction():
     """A write transaction (joined, when one is already open in this task).

@@ -1,5 +1,6 @@
 """R-32: every state change is audited with who, role, agent, address, before and after; the
 operator sees all, an agent owner its subtree; retention never below 30 days."""
+import asyncio
 import datetime as dt
 import os
 import subprocess
@@ -97,3 +98,35 @@ def test_cli_purge_and_create_user(tmp_path):
     assert purge.returncode == 0 and "purged 0" in purge.stdout
     demo = subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True)
     assert demo.returncode == 1  # not empty any more
+
+
+async def test_refusals_at_once_are_committed_together_and_each_before_its_caller_returns(db, monkeypatch):
+    """Group commit: a burst of refusals (nothing else to write) takes a few commits, not one each,
+    and no caller returns before its own entry is committed."""
+    writes = []
+    real_bulk_insert = audit.bulk_insert
+
+    async def counted(*args, **kwargs):
+        writes.append(1)
+        return await real_bulk_insert(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "bulk_insert", counted)
+
+    async def refuse(i: int) -> bool:
+        await audit.record_refusal(None, "login.failed", target_type="user", target_id=f"burst-{i}", username="x")
+        return await AuditEntry.exists().where(AuditEntry.target_id == f"burst-{i}")
+
+    committed = await asyncio.gather(*(refuse(i) for i in range(40)))
+    assert all(committed)
+    assert await AuditEntry.count().where(AuditEntry.target_id.like("burst-%")) == 40
+    assert 1 <= len(writes) <= 5, writes
+
+
+async def test_a_refusal_inside_a_transaction_joins_it(db):
+    """Grouping would wait for the writer the caller holds; inside a transaction the entry is part of it."""
+    with pytest.raises(RuntimeError):
+        async with transaction():
+            await audit.record_refusal(None, "login.failed", target_type="user", target_id="inside", username="x")
+            assert await AuditEntry.exists().where(AuditEntry.target_id == "inside")
+            raise RuntimeError("roll back")
+    assert not await AuditEntry.exists().where(AuditEntry.target_id == "inside")
