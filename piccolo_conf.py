@@ -13,5 +13,6 @@ APP_REGISTRY = AppRegistry(
         "accounts.piccolo_app",
         "cards.piccolo_app",
         "support.piccolo_app",
+        "stats.piccolo_app",
     ]
 )

@@ -3,6 +3,7 @@ history."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from accounts.services import change_subscriber_password
@@ -10,7 +11,7 @@ from accounts.tables import Subscriber, SubscriberSession
 from agency import audit, throttle
 from agency.sessions import SessionPolicy, is_live, new_token, token_hash, touch
 from core import sql
-from core.clock import now
+from core.clock import local_day, now, operator_zone
 from core.db import transaction
 from core.errors import N_, NotFound, ValidationFailed
 from core.passwords import verify_off_loop
@@ -161,3 +162,26 @@ async def history(subscriber_id: int, *, page: int = 1, per_page: int = 20) -> t
     row = await Subscriber.select(Subscriber.agent).where(Subscriber.id == subscriber_id).first()
     account = await ledger.subscriber_account(subscriber_id, row["agent"])
     return await ledger.entries_of(account, JournalFilter(), page=page, per_page=per_page)
+
+
+async def daily_usage(subscriber_id: int, days: int = 30) -> list[dict[str, Any]]:
+    """The subscriber's calls and airtime used on each of the last `days` days of the operator's
+    calendar (today included), oldest first, days without calls as zeros."""
+    today = dt.date.fromisoformat(local_day(now()))
+    first = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first, dt.time(), operator_zone())
+    rows = await sql.fetch(
+        f"SELECT {sql.local_day('started_at')} AS day, COUNT(*) AS calls, SUM(charged) AS used FROM call "
+        f"WHERE subscriber = {{}} AND started_at >= {{}} GROUP BY {sql.local_day('started_at')}",
+        subscriber_id,
+        start,
+    )
+    by_day = {row["day"]: row for row in rows}
+    return [
+        {
+            "day": day.isoformat(),
+            "calls": int(by_day.get(day.isoformat(), {}).get("calls") or 0),
+            "used_seconds": int(by_day.get(day.isoformat(), {}).get("used") or 0),
+        }
+        for day in (first + dt.timedelta(days=i) for i in range(days))
+    ]

@@ -21,6 +21,7 @@ from core.validation import Checker
 from money import ledger
 from money.idempotency import NO_KEY, run_once
 from money.ledger import transfer
+from stats import daily
 
 COLUMNS = (
     Subscriber.id,
@@ -132,8 +133,9 @@ async def close_subscriber(
 
     async def close() -> dict[str, Any]:
         row = await get_subscriber(actor, subscriber_id)
+        at = now()
         moved = (
-            await Subscriber.update({Subscriber.status: "closed", Subscriber.closed_at: now(), Subscriber.hold: None})
+            await Subscriber.update({Subscriber.status: "closed", Subscriber.closed_at: at, Subscriber.hold: None})
             .where((Subscriber.id == subscriber_id) & Subscriber.status.is_in(["active", "suspended"]))
             .returning(Subscriber.id)
         )
@@ -154,7 +156,9 @@ async def close_subscriber(
                 user_id=actor.user_id,
                 ref_type="subscriber",
                 ref_id=subscriber_id,
+                at=at,
             )
+        daily.count(row["agent"], at, closed_accounts=1)
         await audit.record(
             actor,
             "subscriber.close",

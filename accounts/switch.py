@@ -33,6 +33,7 @@ from core.units import SECONDS
 from core.validation import Checker
 from money import ledger
 from money.ledger import transfer
+from stats import daily
 
 KEY_PREFIX = "sw_"
 GRACE = dt.timedelta(seconds=120)  # a reservation outlives its longest call by this much
@@ -567,4 +568,5 @@ async def _rate(record: CallRecord, tariff: Tariff, consumption: list[int]) -> d
     )
     if not inserted:  # the same call id, for another account, rated at this very moment
         raise Conflict(N_("A call record with this call id is being rated; send the batch again."))
+    daily.count(subscriber["agent"], record.started_at, calls=1, consumed_seconds=taken)  # the day the call began
     return {"call_id": record.call_id, "status": "rated", "charged": taken, "billed_seconds": billed}

@@ -64,6 +64,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "manage_users": (("admin",), ("owner",)),
     "view_audit": (OPERATOR_ROLES, ("owner",)),
     "view_money": (("admin", "finance"), ("owner", "clerk", "viewer")),
+    "view_statistics": (("admin", "finance"), ("owner", "clerk", "viewer")),  # R-29; they show money too
     "buy_bundle": ((), ("owner",)),
     "record_remittance": ((), ("owner", "clerk")),
     "confirm_remittance": (("admin", "finance"), ("owner",)),

@@ -12,18 +12,21 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from agency import audit, throttle
+from agency import audit, throttle, twofactor
 from agency.agents import agent_may_operate, ancestors_operating, valid_id
 from agency.roles import Actor
-from agency.tables import ApiToken, User, UserSession
+from agency.tables import ApiToken, PendingLogin, User, UserSession
 from core import sql
 from core.clock import now
 from core.db import transaction
-from core.errors import LoginFailed, NotFound
+from core.errors import N_, LoginFailed, NotFound, ValidationFailed
 from core.passwords import hash_off_loop, needs_rehash, verify_off_loop
 from core.validation import Checker
 
 TOUCH_EVERY = dt.timedelta(seconds=60)
+PENDING_LOGIN = dt.timedelta(minutes=5)  # a right password waits this long for its second factor
+API_TOKEN_DAYS = 90  # an API token's life, unless chosen otherwise at creation
+API_TOKEN_MAX_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,20 @@ _LOGIN_ROW = (
     'a.status AS "agent.status", a.terminates_at AS "agent.terminates_at", u.password_hash '
     "FROM app_user u LEFT JOIN agent a ON a.id = u.agent WHERE u.username = {}"
 )
+_LOGIN_ROW_BY_ID = _LOGIN_ROW.replace("u.username = {}", "u.id = {}")
+
+
+class LoginExpired(LoginFailed):
+    message = N_("The login has expired: enter your user name and password again.")
+
+
+class SecondFactorNeeded(Exception):
+    """The password was right and the user logs in with a second factor: the login goes on with
+    `complete_login` and `pending`, a token for the browser to hold for PENDING_LOGIN."""
+
+    def __init__(self, pending: str) -> None:
+        super().__init__("second factor needed")
+        self.pending = pending
 
 
 async def log_in(
@@ -97,10 +114,13 @@ async def log_in(
     user_agent: str = "",
     policy: SessionPolicy = SessionPolicy(),
     replaces: str | None = None,
+    device: str | None = None,
 ) -> tuple[str, Actor]:
     """Check the credentials and open a new session (a fresh id: the session is rotated at
     login, and `replaces`, the caller's previous session token, is revoked).
-    Every refusal raises the same LoginFailed, whatever the reason."""
+    Every refusal raises the same LoginFailed, whatever the reason. A user with two-factor login
+    gets no session here unless `device` is the token of a browser remembered for them: the
+    password opens a pending login instead (SecondFactorNeeded)."""
     if (
         not isinstance(username, str)
         or not isinstance(password, str)
@@ -125,43 +145,135 @@ async def log_in(
             await attempt.give_back()
             raise
     if not ok:
-        async with transaction():
-            if attempt is not None:
-                await attempt.failed()
-            await audit.record(
-                None,
-                "login.failed",
-                target_type="user",
-                target_id=row["id"] if row else "",
-                scope_path=(row["agent.path"] or "") if row else "",
-                username=username[:64],
-                address=address,
-                after={"locked": attempt is None},
-            )
+        await audit.record_refusal(
+            None,
+            "login.failed",
+            counting=attempt and attempt.failed,
+            target_type="user",
+            target_id=row["id"] if row else "",
+            scope_path=(row["agent.path"] or "") if row else "",
+            username=username[:64],
+            address=address,
+            after={"locked": attempt is None},
+        )
         raise LoginFailed()
-    token = new_token()
-    at = now()
+    second_factor = await twofactor.is_enabled(row["id"])
+    remembered = second_factor and await twofactor.device_remembered(row["id"], device)
     rehashed = await hash_off_loop(password) if needs_rehash(row["password_hash"]) else None
     async with transaction():
         # The holder's own failures from this address are forgiven; other addresses' stay.
         await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)
         if rehashed:
             await User.update({User.password_hash: rehashed}).where(User.id == row["id"])
-        if replaces:
-            await UserSession.update({UserSession.revoked_at: at}).where(UserSession.token_hash == token_hash(replaces))
-        inserted = await UserSession.insert(
-            UserSession(
-                token_hash=token_hash(token),
-                user=row["id"],
-                created_at=at,
-                last_seen_at=at,
-                expires_at=at + policy.absolute,
-                address=address[:64],
-                user_agent=user_agent[:200],
+        if second_factor and not remembered:
+            pending = await _pending_login(row, address)
+        else:
+            return await _open_session(
+                row,
+                address=address,
+                user_agent=user_agent,
+                policy=policy,
+                replaces=replaces,
+                after={"second_factor": "remembered"} if remembered else None,
             )
-        ).returning(UserSession.id)
-        actor = _actor(row, address, inserted[0]["id"])
-        await audit.record(actor, "login", target_type="session", target_id=inserted[0]["id"])
+    raise SecondFactorNeeded(pending)
+
+
+async def _pending_login(row: dict[str, Any], address: str) -> str:
+    """A login waiting for its second factor (inside the login's transaction)."""
+    token = new_token()
+    at = now()
+    await PendingLogin.delete().where(PendingLogin.expires_at <= at)
+    await PendingLogin.insert(
+        PendingLogin(token_hash=token_hash(token), user=row["id"], created_at=at, expires_at=at + PENDING_LOGIN)
+    )
+    await audit.record(
+        None,
+        "login.second_factor_due",
+        target_type="user",
+        target_id=row["id"],
+        scope_path=row["agent.path"] or "",
+        username=row["username"],
+        address=address,
+    )
+    return token
+
+
+async def complete_login(
+    pending: object,
+    code: object,
+    *,
+    address: str,
+    user_agent: str = "",
+    policy: SessionPolicy = SessionPolicy(),
+    replaces: str | None = None,
+    remember: bool = False,
+) -> tuple[str, Actor, str | None]:
+    """The second step of a login with two-factor: a TOTP or recovery code for the pending login
+    (counted and checked like a password, each code good once). Opens the session; with
+    `remember`, also returns a token that lets this browser skip the step for 30 days."""
+    if not isinstance(pending, str) or not pending or len(pending) > 100:
+        raise LoginFailed()
+    found = (
+        await PendingLogin.select(PendingLogin.user)
+        .where((PendingLogin.token_hash == token_hash(pending)) & (PendingLogin.expires_at > now()))
+        .first()
+    )
+    row = await sql.fetch_one(_LOGIN_ROW_BY_ID, found["user"]) if found else None
+    if row is None:
+        raise LoginExpired()
+    kind = await twofactor.verify(row["id"], code, address=address, username=row["username"])
+    if kind is None:
+        raise LoginFailed(twofactor.WRONG_CODE)
+    async with transaction():
+        used = (
+            await PendingLogin.delete()
+            .where((PendingLogin.token_hash == token_hash(pending)) & (PendingLogin.expires_at > now()))
+            .returning(PendingLogin.id)
+        )
+        if not used:
+            raise LoginExpired()
+        if not await _may_log_in(row):
+            raise LoginFailed()
+        device = await twofactor.remember_device(row["id"]) if remember else None
+        token, actor = await _open_session(
+            row,
+            address=address,
+            user_agent=user_agent,
+            policy=policy,
+            replaces=replaces,
+            after={"second_factor": kind, "remember_device": remember},
+        )
+    return token, actor, device
+
+
+async def _open_session(
+    row: dict[str, Any],
+    *,
+    address: str,
+    user_agent: str,
+    policy: SessionPolicy,
+    replaces: str | None,
+    after: dict[str, Any] | None,
+) -> tuple[str, Actor]:
+    """A new session for the user of `row` (inside the login's transaction)."""
+    token = new_token()
+    at = now()
+    if replaces:
+        await UserSession.update({UserSession.revoked_at: at}).where(UserSession.token_hash == token_hash(replaces))
+    inserted = await UserSession.insert(
+        UserSession(
+            token_hash=token_hash(token),
+            user=row["id"],
+            created_at=at,
+            last_seen_at=at,
+            expires_at=at + policy.absolute,
+            address=address[:64],
+            user_agent=user_agent[:200],
+        )
+    ).returning(UserSession.id)
+    actor = _actor(row, address, inserted[0]["id"])
+    await audit.record(actor, "login", target_type="session", target_id=inserted[0]["id"], after=after)
     return token, actor
 
 
@@ -248,26 +360,42 @@ async def revoke_other_sessions(actor: Actor) -> int:
     return count
 
 
-async def create_api_token(actor: Actor, name: object) -> str:
-    """A bearer token for the JSON API, acting as this user; shown once."""
+async def create_api_token(actor: Actor, name: object, days: object = API_TOKEN_DAYS) -> str:
+    """A bearer token for the JSON API, acting as this user for `days` (1 to API_TOKEN_MAX_DAYS);
+    shown once."""
     check = Checker({"name": name})
     check.text("name", max_len=64)  # refuses a NUL byte too, which PostgreSQL cannot store
+    if isinstance(days, str) and days.strip().isascii() and days.strip().isdecimal() and len(days.strip()) < 6:
+        days = int(days.strip())
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= API_TOKEN_MAX_DAYS:
+        check.errors["days"] = N_("A whole number of days from 1 to %(max_days)s.")
+    if check.errors:
+        raise ValidationFailed(check.errors, max_days=API_TOKEN_MAX_DAYS)
     name = check.done()["name"]
     token = "va_" + new_token()
+    at = now()
+    expires_at = at + dt.timedelta(days=days)
     async with transaction():
         rows = await ApiToken.insert(
-            ApiToken(token_hash=token_hash(token), user=actor.user_id, name=name, created_at=now())
+            ApiToken(token_hash=token_hash(token), user=actor.user_id, name=name, created_at=at, expires_at=expires_at)
         ).returning(ApiToken.id)
         await audit.record(
-            actor, "api_token.create", target_type="api_token", target_id=rows[0]["id"], after={"name": name}
+            actor,
+            "api_token.create",
+            target_type="api_token",
+            target_id=rows[0]["id"],
+            after={"name": name, "expires_at": expires_at.isoformat()},
         )
     return token
 
 
 async def list_api_tokens(actor: Actor) -> list[dict[str, Any]]:
+    """The actor's live tokens: not revoked, not expired."""
     return (
-        await ApiToken.select(ApiToken.id, ApiToken.name, ApiToken.created_at)
-        .where((ApiToken.user == actor.user_id) & ApiToken.revoked_at.is_null())
+        await ApiToken.select(
+            ApiToken.id, ApiToken.name, ApiToken.created_at, ApiToken.expires_at, ApiToken.last_used_at
+        )
+        .where((ApiToken.user == actor.user_id) & ApiToken.revoked_at.is_null() & (ApiToken.expires_at > now()))
         .order_by(ApiToken.id)
     )
 
@@ -283,18 +411,39 @@ async def revoke_api_token(actor: Actor, token_id: int) -> None:
         await audit.record(actor, "api_token.revoke", target_type="api_token", target_id=token_id)
 
 
+async def revoke_api_tokens(user_id: int) -> int:
+    """Revoke all of a user's live tokens (inside the caller's transaction, which audits): on a
+    password change or reset, and when the user is disabled or enabled again."""
+    revoked = (
+        await ApiToken.update({ApiToken.revoked_at: now()})
+        .where((ApiToken.user == user_id) & ApiToken.revoked_at.is_null())
+        .returning(ApiToken.id)
+    )
+    return len(revoked)
+
+
 async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
+    """The actor of a live token (not revoked, not expired, its user and agent may operate);
+    its last use is recorded, at most once a minute."""
     if not token.startswith("va_") or len(token) > 100:
         return None
+    at = now()
     row = (
         await ApiToken.select(
+            ApiToken.id,
             ApiToken.revoked_at,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
             *_actor_columns(ApiToken.user),
         )
         .where(ApiToken.token_hash == token_hash(token))
         .first()
     )
-    if row is None or row["revoked_at"] is not None:
+    if row is None or row["revoked_at"] is not None or row["expires_at"] is None or row["expires_at"] <= at:
         return None
     user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
-    return _actor(user, address) if await _may_log_in(user) else None
+    if not await _may_log_in(user):
+        return None
+    if row["last_used_at"] is None or at - row["last_used_at"] >= TOUCH_EVERY:
+        await ApiToken.update({ApiToken.last_used_at: at}).where(ApiToken.id == row["id"])
+    return _actor(user, address)

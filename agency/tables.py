@@ -69,7 +69,53 @@ class ApiToken(Table):
     user = ForeignKey(User, index=True)
     name = Varchar(length=64)
     created_at = Timestamptz()
+    # Chosen at creation, at most API_TOKEN_MAX_DAYS later; null only before the migration that
+    # gave the tokens made before expiries existed 90 days (a null one is refused anyway).
+    expires_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)  # written at most once a minute
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class TwoFactor(Table):
+    """A user's TOTP second factor: the secret while enrolling (enabled_at null), then in use.
+    `last_step` is the last time step a code was accepted for, so that no code works twice."""
+
+    id = Serial(primary_key=True)
+    user = ForeignKey(User, unique=True)
+    secret = Varchar(length=64)
+    created_at = Timestamptz()
+    enabled_at = Timestamptz(null=True, default=None)
+    last_step = Integer(default=0)
+
+
+class RecoveryCode(Table):
+    """A one-time recovery code of a user with two-factor login; only its SHA-256 is stored."""
+
+    id = Serial(primary_key=True)
+    user = ForeignKey(User, index=True)
+    code_hash = Varchar(length=64)
+    used_at = Timestamptz(null=True, default=None)
+
+
+class RememberedDevice(Table):
+    """A browser that skips the second factor until `expires_at`; the cookie's hash only."""
+
+    id = Serial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    user = ForeignKey(User, index=True)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+
+
+class PendingLogin(Table):
+    """A correct password still waiting for its second factor: not a session, good for a few
+    minutes and one use. The browser holds a random token, the table its hash."""
+
+    id = Serial(primary_key=True)
+    token_hash = Varchar(length=64, unique=True)
+    user = ForeignKey(User, index=True)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
 
 
 class LoginThrottle(Table):

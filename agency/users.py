@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agency import audit, throttle
+from agency import audit, throttle, twofactor
 from agency.agents import get_agent, valid_id
 from agency.roles import AGENT_ROLES, OPERATOR_ROLES, Actor
-from agency.sessions import end_sessions
+from agency.sessions import end_sessions, revoke_api_tokens
 from agency.tables import User
 from agency.tree import in_subtree
 from core.clock import now
@@ -109,7 +109,8 @@ async def _managed_user(actor: Actor, user_id: int) -> dict[str, Any]:
 
 
 async def update_user(actor: Actor, user_id: int, data: dict[str, object]) -> dict[str, Any]:
-    """Change role, display name or active flag. A change of privilege ends the user's sessions."""
+    """Change role, display name or active flag. A change of privilege ends the user's sessions;
+    disabling or enabling them revokes their API tokens too."""
     user = await _managed_user(actor, user_id)
     check = Checker(data)
     if "role" in data:
@@ -129,6 +130,7 @@ async def update_user(actor: Actor, user_id: int, data: dict[str, object]) -> di
         await User.update(changes).where(User.id == user_id)
         if "role" in changes or changes.get("is_active") is False:
             await end_sessions(user_id)
+        revoked = await revoke_api_tokens(user_id) if "is_active" in changes else 0
         await audit.record(
             actor,
             "user.update",
@@ -136,12 +138,13 @@ async def update_user(actor: Actor, user_id: int, data: dict[str, object]) -> di
             target_id=user_id,
             scope_path=user["scope_path"],
             before={k: user[k] for k in changes},
-            after=changes,
+            after={**changes, "api_tokens_revoked": revoked} if revoked else changes,
         )
     return await get_user(actor, user_id)
 
 
 async def reset_password(actor: Actor, user_id: int, new_password: object) -> None:
+    """A new password set by a manager: the user's sessions, API tokens and remembered browsers end."""
     user = await _managed_user(actor, user_id)
     check = Checker({"password": new_password})
     check.password("password")
@@ -149,8 +152,29 @@ async def reset_password(actor: Actor, user_id: int, new_password: object) -> No
     async with transaction():
         await User.update({User.password_hash: hash_password(password)}).where(User.id == user_id)
         await end_sessions(user_id)
+        revoked = await revoke_api_tokens(user_id)
+        forgotten = await twofactor.forget_devices(user_id)
         await audit.record(
-            actor, "user.reset_password", target_type="user", target_id=user_id, scope_path=user["scope_path"]
+            actor,
+            "user.reset_password",
+            target_type="user",
+            target_id=user_id,
+            scope_path=user["scope_path"],
+            after={"api_tokens_revoked": revoked, "devices_forgotten": forgotten},
+        )
+
+
+async def reset_two_factor(actor: Actor, user_id: int) -> None:
+    """A manager turns another user's two-factor login off (a lost phone): their codes and
+    remembered browsers go and their sessions end; they set it up again at their next login
+    (which their role may require)."""
+    user = await _managed_user(actor, user_id)
+    async with transaction():
+        if not await twofactor.remove(user_id):
+            raise Conflict(N_("Two-factor login is not on."))
+        await end_sessions(user_id)
+        await audit.record(
+            actor, "user.reset_two_factor", target_type="user", target_id=user_id, scope_path=user["scope_path"]
         )
 
 
@@ -159,7 +183,8 @@ async def _own_hashes(actor: Actor) -> dict[str, Any]:
 
 
 async def change_own_password(actor: Actor, current: object, new: object) -> None:
-    """Needs the current password; ends the user's other sessions."""
+    """Needs the current password; ends the user's other sessions, revokes their API tokens and
+    forgets their remembered browsers."""
     check = Checker({"new_password": new})
     check.password("new_password")
     fields = check.done()
@@ -171,7 +196,15 @@ async def change_own_password(actor: Actor, current: object, new: object) -> Non
     async with transaction():
         await User.update({User.password_hash: hash_password(fields["new_password"])}).where(User.id == actor.user_id)
         await end_sessions(actor.user_id, keep=actor.session_id)
-        await audit.record(actor, "user.change_password", target_type="user", target_id=actor.user_id)
+        revoked = await revoke_api_tokens(actor.user_id)
+        forgotten = await twofactor.forget_devices(actor.user_id)
+        await audit.record(
+            actor,
+            "user.change_password",
+            target_type="user",
+            target_id=actor.user_id,
+            after={"api_tokens_revoked": revoked, "devices_forgotten": forgotten},
+        )
 
 
 async def set_operation_password(actor: Actor, login_password: object, new: object) -> None:

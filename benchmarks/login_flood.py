@@ -53,6 +53,7 @@ from benchmarks.common import (
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one
 from benchmarks.switch import build, place_calls
+from tests.postgres_cluster import free_port
 from web.auth import CSRF_COOKIE
 
 TARGETS = {"authorize_p99_ms_max_during_flood": {"8": 10}}
@@ -117,14 +118,30 @@ def flood_request(clients: list[tuple[FormClient, str]], scenario: str):
     return request
 
 
+async def until_serving(url: str, timeout: float = 30) -> None:
+    """Wait until `url` answers its health check (the switch port's processes start on their own)."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url, timeout=2) as client:
+        while True:
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.2)
+
+
 async def failed_logins() -> Counter:
     """login.failed entries of the audit log, by whether the password was checked."""
     rows = await AuditEntry.select(AuditEntry.after).where(AuditEntry.action == "login.failed").output(load_json=True)
     return Counter("refused_unchecked" if (r["after"] or {}).get("locked") else "checked" for r in rows)
 
 
-async def scenario_run(server, db: Database, key: str, accounts: list[str], scenario: str, args) -> dict:
-    lines = [LeanClient(server.url, {"Authorization": f"Bearer {key}"}) for _ in range(args.clients)]
+async def scenario_run(
+    server, switch_url: str, db: Database, key: str, accounts: list[str], scenario: str, args
+) -> dict:
+    lines = [LeanClient(switch_url, {"Authorization": f"Bearer {key}"}) for _ in range(args.clients)]
     await connect_one_by_one(lines)
     flood = await flooders(server.url, args.flooders) if scenario != "quiet" else []
     for client, _token in flood:
@@ -164,11 +181,16 @@ async def run(kind: str, args) -> dict[str, object]:
             start = time.perf_counter()
             accounts, key = await build()
             figures: dict[str, object] = {"setup_seconds": round(time.perf_counter() - start, 2)}
-            proxy = ("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
-            with serving(db, workers(kind, args), figures, log, extra_args=proxy) as server:
+            extra_args: tuple[str, ...] = ("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1")
+            switch_port = None if args.shared_port else free_port()
+            if switch_port:
+                extra_args += ("--switch-port", str(switch_port))
+            with serving(db, workers(kind, args), figures, log, extra_args=extra_args) as server:
+                switch_url = f"http://127.0.0.1:{switch_port}" if switch_port else server.url
+                await until_serving(switch_url)
                 scenarios = {}
                 for scenario in args.scenarios:
-                    scenarios[scenario] = await scenario_run(server, db, key, accounts, scenario, args)
+                    scenarios[scenario] = await scenario_run(server, switch_url, db, key, accounts, scenario, args)
                     await settle(db.dsn)
                 figures["scenarios"] = scenarios
             return figures
@@ -181,6 +203,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="switch lines placing calls (at most 64)")
     parser.add_argument("--flooders", type=int, default=20, help="clients flooding the login")
     parser.add_argument("--scenarios", default="quiet,spray,one_account")
+    parser.add_argument(
+        "--shared-port", action="store_true", help="the switch calls the web port too (no --switch-port)"
+    )
     add_worker_options(parser)
     args = parser.parse_args()
     args.clients = min(64, args.clients)
@@ -196,7 +221,8 @@ def main() -> None:
             "targets": TARGETS,
             "notes": [
                 "Server: `voipagency serve` on loopback with --sqlite-workers / --postgres-workers processes, "
-                "trusting X-Forwarded-For from 127.0.0.1; the load generator runs on the same cores.",
+                "trusting X-Forwarded-For from 127.0.0.1; the load generator runs on the same cores. Unless "
+                "--shared-port, the calls go to --switch-port, served by as many processes of its own.",
                 "Passwords are hashed and verified off the event loop, in VOIPAGENCY_HASH_THREADS threads per "
                 "server process (default 1); a locked key is refused without hashing.",
                 "A flood answer is a 401 (the login page again); its latency and rate are the flood's.",
@@ -208,6 +234,7 @@ def main() -> None:
                 "clients": args.clients,
                 "flooders": args.flooders,
                 "scenarios": args.scenarios,
+                "switch_port": not args.shared_port,
                 "sqlite_workers": args.sqlite_workers,
                 "postgres_workers": args.postgres_workers,
                 "hash_threads": os.environ.get("VOIPAGENCY_HASH_THREADS", "1"),

@@ -33,6 +33,7 @@ from core.validation import Checker
 from money import ledger
 from money.idempotency import NO_KEY, KeyOwner, run_once
 from money.ledger import transfer
+from stats import daily
 
 KINDS = ("e-card", "recharge")
 EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creation")
@@ -228,10 +229,12 @@ async def write_batch(
                 user_id=actor.user_id,
                 ref_type="card_batch",
                 ref_id=batch_id,
+                at=created,
             )
         except ledger.InsufficientBalance:
             raise Conflict(N_("Your stock does not cover this batch; nothing was changed.")) from None
         await CardBatch.update({CardBatch.txn: txn_id}).where(CardBatch.id == batch_id)
+        daily.count(agent["id"], created, carded_seconds=seconds)
 
         for part, start in enumerate(range(first, first + spec.count, SEAL_PART)):
             numbers = range(start, min(start + SEAL_PART, first + spec.count))
@@ -443,6 +446,8 @@ async def activate_cards(
                     .returning(Card.id)
                 )
                 activated += len(sold)
+                if sold:
+                    daily.count(card["agent"], at, activated_cards=1, activated_seconds=card["face_minutes"] * 60)
             elif await _open_account(card, at):
                 opened += 1
         await audit.record(
@@ -480,13 +485,24 @@ async def _open_account(card: dict[str, Any], at: dt.datetime) -> int | None:
         )
     ).returning(Subscriber.id)
     subscriber_id = rows[0]["id"]
-    await _card_to_subscriber(card, subscriber_id, card["agent"], "account_open", f"e-card {card['serial']}")
+    await _card_to_subscriber(card, subscriber_id, card["agent"], "account_open", f"e-card {card['serial']}", at)
     await Card.update({Card.redeemed_by: subscriber_id}).where(Card.id == card["id"])
+    seconds = card["face_minutes"] * 60
+    # An e-card is activated and redeemed at once, and opens the account.
+    daily.count(
+        card["agent"],
+        at,
+        activated_cards=1,
+        activated_seconds=seconds,
+        redeemed_cards=1,
+        redeemed_seconds=seconds,
+        opened_accounts=1,
+    )
     return subscriber_id
 
 
 async def _card_to_subscriber(
-    card: dict[str, Any], subscriber_id: int, subscriber_agent: int, kind: str, memo: str
+    card: dict[str, Any], subscriber_id: int, subscriber_agent: int, kind: str, memo: str, at: dt.datetime
 ) -> int:
     """Post a card's minutes from its agent's escrow to a subscriber's balance; returns the
     balance account's id."""
@@ -499,11 +515,14 @@ async def _card_to_subscriber(
         memo=memo,
         ref_type="card",
         ref_id=card["id"],
+        at=at,
     )
     return balance
 
 
-async def _return_to_stock(cards: list[dict[str, Any]], new_status: str, kind: str, user_id: int | None) -> int:
+async def _return_to_stock(
+    cards: list[dict[str, Any]], new_status: str, kind: str, user_id: int | None, at: dt.datetime
+) -> int:
     """Void or expire unredeemed cards: state change and minutes back to the owner's stock."""
     by_agent: dict[int, int] = {}
     for card in cards:
@@ -522,7 +541,9 @@ async def _return_to_stock(cards: list[dict[str, Any]], new_status: str, kind: s
             transfer(escrow, stock, SECONDS, seconds),
             memo=f"{kind}: {seconds // 60} min back to stock",
             user_id=user_id,
+            at=at,
         )
+        daily.count(agent_id, at, returned_seconds=seconds)
     return sum(by_agent.values()) // 60
 
 
@@ -545,7 +566,7 @@ async def void_cards(
         cards = await _cards_in_range(actor, first, last, ("generated", "active"))
         if not cards:
             raise ValidationFailed({"serial_from": N_("No card of yours in this range can be voided.")})
-        minutes = await _return_to_stock(cards, "void", "card_void", actor.user_id)
+        minutes = await _return_to_stock(cards, "void", "card_void", actor.user_id, now())
         await audit.record(
             actor,
             "cards.void",
@@ -570,7 +591,7 @@ async def expire_due_cards(at: dt.datetime | None = None, limit: int = 10_000) -
             .limit(limit)
         )
         if cards:
-            await _return_to_stock(cards, "expired", "card_expiry", None)
+            await _return_to_stock(cards, "expired", "card_expiry", None, at)
     return len(cards)
 
 
@@ -707,7 +728,10 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
     )
     if not won:
         raise _Refused("already redeemed")
-    balance = await _card_to_subscriber(card, subscriber_id, card["subscriber_agent"], "recharge", f"card {serial}")
+    balance = await _card_to_subscriber(
+        card, subscriber_id, card["subscriber_agent"], "recharge", f"card {serial}", at
+    )
+    daily.count(card["agent"], at, redeemed_cards=1, redeemed_seconds=card["face_minutes"] * 60)
     return {
         "minutes": card["face_minutes"],
         "balance": await ledger.account_balance(balance),

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import fcntl
 import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.apps.migrations.tables import Migration
@@ -22,6 +25,7 @@ from core.sql import engine_type
 from core.sqlite_engine import PooledSQLiteEngine
 
 DEFAULT_SQLITE_PATH = "voipagency.sqlite3"
+T = TypeVar("T")
 
 
 def engine_from_url(database_url: str | None, sqlite_path: str | None = None) -> Engine:
@@ -166,6 +170,26 @@ def in_transaction() -> bool:
     return piccolo_conf.DB.current_transaction.get() is not None
 
 
+# Work the outermost open transaction of this task does just before it commits: name -> (state,
+# write). See before_commit.
+_before_commit: contextvars.ContextVar[dict[str, tuple[Any, Callable[[Any], Awaitable[None]]]] | None] = (
+    contextvars.ContextVar("before_commit", default=None)
+)
+
+
+def before_commit(name: str, start: Callable[[], T], write: Callable[[T], Awaitable[None]]) -> T:
+    """State that the current transaction gathers and `write`s just before it commits, once: the
+    first call of a transaction makes it with `start()`, later calls get the same. For figures that
+    many steps add to (the daily statistics), so the transaction writes them in one statement, at
+    its end, holding their rows' locks only for the commit."""
+    hooks = _before_commit.get()
+    if hooks is None:
+        raise RuntimeError("before_commit needs an open transaction")
+    if name not in hooks:
+        hooks[name] = (start(), write)
+    return hooks[name][0]
+
+
 @contextlib.asynccontextmanager
 async def transaction():
     """A write transaction (joined, when one is already open in this task).
@@ -180,19 +204,34 @@ async def transaction():
     import piccolo_conf
 
     engine = piccolo_conf.DB
-    if engine.engine_type != "sqlite":
-        async with engine.transaction() as txn:
-            yield txn
+    if engine.current_transaction.get() is not None:  # joined: the outermost one commits
+        if engine.engine_type != "sqlite":
+            async with engine.transaction() as txn:
+                yield txn
+        else:
+            async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
+                yield txn
         return
-    if engine.current_transaction.get() is not None:
-        async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
-            yield txn
-        return
-    loop = asyncio.get_running_loop()
-    lock = _sqlite_writers.setdefault(id(loop), asyncio.Lock())
-    async with lock, _writer_between_processes(engine):
-        async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
-            yield txn
+    hooks = _before_commit.set({})
+    try:
+        if engine.engine_type != "sqlite":
+            async with engine.transaction() as txn:
+                yield txn
+                await _run_before_commit()
+            return
+        loop = asyncio.get_running_loop()
+        lock = _sqlite_writers.setdefault(id(loop), asyncio.Lock())
+        async with lock, _writer_between_processes(engine):
+            async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
+                yield txn
+                await _run_before_commit()
+    finally:
+        _before_commit.reset(hooks)
+
+
+async def _run_before_commit() -> None:
+    for state, write in (_before_commit.get() or {}).values():
+        await write(state)
 
 
 @contextlib.asynccontextmanager

@@ -75,3 +75,14 @@ async def fetch_one(sql: str, *args: Any) -> dict[str, Any] | None:
 
 async def execute(sql: str, *args: Any) -> None:
     await fetch(sql, *args)
+
+
+def local_day(column: str) -> str:
+    """SQL for the operator's calendar day ("YYYY-MM-DD") of a timestamp column: PostgreSQL converts
+    it itself; on SQLite it is a function every pooled connection has (core.sqlite_engine)."""
+    from core.clock import operator_zone
+
+    if engine_type() == "postgres":
+        zone = operator_zone().key.replace("'", "")  # a name ZoneInfo accepted; no quote to escape
+        return f"to_char(({column}) AT TIME ZONE '{zone}', 'YYYY-MM-DD')"
+    return f"local_day({column})"

@@ -10,10 +10,19 @@ that is somehow still inside a transaction when given back is closed instead of 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import aiosqlite
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 
+from core.clock import local_day
+
 MAX_IDLE = 32
+
+
+def local_day_of_text(stored: str | None) -> str | None:
+    """The operator's day ("YYYY-MM-DD") of a time as SQLite stores it (ISO 8601 with its offset)."""
+    return None if stored is None else local_day(dt.datetime.fromisoformat(stored))
 
 
 class _Lent:
@@ -42,6 +51,8 @@ class PooledSQLiteEngine(SQLiteEngine):
         connection = await pending
         connection.row_factory = dict_factory
         await connection.execute("PRAGMA foreign_keys = 1")
+        # SQLite knows no time zones: the operator's calendar day of a stored time (core.sql.local_day).
+        await connection.create_function("local_day", 1, local_day_of_text, deterministic=True)
         return connection
 
     async def take(self) -> aiosqlite.Connection:

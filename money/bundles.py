@@ -25,6 +25,7 @@ from money.ledger import transfer
 from money.prices import level_policy, price_list_for
 from money.pricing import price_of
 from money.tables import BundleOrder
+from stats import daily
 
 
 class SellerShort(Conflict):
@@ -79,13 +80,18 @@ async def _offer(buyer: dict[str, Any], count: int) -> Quote:
     return Quote(count, tier.min_minutes, tier.price, total, buyer["parent"])
 
 
-async def _refuse_below_cost(seller_id: int, count: int, offer: Quote) -> None:
-    """No sale below the seller's own current cost (R-9): its list may have been fine when it was
-    saved, and its own seller's prices rose since."""
+async def _seller_cost(seller_id: int, count: int, offer: Quote) -> int:
+    """What the seller itself would pay now for these minutes, in fen (its cost, for the margin of
+    the sale); and no sale below that cost (R-9): its list may have been fine when it was saved,
+    and its own seller's prices rose since."""
     seller = await Agent.select(Agent.parent, Agent.level, Agent.brand_name).where(Agent.id == seller_id).first()
     cost, _own = await price_list_for(seller)
-    if cost and price_of(cost, count)[0].price > offer.unit_price:
+    if not cost:
+        return 0
+    tier, cost_fen = price_of(cost, count)
+    if tier.price > offer.unit_price:
         raise BelowCost(seller=seller["brand_name"], minutes=count)
+    return cost_fen
 
 
 def _order_number(order_id: int) -> str:
@@ -116,8 +122,7 @@ async def buy_bundle(
         offer = await _offer(current, count)
         if expected_total_fen is not None and expected_total_fen != offer.total_fen:
             raise Conflict(N_("The price changed since your quote; look at the new quote and confirm again."))
-        if current["parent"] is not None:
-            await _refuse_below_cost(current["parent"], count, offer)
+        seller_cost_fen = 0 if current["parent"] is None else await _seller_cost(current["parent"], count, offer)
         policy = await level_policy(buyer["level"])
         if policy["min_first_purchase_minutes"] and count < policy["min_first_purchase_minutes"]:
             if not await BundleOrder.exists().where(BundleOrder.buyer == buyer["id"]):
@@ -136,6 +141,7 @@ async def buy_bundle(
         buyer_wallet = await ledger.agent_account(buyer["id"], ledger.WALLET)
         buyer_stock = await ledger.agent_account(buyer["id"], ledger.STOCK)
         seconds = count * 60
+        at = now()
         rows = await BundleOrder.insert(
             BundleOrder(
                 number=f"new-{secrets.token_hex(8)}",
@@ -145,9 +151,10 @@ async def buy_bundle(
                 tier_min_minutes=offer.tier_min_minutes,
                 unit_price=offer.unit_price,
                 total_fen=offer.total_fen,
+                seller_cost_fen=seller_cost_fen,
                 txn=None,
                 user_id=actor.user_id,
-                created_at=now(),
+                created_at=at,
             )
         ).returning(BundleOrder.id)
         order_id = rows[0]["id"]
@@ -163,12 +170,22 @@ async def buy_bundle(
                 user_id=actor.user_id,
                 ref_type="bundle_order",
                 ref_id=order_id,
+                at=at,
             )
         except ledger.InsufficientBalance as short:
             raise WalletShort() if short.account_id == buyer_wallet else SellerShort() from None
         await BundleOrder.update({BundleOrder.number: number, BundleOrder.txn: txn_id}).where(
             BundleOrder.id == order_id
         )
+        daily.count(buyer["id"], at, bought_seconds=seconds, paid_fen=offer.total_fen)
+        if buyer["parent"] is not None:
+            daily.count(
+                buyer["parent"],
+                at,
+                sold_seconds=seconds,
+                received_fen=offer.total_fen,
+                margin_fen=offer.total_fen - seller_cost_fen,
+            )
         await audit.record(
             actor,
             "bundle.buy",

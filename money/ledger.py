@@ -157,10 +157,11 @@ async def post(
     user_id: int | None = None,
     ref_type: str = "",
     ref_id: object = "",
+    at: dt.datetime | None = None,
 ) -> int:
-    """Record one journal transaction and move the cached balances. Call inside the use case's
-    database transaction; raises InsufficientBalance (and the caller's transaction rolls back)
-    when a customer-facing account would go below zero."""
+    """Record one journal transaction (at `at`, now by default) and move the cached balances. Call
+    inside the use case's database transaction; raises InsufficientBalance (and the caller's
+    transaction rolls back) when a customer-facing account would go below zero."""
     check_balanced(postings)
     ids = sorted({p.account_id for p in postings})
     # Fixed SQL (core/sql.py): every purchase, card and recharge passes here.
@@ -197,7 +198,7 @@ async def post(
         user_id,
         ref_type,
         str(ref_id),
-        now(),
+        at or now(),
     )
     values = ", ".join("({}, {}, {}, {})" for _ in postings)
     await sql.execute(

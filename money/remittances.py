@@ -21,6 +21,7 @@ from money import ledger
 from money.idempotency import NO_KEY, run_once
 from money.ledger import transfer
 from money.tables import Remittance
+from stats import daily
 
 COLUMNS = (
     Remittance.id,
@@ -162,12 +163,13 @@ async def decide_remittance(
     note_text = note.strip()[:200] if isinstance(note, str) else ""
 
     async def decide() -> dict[str, Any]:
+        at = now()
         moved = (
             await Remittance.update(
                 {
                     Remittance.status: "confirmed" if confirm else "rejected",
                     Remittance.decided_by: actor.user_id,
-                    Remittance.decided_at: now(),
+                    Remittance.decided_at: at,
                     Remittance.note: note_text or remittance["note"],
                 }
             )
@@ -188,8 +190,10 @@ async def decide_remittance(
                 user_id=actor.user_id,
                 ref_type="remittance",
                 ref_id=remittance_id,
+                at=at,
             )
             await Remittance.update({Remittance.txn: txn_id}).where(Remittance.id == remittance_id)
+            daily.count(remittance["agent"], at, remitted_fen=amount)
         await audit.record(
             actor,
             "remittance.confirm" if confirm else "remittance.reject",

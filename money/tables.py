@@ -86,6 +86,7 @@ class BundleOrder(Table):
     tier_min_minutes = Integer()
     unit_price = Integer()
     total_fen = BigInt()
+    seller_cost_fen = BigInt(default=0)  # what the seller (an agent) would have paid for these minutes then
     txn = ForeignKey(JournalTransaction)
     user_id = Integer(null=True, default=None)
     created_at = Timestamptz(index=True)

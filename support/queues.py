@@ -90,3 +90,15 @@ async def list_queue(
         due = row["first_response_due_at"] if row["first_responded_at"] is None else row["resolution_due_at"]
         row["seconds_left"] = sla.business_seconds_left(cal, at, due) if due and row["state"] != sla.MET else None
     return rows, total
+
+
+async def urgent_count(actor: Actor) -> int:
+    """The actor's open tickets whose first response is at risk or overdue (for the dashboard)."""
+    if not actor.can("view_tickets"):
+        return 0
+    return await Ticket.count().where(
+        in_subtree(actor, Ticket.agent.path),
+        Ticket.status.is_in(["open", "pending"]),
+        Ticket.first_responded_at.is_null(),
+        Ticket.first_response_warn_at <= now(),
+    )

@@ -82,10 +82,13 @@ async def db(request, database) -> AsyncIterator[dict]:
     yield database
     if request.node.get_closest_marker("ledger_breach") is None:
         from cards.integrity import verify_everything
+        from stats.recompute import verify as verify_statistics
 
         bind_engine(database["engine"])
         report = await verify_everything()
         assert report.ok, f"the ledger does not verify after the test: {report.breaches}"
+        statistics = await verify_statistics()
+        assert statistics.ok, f"the statistics do not verify after the test: {statistics.differences}"
 
 
 @pytest.fixture

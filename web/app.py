@@ -45,11 +45,15 @@ from web.controllers import (
     audit_api,
     cards,
     cards_api,
+    dashboard,
+    health,
     money,
     money_api,
     portal,
     portal_api,
     session,
+    stats,
+    stats_api,
     subscribers,
     subscribers_api,
     support,
@@ -60,6 +64,7 @@ from web.controllers import (
     users_api,
 )
 from web.errors import EXCEPTION_HANDLERS, describe_api_errors
+from web.metrics import observe_response, start_clock
 from web.rendering import build_environment
 from web.settings import Settings
 
@@ -156,8 +161,57 @@ async def _scheduled_transitions() -> None:
         await asyncio.sleep(SCHEDULER_PERIOD_SECONDS)
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
-    """The app. `engine` is for tests that bring their own (and manage its pool)."""
+def web_routes() -> list:
+    """Everything the product serves on its web port: pages, the JSON API, the switch API, probes."""
+    return [
+        *health.ROUTES,
+        *session.ROUTES,
+        *dashboard.ROUTES,
+        *account.ROUTES,
+        *account_api.ROUTES,
+        *agents.ROUTES,
+        *agents_api.ROUTES,
+        *users.ROUTES,
+        *users_api.ROUTES,
+        *audit.ROUTES,
+        *audit_api.ROUTES,
+        *money.ROUTES,
+        *money_api.ROUTES,
+        *cards.ROUTES,
+        *cards_api.ROUTES,
+        *subscribers.ROUTES,
+        *subscribers_api.ROUTES,
+        *portal.ROUTES,
+        *portal_api.ROUTES,
+        *stats.ROUTES,
+        *stats_api.ROUTES,
+        *support.ROUTES,
+        *support_api.ROUTES,
+        *switch.ROUTES,
+        *switch_api.ROUTES,
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], opt=access(PUBLIC), include_in_schema=False
+        ),
+    ]
+
+
+def create_switch_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
+    """The switch API alone (and the probes), for the processes of `serve --switch-port`
+    (web/serving.py), which therefore never wait behind a page, a report or a login flood."""
+    return create_app(
+        settings, engine, route_handlers=[*health.ROUTES, switch_api.SwitchApiController], scheduled=False
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    *,
+    route_handlers: list | None = None,
+    scheduled: bool = True,
+) -> Litestar:
+    """The app: by default everything of web_routes(), and the scheduled transitions (`scheduled`).
+    `engine` is for tests that bring their own (and manage its pool)."""
     settings = settings or Settings.from_env()
     own_engine = engine is None
     engine = engine or engine_from_url(settings.database_url, settings.sqlite_path)
@@ -167,47 +221,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if own_engine and is_postgres(engine):
             await engine.start_connection_pool(min_size=1, max_size=10, reset=keep_session)
-        task = asyncio.create_task(_scheduled_transitions())
+        task = asyncio.create_task(_scheduled_transitions()) if scheduled else None
         # What exists now (the app, routes, templates) lives as long as the process: keep it out of
         # the collector's full passes, which otherwise scan it again and again under load.
         gc.freeze()
         try:
             yield
         finally:
-            task.cancel()
+            if task is not None:
+                task.cancel()
             if own_engine:
                 await engine.close_connection_pool()
 
     app = Litestar(
-        route_handlers=[
-            *session.ROUTES,
-            *account.ROUTES,
-            *account_api.ROUTES,
-            *agents.ROUTES,
-            *agents_api.ROUTES,
-            *users.ROUTES,
-            *users_api.ROUTES,
-            *audit.ROUTES,
-            *audit_api.ROUTES,
-            *money.ROUTES,
-            *money_api.ROUTES,
-            *cards.ROUTES,
-            *cards_api.ROUTES,
-            *subscribers.ROUTES,
-            *subscribers_api.ROUTES,
-            *portal.ROUTES,
-            *portal_api.ROUTES,
-            *support.ROUTES,
-            *support_api.ROUTES,
-            *switch.ROUTES,
-            *switch_api.ROUTES,
-            create_static_files_router(
-                path="/static", directories=[STATIC_DIR], opt=access(PUBLIC), include_in_schema=False
-            ),
-        ],
+        route_handlers=route_handlers or web_routes(),
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         guards=[nul_guard, int_bounds_guard, access_guard],
         middleware=[
+            start_clock,  # outermost: the request metrics' clock (web/metrics.py)
             LanguageMiddleware(),
             AllowedHostsMiddleware(settings),
             AuthMiddleware(settings),
@@ -223,7 +254,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             openapi_router=Router(path="/schema", route_handlers=[], opt=access(PUBLIC)),
         ),
         lifespan=[lifespan],
-        before_send=[security_headers(settings)],
+        before_send=[security_headers(settings), observe_response],
         request_max_body_size=2 * 1024 * 1024,
     )
     describe_api_errors(app)

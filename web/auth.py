@@ -25,10 +25,11 @@ from litestar.typing import FieldDefinition
 
 from accounts.portal import subscriber_for_session
 from accounts.switch import key_for_token
+from agency import twofactor
 from agency.roles import Actor
 from agency.sessions import actor_for_api_token, actor_for_session
 from core.db import MAX_PAGE
-from core.errors import N_, ValidationFailed
+from core.errors import N_, Forbidden, ValidationFailed
 from web import i18n
 from web.settings import Settings
 
@@ -45,6 +46,8 @@ CSRF_COOKIE = "vs_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+BEFORE_TWO_FACTOR = "before_two_factor"  # opt: open to a session that must still set up two-factor login
+TWO_FACTOR_SETUP_PATH = "/account/two-factor"
 
 
 class CsrfRejected(Exception):
@@ -55,9 +58,16 @@ class PasswordChangeRequired(Exception):
     """A subscriber still on the e-card's initial password must replace it first (R-16)."""
 
 
-def access(policy: str) -> dict[str, Any]:
-    """`opt` for a route handler: `@get("/x", opt=access("view_agents"))`."""
-    return {"access": policy}
+class TwoFactorSetupRequired(Forbidden):
+    """A session of a user whose role requires two-factor login, not set up yet (issue 11.10)."""
+
+    message = N_("Your role requires two-factor login: set it up under My account first.")
+
+
+def access(policy: str, *, before_two_factor: bool = False) -> dict[str, Any]:
+    """`opt` for a route handler: `@get("/x", opt=access("view_agents"))`. `before_two_factor`:
+    also open to a session whose user must set up two-factor login first (the set-up itself)."""
+    return {"access": policy, BEFORE_TWO_FACTOR: True} if before_two_factor else {"access": policy}
 
 
 async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -84,6 +94,8 @@ async def access_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
     actor: Actor | None = connection.scope.get("user")
     if actor is None:
         raise NotAuthorizedException()
+    if connection.scope.get("two_factor_setup") and not handler.opt.get(BEFORE_TWO_FACTOR):
+        raise TwoFactorSetupRequired()
     if policy != AUTHENTICATED and not actor.can(policy):
         raise PermissionDeniedException()
 
@@ -203,12 +215,17 @@ class LanguageMiddleware(ASGIMiddleware):
 
 
 class AuthMiddleware(ASGIMiddleware):
-    """Puts the Actor (or None) into scope["user"]; scope["auth"] says how it was found."""
+    """Puts the Actor (or None) into scope["user"]; scope["auth"] says how it was found.
+    scope["two_factor_setup"] marks a session whose user's role requires two-factor login, not
+    set up yet (not in demo mode, whose demo staff log in with a password only): the access guard
+    opens it only the set-up routes, and a page asked for is the set-up page instead. API tokens
+    are a factor of their own: they stay as they are."""
 
     scopes = (ScopeType.HTTP,)
 
     def __init__(self, settings: Settings) -> None:
         self.policy = settings.session_policy()
+        self.two_factor_required = not settings.demo
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope["path"].startswith(STATIC_PATH):  # public files: no session lookup (three per page view)
@@ -234,6 +251,26 @@ class AuthMiddleware(ASGIMiddleware):
             kind = "session" if actor else None
         scope["user"] = actor
         scope["auth"] = kind  # type: ignore[typeddict-unknown-key]
+        if kind == "session" and await self._setup_pending(actor):
+            scope["two_factor_setup"] = True  # type: ignore[typeddict-unknown-key]
+            handler = scope.get("route_handler")
+            opt = handler.opt if handler is not None else {}
+            staff_page = opt.get("access") not in (None, PUBLIC, SUBSCRIBER, SUBSCRIBER_ANY, SWITCH)
+            if (
+                scope["method"] == "GET"
+                and not scope["path"].startswith("/api/")
+                and staff_page
+                and not opt.get(BEFORE_TWO_FACTOR)
+            ):
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 303,
+                        "headers": [(b"location", TWO_FACTOR_SETUP_PATH.encode()), (b"content-length", b"0")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
         subscriber = None
         if scope["path"].startswith(("/portal", "/api/v1/portal")) and (
             token := request.cookies.get(SUBSCRIBER_COOKIE)
@@ -241,6 +278,16 @@ class AuthMiddleware(ASGIMiddleware):
             subscriber = await subscriber_for_session(token, self.policy)
         scope["subscriber"] = subscriber  # type: ignore[typeddict-unknown-key]
         await next_app(scope, receive, send)
+
+    async def _setup_pending(self, actor: Actor | None) -> bool:
+        """Whether this user must still set up two-factor login (one look-up, for admins and
+        finance staff only)."""
+        return (
+            self.two_factor_required
+            and actor is not None
+            and twofactor.required(actor)
+            and not await twofactor.is_enabled(actor.user_id)
+        )
 
 
 def csrf_binding(cookies: Mapping[str, str]) -> str:

@@ -30,8 +30,11 @@ async def _connect(settings: Settings) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
+    from stats.recompute import fill_if_missing
+
     await _connect(settings)
     await migrate()
+    await fill_if_missing()  # an upgrade from a version without statistics
 
 
 def _print_refusal(exc: DomainError) -> None:
@@ -59,32 +62,46 @@ def _print_demo_logins(host: str, port: int) -> None:
     print(flush=True)
 
 
-async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> bool:
-    """Migrate (unless a separate step does); in demo mode, load the demo into an empty database.
-    True when demo logins exist."""
-    from web.demo import is_empty, load_demo
+def _print_portal_logins(history: dict) -> None:
+    if not history["portal"]:
+        return
+    print("Subscribers to try on the phone portal (/portal):")
+    for login in history["portal"]:
+        print(f"  {login['account_number']} ({login['agent']}), password {login['password']!r}")
+    print(flush=True)
+
+
+async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> tuple[bool, dict | None]:
+    """Migrate (unless a separate step does); in demo mode, load the demo with its days of history
+    into an empty database. Whether demo logins exist, and the history when it was just loaded."""
+    from web.demo import is_empty
+    from web.demo_history import load_living_demo
 
     if migrate:
         await _migrate(settings)
     else:
         await _connect(settings)
     if not settings.demo:
-        return False
+        return False, None
     if await is_empty():
-        await load_demo()
-    return True
+        print(f"loading the demo: {settings.demo_days} days of history…", flush=True)
+        return True, await load_living_demo(settings.card_key, settings.demo_days)
+    return True, None
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from web.serving import serve
 
-    demo = asyncio.run(_prepare_for_serving(settings, migrate=not args.no_migrate))
+    demo, history = asyncio.run(_prepare_for_serving(settings, migrate=not args.no_migrate))
     if demo:
         _print_demo_logins(args.host, args.port)
+    if history:
+        _print_portal_logins(history)
     return serve(
         host=args.host,
         port=args.port,
         workers=args.workers,
+        switch_port=args.switch_port,
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips or None,
         log_level="info",
@@ -99,19 +116,21 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from web.demo import is_empty, load_demo
+    from web.demo import is_empty
+    from web.demo_history import load_living_demo
 
-    async def run() -> int:
+    async def run() -> dict | None:
         await _migrate(settings)
         if not await is_empty():
             print("the database already has users; demo data is loaded only into an empty database", file=sys.stderr)
-            return 1
-        await load_demo()
-        return 0
+            return None
+        return await load_living_demo(settings.card_key, settings.demo_days)
 
-    code = asyncio.run(run())
-    if code == 0:
+    history = asyncio.run(run())
+    code = 0 if history else 1
+    if history:
         _print_demo_logins("127.0.0.1", 8000)
+        _print_portal_logins(history)
     return code
 
 
@@ -190,6 +209,32 @@ def cmd_ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  BREACH: {breach}")
     print("OK" if report.ok else f"FAILED: {len(report.breaches)} breach(es)")
     return 0 if report.ok else 1
+
+
+def cmd_stats_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from stats.recompute import verify
+
+    async def run():
+        await _connect(settings)
+        return await verify()
+
+    report = asyncio.run(run())
+    print(f"statistics: {report.rows} daily rows compared with a recomputation from their sources")
+    for difference in report.differences:
+        print(f"  DIFFERENCE: {difference}")
+    print("OK" if report.ok else f"FAILED: {len(report.differences)} difference(s) shown")
+    return 0 if report.ok else 1
+
+
+def cmd_stats_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from stats.recompute import rebuild
+
+    async def run():
+        await _connect(settings)
+        return await rebuild()
+
+    print(f"statistics rebuilt: {asyncio.run(run())} daily rows")
+    return 0
 
 
 def _progress_bar(done: int, total: int, width: int = 40) -> None:
@@ -473,6 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (sessions are shared)")
+    serve.add_argument(
+        "--switch-port",
+        type=int,
+        default=None,
+        help="also serve the switch API alone on this port, by worker processes of its own (as many as --workers)",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="skip migrations (a one-shot step runs them)")
     serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For from the proxy")
     serve.add_argument("--forwarded-allow-ips", default="", help="addresses of trusted proxies")
@@ -531,6 +582,14 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_sub.add_parser("verify", help="check every ledger invariant; exit 1 on any breach").set_defaults(
         func=cmd_ledger_verify
     )
+    stats = sub.add_parser("stats", help="the daily statistics of every agent")
+    stats_sub = stats.add_subparsers(dest="stats_command", required=True)
+    stats_sub.add_parser(
+        "verify", help="compare the statistics with a recomputation from their sources; exit 1 on any difference"
+    ).set_defaults(func=cmd_stats_verify)
+    stats_sub.add_parser(
+        "rebuild", help="recompute the statistics from their sources (after an upgrade or a restore)"
+    ).set_defaults(func=cmd_stats_rebuild)
     return parser
 
 

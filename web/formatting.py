@@ -24,9 +24,9 @@ def money(fen: int | None) -> str:
 
 
 def airtime(seconds: int | None) -> str:
-    """Seconds of airtime as m:ss (a call's 99 s is "1:39"; signed when negative)."""
+    """Seconds of airtime as m:ss (a call's 99 s is "1:39", 1,200 minutes "1,200:00"; signed when negative)."""
     if seconds is None:
         return "—"
     sign = "-" if seconds < 0 else ""
     minutes, rest = divmod(abs(seconds), 60)
-    return f"{sign}{minutes}:{rest:02d}"
+    return f"{sign}{minutes:,}:{rest:02d}"

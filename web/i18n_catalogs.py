@@ -39,6 +39,7 @@ def extract(pot: Path) -> None:
             "--sort-output",
             "core",
             "agency",
+            "stats",
             "money",
             "accounts",
             "cards",

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from agency.sessions import SessionPolicy
 
+MIN_METRICS_TOKEN = 24  # characters of VOIPAGENCY_METRICS_TOKEN
+
 
 class SettingsError(RuntimeError):
     """A configuration that must not start (e.g. production without its secrets)."""
@@ -47,6 +49,8 @@ class Settings:
     session_max_hours: int = 12
     audit_retention_days: int = 180
     max_agent_depth: int = 5
+    demo_days: int = 90  # days of history the demo loads (0: the agents and users alone)
+    metrics_token: str = ""  # the bearer token of /metrics; empty: /metrics answers 404
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -85,6 +89,11 @@ class Settings:
         )
         if not hosts:
             raise SettingsError("VOIPAGENCY_ALLOWED_HOSTS is required outside demo mode (e.g. agency.example.com)")
+        metrics_token = env.get("VOIPAGENCY_METRICS_TOKEN", "").strip()
+        if metrics_token and not (len(metrics_token) >= MIN_METRICS_TOKEN and _token_characters(metrics_token)):
+            raise SettingsError(
+                f"VOIPAGENCY_METRICS_TOKEN needs at least {MIN_METRICS_TOKEN} printable ASCII characters, no spaces"
+            )
         return cls(
             database_url=database_url,
             sqlite_path=sqlite_path,
@@ -97,7 +106,14 @@ class Settings:
             session_max_hours=_int(env, "VOIPAGENCY_SESSION_MAX_HOURS", 12, 1),
             audit_retention_days=_int(env, "VOIPAGENCY_AUDIT_RETENTION_DAYS", 180, 30),
             max_agent_depth=_int(env, "VOIPAGENCY_MAX_AGENT_DEPTH", 5, 1),
+            demo_days=_int(env, "VOIPAGENCY_DEMO_DAYS", 90, 0),
+            metrics_token=metrics_token,
         )
+
+
+def _token_characters(token: str) -> bool:
+    """Printable ASCII without spaces: what fits in an `Authorization: Bearer` header as it is."""
+    return all("!" <= c <= "~" for c in token)
 
 
 def _demo_secrets(path: Path) -> tuple[str, str]:

@@ -284,7 +284,7 @@ def test_cli_generates_with_a_progress_bar(tmp_path):
 
     from web.demo import DEMO_PASSWORD
 
-    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "cli.sqlite3")}
+    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "cli.sqlite3"), "VOIPAGENCY_DEMO_DAYS": "0"}
     env.pop("DATABASE_URL", None)
     cli = [sys.executable, "-m", "web.cli"]
     assert subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True).returncode == 0

@@ -312,7 +312,7 @@ def test_ledger_verify_command(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "verify.sqlite3")}
+    env = {**os.environ, "VOIPAGENCY_DB_PATH": str(tmp_path / "verify.sqlite3"), "VOIPAGENCY_DEMO_DAYS": "0"}
     env.pop("DATABASE_URL", None)
     cli = [sys.executable, "-m", "web.cli"]
     assert subprocess.run([*cli, "demo"], env=env, capture_output=True, text=True).returncode == 0

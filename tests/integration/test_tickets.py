@@ -10,7 +10,9 @@ import pytest
 
 from accounts.tables import Subscriber
 from core.clock import now
+from core.db import transaction
 from core.errors import Forbidden, NotFound
+from stats import daily
 from support import tickets
 from support.calendars import builtin_calendar
 from support.tables import SlaPolicy, SupportCalendar
@@ -25,10 +27,14 @@ def at(day_offset: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 async def subscriber_of(agent_id: int) -> int:
+    """An account without a card behind it (tickets need no airtime), counted as opened like any."""
     number = f"9{agent_id:04d}{await Subscriber.count():08d}"
-    rows = await Subscriber.insert(
-        Subscriber(account_number=number, agent=agent_id, status="active", created_at=now())
-    ).returning(Subscriber.id)
+    async with transaction():
+        opened = now()
+        rows = await Subscriber.insert(
+            Subscriber(account_number=number, agent=agent_id, status="active", created_at=opened)
+        ).returning(Subscriber.id)
+        daily.count(agent_id, opened, opened_accounts=1)
     return rows[0]["id"]
 
 

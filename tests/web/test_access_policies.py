@@ -8,6 +8,7 @@ from web.settings import Settings
 
 KNOWN_POLICIES = {PUBLIC, AUTHENTICATED, SUBSCRIBER, SUBSCRIBER_ANY, SWITCH, *PERMISSIONS}
 EXPECTED_PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/language"), ("GET", "/healthz"),
+                   ("GET", "/readyz"), ("GET", "/metrics"),  # /metrics checks its own bearer token
                    ("GET", "/portal/login"), ("POST", "/portal/login")}
 
 

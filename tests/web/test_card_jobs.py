@@ -9,6 +9,7 @@ import secrets
 import time
 
 import httpx
+import pyotp
 import pytest
 
 from tests.web.live_server import LiveServer, run_cli
@@ -30,6 +31,13 @@ def api(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response
     return client.request(method, url, headers={"X-CSRF-Token": client.cookies["vs_csrf"]}, **kwargs)
 
 
+def set_up_two_factor(client: httpx.Client) -> None:
+    """Finance must set up two-factor login before anything else outside demo mode (issue 11.10)."""
+    secret = api(client, "POST", "/api/v1/me/two-factor/start").json()["secret"]
+    confirmed = api(client, "POST", "/api/v1/me/two-factor/confirm", json={"code": pyotp.TOTP(secret).now()})
+    assert confirmed.status_code == 200, confirmed.text
+
+
 def stock_up(base: str) -> None:
     """huaxin remits, finance confirms, huaxin buys 200,000 minutes: all through HTTP."""
     with httpx.Client(base_url=base, timeout=30) as agent, httpx.Client(base_url=base, timeout=30) as finance:
@@ -42,6 +50,7 @@ def stock_up(base: str) -> None:
         )
         assert remittance.status_code == 201, remittance.text
         login(finance, "finance")
+        set_up_two_factor(finance)
         confirmed = api(
             finance,
             "POST",

@@ -1,8 +1,11 @@
 """Issue acceptance: a session created by one worker is valid in another worker and after a
 restart; logging out revokes it. The real `voipagency serve --workers 2`, PostgreSQL, production mode."""
+
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from collections import defaultdict
 
 import httpx
@@ -40,8 +43,9 @@ def log_in(url: str) -> tuple[int, str]:
     with httpx.Client(base_url=url, timeout=10) as client:
         pid = client.get("/healthz").json()["pid"]
         client.get("/login")
-        response = client.post("/login", data={"username": USERNAME, "password": PASSWORD,
-                                               "csrf_token": client.cookies[CSRF_COOKIE]})
+        response = client.post(
+            "/login", data={"username": USERNAME, "password": PASSWORD, "csrf_token": client.cookies[CSRF_COOKIE]}
+        )
         assert response.status_code == 303, response.text
         return pid, response.cookies[SESSION_COOKIE]
 
@@ -61,11 +65,17 @@ def test_session_shared_by_workers_survives_restart_and_logout_revokes_it(postgr
     """Logged in on one worker, valid on both; still valid after a restart; after logout, 401 on both."""
     dsn = postgres_cluster.create_database(f"workers_{secrets.token_hex(4)}")
     port = free_port()
-    env = {"DATABASE_URL": dsn, "VOIPAGENCY_DEMO": "0", "VOIPAGENCY_SECRET_KEY": secrets.token_urlsafe(48),
-           "VOIPAGENCY_CARD_SECRET_KEY": secrets.token_urlsafe(48), "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
-           "VOIPAGENCY_SECURE_COOKIES": "0"}
+    env = {
+        "DATABASE_URL": dsn,
+        "VOIPAGENCY_DEMO": "0",
+        "VOIPAGENCY_SECRET_KEY": secrets.token_urlsafe(48),
+        "VOIPAGENCY_CARD_SECRET_KEY": secrets.token_urlsafe(48),
+        "VOIPAGENCY_ALLOWED_HOSTS": "127.0.0.1",
+        "VOIPAGENCY_SECURE_COOKIES": "0",
+    }
     run_cli("migrate", env=env)
-    run_cli("create-user", USERNAME, "--role", "admin", "--password-stdin", env=env, input=PASSWORD + "\n")
+    # Not admin or finance, who must set up two-factor login first outside demo mode (issue 11.10).
+    run_cli("create-user", USERNAME, "--role", "support", "--password-stdin", env=env, input=PASSWORD + "\n")
 
     with LiveServer(env, workers=2, port=port, extra_args=COMPOSE_WEB_FLAGS) as server:
         login_pid, session = log_in(server.url)
@@ -137,3 +147,46 @@ def test_workers_listen_on_sockets_of_their_own_and_a_dead_one_is_replaced(tmp_p
             time.sleep(0.5)
         assert len(now_answering) == 2 and victim not in now_answering, now_answering
         assert server.process.poll() is None  # the supervisor itself is still running
+
+
+def test_the_switch_port_serves_the_switch_api_alone(tmp_path):
+    """`serve --switch-port`: the switch API on processes of its own, so that no page, report or
+    login flood of the web port queues in front of an authorization; the web port is unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from accounts import switch
+    from agency.roles import Actor
+    from core.db import bind_engine, engine_from_url
+
+    path = str(tmp_path / "switch-port.sqlite3")
+
+    async def new_key() -> str:
+        engine = engine_from_url(None, path)
+        bind_engine(engine)
+        _row, key = await switch.create_key(Actor(user_id=1, username="admin", role="admin"), "switch-port test")
+        await engine.close_connection_pool()
+        return key
+
+    switch_port = free_port()
+    with LiveServer({"VOIPAGENCY_DB_PATH": path}, extra_args=("--switch-port", str(switch_port))) as server:
+        with ThreadPoolExecutor(1) as thread:  # a loop of its own: the browser tests may hold this thread's
+            key = thread.submit(asyncio.run, new_key()).result()
+        with httpx.Client(base_url=f"http://127.0.0.1:{switch_port}", timeout=10) as client:
+            for _ in range(100):  # its processes start on their own
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            call = {"account": "0000000000", "destination": "8613800138000", "call_id": "switch-port-1"}
+            assert client.post("/api/switch/v1/authorize", json=call).status_code == 401
+            answered = client.post("/api/switch/v1/authorize", json=call, headers={"Authorization": f"Bearer {key}"})
+            assert answered.status_code == 200 and answered.json()["allow"] is False, answered.text
+            for page in ("/login", "/api/v1/me", "/portal/login"):
+                assert client.get(page).status_code == 404, page
+        with httpx.Client(base_url=server.url, timeout=10) as web:
+            assert web.get("/login").status_code == 200
+            call["call_id"] = "web-port-1"
+            answered = web.post("/api/switch/v1/authorize", json=call, headers={"Authorization": f"Bearer {key}"})
+            assert answered.status_code == 200

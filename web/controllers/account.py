@@ -1,35 +1,18 @@
-"""My account: password, operation password, sessions, API tokens; and the dashboard."""
+"""My account: password, operation password, sessions, API tokens, two-factor login."""
 
 from __future__ import annotations
 
+import segno
 from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Response
 
-from agency import agents, sessions, users
+from agency import sessions, twofactor, users
 from core.errors import N_
-from money import prices, wallets
-from web.auth import AUTHENTICATED, access
+from web.auth import AUTHENTICATED, TWO_FACTOR_SETUP_PATH, access
 from web.controllers.forms import form_action, redirect
 from web.i18n import gettext as _
 from web.rendering import render
-
-
-@get("/", opt=access(AUTHENTICATED), name="dashboard")
-async def dashboard(request: Request) -> Response:
-    actor = request.user
-    agent = await agents.get_agent(actor, actor.agent_id) if actor.agent_id else None
-    _rows, subtree = await agents.list_agents(actor, per_page=1)
-    money = await wallets.money_summary(actor, agent["id"]) if agent and actor.can("view_money") else None
-    return render(
-        request,
-        "dashboard.html",
-        agent=agent,
-        money=money,
-        subtree_count=subtree - (1 if agent else 0),
-        below_cost_from=await prices.below_cost_from(agent) if agent else None,
-        has_operation_password=await users.has_operation_password(actor),
-    )
 
 
 async def _account_context(request: Request) -> dict:
@@ -38,6 +21,9 @@ async def _account_context(request: Request) -> dict:
         sessions=await sessions.list_sessions(actor),
         tokens=await sessions.list_api_tokens(actor),
         has_operation_password=await users.has_operation_password(actor),
+        two_factor=await twofactor.is_enabled(actor.user_id),
+        token_days=sessions.API_TOKEN_DAYS,
+        token_max_days=sessions.API_TOKEN_MAX_DAYS,
         errors={},
         message=None,
         new_token=None,
@@ -90,7 +76,7 @@ async def revoke_other_sessions(request: Request) -> Response:
 async def create_token(request: Request) -> Response:
     return await _account_action(
         request,
-        lambda d: sessions.create_api_token(request.user, d.get("name")),
+        lambda d: sessions.create_api_token(request.user, d.get("name"), d.get("days") or sessions.API_TOKEN_DAYS),
         N_("The API token was created. Copy it now: it is shown only once."),
     )
 
@@ -101,12 +87,78 @@ async def revoke_token(request: Request, token_id: FromPath[int]) -> Response:
     return redirect(request, "/account")
 
 
+# Two-factor login: open to a session that must still set it up (web.auth.BEFORE_TWO_FACTOR).
+SETUP = access(AUTHENTICATED, before_two_factor=True)
+
+
+async def _two_factor_context(request: Request) -> dict:
+    status = await twofactor.status(request.user)
+    enrolment = status["enrolment"]
+    return dict(
+        status=status,
+        qr_code=segno.make(enrolment.uri, error="m").svg_data_uri(scale=5, border=2) if enrolment else "",
+        setup_pending=bool(request.scope.get("two_factor_setup")),
+        recovery_codes=None,
+        errors={},
+        message=None,
+    )
+
+
+@get(TWO_FACTOR_SETUP_PATH, opt=SETUP)
+async def two_factor(request: Request) -> Response:
+    return render(request, "two_factor.html", **await _two_factor_context(request))
+
+
+async def _two_factor_action(request: Request, action, message: str) -> Response:
+    async def done(result) -> Response:
+        context = await _two_factor_context(request)
+        if isinstance(result, list):
+            context["recovery_codes"] = result
+        # Set up just now: no longer pending (the middleware looked before the change).
+        context["setup_pending"] = context["setup_pending"] and not context["status"]["enabled"]
+        return render(request, "two_factor.html", **{**context, "message": _(message)})
+
+    return await form_action(
+        request, action, done=done, page="two_factor.html", context=lambda _: _two_factor_context(request)
+    )
+
+
+@post(TWO_FACTOR_SETUP_PATH + "/start", opt=SETUP)
+async def start_two_factor(request: Request) -> Response:
+    return await _two_factor_action(
+        request,
+        lambda d: twofactor.start_enrolment(request.user),
+        N_("Scan the code with your authenticator app, then enter the code it shows."),
+    )
+
+
+@post(TWO_FACTOR_SETUP_PATH + "/confirm", opt=SETUP)
+async def confirm_two_factor(request: Request) -> Response:
+    return await _two_factor_action(
+        request,
+        lambda d: twofactor.confirm_enrolment(request.user, d.get("code")),
+        N_("Two-factor login is on."),
+    )
+
+
+@post(TWO_FACTOR_SETUP_PATH + "/disable", opt=SETUP)
+async def disable_two_factor(request: Request) -> Response:
+    return await _two_factor_action(
+        request,
+        lambda d: twofactor.disable(request.user, d.get("password"), d.get("code")),
+        N_("Two-factor login is off."),
+    )
+
+
 ROUTES = [
-    dashboard,
     account,
     change_password,
     set_operation_password,
     revoke_other_sessions,
     create_token,
     revoke_token,
+    two_factor,
+    start_two_factor,
+    confirm_two_factor,
+    disable_two_factor,
 ]

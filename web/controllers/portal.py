@@ -23,6 +23,7 @@ from web.auth import (
     client_address,
     session_cookie_header,
 )
+from web.charts import Line, line_chart
 from web.controllers.forms import form_data, redirect, refusal
 from web.controllers.paging import PER_PAGE, page_count
 from web.errors import FORM_REFUSALS
@@ -97,8 +98,15 @@ async def change_password(request: Request) -> Response:
 
 async def _home_context(subscriber_id: int) -> dict[str, Any]:
     rows, total = await portal.history(subscriber_id, per_page=10)
+    usage = await portal.daily_usage(subscriber_id)
     return {
         "me": await portal.overview(subscriber_id),
+        "usage": usage,
+        "usage_chart": line_chart(
+            _("Minutes used, the last 30 days"),
+            [day["day"][5:] for day in usage],
+            [Line(_("Minutes used"), [day["used_seconds"] // 60 for day in usage])],
+        ),
         "history": rows,
         "calls": await switch.calls_of(subscriber_id),
         "message": None,

@@ -6,8 +6,8 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Response
 
-from agency import agents, users
-from core.errors import ValidationFailed
+from agency import agents, twofactor, users
+from core.errors import Conflict, ValidationFailed
 from web.auth import access
 from web.controllers.forms import form_data, redirect, refusal
 from web.rendering import render
@@ -36,7 +36,8 @@ def _back(user: dict) -> str:
 
 async def _detail_context(request: Request, user: dict) -> dict:
     agent = await agents.get_agent(request.user, user["agent"]) if user["agent"] else None
-    return {"user": user, "agent": agent, "errors": {}, "back": _back(user)}
+    two_factor = await twofactor.is_enabled(user["id"])
+    return {"user": user, "agent": agent, "errors": {}, "back": _back(user), "two_factor": two_factor}
 
 
 @get("/users/{user_id:int}", opt=access("manage_users"))
@@ -70,4 +71,14 @@ async def reset_password(request: Request, user_id: FromPath[int]) -> Response:
     return redirect(request, _back(user))
 
 
-ROUTES = [staff, create_staff, user_detail, update_user, reset_password]
+@post("/users/{user_id:int}/two-factor/reset", opt=access("manage_users"))
+async def reset_two_factor(request: Request, user_id: FromPath[int]) -> Response:
+    user = await users.get_user(request.user, user_id)
+    try:
+        await users.reset_two_factor(request.user, user_id)
+    except Conflict as exc:
+        return refusal(request, "users/detail.html", exc, **await _detail_context(request, user))
+    return redirect(request, f"/users/{user_id}")
+
+
+ROUTES = [staff, create_staff, user_detail, update_user, reset_password, reset_two_factor]

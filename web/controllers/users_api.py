@@ -74,5 +74,10 @@ class UserApiController(Controller):
     async def reset_password(self, request: Request, user_id: FromPath[int], data: JSONBody[PasswordIn]) -> None:
         await users.reset_password(request.user, user_id, data.password)
 
+    @post("/users/{user_id:int}/two-factor/reset", status_code=204)
+    async def reset_two_factor(self, request: Request, user_id: FromPath[int]) -> None:
+        """Turns the user's two-factor login off (a lost phone) and ends their sessions."""
+        await users.reset_two_factor(request.user, user_id)
+
 
 ROUTES = [UserApiController]
