@@ -16,7 +16,7 @@ from agency.roles import Actor
 from core import sql
 from core.clock import now, operator_zone
 from core.errors import N_, Forbidden, ValidationFailed
-from stats.daily import METRICS, OWN, SUBTREE
+from stats.daily import METRICS, NETWORK_STRIPES, OWN, SUBTREE
 
 FIGURES = (*METRICS, "active_accounts")
 GRANULARITIES = ("day", "month")
@@ -24,6 +24,7 @@ SCOPES = (OWN, SUBTREE)
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366  # the longest period one request may ask for
 NETWORK = None  # the operator's whole network: the sum of the level-1 agents' subtrees
+NETWORK_AGENTS = tuple(range(-NETWORK_STRIPES, 0))
 
 _SUMS = ", ".join(f"SUM({name}) AS {name}" for name in METRICS)
 _OPEN_CHANGE = "SUM(opened_accounts - closed_accounts)"
@@ -94,7 +95,8 @@ async def statistics(actor: Actor, agent_id: int | None, period: Period) -> dict
     if agent_id is NETWORK:
         if not actor.is_operator:
             raise Forbidden()
-        rows_of = "scope = 'subtree' AND agent < 0"  # the network's stripes (stats.daily)
+        # The network's stripes (stats.daily), each one index range of its days.
+        rows_of = f"scope = 'subtree' AND agent IN ({', '.join(str(a) for a in NETWORK_AGENTS)})"
         args: tuple = ()
         parent_condition, parent_args = "a.parent IS NULL", ()
     else:
