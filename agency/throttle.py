@@ -46,6 +46,7 @@ KEY_LENGTH = 120  # LoginThrottle.key
 SETTLING = dt.timedelta(seconds=3)  # a claimed attempt is checked and settled within this
 MAX_WAIT = 6.0  # seconds an attempt may wait for settling locks
 FIRST_PAUSE, MAX_PAUSE = 0.01, 0.2  # seconds between looks at a settling lock
+LOCKED_ANSWER_DELAY = 1.0  # seconds before a locked key's refusal is answered
 
 
 def lock_delay(failures: int, free: int = FREE_FAILURES) -> dt.timedelta | None:
@@ -220,8 +221,9 @@ class Attempt:
 
 
 async def claim(limits: list[Limit]) -> Attempt | None:
-    """Before a secret is checked: None when any key is locked (then nothing is counted, and the
-    secret must not be checked); else the attempt, counted on every strict key.
+    """Before a secret is checked: None, after LOCKED_ANSWER_DELAY, when any key is locked (then
+    nothing is counted, and the secret must not be checked); else the attempt, counted on every
+    strict key.
 
     A strict key's lock may still be settling: the claims that reached its limit may be right
     secrets being checked, which give their count back when they succeed (many right attempts at
@@ -243,6 +245,10 @@ async def claim(limits: list[Limit]) -> Attempt | None:
             state = await _lock_state(limits, now())  # why: a lock that stays, or one still settling
         look_first = True
         if state == "locked" or time.monotonic() + pause > deadline:
+            # Answered late, at no cost but a sleeping coroutine: a guesser that waits for each
+            # answer (most scripts do) then sends one guess a second per connection instead of
+            # hundreds, and its refusals stop taking the CPU and the writer from everyone else.
+            await asyncio.sleep(LOCKED_ANSWER_DELAY)
             return None
         await asyncio.sleep(pause * random.uniform(0.5, 1.5))
         pause = min(pause * 2, MAX_PAUSE)

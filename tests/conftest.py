@@ -115,3 +115,13 @@ async def app(db, settings):
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def locked_keys_answer_at_once(monkeypatch):
+    """In-process tests do not wait the second a locked key's refusal takes in the product
+    (agency.throttle.LOCKED_ANSWER_DELAY; its own test checks it, and servers started by the tests
+    keep it)."""
+    from agency import throttle
+
+    monkeypatch.setattr(throttle, "LOCKED_ANSWER_DELAY", 0)

@@ -246,3 +246,24 @@ async def test_a_burst_of_wrong_subscriber_passwords_checks_at_most_the_limit(db
     # ... but the holder, from elsewhere, gets in.
     done = await authenticate_subscriber(number, "abc12345", address="203.0.113.30", card_key=KEY)
     assert done["id"] == row["id"]
+
+
+async def test_a_locked_key_answers_late_and_a_burst_waits_together(db, monkeypatch):
+    """A refusal while locked comes after LOCKED_ANSWER_DELAY (a guesser waiting for its answers
+    slows down); refusals at once sleep side by side, not one after another."""
+    import datetime as dt
+    import time
+
+    from agency import throttle
+    from core.clock import now
+
+    monkeypatch.setattr(throttle, "LOCKED_ANSWER_DELAY", 0.5)
+    at = now()  # a lock set a while ago (not one still settling): 1 failure of 1 free, 20 s left
+    await LoginThrottle.insert(
+        LoginThrottle(key="delay-test", failures=1, window_start=at, locked_until=at + dt.timedelta(seconds=20))
+    )
+    started = time.monotonic()
+    refused = await asyncio.gather(*(throttle.claim([throttle.Limit("delay-test", free=1)]) for _ in range(50)))
+    took = time.monotonic() - started
+    assert refused == [None] * 50
+    assert 0.5 <= took < 3, took
