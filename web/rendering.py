@@ -45,7 +45,8 @@ def render(
             "actor": request.scope.get("user"),
             "portal_user": request.scope.get("subscriber"),
             "csrf_token": request.scope.get("csrf_token", ""),
-            "request_path": request.url.path,
+            # Where the language switch comes back to: the page with its query (filters, period).
+            "request_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         },
         status_code=status_code,

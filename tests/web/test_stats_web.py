@@ -110,5 +110,16 @@ async def test_siblings_are_out_of_sight_and_bad_periods_are_refused_in_the_user
     assert refused.status_code == 400 and 'value="2026-11-31"' in refused.text
     error = re.search(r'class="error-text">([^<]*)<', refused.text).group(1)
     assert CHINESE.search(error), error
+    # The language switch comes back to the same period.
+    page = f"/agents/{pearl}/statistics?since=2026-10-01&until=2026-11-01&granularity=month"
+    shown = await client.get(page)
+    back = re.search(r'name="next" value="([^"]*)"', shown.text).group(1).replace("&amp;", "&")
+    switched = await client.post(
+        "/language", data={"language": "en", "next": back, "csrf_token": client.cookies["vs_csrf"]}
+    )
+    assert (
+        switched.headers["location"]
+        == f"/agents/{pearl}/statistics?since=2026-10-01&until=2026-11-01&granularity=month"
+    )
     api_refused = await client.get(f"/api/v1/agents/{pearl}/statistics?since=2026-12-01&until=2026-11-01")
     assert api_refused.status_code == 400 and "until" in api_refused.text

@@ -26,7 +26,12 @@ from web.settings import Settings
 
 def _safe_next(target: object) -> str:
     """Only local paths, so the login form cannot send anyone to another site."""
-    if isinstance(target, str) and target.startswith("/") and not target.startswith("//") and len(target) < 200:
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and len(target) < 1000
+    ):
         return target
     return "/"
 
