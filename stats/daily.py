@@ -1,10 +1,15 @@
 """Keeping the daily figures (SPEC R-29) in the transaction of the operation that changes them.
 
 A use case counts what it did (`count(agent, at, sold_seconds=…)`); the transaction gathers the
-counts and, just before it commits, adds them in one statement to the agent's own row of the day
-and to the subtree row of the agent and of each of its ancestors (read from the stored path, never
-by walking the tree). So a figure is never late, the rows are locked only for the commit, and a
-rating batch of a thousand calls writes one statement, not a thousand.
+counts and, just before it commits, adds them in one statement to the agent's own row of the day,
+to the subtree row of the agent and of each of its ancestors (read from the stored path, never by
+walking the tree) and to one of the network's stripes; and the accounts it opened or closed to
+the counts of accounts open now. So a figure is never late, the rows are locked only for the
+commit, and a rating batch of a thousand calls writes one statement, not a thousand.
+
+Why a subtree row per ancestor rather than summing the own rows of a subtree when asked: a
+level-1 agent with half of 10,000 agents below it has 1.8 million own rows a year; its subtree
+rows are 365. `stats verify` checks that each subtree row is the sum of the own rows below it.
 
 The figures (exact integers; airtime in seconds, money in fen):
 """

@@ -2,8 +2,9 @@
 over a period, by day or by month, with the breakdown by direct sub-agent.
 
 Every figure but one is a sum of the period's rows. `active_accounts` is a level, not a flow: the
-accounts open at the end of the period (of each period of the series), which is what all days up to
-then opened minus what they closed."""
+accounts open at the end of the period (of each period of the series): those open now
+(agent_open_accounts) less what the days since then opened and closed, so that no query reads all
+the history."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ GRANULARITIES = ("day", "month")
 SCOPES = (OWN, SUBTREE)
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366  # the longest period one request may ask for
-NETWORK = None  # the operator's whole network: the sum of the level-1 agents' subtrees
+NETWORK = None  # the operator's whole network: the sum of its stripes (stats.daily.network_stripe)
 NETWORK_AGENTS = tuple(range(-NETWORK_STRIPES, 0))
 
 _SUMS = ", ".join(f"SUM({name}) AS {name}" for name in METRICS)
