@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, get
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Response
 
 from agency.agents import get_agent
@@ -111,7 +111,7 @@ async def agent_statistics(
     since: FromQuery[str] = "",
     until: FromQuery[str] = "",
     granularity: FromQuery[str] = "day",
-    whose: Annotated[str, Parameter(query="scope")] = "subtree",  # `scope` names the ASGI scope
+    whose: Annotated[str, QueryParameter(name="scope")] = "subtree",  # `scope` names the ASGI scope
 ) -> Response:
     return await _page(request, agent_id, since, until, granularity, whose)
 
@@ -146,7 +146,7 @@ async def export_agent_statistics(
     since: FromQuery[str] = "",
     until: FromQuery[str] = "",
     granularity: FromQuery[str] = "day",
-    whose: Annotated[str, Parameter(query="scope")] = "subtree",  # `scope` names the ASGI scope
+    whose: Annotated[str, QueryParameter(name="scope")] = "subtree",  # `scope` names the ASGI scope
 ) -> Response:
     return await _export(request, agent_id, format, since, until, granularity, whose)
 

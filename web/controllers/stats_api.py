@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from stats import figures
 from web.auth import access
@@ -75,7 +75,7 @@ class StatisticsApiController(Controller):
         since: FromQuery[str] = "",
         until: FromQuery[str] = "",
         granularity: FromQuery[str] = "day",
-        whose: Annotated[str, Parameter(query="scope")] = "subtree",  # `scope` names the ASGI scope
+        whose: Annotated[str, QueryParameter(name="scope")] = "subtree",  # `scope` names the ASGI scope
     ) -> StatisticsOut:
         """The agent's figures from `since` to `until` (YYYY-MM-DD, `until` exclusive; by default the
         last 30 days), by `day` or `month`, for the agent alone (`own`) or its whole `subtree`."""
