@@ -11,7 +11,7 @@ from accounts.tables import Subscriber, SubscriberSession
 from agency import audit, throttle
 from agency.sessions import SessionPolicy, is_live, new_token, token_hash, touch
 from core import sql
-from core.clock import local_day, now, operator_zone
+from core.clock import now, operator_zone, today
 from core.db import transaction
 from core.errors import N_, NotFound, ValidationFailed
 from core.passwords import verify_off_loop
@@ -167,8 +167,7 @@ async def history(subscriber_id: int, *, page: int = 1, per_page: int = 20) -> t
 async def daily_usage(subscriber_id: int, days: int = 30) -> list[dict[str, Any]]:
     """The subscriber's calls and airtime used on each of the last `days` days of the operator's
     calendar (today included), oldest first, days without calls as zeros."""
-    today = dt.date.fromisoformat(local_day(now()))
-    first = today - dt.timedelta(days=days - 1)
+    first = today() - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first, dt.time(), operator_zone())
     rows = await sql.fetch(
         f"SELECT {sql.local_day('started_at')} AS day, COUNT(*) AS calls, SUM(charged) AS used FROM call "

@@ -56,7 +56,7 @@ async def record(
     )
 
 
-# Entries of record_together waiting for the next grouped write, per event loop, with the future
+# Entries of record_refusal waiting for the next grouped write, per event loop, with the future
 # that write resolves; and the writes under way (a task needs a reference until it is done).
 _waiting: dict[int, tuple[list[tuple], asyncio.Future]] = {}
 _writes: set[asyncio.Task] = set()

@@ -35,6 +35,11 @@ def operator_zone() -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(os.environ.get("VOIPAGENCY_TIMEZONE") or DEFAULT_ZONE)
 
 
+def today() -> dt.date:
+    """The operator's calendar day now."""
+    return now().astimezone(operator_zone()).date()
+
+
 def local_day(at: dt.datetime) -> str:
     """The operator's calendar day of an aware time, "YYYY-MM-DD"."""
     return at.astimezone(operator_zone()).date().isoformat()

@@ -11,7 +11,7 @@ Why a subtree row per ancestor rather than summing the own rows of a subtree whe
 level-1 agent with half of 10,000 agents below it has 1.8 million own rows a year; its subtree
 rows are 365. `stats verify` checks that each subtree row is the sum of the own rows below it.
 
-The figures (exact integers; airtime in seconds, money in fen):
+The figures, METRICS, are exact integers: airtime in seconds, money in fen.
 """
 
 from __future__ import annotations
@@ -71,9 +71,7 @@ def network_stripe(agent_id: int) -> int:
     return -1 - agent_id % NETWORK_STRIPES
 
 
-def expand(
-    own: dict[tuple[int, str], Counter], paths: dict[int, str]
-) -> dict[tuple[int, str, str], tuple[str, Counter]]:
+def expand(own: dict[tuple[int, str], Counter], paths: dict[int, str]) -> dict[Key, tuple[str, Counter]]:
     """The rows that agents' own figures of a day go to: (agent, scope, day) -> (path, figures):
     the agent's own row, the subtree row of it and of each ancestor, and its network stripe."""
     rows: dict[Key, tuple[str, Counter]] = {}

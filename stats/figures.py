@@ -15,7 +15,7 @@ from typing import Any
 from agency.agents import get_agent
 from agency.roles import Actor
 from core import sql
-from core.clock import now, operator_zone
+from core.clock import today
 from core.errors import N_, Forbidden, ValidationFailed
 from stats.daily import METRICS, NETWORK_STRIPES, OWN, SUBTREE
 
@@ -43,9 +43,9 @@ def parse_period(since: object, until: object, granularity: object, scope: objec
     """The query's period, or ValidationFailed naming each bad field. Dates are YYYY-MM-DD days of
     the operator's calendar; without them, the last 30 days up to today."""
     errors: dict[str, str] = {}
-    today = now().astimezone(operator_zone()).date()
-    end = _date(until, today + dt.timedelta(days=1), "until", errors)
-    start = _date(since, (end or today) - dt.timedelta(days=DEFAULT_DAYS), "since", errors)
+    current = today()
+    end = _date(until, current + dt.timedelta(days=1), "until", errors)
+    start = _date(since, (end or current) - dt.timedelta(days=DEFAULT_DAYS), "since", errors)
     if granularity in (None, ""):
         granularity = "day"
     if granularity not in GRANULARITIES:
@@ -180,5 +180,5 @@ async def _children(condition: str, args: tuple, since: str, until: str) -> list
 
 def last_days(count: int) -> Period:
     """The last `count` days up to today (the operator's calendar), by day, subtree."""
-    today = now().astimezone(operator_zone()).date()
-    return Period(today - dt.timedelta(days=count - 1), today + dt.timedelta(days=1), "day", SUBTREE)
+    last = today()
+    return Period(last - dt.timedelta(days=count - 1), last + dt.timedelta(days=1), "day", SUBTREE)
