@@ -6,10 +6,8 @@ one engine, so the app, the CLI and the tests can choose SQLite or PostgreSQL at
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
-import fcntl
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,7 +18,7 @@ from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 
-from core import sql
+from core import sql, sqlite_writers
 from core.sql import engine_type
 from core.sqlite_engine import PooledSQLiteEngine
 
@@ -135,34 +133,6 @@ async def prepare_sqlite(engine: Engine) -> None:
         await engine.run_ddl("PRAGMA journal_mode=WAL")
 
 
-_sqlite_writers: dict[int, asyncio.Lock] = {}
-_writer_lock_files: dict[str, int] = {}
-
-
-@contextlib.asynccontextmanager
-async def _writer_between_processes(engine: Engine):
-    """Writers in different processes (server workers, the CLI) queue on a lock file beside the
-    database: the kernel hands the lock on at once, where SQLite's busy handler sleeps and
-    retries (1 ms, then longer, up to 100 ms a time), which gave seconds of tail latency."""
-    path = engine.connection_kwargs["database"] + "-writer"
-    if path not in _writer_lock_files:
-        _writer_lock_files[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fd = _writer_lock_files[path]
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
-        try:
-            await asyncio.shield(waiting)
-        except asyncio.CancelledError:  # the thread may still get the lock: hand it straight back
-            waiting.add_done_callback(lambda done: done.exception() or fcntl.flock(fd, fcntl.LOCK_UN))
-            raise
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
 def in_transaction() -> bool:
     """Whether this task is inside a transaction."""
     import piccolo_conf
@@ -194,11 +164,9 @@ def before_commit(name: str, start: Callable[[], T], write: Callable[[T], Awaita
 async def transaction():
     """A write transaction (joined, when one is already open in this task).
 
-    On SQLite it is BEGIN IMMEDIATE, so a read-then-write use case takes the write lock up front
-    instead of failing to upgrade a read lock under concurrency; and the writers of one process
-    queue on an asyncio lock first, in order, then on a lock file shared with other processes,
-    instead of on SQLite's busy handler, which sleeps and retries unfairly (seconds of tail
-    latency under load)."""
+    On SQLite the writers of a process queue in order and share commits (core.sqlite_writers):
+    each runs in a savepoint of a transaction begun IMMEDIATE, so a read-then-write use case
+    holds the write lock from its first statement, and returns once its work is on disk."""
     from piccolo.engine.sqlite import TransactionType
 
     import piccolo_conf
@@ -219,12 +187,8 @@ async def transaction():
                 yield txn
                 await _run_before_commit()
             return
-        loop = asyncio.get_running_loop()
-        lock = _sqlite_writers.setdefault(id(loop), asyncio.Lock())
-        async with lock, _writer_between_processes(engine):
-            async with engine.transaction(transaction_type=TransactionType.immediate) as txn:
-                yield txn
-                await _run_before_commit()
+        async with sqlite_writers.write_transaction(engine, _run_before_commit) as txn:
+            yield txn
     finally:
         _before_commit.reset(hooks)
 
