@@ -138,14 +138,16 @@ async def _check_current_password(subscriber_id: int, row: dict[str, Any], passw
             after={"locked": attempt is None},
         )
         raise ValidationFailed({"current_password": WRONG_CURRENT_PASSWORD})
-    await attempt.succeeded(attempt.keys[0], forgive_cleared=True)
+    await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)
 
 
 async def overview(subscriber_id: int) -> dict[str, Any]:
-    """Balance in seconds, status, expiry and days left, for the portal's home page."""
+    """Balance in seconds, status, expiry and days left, and the agent to call for help (its
+    brand and hotline), for the portal's home page."""
     row = await sql.fetch_one(
-        "SELECT s.id, s.agent, s.account_number, s.status, s.expires_at, a.balance FROM subscriber s "
-        "LEFT JOIN ledger_account a ON a.code = {} WHERE s.id = {}",
+        "SELECT s.id, s.agent, s.account_number, s.status, s.expires_at, a.balance, "
+        "g.brand_name AS agent_name, g.hotline AS agent_hotline FROM subscriber s "
+        "JOIN agent g ON g.id = s.agent LEFT JOIN ledger_account a ON a.code = {} WHERE s.id = {}",
         ledger.subscriber_code(subscriber_id),
         subscriber_id,
     )

@@ -12,6 +12,7 @@ from agency import audit, throttle
 from agency.agents import valid_id
 from agency.roles import Actor
 from agency.tree import in_subtree
+from core import stored_text
 from core.clock import now
 from core.db import fetch_page, transaction
 from core.errors import N_, Conflict, Forbidden, LoginFailed, NotFound, ValidationFailed
@@ -21,6 +22,7 @@ from core.validation import Checker
 from money import ledger
 from money.idempotency import NO_KEY, run_once
 from money.ledger import transfer
+from money.tables import LedgerAccount
 from stats import daily
 
 COLUMNS = (
@@ -35,7 +37,6 @@ COLUMNS = (
     Subscriber.agent.brand_name.as_alias("agent_name"),
     Subscriber.agent.path.as_alias("agent_path"),
 )
-LABELS = (N_("closed"),)
 
 
 def _scope(actor: Actor):
@@ -64,16 +65,31 @@ async def list_subscribers(
     if not actor.can("view_cards"):
         raise Forbidden()
     conditions = [_scope(actor)]
-    search = search.strip()
+    search = search.replace(" ", "")  # numbers are often read out, or pasted, in groups
     if search:
         if not (search.isascii() and search.isdigit()):
             return [], 0
-        conditions.append((Subscriber.account_number >= search) & (Subscriber.account_number < search + ":"))
+        # Any part of the number: its last digits are what a caller usually gives. Digits only,
+        # so the pattern holds no wildcard of the user's.
+        conditions.append(Subscriber.account_number.like(f"%{search}%"))
     if status:
         conditions.append(Subscriber.status == status)
-    return await fetch_page(
+    rows, total = await fetch_page(
         Subscriber.select(*COLUMNS), Subscriber.count(), conditions, Subscriber.id, page=page, per_page=per_page
     )
+    return await _with_balances(rows), total
+
+
+async def _with_balances(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's rows with their balances in seconds, in one query."""
+    codes = {ledger.subscriber_code(row["id"]): row for row in rows}
+    balances = {code: 0 for code in codes}
+    if codes:
+        found = await LedgerAccount.select(LedgerAccount.code, LedgerAccount.balance).where(
+            LedgerAccount.code.is_in(list(codes))
+        )
+        balances.update({row["code"]: row["balance"] for row in found})
+    return [{**row, "balance_seconds": balances[code]} for code, row in codes.items()]
 
 
 def _reason(reason: object) -> str:
@@ -152,7 +168,7 @@ async def close_subscriber(
             await ledger.post(
                 "account_close",
                 transfer(balance_account, stock, SECONDS, remaining),
-                memo=f"account {row['account_number']} closed",
+                memo=stored_text.message(N_("Account %(account)s closed"), account=row["account_number"]),
                 user_id=actor.user_id,
                 ref_type="subscriber",
                 ref_id=subscriber_id,
@@ -171,8 +187,20 @@ async def close_subscriber(
         return {"subscriber_id": subscriber_id, "returned_seconds": remaining}
 
     params = {"subscriber": subscriber_id, "reason": why}
-    await run_once(actor, idempotency_key, "close_subscriber", params, close)
-    return await get_subscriber(actor, subscriber_id)
+    closed = await run_once(actor, idempotency_key, "close_subscriber", params, close)
+    return {**await get_subscriber(actor, subscriber_id), "returned_seconds": closed["returned_seconds"]}
+
+
+async def preview_close(actor: Actor, subscriber_id: int, reason: object) -> dict[str, Any]:
+    """What closing the account would do, changing nothing: the account, and the minutes that
+    would go back to its agent's stock. Refused as closing itself would be (reason, status)."""
+    if not actor.can("manage_subscribers"):
+        raise Forbidden()
+    why = _reason(reason)
+    row = await get_subscriber(actor, subscriber_id)
+    if row["status"] not in ("active", "suspended"):
+        raise Conflict(N_("This cannot be done in the account's current status."))
+    return {**row, "reason": why}
 
 
 async def authenticate_subscriber(

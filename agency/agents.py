@@ -36,6 +36,7 @@ AGENT_COLUMNS = (
     "address",
     "timezone",
     "calling_hours",
+    "hotline",
     "status",
     "notice_at",
     "terminates_at",
@@ -63,6 +64,10 @@ def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str,
             check.text(field, max_len=max_len, required=required)
     if not partial or "phone" in data:
         check.text("phone", max_len=32, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only."))
+    if not partial or "hotline" in data:  # the number its subscribers call; optional
+        check.text(
+            "hotline", max_len=32, required=False, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only.")
+        )
     if not partial or "timezone" in data:
         check.timezone("timezone")
     if not partial or "calling_hours" in data:

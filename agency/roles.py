@@ -18,15 +18,6 @@ ROLE_LABELS = {
     "viewer": N_("Viewer"),
 }
 
-# Agent statuses, listed here so that their labels get translated.
-STATUS_LABELS = {
-    "applied": N_("applied"),
-    "active": N_("active"),
-    "suspended": N_("suspended"),
-    "terminating": N_("terminating"),
-    "terminated": N_("terminated"),
-}
-
 
 @dataclass(frozen=True)
 class Actor:

@@ -231,9 +231,16 @@ async def has_operation_password(actor: Actor) -> bool:
     return (await _own_hashes(actor))["operation_password_hash"] is not None
 
 
+class OperationPasswordNotSet(OperationPasswordRejected):
+    """Said to the user themself, who may know it: there is no password to guess here."""
+
+    message = N_("You have not set an operation password yet. Set it under My account, then try again.")
+
+
 async def check_operation_password(actor: Actor, operation_password: object) -> None:
     """The one guard every sensitive operation calls first (R-3). Failures are counted and
-    audited; repeated failures lock the check for a growing time."""
+    audited; repeated failures lock the check for a growing time. A user without an operation
+    password is told so (OperationPasswordNotSet), which counts as no failure."""
     key = f"op:{actor.user_id}"
     # Counted before the check: a burst gets no more checks than the limit (none while locked).
     attempt = await throttle.claim([throttle.Limit(key)])
@@ -241,6 +248,8 @@ async def check_operation_password(actor: Actor, operation_password: object) -> 
         raise OperationPasswordRejected()
     try:
         row = await _own_hashes(actor)
+        if row["operation_password_hash"] is None:
+            raise OperationPasswordNotSet()  # given back below: not a failure
         ok = isinstance(operation_password, str) and await verify_off_loop(
             row["operation_password_hash"], operation_password
         )

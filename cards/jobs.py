@@ -18,12 +18,14 @@ from agency.roles import Actor
 from agency.tree import in_subtree
 from cards.services import BatchSpec, get_batch, prepare_batch, write_batch
 from cards.tables import CardJob
+from core import stored_text
 from core.clock import now
-from core.errors import DomainError, NotFound
+from core.errors import N_, DomainError, NotFound
 from money.idempotency import NO_KEY, run_once
 
 log = logging.getLogger("voipagency")
 BACKGROUND_FROM = 20_000  # batches this large or larger run as jobs
+INTERRUPTED = stored_text.message(N_("The server stopped while the batch was being generated."))
 HOST = socket.gethostname()[:100]
 _progress: dict[int, tuple[int, int]] = {}  # job id -> (cards written, total), for jobs of this process
 _tasks: set[asyncio.Task] = set()
@@ -103,9 +105,13 @@ def _run_job(job_id: int, actor: Actor, spec: BatchSpec, agent: dict[str, Any], 
             ).where(CardJob.id == job_id)
         except Exception as exc:  # the job's row records the failure; nothing of the batch remains
             log.exception("card job %s failed", job_id)
-            message = exc.message if isinstance(exc, DomainError) else "internal error"
+            error = (
+                stored_text.message(exc.message, **exc.params)
+                if isinstance(exc, DomainError)
+                else stored_text.message(N_("An internal error stopped the batch."))
+            )
             await CardJob.update(
-                {CardJob.status: "failed", CardJob.error: message[:200], CardJob.finished_at: now()}
+                {CardJob.status: "failed", CardJob.error: error[:200], CardJob.finished_at: now()}
             ).where(CardJob.id == job_id)
         finally:
             _progress.pop(job_id, None)
@@ -147,9 +153,9 @@ async def get_job(actor: Actor, job_id: int) -> dict[str, Any]:
         raise NotFound()
     if job["status"] == "running" and job["host"] == HOST and job_id not in _progress and not _alive(job["pid"]):
         await CardJob.update(
-            {CardJob.status: "failed", CardJob.error: "interrupted", CardJob.finished_at: now()}
+            {CardJob.status: "failed", CardJob.error: INTERRUPTED, CardJob.finished_at: now()}
         ).where((CardJob.id == job_id) & (CardJob.status == "running"))
-        job.update(status="failed", error="interrupted")
+        job.update(status="failed", error=INTERRUPTED)
     done, total = _progress.get(job_id, (job["size"] if job["status"] == "done" else 0, job["size"]))
     job["done"], job["percent"] = done, (100 * done // total if total else 0)
     job["progress_known"] = job_id in _progress or job["status"] != "running"

@@ -24,7 +24,7 @@ from cards import codes
 from cards.errors import RedemptionFailed
 from cards.sealing import seal, store_sealed
 from cards.tables import Card, CardBatch, SerialCounter
-from core import sql
+from core import sql, stored_text
 from core.clock import now
 from core.db import bulk_insert, fetch_page, transaction
 from core.errors import N_, Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -40,27 +40,6 @@ EXPIRY_RULES = ("none", "fixed_date", "days_after_activation", "days_after_creat
 MAX_BATCH = 1_000_000
 SEAL_PART = 5000  # cards written, and secrets sealed, per step
 DEFAULT_PREFIX = "86"
-LABELS = (
-    N_("e-card"),
-    N_("recharge"),
-    N_("generated"),
-    N_("redeemed"),
-    N_("expired"),
-    N_("void"),
-    N_("none"),
-    N_("fixed_date"),
-    N_("days_after_activation"),
-    N_("days_after_creation"),
-    N_("activated"),
-    N_("accounts_opened"),
-    N_("voided"),
-    N_("minutes_returned"),
-    N_("card_batch"),
-    N_("account_open"),
-    N_("card_void"),
-    N_("card_expiry"),
-    N_("account_close"),
-)
 
 
 @dataclass(frozen=True)
@@ -225,7 +204,12 @@ async def write_batch(
             txn_id = await ledger.post(
                 "card_batch",
                 transfer(stock, escrow, SECONDS, seconds),
-                memo=f"batch {batch_id}: {spec.count} x {spec.face_minutes} min",
+                memo=stored_text.message(
+                    N_("Batch %(batch)s: %(count)s cards of %(minutes)s minutes"),
+                    batch=batch_id,
+                    count=spec.count,
+                    minutes=spec.face_minutes,
+                ),
                 user_id=actor.user_id,
                 ref_type="card_batch",
                 ref_id=batch_id,
@@ -413,6 +397,40 @@ async def _cards_in_range(actor: Actor, first: str, last: str, statuses: tuple[s
 
 
 MAX_RANGE = 100_000
+PREVIEW_ACCOUNTS = 20  # account numbers a preview names; the count says how many in all
+
+
+async def preview_range(actor: Actor, serial_from: object, serial_to: object | None, action: str) -> dict[str, Any]:
+    """What activating or voiding (`action`) this range would do, changing nothing: how many
+    cards, how many minutes, of which batches, and, for e-cards, the accounts it would open. Refused
+    as the action itself would be (bad range, or no card of the actor's in it)."""
+    if actor.is_operator or not actor.can("sell_cards"):
+        raise Forbidden()
+    first, last = _parse_range(serial_from, serial_to)
+    activating = action == "activate"
+    cards = await _cards_in_range(actor, first, last, ("generated",) if activating else ("generated", "active"))
+    if activating:
+        at = now()
+        cards = [c for c in cards if c["expires_at"] is None or c["expires_at"] > at]
+    if not cards:
+        refused = (
+            N_("No card of yours in this range can be activated.")
+            if activating
+            else N_("No card of yours in this range can be voided.")
+        )
+        raise ValidationFailed({"serial_from": refused})
+    if len(cards) > MAX_RANGE:
+        raise ValidationFailed({"serial_to": N_("The range is too large.")})
+    ecards = [c["serial"] for c in cards if c["kind"] == "e-card"]
+    return {
+        "serial_from": first,
+        "serial_to": last,
+        "cards": len(cards),
+        "seconds": sum(c["face_minutes"] for c in cards) * 60,
+        "batches": sorted({c["batch"] for c in cards}),
+        "accounts": len(ecards) if activating else 0,
+        "account_numbers": ecards[:PREVIEW_ACCOUNTS] if activating else [],
+    }
 
 
 async def activate_cards(
@@ -485,7 +503,8 @@ async def _open_account(card: dict[str, Any], at: dt.datetime) -> int | None:
         )
     ).returning(Subscriber.id)
     subscriber_id = rows[0]["id"]
-    await _card_to_subscriber(card, subscriber_id, card["agent"], "account_open", f"e-card {card['serial']}", at)
+    memo = stored_text.message(N_("E-card %(serial)s"), serial=card["serial"])
+    await _card_to_subscriber(card, subscriber_id, card["agent"], "account_open", memo, at)
     await Card.update({Card.redeemed_by: subscriber_id}).where(Card.id == card["id"])
     seconds = card["face_minutes"] * 60
     # An e-card is activated and redeemed at once, and opens the account.
@@ -539,7 +558,7 @@ async def _return_to_stock(
         await ledger.post(
             kind,
             transfer(escrow, stock, SECONDS, seconds),
-            memo=f"{kind}: {seconds // 60} min back to stock",
+            memo=stored_text.message(N_("%(minutes)s minutes back to stock"), minutes=seconds // 60),
             user_id=user_id,
             at=at,
         )
@@ -728,9 +747,8 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
     )
     if not won:
         raise _Refused("already redeemed")
-    balance = await _card_to_subscriber(
-        card, subscriber_id, card["subscriber_agent"], "recharge", f"card {serial}", at
-    )
+    memo = stored_text.message(N_("Recharge card %(serial)s"), serial=serial)
+    balance = await _card_to_subscriber(card, subscriber_id, card["subscriber_agent"], "recharge", memo, at)
     daily.count(card["agent"], at, redeemed_cards=1, redeemed_seconds=card["face_minutes"] * 60)
     return {
         "minutes": card["face_minutes"],

@@ -5,9 +5,11 @@ agent's brand, the face value in minutes, the serial, the secret when the export
 PIN or e-card initial password, grouped in fours), the expiry text and a QR code.
 
 The QR code of a recharge card whose PIN is printed reads "VA1:RECHARGE:<serial>:<pin>", so a phone
-can scan it into the portal; every other card's QR code is just its serial (an e-card's initial
-password is never put in a QR code). QR codes are drawn as vector rectangles, one per horizontal run
-of dark modules, all in one path per code: no image files, small and fast.
+can scan it into the portal. Given the portal's address, an e-card's QR code opens the portal's login
+with the account number filled in (its initial password is never put in a QR code), and every card
+says where to log in or recharge, in the portal's words; otherwise the QR code is just the serial.
+QR codes are drawn as vector rectangles, one per horizontal run of dark modules, all in one path per
+code: no image files, small and fast.
 
 Words (brand, labels, expiry) use reportlab's built-in CID font STSong-Light, so the brand may be
 Chinese; digits (serial, secret, face value) use Helvetica, whose equal-width digits read better. Both
@@ -67,10 +69,13 @@ class SheetCard:
             raise ValueError(f"unknown card kind {self.kind!r}")
 
 
-def qr_content(card: SheetCard) -> str:
-    """What a card's QR code says: serial and PIN for a recharge card printed with its PIN, else the serial."""
+def qr_content(card: SheetCard, portal_url: str = "") -> str:
+    """What a card's QR code says: serial and PIN for a recharge card printed with its PIN; the
+    portal's login for this account for an e-card, when the portal's address is known; else the serial."""
     if card.kind == "recharge" and card.secret:
         return f"{QR_PREFIX}{card.serial}:{card.secret}"
+    if card.kind == "e-card" and portal_url:
+        return f"{portal_url.rstrip('/')}/login?account_number={card.serial}"
     return card.serial
 
 
@@ -79,12 +84,16 @@ def group_digits(text: str, size: int = 4) -> str:
     return " ".join(text[i : i + size] for i in range(0, len(text), size))
 
 
-def card_sheet_pdf(cards: Iterable[SheetCard], *, title: str, labels: dict[str, str]) -> bytes:
+def card_sheet_pdf(
+    cards: Iterable[SheetCard], *, title: str, labels: dict[str, str], portal_url: str = ""
+) -> bytes:
     """A4 PDF, 10 cards per page, page numbers in the footer.
 
-    `labels` holds the translated words: "serial", "pin", "password", "minutes", "expires", "page".
-    The page label may be a pattern with {page} and {pages} ("第 {page} / {pages} 页"); otherwise the
-    footer reads "<page> n / total"."""
+    `labels` holds the translated words: "serial", "pin", "password", "minutes", "expires", "page",
+    and, with `portal_url` (the subscriber portal's address, e.g. "https://agency.example.com/portal"),
+    "account_number" (an e-card's serial is its account number) and the patterns "log_in" and
+    "recharge_at" with {url} ("Log in at {url}"). The page label may be a pattern with {page} and
+    {pages} ("第 {page} / {pages} 页"); otherwise the footer reads "<page> n / total"."""
     cards = list(cards)
     _register_font()
     buffer = io.BytesIO()
@@ -95,7 +104,7 @@ def card_sheet_pdf(cards: Iterable[SheetCard], *, title: str, labels: dict[str, 
     for page in range(pages):
         chunk = cards[page * CARDS_PER_PAGE : (page + 1) * CARDS_PER_PAGE]
         for slot, card in enumerate(chunk):
-            _draw_card(canvas, *card_origin(slot), card, title, labels)
+            _draw_card(canvas, *card_origin(slot), card, title, labels, portal_url)
         _draw_footer(canvas, page + 1, pages, labels)
         canvas.showPage()
     canvas.save()
@@ -141,7 +150,9 @@ def _text(canvas: Canvas, x: float, y: float, text: str, size: float, width: flo
     canvas.drawString(x, y, text)
 
 
-def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, labels: dict[str, str]) -> None:
+def _draw_card(
+    canvas: Canvas, x: float, y: float, card: SheetCard, title: str, labels: dict[str, str], portal_url: str = ""
+) -> None:
     canvas.setLineWidth(0.6)
     canvas.setStrokeGray(0.55)
     canvas.rect(x, y, CARD_WIDTH, CARD_HEIGHT, stroke=1, fill=0)
@@ -159,8 +170,11 @@ def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, 
     number_width = pdfmetrics.stringWidth(minutes, DIGITS_FONT, 22)
     _text(canvas, left + number_width + 4, top - 40, labels["minutes"], 11, max(10.0, width - number_width - 4))
 
+    serial_label = labels["serial"]
+    if card.kind == "e-card" and portal_url:
+        serial_label = labels.get("account_number", serial_label)  # what the portal's login asks for
     canvas.setFillGray(0.35)
-    _text(canvas, left, top - 56, labels["serial"], 7, width)
+    _text(canvas, left, top - 56, serial_label, 7, width)
     canvas.setFillGray(0)
     _text(canvas, left, top - 68, card.serial, 11, width, DIGITS_FONT)
 
@@ -172,10 +186,14 @@ def _draw_card(canvas: Canvas, x: float, y: float, card: SheetCard, title: str, 
         _text(canvas, left, top - 96, group_digits(card.secret), 13, width, DIGITS_FONT)
 
     canvas.setFillGray(0.35)
+    if portal_url:
+        where = labels.get("log_in" if card.kind == "e-card" else "recharge_at", "{url}")
+        shown = portal_url.split("://", 1)[-1].rstrip("/")  # the scheme is noise on paper
+        _text(canvas, left, y + PADDING + 11, where.format(url=shown), 7, width)
     _text(canvas, left, y + PADDING + 1, f"{labels['expires']}  {card.expires}", 8, width)
     canvas.setFillGray(0)
 
-    _draw_qr(canvas, *qr_origin(x, y), QR_BOX, qr_content(card))
+    _draw_qr(canvas, *qr_origin(x, y), QR_BOX, qr_content(card, portal_url))
 
 
 def _draw_qr(canvas: Canvas, x: float, y: float, box: float, content: str) -> None:

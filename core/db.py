@@ -26,14 +26,17 @@ DEFAULT_SQLITE_PATH = "voipagency.sqlite3"
 T = TypeVar("T")
 
 
-def engine_from_url(database_url: str | None, sqlite_path: str | None = None) -> Engine:
-    """PostgreSQL for a postgres:// URL, else an SQLite file."""
+def engine_from_url(
+    database_url: str | None, sqlite_path: str | None = None, sqlite_synchronous: str = "FULL"
+) -> Engine:
+    """PostgreSQL for a postgres:// URL, else an SQLite file (committed as `sqlite_synchronous` says:
+    core.sqlite_engine.SYNCHRONOUS)."""
     if database_url:
         if not database_url.startswith(("postgres://", "postgresql://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return PostgresEngine(config={"dsn": database_url}, extensions=())
     # SQLite: wait for a writer instead of failing at once with "database is locked".
-    return PooledSQLiteEngine(path=sqlite_path or DEFAULT_SQLITE_PATH, timeout=30)
+    return PooledSQLiteEngine(path=sqlite_path or DEFAULT_SQLITE_PATH, synchronous=sqlite_synchronous, timeout=30)
 
 
 def engine_from_environment() -> Engine:

@@ -18,6 +18,10 @@ from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 from core.clock import local_day
 
 MAX_IDLE = 32
+# How a commit reaches the disk (PRAGMA synchronous). FULL, the default: a commit returns once it is
+# in the WAL on disk, so a power cut loses nothing acknowledged. NORMAL: safe from corruption, but a
+# power cut may lose the last commits. OFF: for throwaway databases (the tests).
+SYNCHRONOUS = ("FULL", "NORMAL", "OFF")
 
 
 def local_day_of_text(stored: str | None) -> str | None:
@@ -40,8 +44,11 @@ class _Lent:
 
 
 class PooledSQLiteEngine(SQLiteEngine):
-    def __init__(self, path: str, **connection_kwargs) -> None:
+    def __init__(self, path: str, synchronous: str = "FULL", **connection_kwargs) -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         super().__init__(path=path, **connection_kwargs)
+        self.synchronous = synchronous
         self._idle: list[aiosqlite.Connection] = []
 
     async def _open(self) -> aiosqlite.Connection:
@@ -51,9 +58,8 @@ class PooledSQLiteEngine(SQLiteEngine):
         connection = await pending
         connection.row_factory = dict_factory
         await connection.execute("PRAGMA foreign_keys = 1")
-        # Durable: a commit returns once it is in the WAL on disk (fsync), so a power cut loses
-        # nothing that was acknowledged. Group commit (core.sqlite_writers) pays for that fsync.
-        await connection.execute("PRAGMA synchronous = FULL")
+        # Durable by default (SYNCHRONOUS); group commit (core.sqlite_writers) pays for the fsync.
+        await connection.execute(f"PRAGMA synchronous = {self.synchronous}")
         # SQLite knows no time zones: the operator's calendar day of a stored time (core.sql.local_day).
         await connection.create_function("local_day", 1, local_day_of_text, deterministic=True)
         return connection

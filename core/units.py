@@ -13,12 +13,18 @@ MAX_FEN = 10**13  # 1,000 亿元: more than any wallet, far below 64-bit limits
 MAX_MINUTES = 10**8
 
 _YUAN = re.compile(r"^([0-9]{1,11})(?:\.([0-9]{1,2}))?$")
+# Commas only as thousands separators ("1,200.50"); "12,50" or "1,5" could be a decimal comma, so
+# such an amount is refused rather than read as 1250 or 15 yuan.
+_GROUPED = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?$")
 _PRICE = re.compile(r"^([0-9]{1,6})(?:\.([0-9]{1,2}))?$")
 
 
 def parse_yuan(field: str, text: object) -> int:
-    """ "12.5" 元 -> 1250 fen. At most two decimals; positive."""
-    match = _YUAN.match(str(text).strip().replace(",", "")) if isinstance(text, (str, int)) else None
+    """ "12.5" 元 -> 1250 fen. At most two decimals; positive; commas only between groups of thousands."""
+    typed = str(text).strip() if isinstance(text, (str, int)) else ""
+    if "," in typed and not _GROUPED.match(typed):
+        raise ValidationFailed({field: N_("Write the amount with a point for the decimals, like 1200.50.")})
+    match = _YUAN.match(typed.replace(",", "")) if isinstance(text, (str, int)) else None
     if not match:
         raise ValidationFailed({field: N_("Enter an amount in yuan, like 1200 or 1200.50.")})
     fen = int(match.group(1)) * 100 + int((match.group(2) or "0").ljust(2, "0"))

@@ -25,8 +25,6 @@ from money.ledger import transfer
 ACCOUNTS = (ledger.WALLET, ledger.STOCK)
 KINDS = ("adjustment", "penalty")  # a penalty is always a debit
 DIRECTIONS = ("credit", "debit")
-# Labels, listed so that they get translated.
-LABELS = (N_("adjustment"), N_("penalty"), N_("credit"), N_("debit"))
 
 
 class NotCovered(Conflict):

@@ -15,6 +15,7 @@ from agency.roles import Actor
 from agency.tables import Agent
 from agency.tree import in_subtree
 from agency.users import check_operation_password
+from core import stored_text
 from core.clock import now
 from core.db import fetch_page
 from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -166,7 +167,7 @@ async def buy_bundle(
             txn_id = await ledger.post(
                 "bundle",
                 postings,
-                memo=f"{number}: {count} min",
+                memo=stored_text.message(N_("Order %(number)s: %(minutes)s minutes"), number=number, minutes=count),
                 user_id=actor.user_id,
                 ref_type="bundle_order",
                 ref_id=order_id,

@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import sql
+from core import sql, stored_text
 from core.clock import now
 from core.db import fetch_page
 from core.errors import N_, DomainError
@@ -208,6 +208,73 @@ async def post(
     return txn["id"]
 
 
+@dataclass(frozen=True)
+class JournalItem:
+    """One journal transaction of a batch (post_many): its entries, memo and unique reference."""
+
+    postings: list[Posting]
+    memo: str
+    ref_id: str
+
+
+MAX_ITEMS = 1000  # journal transactions a post_many writes at once (bounded by statement parameters)
+
+
+async def post_many(kind: str, ref_type: str, items: list[JournalItem], *, at: dt.datetime | None = None) -> None:
+    """Record many journal transactions of one kind at once (a batch of call records), with the
+    rules of `post`: each balanced, no customer-facing balance below zero (InsufficientBalance,
+    and the caller's transaction rolls back). A handful of statements whatever the count: the
+    cached balances move by each account's net change in one UPDATE, and the transactions and
+    their entries are inserted in one statement each. References are unique within the batch."""
+    if not items:
+        return
+    if len(items) > MAX_ITEMS or len({item.ref_id for item in items}) != len(items):
+        raise ValueError("post_many takes at most MAX_ITEMS items with unique references")
+    for item in items:
+        check_balanced(item.postings)
+    ids = sorted({p.account_id for item in items for p in item.postings})
+    # The customer-facing accounts, locked in id order as `post` takes them (PostgreSQL), so that two
+    # batches, or a batch and a posting, never wait for each other in a cycle.
+    lock = " ORDER BY id FOR UPDATE" if sql.engine_type() == "postgres" else ""
+    facing = {
+        row["id"]
+        for row in await sql.fetch(
+            f"SELECT id FROM ledger_account WHERE id IN ({sql.marks(ids)}) AND customer_facing{lock}", *ids
+        )
+    }
+    net: dict[int, int] = defaultdict(int)
+    for item in items:
+        for posting in item.postings:
+            if posting.account_id in facing:
+                net[posting.account_id] += posting.amount
+    moving = sorted((account, amount) for account, amount in net.items() if amount)
+    if moving:
+        changes = " UNION ALL ".join("SELECT CAST({} AS BIGINT) AS id, CAST({} AS BIGINT) AS amount" for _ in moving)
+        moved = await sql.fetch(
+            f"UPDATE ledger_account SET balance = ledger_account.balance + v.amount FROM ({changes}) AS v "
+            "WHERE ledger_account.id = v.id AND (v.amount >= 0 OR ledger_account.balance + v.amount >= 0) "
+            "RETURNING ledger_account.id",
+            *(value for change in moving for value in change),
+        )
+        if len(moved) < len(moving):
+            short = sorted({account for account, _amount in moving} - {row["id"] for row in moved})
+            raise InsufficientBalance(short[0])
+    at = at or now()
+    rows = ", ".join("({}, {}, {}, {}, {}, {})" for _ in items)
+    made = await sql.fetch(
+        f"INSERT INTO journal_transaction (kind, memo, user_id, ref_type, ref_id, created_at) VALUES {rows} "
+        "RETURNING id, ref_id",
+        *(value for item in items for value in (kind, item.memo[:200], None, ref_type, item.ref_id, at)),
+    )
+    txn_of = {row["ref_id"]: row["id"] for row in made}
+    entries = [(txn_of[item.ref_id], p.account_id, p.unit, p.amount) for item in items for p in item.postings]
+    values = ", ".join("({}, {}, {}, {})" for _ in entries)
+    await sql.execute(
+        f"INSERT INTO journal_entry (txn, account, unit, amount) VALUES {values}",
+        *(value for entry in entries for value in entry),
+    )
+
+
 async def entries_total(code: str) -> int:
     """The balance of an account kept without a cache: the sum of its entries (0 if none)."""
     rows = await JournalEntry.raw(
@@ -232,6 +299,16 @@ async def balances(agent_id: int) -> dict[str, int]:
     found = {r["kind"]: r["balance"] for r in rows}
     escrow = await entries_total(f"agent:{agent_id}:{ESCROW}")
     return {**{kind: found.get(kind, 0) for kind in CACHED_AGENT_ACCOUNTS}, ESCROW: escrow}
+
+
+async def wallet_and_stock(agent_id: int) -> dict[str, int]:
+    """An agent's wallet (fen) and stock (seconds), from their cached balances in one query: what
+    the header of every page shows its users."""
+    rows = await LedgerAccount.select(LedgerAccount.kind, LedgerAccount.balance).where(
+        (LedgerAccount.agent == agent_id) & LedgerAccount.kind.is_in([WALLET, STOCK])
+    )
+    found = {r["kind"]: r["balance"] for r in rows}
+    return {WALLET: found.get(WALLET, 0), STOCK: found.get(STOCK, 0)}
 
 
 async def receipts_of(agent_id: int) -> int:
@@ -402,7 +479,7 @@ async def return_deposit(agent_id: int) -> int:
         await post(
             "deposit_return",
             transfer(deposit, wallet, FEN, held),
-            memo="deposit returned at termination",
+            memo=stored_text.message(N_("Deposit returned at termination")),
             ref_type="agent",
             ref_id=agent_id,
         )

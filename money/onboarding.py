@@ -13,6 +13,7 @@ from agency.agents import get_managed
 from agency.roles import Actor
 from agency.tables import Agent
 from agency.users import check_operation_password
+from core import stored_text
 from core.db import transaction
 from core.errors import N_, Conflict
 from core.units import FEN
@@ -57,7 +58,7 @@ async def activate_agent(
                 await ledger.post(
                     "onboarding",
                     postings,
-                    memo="deposit and franchise fee",
+                    memo=stored_text.message(N_("Deposit and franchise fee")),
                     user_id=actor.user_id,
                     ref_type="agent",
                     ref_id=agent_id,

@@ -112,6 +112,21 @@ class Remittance(Table):
     decided_by = Integer(null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     txn = ForeignKey(JournalTransaction, null=True, default=None)
+    decision_note = Varchar(length=200, default="")  # the decider's words; a rejection's reason, shown to the sender
+
+
+class PayeeBankDetails(Table):
+    """Where those who remit to a holder send the money: the operator's account, or an agent's for
+    its sub-agents. One row per holder; the remittance page of those who pay it shows it."""
+
+    id = Serial(primary_key=True)
+    holder = Integer(unique=True)  # the agent's id, or OPERATOR_HOLDER (0): unique, and never a null twice
+    bank_name = Varchar(length=100)
+    account_name = Varchar(length=100)
+    account_number = Varchar(length=40)
+    branch = Varchar(length=100, default="")
+    updated_by = Integer(null=True, default=None)
+    updated_at = Timestamptz()
 
 
 class IdempotencyRecord(Table):

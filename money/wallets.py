@@ -14,16 +14,6 @@ from money.ledger import JournalFilter
 
 JOURNAL_ACCOUNTS = (ledger.WALLET, ledger.STOCK, ledger.DEPOSIT, ledger.ESCROW)
 TRANSACTION_KINDS = ("bundle", "remittance", "onboarding", "deposit_return", "adjustment", "penalty")
-# Labels, listed so that they get translated.
-LABELS = (
-    N_("bundle"),
-    N_("remittance"),
-    N_("onboarding"),
-    N_("deposit_return"),
-    N_("pending"),
-    N_("confirmed"),
-    N_("rejected"),
-)
 
 
 async def _visible_agent(actor: Actor, agent_id: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from agency.roles import Actor
 from agency.tree import in_subtree
 from core.clock import now
-from core.errors import N_, Forbidden
+from core.errors import Forbidden
 from support import sla
 from support.business_time import BusinessCalendar, business_time_between
 from support.calendars import current_calendar
@@ -19,7 +19,6 @@ from support.tables import Ticket
 
 DIMENSIONS = ("week", "month", "queue", "priority", "staff", "agent")
 MAX_BREACHES_LISTED = 500  # the worst ones; breach_count says how many there are in all
-LABELS = (N_("week"), N_("month"), N_("queue"), N_("priority"), N_("staff"), N_("agent"))
 
 
 @dataclass

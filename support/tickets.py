@@ -11,6 +11,7 @@ from agency import audit
 from agency.agents import valid_id, within_actor_scope
 from agency.roles import Actor
 from agency.tree import in_subtree
+from core import stored_text
 from core.clock import now
 from core.db import transaction
 from core.errors import N_, Conflict, Forbidden, NotFound
@@ -23,28 +24,6 @@ from support.tables import SlaPolicy, Ticket, TicketAttachment, TicketMessage
 PRIORITIES = ("low", "normal", "high", "urgent")
 CATEGORIES = ("calls", "balance", "recharge", "account", "other")
 STATUSES = ("open", "pending", "resolved", "closed")
-LABELS = (
-    N_("low"),
-    N_("normal"),
-    N_("high"),
-    N_("urgent"),
-    N_("calls"),
-    N_("balance"),
-    N_("account"),
-    N_("other"),
-    N_("open"),
-    N_("pending customer"),
-    N_("resolved"),
-    N_("on_track"),
-    N_("at_risk"),
-    N_("breached"),
-    N_("met"),
-    N_("paused"),
-    N_("subscriber"),
-    N_("staff"),
-    N_("system"),
-    N_("internal note"),
-)
 # Who answers for a ticket: operator support and admins anywhere; the owning agent's staff.
 RESPONDERS = {"operator": ("admin", "support"), "agent": ("owner", "clerk", "support")}
 
@@ -119,7 +98,7 @@ async def open_ticket(
                 author_kind="system",
                 public=True,
                 created_at=at,
-                body="We have received your report and will answer within our service hours.",
+                body=stored_text.message(N_("We have received your report and will answer within our service hours.")),
             ),
         )
         await audit.record(

@@ -44,7 +44,7 @@ async def database(request, tmp_path_factory) -> AsyncIterator[dict]:
     """A migrated database of one kind, bound to every table for the rest of the session."""
     if request.param == "sqlite":
         path = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
-        engine = engine_from_url(None, path)
+        engine = engine_from_url(None, path, sqlite_synchronous="OFF")  # throwaway: no waiting for the disk
         info = {"kind": "sqlite", "path": path, "url": None}
     else:
         cluster: Cluster = request.getfixturevalue("postgres_cluster")
@@ -125,3 +125,37 @@ def locked_keys_answer_at_once(monkeypatch):
     from agency import throttle
 
     monkeypatch.setattr(throttle, "LOCKED_ANSWER_DELAY", 0)
+
+
+_VERIFIED: dict[tuple[str | None, str], bool] = {}
+_HASHED: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def argon2_once_per_password(monkeypatch):
+    """In-process tests hash and verify the same few passwords thousands of times (the demo's
+    twelve logins in most tests, about half a second each time): argon2 works each password, and
+    each (hash, password) pair, out once, and the answer is remembered. A new pair always gets the
+    real function; tests that count checks replace verify_password themselves."""
+    from core import passwords
+
+    real_verify, real_hash = passwords.verify_password, passwords.hash_password
+
+    def verify(stored_hash: str | None, password: str) -> bool:
+        if (stored_hash, password) not in _VERIFIED:
+            _VERIFIED[(stored_hash, password)] = real_verify(stored_hash, password)
+        return _VERIFIED[(stored_hash, password)]
+
+    def hash_once(password: str) -> str:
+        if password not in _HASHED:
+            _HASHED[password] = real_hash(password)
+        return _HASHED[password]
+
+    monkeypatch.setattr(passwords, "verify_password", verify)
+    monkeypatch.setattr(passwords, "hash_password", hash_once)
+    import accounts.services
+    import agency.users
+    import web.demo
+
+    for module in (web.demo, agency.users, accounts.services):  # imported by name there
+        monkeypatch.setattr(module, "hash_password", hash_once)

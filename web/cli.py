@@ -24,7 +24,7 @@ from web.settings import Settings, SettingsError
 
 
 async def _connect(settings: Settings) -> None:
-    engine = engine_from_url(settings.database_url, settings.sqlite_path)
+    engine = engine_from_url(settings.database_url, settings.sqlite_path, settings.sqlite_synchronous)
     bind_engine(engine)
     await prepare_sqlite(engine)
 
@@ -73,9 +73,10 @@ def _print_portal_logins(history: dict) -> None:
 
 async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> tuple[bool, dict | None]:
     """Migrate (unless a separate step does); in demo mode, load the demo with its days of history
-    into an empty database. Whether demo logins exist, and the history when it was just loaded."""
+    into an empty database. Whether demo logins exist, and the history when it was just loaded
+    (else its portal logins, found again)."""
     from web.demo import is_empty
-    from web.demo_history import load_living_demo
+    from web.demo_history import load_living_demo, portal_logins
 
     if migrate:
         await _migrate(settings)
@@ -86,7 +87,7 @@ async def _prepare_for_serving(settings: Settings, *, migrate: bool) -> tuple[bo
     if await is_empty():
         print(f"loading the demo: {settings.demo_days} days of history…", flush=True)
         return True, await load_living_demo(settings.card_key, settings.demo_days)
-    return True, None
+    return True, {"portal": await portal_logins()}  # printed again on every start, not only the first
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -95,7 +95,14 @@ async def load_demo() -> list[tuple[str, str, str]]:
         agent = await create_agent(
             actor,
             parent_id,
-            {"brand_name": brand, "contact_person": contact, "phone": phone, "timezone": "Asia/Shanghai"},
+            # The hotline its subscribers see in the portal: a 400 service number, one per agent.
+            {
+                "brand_name": brand,
+                "contact_person": contact,
+                "phone": phone,
+                "hotline": "400 " + phone[-9:],
+                "timezone": "Asia/Shanghai",
+            },
         )
         for username, role in users:
             await add_user(username, role, agent["id"], brand)

@@ -32,6 +32,7 @@ from accounts.tables import Subscriber
 from agency.roles import Actor
 from agency.tables import Agent, User
 from cards import services as cards
+from core import sql
 from core.clock import now, operator_zone, set_back
 from core.errors import DomainError
 from money import bundles, ledger, prices, remittances
@@ -577,6 +578,22 @@ async def build_history(operator: Actor, actors: dict[str, Actor], *, card_key: 
     {"days", "portal": [{"account_number", "password", "agent"}], "summary": {what: count}}."""
     history = _History(operator, actors, card_key, days)
     return await history.build()
+
+
+async def portal_logins() -> list[dict[str, str]]:
+    """The demo's portal accounts found again on a later start, for `serve` to print them each
+    time: the first account of each agent whose password is still the demo's (a few argon2 checks)."""
+    from core.passwords import verify_password
+
+    firsts = await sql.fetch("SELECT MIN(id) AS id FROM subscriber GROUP BY agent")
+    rows = await Subscriber.select(
+        Subscriber.account_number, Subscriber.password_hash, Subscriber.agent.brand_name.as_alias("agent")
+    ).where(Subscriber.id.is_in([row["id"] for row in firsts] or [0]) & (Subscriber.status != "closed"))
+    return [
+        {"account_number": row["account_number"], "password": PORTAL_PASSWORD, "agent": row["agent"]}
+        for row in sorted(rows, key=lambda row: row["account_number"])
+        if row["password_hash"] and verify_password(row["password_hash"], PORTAL_PASSWORD)
+    ]
 
 
 async def load_living_demo(card_key: bytes, days: int = 90) -> dict:

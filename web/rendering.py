@@ -10,8 +10,9 @@ from litestar import Request
 from litestar.response import Template
 
 from agency.roles import ROLE_LABELS
-from web import i18n
-from web.formatting import airtime, datetime_local, money
+from money.ledger import STOCK, WALLET, wallet_and_stock
+from web import flash, i18n, labels
+from web.formatting import airtime, datetime_local, minutes, money, number, yuan
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
@@ -26,7 +27,19 @@ def build_environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(languages=i18n.LANGUAGES, role_labels=ROLE_LABELS, current_language=i18n.current_language)
-    env.filters.update(dt=datetime_local, money=money, airtime=airtime)
+    env.filters.update(
+        dt=datetime_local, money=money, yuan=yuan, airtime=airtime, minutes=minutes, number=number
+    )
+    # Codes and stored text in the reader's words (web/labels.py): {{ t.status|label("ticket_status") }}.
+    env.filters.update(label=labels.label, stored=labels.stored)
+    env.globals.update(
+        expiry=labels.expiry,
+        audit_changes=labels.changes,
+        audit_who=labels.who,
+        report_group=labels.report_group,
+        audit_actions=labels.audit_actions,
+        label_tables=labels.LABELS,
+    )
     return env
 
 
@@ -39,9 +52,15 @@ def render(
 ) -> Template:
     """The full page, or only `partial` when htmx asks for a fragment."""
     name = partial if partial and is_htmx(request) else template
+    # What the last action did (web/flash.py): an htmx fragment carries it out of band.
+    shown, flash_cookies = flash.take(request)
+    if shown is not None and name == partial:
+        context, name = {**context, "flash_fragment": partial}, "_flash.html"
     return Template(
         template_name=name,
+        cookies=flash_cookies,
         context={
+            "flash": shown,
             "actor": request.scope.get("user"),
             "portal_user": request.scope.get("subscriber"),
             "csrf_token": request.scope.get("csrf_token", ""),
@@ -51,3 +70,22 @@ def render(
         },
         status_code=status_code,
     )
+
+
+def shows_balances(actor: Any) -> bool:
+    """Whether the header shows the actor's wallet and stock: agent users who may see money."""
+    return actor is not None and actor.agent_id is not None and actor.can("view_money")
+
+
+async def add_header_balances(response: Any) -> Any:
+    """An after_request hook (web/app.py): the wallet and stock of the header (base.html), put in
+    the context of a full page only (a fragment's template name starts with "_"), for agent users
+    only, in one query. `render` is synchronous, so the query is made here, once the handler has
+    chosen its page (and after any change it made to the balances)."""
+    if isinstance(response, Template) and isinstance(response.context, dict):
+        actor = response.context.get("actor")
+        fragment = Path(str(response.template_name)).name.startswith("_")
+        if shows_balances(actor) and not fragment:
+            found = await wallet_and_stock(actor.agent_id)
+            response.context["header_balances"] = {"wallet": found[WALLET], "stock": found[STOCK]}
+    return response

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from agency.sessions import SessionPolicy
+from core.sqlite_engine import SYNCHRONOUS
 
 MIN_METRICS_TOKEN = 24  # characters of VOIPAGENCY_METRICS_TOKEN
 
@@ -51,6 +52,7 @@ class Settings:
     max_agent_depth: int = 5
     demo_days: int = 90  # days of history the demo loads (0: the agents and users alone)
     metrics_token: str = ""  # the bearer token of /metrics; empty: /metrics answers 404
+    sqlite_synchronous: str = "FULL"  # core.sqlite_engine.SYNCHRONOUS
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -94,6 +96,9 @@ class Settings:
             raise SettingsError(
                 f"VOIPAGENCY_METRICS_TOKEN needs at least {MIN_METRICS_TOKEN} printable ASCII characters, no spaces"
             )
+        sqlite_synchronous = env.get("VOIPAGENCY_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
+        if sqlite_synchronous not in SYNCHRONOUS:
+            raise SettingsError(f"VOIPAGENCY_SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS)}")
         return cls(
             database_url=database_url,
             sqlite_path=sqlite_path,
@@ -108,6 +113,7 @@ class Settings:
             max_agent_depth=_int(env, "VOIPAGENCY_MAX_AGENT_DEPTH", 5, 1),
             demo_days=_int(env, "VOIPAGENCY_DEMO_DAYS", 90, 0),
             metrics_token=metrics_token,
+            sqlite_synchronous=sqlite_synchronous,
         )
 
 

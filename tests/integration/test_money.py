@@ -205,7 +205,7 @@ async def test_remittance_confirmed_by_the_seller_only(db):
     rejected = await remittances.record_remittance(parent, {"amount": "5", "bank_reference": "x",
                                                             "remitted_on": dt.date.today().isoformat()})
     await remittances.decide_remittance(a["finance"], rejected["id"], confirm=False, operation_password=OP,
-                                        idempotency_key=key())
+                                        idempotency_key=key(), note="not on the bank statement")
     assert (await ledger.balances(parent.agent_id))["wallet"] == 0
     rows, _total = await remittances.list_remittances(a["pearl"])  # the sibling sees only its own
     assert rows and all(r["agent_path"].startswith(a["pearl"].agent_path) for r in rows)

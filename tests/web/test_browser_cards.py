@@ -43,10 +43,10 @@ def secrets_export(page, batch_url: str, file_format: str, path):
     """The batch's one export with the secrets, from its page's form; the file saved at `path`."""
     page.goto(batch_url)
     page.select_option("#secrets-form select[name=format]", file_format)
-    page.fill("#secrets-form input[name=operation_password]", DEMO_OPERATION_PASSWORD)
-    page.check("#secrets-form input[name=confirm]")
+    page.click("#secrets-form button[type=submit]")  # first what the file holds, and a confirmation
+    page.fill("#confirm-form input[name=operation_password]", DEMO_OPERATION_PASSWORD)
     with page.expect_download() as download:
-        page.click("#secrets-form button[type=submit]")
+        page.click("#confirm-form button[type=submit]")
     download.value.save_as(path)
     return path
 
@@ -90,8 +90,11 @@ def test_batch_pdf_activation_and_subscriber_recharge(server, browser, tmp_path)
         # Later exports carry no secrets.
         assert all(len(row) == 4 for row in csv_export(agent, batch_url))
         # Activate the whole range from the batch page.
+        agent.goto(batch_url)  # the download left the browser on the export's confirmation page
         agent.click("#activate-form button[type=submit]")
-        expect(agent.locator("main")).to_contain_text("10")
+        expect(agent.locator("#confirm-summary")).to_contain_text("10")  # first the summary
+        agent.click("#confirm-form button[type=submit]")
+        expect(agent.locator("#flash")).to_contain_text("10")
         agent.goto(batch_url)
         expect(agent.locator("#state-counts")).to_contain_text("10")
 

@@ -79,7 +79,7 @@ def test_remittance_confirmation_purchase_and_prices(server, browser):
         shot(agent, "quote")
         agent.click("#quote button[type=submit]")
         agent.wait_for_url(re.compile(r"/bundles/\d+$"))
-        expect(agent.locator("#receipt-minutes")).to_have_text("1000")
+        expect(agent.locator("#receipt-minutes")).to_have_text("1,000")
         shot(agent, "receipt")
         agent.goto(base + "/")
         assert yuan(agent.locator("#dashboard-wallet").inner_text()) == wallet_before + 200_000 - price

@@ -48,6 +48,7 @@ def test_phone_ticket_to_met_and_reported(server, browser):
     staff_context = new_desk_context(browser)
     try:
         phone = portal_first_login(phone_context, base, serial, password, "phone-pass-2")
+        phone.click("[data-menu-toggle]")  # on a phone the links are folded behind the Menu button
         phone.click("a[href='/portal/tickets']")
         phone.select_option("select[name=category]", "calls")
         phone.fill("input[name=subject]", subject)

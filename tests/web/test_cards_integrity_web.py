@@ -209,7 +209,8 @@ ROUTES = {("POST", op.route) for op in OPERATIONS if op.route.startswith("/api/"
 async def send(client: httpx.AsyncClient, url: str, body: dict) -> httpx.Response:
     if url.startswith("/api/"):
         return await client.post(url, json=body, headers={"X-CSRF-Token": client.cookies[CSRF_COOKIE]})
-    return await client.post(url, data={**body, "csrf_token": client.cookies[CSRF_COOKIE]})
+    # confirm=1: the pages' confirmation step of activating, voiding and closing (test_confirmations.py)
+    return await client.post(url, data={**body, "confirm": "1", "csrf_token": client.cookies[CSRF_COOKIE]})
 
 
 def result_of(response: httpx.Response):
@@ -307,7 +308,9 @@ async def test_the_export_with_secrets_is_a_post_with_the_operation_password_onc
         return bool(re.search(r"\b\d{16}\b", text))
 
     page = (await client.get(batch_url)).text
-    assert f'action="{batch_url}/export"' in page and 'name="operation_password"' in page
+    assert f'action="{batch_url}/export"' in page
+    asked = (await post_form(client, f"{batch_url}/export", {"format": "csv"})).text
+    assert 'name="operation_password"' in asked and 'name="confirm" value="1"' in asked and not secrets_in(asked)
     # GET exports carry serials only, and leave the secrets sealed.
     for file_format in ("csv", "xlsx", "pdf"):
         got = await client.get(f"{batch_url}/export?format={file_format}")

@@ -43,7 +43,7 @@ async def test_batch_export_activate_recharge_close(client):
         assert not any(pin in body for pin in pins.values())
     serials = sorted(pins)
     activated = await post_form(client, "/cards/activate", {"serial_from": serials[0], "serial_to": serials[-1],
-                                                            "idempotency_key": key()})
+                                                            "idempotency_key": key(), "confirm": "1"})
     assert activated.status_code == 200
     # An e-card opens an account; recharge it on the subscriber's behalf with one of the cards.
     ecard = await post_form(client, "/cards/batches", {"kind": "e-card", "count": "1", "face_minutes": "10",
@@ -62,7 +62,7 @@ async def test_batch_export_activate_recharge_close(client):
     assert wrong.status_code == 400
     assert (await post_form(client, url + "/suspend", {"reason": "lost phone"})).status_code == 303
     closed = await post_form(client, url + "/close", {"reason": "moved", "operation_password": OP,
-                                                      "idempotency_key": key()})
+                                                      "idempotency_key": key(), "confirm": "1"})
     assert closed.status_code == 303
     assert (await Subscriber.select(Subscriber.status).where(Subscriber.id == subscriber["id"]).first())[
         "status"] == "closed"

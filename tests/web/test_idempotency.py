@@ -64,7 +64,7 @@ async def _pending(a) -> int:
     from money import remittances
 
     recorded = await remittances.record_remittance(
-        a["huaxin"], {"amount": "10", "bank_reference": "R-2", "remitted_on": dt.date.today().isoformat()}
+        a["huaxin"], {"amount": "10", "bank_reference": f"R-{key()[:8]}", "remitted_on": dt.date.today().isoformat()}
     )
     return recorded["id"]
 
@@ -74,7 +74,7 @@ def _decision(verb: str, other: str, effects_sql: str) -> Callable[..., Awaitabl
 
     async def prepare(a) -> Case:
         rid = await _pending(a)
-        body = {"operation_password": OP}
+        body = {"operation_password": OP, "note": "checked"}  # a rejection needs its reason
         url = f"/api/v1/remittances/{rid}/"
         return Case("finance", url + verb, body, (url + other, body), lambda: _count(effects_sql))
 

@@ -44,14 +44,14 @@ async def test_remittance_confirm_buy_and_see_it_everywhere(client):
     response = await post_form(client, "/bundles", order)
     assert response.status_code == 303
     receipt = await client.get(response.headers["location"])
-    assert "BO" in receipt.text and "1000" in receipt.text
+    assert "BO" in receipt.text and "1,000" in receipt.text
     again = await post_form(client, "/bundles", order)  # a double click: same key, same order
     assert again.headers["location"] == response.headers["location"]
     assert await ledger.balances(owner.agent_id) == {"wallet": 91_500, "stock": 60_000, "deposit": 0, "escrow": 0}
     wallet_page = (await client.get(f"/agents/{owner.agent_id}/money")).text
-    assert "915.00" in wallet_page and "1000" in wallet_page
+    assert "915.00" in wallet_page and "1,000" in wallet_page
     stock_page = (await client.get(f"/agents/{owner.agent_id}/money?account=stock")).text
-    assert "1000" in stock_page
+    assert "1,000" in stock_page  # minutes grouped like money
     dashboard = (await client.get("/")).text
     assert "915.00" in dashboard
     await assert_ledger_ok()

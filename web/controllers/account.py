@@ -9,6 +9,7 @@ from litestar.response import Response
 
 from agency import sessions, twofactor, users
 from core.errors import N_
+from web import flash
 from web.auth import AUTHENTICATED, TWO_FACTOR_SETUP_PATH, access
 from web.controllers.forms import form_action, redirect
 from web.i18n import gettext as _
@@ -84,6 +85,7 @@ async def create_token(request: Request) -> Response:
 @post("/account/tokens/{token_id:int}/revoke", opt=access(AUTHENTICATED))
 async def revoke_token(request: Request, token_id: FromPath[int]) -> Response:
     await sessions.revoke_api_token(request.user, token_id)
+    flash.say(request, "token_revoked")
     return redirect(request, "/account")
 
 

@@ -15,9 +15,11 @@ from accounts import bulk
 from agency import agents, users
 from core.errors import N_, ValidationFailed
 from money import onboarding
+from web import flash
 from web.auth import access
 from web.controllers.forms import form_action, form_data, parse_day, redirect, refusal, to_int
 from web.controllers.paging import PER_PAGE, page_count
+from web.formatting import datetime_local
 from web.rendering import render
 from web.settings import Settings
 
@@ -57,6 +59,7 @@ async def create_agent(request: Request, settings: NamedDependency[Settings]) ->
         agent = await onboarding.create_agent(request.user, parent_id, data, max_depth=settings.max_agent_depth)
     except ValidationFailed as exc:
         return refusal(request, "agents/form.html", exc, agent=None, parent=parent, values=data)
+    flash.say(request, "agent_created", name=agent["brand_name"])
     return redirect(request, f"/agents/{agent['id']}")
 
 
@@ -111,7 +114,7 @@ async def update_agent(request: Request, agent_id: FromPath[int]) -> Response:
     return await form_action(
         request,
         lambda data: agents.update_agent(request.user, agent_id, data),
-        done=lambda _: redirect(request, f"/agents/{agent_id}"),
+        done=lambda _: _said(request, f"/agents/{agent_id}", "agent_saved"),
         page="agents/form.html",
         context=lambda data: _form_values(request, agent, data),
     )
@@ -124,13 +127,13 @@ async def _form_values(request: Request, agent: dict, data: dict) -> dict:
 @post("/agents/{agent_id:int}/suspend", opt=access("change_agent_status"))
 async def suspend_agent(request: Request, agent_id: FromPath[int]) -> Response:
     await agents.suspend_agent(request.user, agent_id)
-    return redirect(request, f"/agents/{agent_id}")
+    return _said(request, f"/agents/{agent_id}", "agent_suspended")
 
 
 @post("/agents/{agent_id:int}/resume", opt=access("change_agent_status"))
 async def resume_agent(request: Request, agent_id: FromPath[int]) -> Response:
     await agents.resume_agent(request.user, agent_id)
-    return redirect(request, f"/agents/{agent_id}")
+    return _said(request, f"/agents/{agent_id}", "agent_resumed")
 
 
 async def _notice(request: Request, agent_id: int, data: dict) -> dict:
@@ -143,6 +146,11 @@ async def _notice(request: Request, agent_id: int, data: dict) -> dict:
     )
 
 
+async def _kept_notice(request: Request, agent_id: int, settings: Settings, data: dict) -> dict:
+    """The agent's page after a refused notice, keeping the day typed."""
+    return {**await _detail_context(request, agent_id, settings), "values": {"effective": data.get("effective", "")}}
+
+
 @post("/agents/{agent_id:int}/notice", opt=access("change_agent_status"))
 async def give_notice(request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]) -> Response:
     """Notice from the parent or the operator, or the agent's own, with its owner's operation password."""
@@ -150,9 +158,9 @@ async def give_notice(request: Request, agent_id: FromPath[int], settings: Named
     return await form_action(
         request,
         lambda data: _notice(request, agent_id, data),
-        done=lambda _: redirect(request, f"/agents/{agent_id}"),
+        done=lambda result: _said(request, f"/agents/{agent_id}", "agent_notice_given", day=_day(result)),
         page="agents/detail.html",
-        context=lambda _: _detail_context(request, agent_id, settings),
+        context=lambda data: _kept_notice(request, agent_id, settings, data),
     )
 
 
@@ -172,7 +180,8 @@ async def _bulk_step(request: Request, agent_id: int, step: str, settings: Setti
     def done(result: dict) -> Response:
         if result.get("confirm"):
             return render(request, "agents/bulk_confirm.html", agent=agent, step=step, **result)
-        return redirect(request, f"/agents/{agent_id}")
+        said = "subscribers_suspended" if step == "suspend" else "subscribers_resumed"
+        return _said(request, f"/agents/{agent_id}", said, count=result["count"])
 
     return await form_action(
         request,
@@ -213,7 +222,20 @@ async def create_agent_user(request: Request, agent_id: FromPath[int]) -> Respon
     except ValidationFailed as exc:
         rows = await users.list_users(request.user, agent_id=agent_id)
         return refusal(request, "users/list.html", exc, agent=agent, users=rows, values=data)
+    flash.say(request, "user_created", username=data.get("username", "").strip())
     return redirect(request, f"/agents/{agent_id}/users")
+
+
+def _said(request: Request, url: str, message: str, **params: object) -> Response:
+    """Back to `url`, saying what was done (web/flash.py)."""
+    flash.say(request, message, **params)
+    return redirect(request, url)
+
+
+def _day(agent: dict) -> str:
+    """The day an agent's notice takes effect, as the page shows days."""
+    effective = agent.get("terminates_at")
+    return datetime_local(effective)[:10] if isinstance(effective, dt.datetime) else "—"
 
 
 ROUTES = [

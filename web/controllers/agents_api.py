@@ -28,6 +28,7 @@ class AgentIn:
     address: str = ""
     timezone: str = "Asia/Shanghai"
     calling_hours: str = ""  # "08:00-19:30" in the agent's time zone; empty: any time
+    hotline: str = ""  # the number its subscribers call for help, shown in their portal
     parent_id: int | None = None
 
 
@@ -43,6 +44,7 @@ class AgentPatch:
     address: str | None = None
     timezone: str | None = None
     calling_hours: str | None = None
+    hotline: str | None = None
 
 
 @dataclass
@@ -77,6 +79,7 @@ class AgentOut(msgspec.Struct):
     address: str
     timezone: str
     calling_hours: str
+    hotline: str
     status: str
     notice_at: dt.datetime | None
     terminates_at: dt.datetime | None

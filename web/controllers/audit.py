@@ -8,7 +8,7 @@ from litestar.response import Response
 
 from agency import audit
 from web.auth import access
-from web.controllers.forms import period
+from web.controllers.forms import period, unreadable_days
 from web.controllers.paging import PER_PAGE, page_count
 from web.rendering import render
 
@@ -27,6 +27,7 @@ async def audit_log(
     until: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
+    unreadable_days(request, since, until)
     rows, total = await audit.list_entries(
         request.user, audit_filter(action, user, since, until), page=page, per_page=PER_PAGE
     )

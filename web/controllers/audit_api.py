@@ -13,6 +13,7 @@ from agency import audit
 from web.auth import access
 from web.controllers.answers import Page, page_of
 from web.controllers.audit import audit_filter
+from web.controllers.forms import refuse_unreadable_days
 
 
 class AuditEntryOut(msgspec.Struct):
@@ -47,6 +48,7 @@ class AuditApiController(Controller):
         until: FromQuery[str] = "",
         page: FromQuery[int] = 1,
     ) -> Page[AuditEntryOut]:
+        refuse_unreadable_days(since=since, until=until)
         rows, total = await audit.list_entries(request.user, audit_filter(action, user, since, until), page=page)
         return page_of(AuditEntryOut, rows, total, page)
 

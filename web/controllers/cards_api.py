@@ -13,9 +13,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from cards import exports, jobs, services
+from web import labels
 from web.auth import access
 from web.controllers.answers import Page, answer, page_of
-from web.controllers.cards import export_format, export_response
+from web.controllers.cards import export_format, export_response, portal_address
 from web.settings import Settings
 
 
@@ -190,11 +191,12 @@ class CardsApiController(Controller):
             file_format=file_format,
             operation_password=data.operation_password,
         )
-        return export_response(export, file_format)
+        return export_response(export, file_format, portal_url=portal_address(request))
 
     @get("/card-jobs/{job_id:int}", opt=access("view_cards"))
     async def get_job(self, request: Request, job_id: FromPath[int]) -> JobOut:
-        return answer(JobOut, await jobs.get_job(request.user, job_id))
+        job = await jobs.get_job(request.user, job_id)
+        return answer(JobOut, {**job, "error": labels.stored(job["error"], "en")})  # in English, as it always was
 
     @get("/card-batches/{batch_id:int}", opt=access("view_cards"))
     async def get_batch(self, request: Request, batch_id: FromPath[int]) -> BatchDetailOut:

@@ -7,12 +7,13 @@ from litestar import Request, get
 from litestar.response import Response
 
 from agency import agents, users
-from money import prices, remittances, wallets
+from money import payees, prices, remittances, wallets
 from stats import figures
-from support import queues
+from support import calendars, queues
 from web.auth import AUTHENTICATED, access
 from web.charts import Line, line_chart
 from web.controllers.stats import CHARTED, FIGURE_LABELS
+from web.formatting import minutes, number
 from web.i18n import gettext as _
 from web.rendering import render
 
@@ -25,21 +26,29 @@ async def _to_do(actor, agent: dict | None, money: dict | None) -> list[tuple[st
     if actor.can("confirm_remittance"):
         _rows, waiting = await remittances.list_remittances(actor, status="pending", to_me=True, per_page=1)
         if waiting:
-            text = _("%(n)s remittances wait for your decision") % {"n": waiting}
+            text = _("%(n)s remittances wait for your decision") % {"n": number(waiting)}
             items.append(("todo-remittances", text, "/remittances"))
     if agent and (below := await prices.below_cost_from(agent)):
         text = _(
             "Your price list for sub-agents is below your own cost from %(n)s minutes, "
             "so they cannot buy those bundles."
         )
-        items.append(("below-cost", text % {"n": below}, "/prices"))
+        items.append(("below-cost", text % {"n": number(below)}, "/prices"))
     if money is not None and money["stock"] < LOW_STOCK_MINUTES * 60 and actor.can("buy_bundle"):
-        text = _("Your stock is low: %(n)s minutes left") % {"n": money["stock"] // 60}
+        text = _("Your stock is low: %(n)s minutes left") % {"n": minutes(money["stock"])}
         items.append(("todo-stock", text, "/bundles"))
     if urgent := await queues.urgent_count(actor):
-        items.append(("todo-tickets", _("%(n)s tickets are at risk or overdue") % {"n": urgent}, "/support"))
+        items.append(("todo-tickets", _("%(n)s tickets are at risk or overdue") % {"n": number(urgent)}, "/support"))
     if not await users.has_operation_password(actor):
-        items.append(("todo-operation-password", _("Set your operation password"), "/account"))
+        items.append(("todo-operation-password", _("Set your operation password"), "/account#operation-password"))
+    if actor.can("manage_calendar"):  # only those who can confirm them hear of unconfirmed holidays
+        for year in calendars.unconfirmed_years(await calendars.confirmed_years()):
+            text = _("The holidays of %(year)s are not confirmed: check the calendar") % {"year": year}
+            items.append((f"todo-holidays-{year}", text, "/support/calendar"))
+    has_payers = agent is None or (await agents.list_agents(actor, under=agent["id"], per_page=1))[1] > 0
+    if actor.can("confirm_remittance") and has_payers and await payees.own_bank_details(actor) is None:
+        text = _("Enter your bank details, so that those who remit to you know where to send the money")
+        items.append(("todo-bank-details", text, "/bank-details"))
     return items
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from litestar import Request
 from litestar.response import Redirect, Response
 
-from core.errors import DomainError, ValidationFailed
+from core.errors import N_, DomainError, ValidationFailed
+from web import flash
 from web.auth import CSRF_FIELD
 from web.errors import FORM_REFUSALS, error_text, field_errors, status_of
 from web.rendering import is_htmx, render
@@ -32,10 +33,48 @@ async def uploaded_file(request: Request, field: str) -> tuple[str, bytes] | Non
 
 
 def redirect(request: Request, url: str) -> Response:
-    """After a successful POST: a normal redirect, or HX-Redirect for htmx."""
+    """After a successful POST: a normal redirect, or HX-Redirect for htmx; what the action said
+    (web/flash.py) goes along in a cookie, for the next page to show."""
+    message = flash.said(request)
+    cookies = [flash.cookie_for(request, message)] if message else []
     if is_htmx(request):
-        return Response(content="", headers={"HX-Redirect": url}, status_code=200)
-    return Redirect(url, status_code=303)
+        return Response(content="", headers={"HX-Redirect": url}, status_code=200, cookies=cookies)
+    return Redirect(url, status_code=303, cookies=cookies)
+
+
+def confirmed(data: dict[str, Any]) -> bool:
+    """Whether the user confirmed on the confirmation page (confirm_page) an action that cannot be undone."""
+    return data.get("confirm") == "1"
+
+
+def confirm_page(
+    request: Request,
+    *,
+    title: str,
+    summary: list[tuple[str, object]],
+    data: dict[str, Any],
+    button: str,
+    back: str,
+    password: bool = False,
+    items: list[str] | None = None,
+) -> Response:
+    """The first step of an action that cannot be undone: what it will do (`summary`, label and
+    value pairs, and `items`, e.g. the accounts it touches), and a form posting the same fields
+    again, with confirm=1 and, where SPEC R-3 asks for it, the operation password (never sent back
+    in the page). Nothing was changed."""
+    fields = {k: v for k, v in data.items() if k not in ("confirm", "operation_password")}
+    return render(
+        request,
+        "_confirm.html",
+        title=title,
+        summary=summary,
+        items=items or [],
+        fields=fields,
+        action=request.url.path,
+        button=button,
+        back=back,
+        password=password,
+    )
 
 
 def refusal(
@@ -76,6 +115,21 @@ def parse_day(value: str) -> dt.datetime | None:
         return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(0), tzinfo=dt.timezone.utc) if value else None
     except ValueError:
         return None
+
+
+def unreadable_days(request: Request, *days: str) -> None:
+    """A filter's day that is not a date is not guessed at: the list is shown without it, and the
+    page says so (web/flash.py)."""
+    if any(day and parse_day(day) is None for day in days):
+        flash.say(request, "date_not_understood")
+
+
+def refuse_unreadable_days(**days: str) -> None:
+    """The API's form of unreadable_days: a filter's day that is not a date is refused (400, naming
+    the field), never guessed at or dropped."""
+    errors = {name: N_("Enter a date as YYYY-MM-DD.") for name, day in days.items() if day and parse_day(day) is None}
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def period(since: str, until: str) -> tuple[dt.datetime | None, dt.datetime | None]:

@@ -10,16 +10,26 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
-from agency import agents
+from agency import agents, users
 from agency.roles import Actor
 from core.errors import ValidationFailed
 from core.units import format_price
-from money import adjustments, bundles, onboarding, prices, remittances, wallets
+from money import adjustments, bundles, onboarding, payees, prices, remittances, wallets
 from money.ledger import JournalFilter
+from web import flash, labels
 from web.auth import access
-from web.controllers.forms import form_action, form_data, period, query_id, redirect, refusal, uploaded_file
+from web.controllers.forms import (
+    form_action,
+    form_data,
+    period,
+    query_id,
+    redirect,
+    refusal,
+    unreadable_days,
+    uploaded_file,
+)
 from web.controllers.paging import PER_PAGE, page_count
-from web.errors import FORM_REFUSALS, field_errors
+from web.errors import FORM_REFUSALS, error_text, field_errors, status_of
 from web.exports import table_response
 from web.formatting import datetime_local, money
 from web.i18n import gettext as _
@@ -85,6 +95,7 @@ async def wallet_page(
     counterparty: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response:
+    unreadable_days(request, since, until)
     context = await _wallet_context(
         request,
         agent_id,
@@ -110,7 +121,11 @@ async def post_adjustment(request: Request, agent_id: FromPath[int]) -> Response
             operation_password=d.get("operation_password"),
             idempotency_key=d.get("idempotency_key"),
         ),
-        done=lambda r: redirect(request, f"/agents/{agent_id}/money?account={r['account']}&kind={r['kind']}"),
+        done=lambda r: _said(
+            request,
+            f"/agents/{agent_id}/money?account={r['account']}&kind={r['kind']}",
+            "adjustment_posted",
+        ),
         page="money/wallet.html",
         context=lambda data: _wallet_context(request, agent_id, values=data),
     )
@@ -134,8 +149,8 @@ async def export_journal(
     data = [
         [
             datetime_local(r["at"]),
-            _(r["kind"]),
-            r["memo"],
+            labels.label(r["kind"], "journal_kind"),
+            labels.stored(r["memo"]),
             money(r["amount"]) if r["unit"] == "fen" else r["amount"] // 60,
             _("yuan") if r["unit"] == "fen" else _("minutes"),
             r["txn_id"],
@@ -167,17 +182,23 @@ async def _bundles_context(actor: Actor, since: str = "", until: str = "", agent
 async def bundles_page(
     request: Request, since: FromQuery[str] = "", until: FromQuery[str] = "", agent: FromQuery[str] = ""
 ) -> Response:
+    unreadable_days(request, since, until)
     context = await _bundles_context(request.user, since, until, agent)
     return render(request, "money/bundles.html", partial="money/_orders.html", **context)
 
 
 @get("/bundles/quote", opt=access("buy_bundle"))
 async def bundle_quote(request: Request, minutes: FromQuery[str] = "") -> Response:
-    """The htmx partial under the minutes field: tier, unit price, total, and the confirm form."""
+    """The htmx partial under the minutes field: tier, unit price, total, and the confirm form;
+    or, where the purchase cannot go through, what is missing and where to get it: the money
+    (a remittance, to the payee's bank account) or the operation password (My account)."""
+    actor = request.user
     try:
-        offer = await bundles.quote(request.user, minutes)
+        offer = await bundles.quote(actor, minutes)
     except ValidationFailed as exc:
         return render(request, "money/_quote.html", quote=None, error=next(iter(field_errors(exc).values())))
+    wallet = (await wallets.money_summary(actor, actor.agent_id))["wallet"]
+    short_fen = max(0, offer.total_fen - wallet)
     return render(
         request,
         "money/_quote.html",
@@ -185,6 +206,10 @@ async def bundle_quote(request: Request, minutes: FromQuery[str] = "") -> Respon
         error=None,
         idempotency_key=uuid.uuid4().hex,
         unit_price=format_price(offer.unit_price),
+        wallet_fen=wallet,
+        short_fen=short_fen,
+        payee=await payees.payee_of(actor) if short_fen else None,
+        operation_password_missing=not await users.has_operation_password(actor),
     )
 
 
@@ -203,6 +228,7 @@ async def buy_bundle(request: Request) -> Response:
     except FORM_REFUSALS as exc:
         context = await _bundles_context(request.user)
         return refusal(request, "money/bundles.html", exc, **{**context, "values": data})
+    flash.say(request, "bundle_bought", minutes_seconds=order["minutes"] * 60, total_fen=order["total_fen"])
     return redirect(request, f"/bundles/{order['id']}")
 
 
@@ -212,14 +238,38 @@ async def bundle_receipt(request: Request, order_id: FromPath[int]) -> Response:
     return render(request, "money/receipt.html", order=order, unit_price=format_price(order["unit_price"]))
 
 
-async def _remittance_context(actor: Actor, status: str = "") -> dict:
-    rows, total = await remittances.list_remittances(actor, status=status, per_page=PER_PAGE)
-    to_decide, _n = await remittances.list_remittances(actor, status="pending", to_me=True, per_page=PER_PAGE)
+def remittance_lists(actor: Actor) -> tuple[str, ...]:
+    """The lists of the remittance page, the default first: those sent to the actor's side (which
+    it decides), those its own agent sent (none for the operator), and all it may see."""
+    return ("to_me", "all") if actor.is_operator else ("mine", "to_me", "all")
+
+
+async def _remittance_context(actor: Actor, status: str = "", which: str = "", *, open_record: bool = False) -> dict:
+    lists = remittance_lists(actor)
+    which = which if which in lists else lists[0]
+    status = status if status in ("pending", "confirmed", "rejected") else ""
+    rows, total = await remittances.list_remittances(
+        actor, status=status, to_me=which == "to_me", mine=which == "mine", per_page=PER_PAGE
+    )
+    to_decide = []
+    if actor.can("confirm_remittance"):
+        to_decide, _n = await remittances.list_remittances(actor, status="pending", to_me=True, per_page=PER_PAGE)
+    # A bank reference seen twice by the same payee is pointed out to the one who decides.
+    shared = await remittances.shared_references(actor, to_decide + (rows if which == "to_me" else []))
+    may_record = actor.can("record_remittance")
     return {
         "rows": rows,
         "total": total,
         "to_decide": to_decide,
+        "shared_references": shared,
         "status": status,
+        "lists": lists,
+        "list": which,
+        "payee": await payees.payee_of(actor) if may_record else None,
+        "open_record": open_record,
+        "duplicate_reference": False,
+        "own_bank_details": await payees.own_bank_details(actor) if actor.can("confirm_remittance") else None,
+        "operation_password_missing": bool(to_decide) and not await users.has_operation_password(actor),
         "errors": {},
         "values": {},
         "today": dt.date.today().isoformat(),
@@ -229,35 +279,81 @@ async def _remittance_context(actor: Actor, status: str = "") -> dict:
 
 
 @get("/remittances", opt=access("view_money"))
-async def remittances_page(request: Request, status: FromQuery[str] = "") -> Response:
-    return render(request, "money/remittances.html", **await _remittance_context(request.user, status[:16]))
+async def remittances_page(
+    request: Request, status: FromQuery[str] = "", show: FromQuery[str] = "", record: FromQuery[str] = ""
+) -> Response:
+    """`show`: to_me, mine or all (remittance_lists); `record=1` opens the form to record one."""
+    context = await _remittance_context(request.user, status[:16], show[:8], open_record=record == "1")
+    return render(request, "money/remittances.html", **context)
 
 
 @post("/remittances", opt=access("record_remittance"))
 async def record_remittance(request: Request) -> Response:
     data, slip = await form_data(request), await uploaded_file(request, "slip")
     try:
-        await remittances.record_remittance(request.user, data, slip, idempotency_key=data.get("idempotency_key"))
+        recorded = await remittances.record_remittance(
+            request.user, data, slip, idempotency_key=data.get("idempotency_key")
+        )
     except FORM_REFUSALS as exc:
-        context = await _remittance_context(request.user)
-        return refusal(request, "money/remittances.html", exc, **{**context, "values": data})
+        context = await _remittance_context(request.user, open_record=True)
+        duplicate = isinstance(exc, remittances.DuplicateBankReference)  # the form then asks to confirm
+        return refusal(
+            request, "money/remittances.html", exc, **{**context, "values": data, "duplicate_reference": duplicate}
+        )
+    flash.say(request, "remittance_recorded", amount_fen=recorded["amount_fen"])
     return redirect(request, "/remittances")
 
 
 async def _decide(request: Request, remittance_id: int, confirm: bool) -> Response:
-    return await form_action(
-        request,
-        lambda d: remittances.decide_remittance(
+    d = await form_data(request)
+    try:
+        r = await remittances.decide_remittance(
             request.user,
             remittance_id,
             confirm=confirm,
             operation_password=d.get("operation_password"),
             idempotency_key=d.get("idempotency_key"),
             note=d.get("note", ""),
-        ),
-        done=lambda _: redirect(request, "/remittances"),
-        page="money/remittances.html",
-        context=lambda _: _remittance_context(request.user),
+        )
+    except FORM_REFUSALS as exc:
+        # Said in one line above the decisions (a missing reason too), not beside the record form's fields.
+        context = await _remittance_context(request.user, which="to_me")
+        return render(
+            request, "money/remittances.html", status_code=status_of(exc), **{**context, "error": error_text(exc)}
+        )
+    return _said(
+        request, "/remittances?show=to_me", f"remittance_{r['status']}", id=r["id"], amount_fen=r["amount_fen"]
+    )
+
+
+@get("/bank-details", opt=access("confirm_remittance"))
+async def bank_details_page(request: Request) -> Response:
+    """The bank details of the actor's side (the operator, or its agent), shown to those who remit to it."""
+    return render(request, "money/bank_details.html", **await _bank_details_context(request.user))
+
+
+async def _bank_details_context(actor: Actor, values: dict | None = None) -> dict:
+    saved = await payees.own_bank_details(actor)
+    return {
+        "values": values if values is not None else saved or {},
+        "saved": saved,
+        "operation_password_missing": not await users.has_operation_password(actor),
+        "errors": {},
+        "error": None,
+    }
+
+
+@post("/bank-details", opt=access("confirm_remittance"))
+async def save_bank_details(request: Request) -> Response:
+    async def context(data: dict) -> dict:
+        return await _bank_details_context(request.user, data)
+
+    return await form_action(
+        request,
+        lambda d: payees.save_bank_details(request.user, d, operation_password=d.get("operation_password")),
+        done=lambda _: _said(request, "/bank-details", "bank_details_saved"),
+        page="money/bank_details.html",
+        context=context,
     )
 
 
@@ -294,7 +390,7 @@ def tiers_from_form(data: dict[str, str]) -> list[dict[str, str]]:
 
 async def _prices_context(request: Request, settings: Settings) -> dict:
     actor = request.user
-    context: dict = {"errors": {}, "error": None, "tier_rows": TIER_ROWS, "format_price": format_price}
+    context: dict = {"errors": {}, "error": None, "tier_rows": TIER_ROWS, "format_price": format_price, "typed": {}}
     if actor.is_operator:
         levels = range(1, settings.max_agent_depth + 1)
         context["levels"] = [
@@ -312,6 +408,11 @@ async def _prices_context(request: Request, settings: Settings) -> dict:
     return context
 
 
+async def _prices_typed(request: Request, settings: Settings, data: dict) -> dict:
+    """The prices page again after a refusal: the refused form keeps what was typed in it."""
+    return {**await _prices_context(request, settings), "typed": {request.url.path: data}}
+
+
 @get("/prices/preview", opt=access("view_money"))
 async def price_preview(request: Request, minutes: FromQuery[str] = "", level: FromQuery[str] = "") -> Response:
     """htmx partial: what a sub-agent (or, for the operator, an agent of `level`) pays."""
@@ -327,20 +428,24 @@ async def prices_page(request: Request, settings: NamedDependency[Settings]) -> 
     return render(request, "money/prices.html", **await _prices_context(request, settings))
 
 
-async def _save_prices(request: Request, settings: Settings, action) -> Response:
+async def _save_prices(request: Request, settings: Settings, action, message: str, **params: object) -> Response:
     return await form_action(
         request,
         action,
-        done=lambda _: redirect(request, "/prices"),
+        done=lambda _: _said(request, "/prices", message, **params),
         page="money/prices.html",
-        context=lambda _: _prices_context(request, settings),
+        context=lambda data: _prices_typed(request, settings, data),
     )
 
 
 @post("/prices/levels/{level:int}", opt=access("set_prices"))
 async def save_level_prices(request: Request, level: FromPath[int], settings: NamedDependency[Settings]) -> Response:
     return await _save_prices(
-        request, settings, lambda d: prices.save_operator_list(request.user, level, tiers_from_form(d))
+        request,
+        settings,
+        lambda d: prices.save_operator_list(request.user, level, tiers_from_form(d)),
+        "prices_saved",
+        level=level,
     )
 
 
@@ -352,7 +457,7 @@ async def save_level_policy(request: Request, level: FromPath[int], settings: Na
         )
         await prices.save_level_policy(request.user, level, values)
 
-    return await _save_prices(request, settings, save)
+    return await _save_prices(request, settings, save, "policy_saved", level=level)
 
 
 @post("/prices/mine", opt=access("set_prices"))
@@ -361,6 +466,7 @@ async def save_my_prices(request: Request, settings: NamedDependency[Settings]) 
         request,
         settings,
         lambda d: prices.save_agent_list(request.user, request.user.agent_id or 0, tiers_from_form(d)),
+        "my_prices_saved",
     )
 
 
@@ -373,7 +479,13 @@ async def activate_agent(request: Request, agent_id: FromPath[int]) -> Response:
         operation_password=data.get("operation_password"),
         idempotency_key=data.get("idempotency_key"),
     )
-    return redirect(request, f"/agents/{agent_id}")
+    return _said(request, f"/agents/{agent_id}", "agent_activated")
+
+
+def _said(request: Request, url: str, message: str, **params: object) -> Response:
+    """Back to `url`, saying what was done (web/flash.py)."""
+    flash.say(request, message, **params)
+    return redirect(request, url)
 
 
 ROUTES = [
@@ -390,6 +502,8 @@ ROUTES = [
     confirm_remittance,
     reject_remittance,
     remittance_slip,
+    bank_details_page,
+    save_bank_details,
     prices_page,
     save_level_prices,
     save_level_policy,

@@ -15,9 +15,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from core.units import format_price
 from money import adjustments, bundles, onboarding, prices, remittances, wallets
 from money.pricing import Tier
+from web import labels
 from web.auth import access
 from web.controllers.answers import Page, answer, page_of
-from web.controllers.forms import period
+from web.controllers.forms import period, refuse_unreadable_days
 from web.controllers.money import journal_filter
 
 
@@ -36,13 +37,14 @@ class RemittanceIn:
     remitted_on: dt.date
     note: str = ""
     idempotency_key: str | None = None  # a retry with the same key returns the first record
+    confirm_duplicate: bool = False  # record it although this agent already used the bank reference (409 else)
 
 
 @dataclass
 class DecisionIn:
     operation_password: str
     idempotency_key: str
-    note: str = ""
+    note: str = ""  # required to reject: the reason, which the sender sees
 
 
 @dataclass
@@ -180,6 +182,7 @@ class RemittanceOut(msgspec.Struct):
     slip_name: str
     created_at: dt.datetime
     decided_at: dt.datetime | None
+    decision_note: str  # the decider's words: a rejection's reason
     agent_name: str
     agent_path: str
 
@@ -305,9 +308,12 @@ class MoneyApiController(Controller):
         counterparty: FromQuery[str] = "",
         page: FromQuery[int] = 1,
     ) -> Page[JournalEntryOut]:
+        refuse_unreadable_days(since=since, until=until)
         rows, total = await wallets.agent_journal(
             request.user, agent_id, account, journal_filter(kind, since, until, counterparty), page=page
         )
+        # The API keeps codes; a memo the system wrote is given in English, as it always was.
+        rows = [{**row, "memo": labels.stored(row["memo"], "en")} for row in rows]
         return page_of(JournalEntryOut, rows, total, page)
 
     @get("/bundles/quote", opt=access("buy_bundle"))
@@ -334,6 +340,7 @@ class MoneyApiController(Controller):
         until: FromQuery[str] = "",
         page: FromQuery[int] = 1,
     ) -> Page[BundleOrderOut]:
+        refuse_unreadable_days(since=since, until=until)
         start, end = period(since, until)
         rows, total = await bundles.list_orders(request.user, agent_id=agent_id, since=start, until=end, page=page)
         return page_of(BundleOrderOut, rows, total, page)
@@ -350,9 +357,15 @@ class MoneyApiController(Controller):
 
     @get("/remittances", opt=access("view_money"))
     async def list_remittances(
-        self, request: Request, status: FromQuery[str] = "", to_me: FromQuery[bool] = False, page: FromQuery[int] = 1
+        self,
+        request: Request,
+        status: FromQuery[str] = "",
+        to_me: FromQuery[bool] = False,
+        mine: FromQuery[bool] = False,
+        page: FromQuery[int] = 1,
     ) -> Page[RemittanceOut]:
-        rows, total = await remittances.list_remittances(request.user, status=status, to_me=to_me, page=page)
+        """`to_me`: those the caller's side decides; `mine`: those its own agent sent."""
+        rows, total = await remittances.list_remittances(request.user, status=status, to_me=to_me, mine=mine, page=page)
         return page_of(RemittanceOut, rows, total, page)
 
     @post("/remittances/{remittance_id:int}/confirm", opt=access("confirm_remittance"), status_code=200)

@@ -14,6 +14,7 @@ from litestar.response import Response
 from accounts import portal, switch
 from cards.services import authenticate_subscriber, redeem_card
 from core.errors import LoginFailed, ValidationFailed
+from web import flash
 from web.auth import (
     PUBLIC,
     SUBSCRIBER,
@@ -27,14 +28,17 @@ from web.charts import Line, line_chart
 from web.controllers.forms import form_data, redirect, refusal
 from web.controllers.paging import PER_PAGE, page_count
 from web.errors import FORM_REFUSALS
+from web.formatting import number
 from web.i18n import gettext as _
 from web.rendering import render
 from web.settings import Settings
 
 
 @get("/portal/login", opt=access(PUBLIC))
-async def login_page(request: Request) -> Response:
-    return render(request, "portal/login.html", error=None, account_number="")
+async def login_page(request: Request, account_number: FromQuery[str] = "") -> Response:
+    """`account_number` comes filled in from the QR code of an e-card (cards.sheets)."""
+    number = account_number if account_number.isascii() and account_number.isdigit() else ""
+    return render(request, "portal/login.html", error=None, account_number=number[:20])
 
 
 @post("/portal/login", opt=access(PUBLIC))
@@ -66,6 +70,7 @@ async def login(request: Request, settings: NamedDependency[Settings]) -> Respon
 @post("/portal/logout", opt=access(SUBSCRIBER_ANY))
 async def logout(request: Request, settings: NamedDependency[Settings]) -> Response:
     await portal.close_session(request.scope["subscriber"]["session_id"])
+    flash.say(request, "logged_out")
     response = redirect(request, "/portal/login")
     response.set_cookie(**session_cookie_header(settings, None, SUBSCRIBER_COOKIE))
     return response
@@ -93,6 +98,7 @@ async def change_password(request: Request) -> Response:
     except ValidationFailed as exc:
         return refusal(request, "portal/password.html", exc)
     await portal.end_other_sessions(me["id"], keep=me["session_id"])
+    flash.say(request, "portal_password_changed")
     return redirect(request, "/portal")
 
 
@@ -137,7 +143,7 @@ async def recharge(request: Request, settings: NamedDependency[Settings]) -> Res
     except FORM_REFUSALS as exc:
         return refusal(request, "portal/home.html", exc, **await _home_context(me["id"]))
     context = await _home_context(me["id"])
-    context["message"] = _("Recharged %(n)s minutes.") % {"n": result["minutes"]}
+    context["message"] = _("Recharged %(n)s minutes.") % {"n": number(result["minutes"])}
     return render(request, "portal/home.html", **context)
 
 

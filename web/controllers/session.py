@@ -9,7 +9,7 @@ from litestar.response import Response
 
 from agency import sessions, twofactor
 from core.errors import LoginFailed
-from web import i18n
+from web import flash, i18n
 from web.auth import (
     AUTHENTICATED,
     PUBLIC,
@@ -109,6 +109,7 @@ async def login(request: Request, settings: NamedDependency[Settings]) -> Respon
 @post("/logout", opt=access(AUTHENTICATED, before_two_factor=True))
 async def logout(request: Request, settings: NamedDependency[Settings]) -> Response:
     await sessions.log_out(request.user)
+    flash.say(request, "logged_out")
     response = redirect(request, "/login")
     response.set_cookie(**session_cookie_header(settings, None))
     return response

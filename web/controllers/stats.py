@@ -18,7 +18,7 @@ from web.auth import access
 from web.charts import Line, line_chart
 from web.controllers.forms import refusal
 from web.exports import table_response
-from web.formatting import airtime, money
+from web.formatting import airtime, yuan
 from web.i18n import gettext as _
 from web.rendering import render
 
@@ -50,9 +50,9 @@ SERIES_COLUMNS = ("redeemed_cards", "redeemed_seconds", "consumed_seconds", "cal
 
 
 def shown(name: str, value: int) -> str:
-    """A figure as users read it: yuan for fen, minutes:seconds for airtime, a grouped count else."""
+    """A figure as users read it: yuan for fen ("-¥1,234.50"), minutes:seconds for airtime, a grouped count else."""
     if name.endswith("_fen"):
-        return money(value)
+        return yuan(value)
     if name.endswith("_seconds"):
         return airtime(value)
     return f"{value:,}"
@@ -86,7 +86,7 @@ async def _context(actor, agent: dict[str, Any] | None, agent_id: int | None, pe
     result = await figures.statistics(actor, agent_id, period)
     series = result["series"]
     chart = line_chart(
-        _("Minutes by %(granularity)s") % {"granularity": _(period.granularity)},
+        _("Minutes by day") if period.granularity == "day" else _("Minutes by month"),
         [entry["period"] for entry in series],
         [Line(_(FIGURE_LABELS[name]), [entry[name] // 60 for entry in series]) for name in CHARTED],
     )

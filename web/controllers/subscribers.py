@@ -13,9 +13,12 @@ from litestar.response import Response
 from accounts import services as subscribers
 from accounts import switch
 from cards import services
+from web import flash
 from web.auth import access, client_address
-from web.controllers.forms import form_action, redirect
+from web.controllers.forms import confirm_page, confirmed, form_action, redirect
 from web.controllers.paging import PER_PAGE, page_count
+from web.formatting import airtime
+from web.i18n import gettext as _
 from web.rendering import render
 from web.settings import Settings
 
@@ -51,46 +54,96 @@ async def _detail_context(request: Request, subscriber_id: int) -> dict:
         "calls": await switch.calls_of(row["id"]),
         "error": None,
         "errors": {},
+        "values": {},
         "idempotency_key": uuid.uuid4().hex,
     }
 
 
-async def _subscriber_action(request: Request, subscriber_id: int, action) -> Response:
+async def _subscriber_action(request: Request, subscriber_id: int, action, message: str) -> Response:
+    """Run `action` on the account, then back to its page saying `message` (web/flash.py) with
+    the account's number and the action's figures."""
+
+    async def done(result: dict) -> Response:
+        if "confirm" in result:  # closing's first step: the confirmation page, nothing done yet
+            return result["confirm"]
+        number = result.get("account_number") or (await subscribers.get_subscriber(request.user, subscriber_id))[
+            "account_number"
+        ]
+        figures = {k: result[k] for k in ("returned_seconds",) if k in result}
+        if "minutes" in result:
+            figures["minutes_seconds"] = result["minutes"] * 60
+        flash.say(request, message, number=number, **figures)
+        return redirect(request, f"/subscribers/{subscriber_id}")
+
     return await form_action(
         request,
         action,
-        done=lambda _: redirect(request, f"/subscribers/{subscriber_id}"),
+        done=done,
         page="subscribers/detail.html",
-        context=lambda _: _detail_context(request, subscriber_id),
+        context=lambda data: _kept(request, subscriber_id, data),
     )
+
+
+async def _kept(request: Request, subscriber_id: int, data: dict) -> dict:
+    """The account's page after a refusal, keeping what was typed (never a PIN or a password)."""
+    typed = {k: v for k, v in data.items() if k in ("reason", "serial")}
+    return {**await _detail_context(request, subscriber_id), "values": typed}
 
 
 @post("/subscribers/{subscriber_id:int}/suspend", opt=access("manage_subscribers"))
 async def suspend_subscriber(request: Request, subscriber_id: FromPath[int]) -> Response:
     return await _subscriber_action(
-        request, subscriber_id, lambda d: subscribers.suspend_subscriber(request.user, subscriber_id, d.get("reason"))
+        request,
+        subscriber_id,
+        lambda d: subscribers.suspend_subscriber(request.user, subscriber_id, d.get("reason")),
+        "subscriber_suspended",
     )
 
 
 @post("/subscribers/{subscriber_id:int}/resume", opt=access("manage_subscribers"))
 async def resume_subscriber(request: Request, subscriber_id: FromPath[int]) -> Response:
     return await _subscriber_action(
-        request, subscriber_id, lambda d: subscribers.resume_subscriber(request.user, subscriber_id, d.get("reason"))
+        request,
+        subscriber_id,
+        lambda d: subscribers.resume_subscriber(request.user, subscriber_id, d.get("reason")),
+        "subscriber_resumed",
     )
 
 
 @post("/subscribers/{subscriber_id:int}/close", opt=access("manage_subscribers"))
 async def close_subscriber(request: Request, subscriber_id: FromPath[int]) -> Response:
-    return await _subscriber_action(
-        request,
-        subscriber_id,
-        lambda d: subscribers.close_subscriber(
+    """销户 cannot be undone: first the account, its balance going back and the reason, asking
+    for the operation password; then, confirmed, the closing."""
+
+    async def close(d: dict) -> dict:
+        if not confirmed(d):
+            row = await subscribers.preview_close(request.user, subscriber_id, d.get("reason"))
+            return {"confirm": _confirm_close(request, row, d)}
+        return await subscribers.close_subscriber(
             request.user,
             subscriber_id,
             d.get("reason"),
             operation_password=d.get("operation_password"),
             idempotency_key=d.get("idempotency_key"),
-        ),
+        )
+
+    return await _subscriber_action(request, subscriber_id, close, "subscriber_closed")
+
+
+def _confirm_close(request: Request, row: dict, data: dict) -> Response:
+    return confirm_page(
+        request,
+        title=_("Close account %(number)s?") % {"number": row["account_number"]},
+        summary=[
+            (_("Account"), row["account_number"]),
+            (_("Agent"), row["agent_name"]),
+            (_("Minutes back to the stock"), airtime(row["balance_seconds"])),
+            (_("Reason"), row["reason"]),
+        ],
+        data={"reason": row["reason"], "idempotency_key": data.get("idempotency_key", "")},
+        button=_("Close the account"),
+        back=f"/subscribers/{row['id']}",
+        password=True,
     )
 
 
@@ -110,6 +163,7 @@ async def recharge_subscriber(
             actor=request.user,
             idempotency_key=d.get("idempotency_key"),
         ),
+        "subscriber_recharged",
     )
 
 

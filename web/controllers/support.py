@@ -12,10 +12,21 @@ from litestar.response import Response
 from core.clock import now
 from core.errors import ValidationFailed
 from support import calendars, queues, reports, tickets
+from web import flash, labels
 from web.auth import SUBSCRIBER, access
-from web.controllers.forms import form_action, form_data, period, query_id, redirect, refusal, uploaded_file
+from web.controllers.forms import (
+    form_action,
+    form_data,
+    period,
+    query_id,
+    redirect,
+    refusal,
+    unreadable_days,
+    uploaded_file,
+)
 from web.controllers.paging import PER_PAGE, page_count
 from web.exports import table_response
+from web.formatting import number
 from web.i18n import gettext as _
 from web.rendering import render
 
@@ -54,7 +65,7 @@ async def queue_page(
     for row in rows:
         row["left"] = time_left(row["seconds_left"])
     unconfirmed = []
-    if request.user.is_operator:
+    if request.user.can("manage_calendar"):  # a warning only for those who can act on it; quiet for the rest
         unconfirmed = calendars.unconfirmed_years(await calendars.confirmed_years())
     return render(
         request,
@@ -78,7 +89,7 @@ async def queue_page(
 
 async def _ticket_context(request: Request, ticket_id: int) -> dict:
     view = await tickets.staff_view(request.user, ticket_id)
-    return {**view, "error": None}
+    return {**view, "error": None, "values": {}}
 
 
 @get("/support/tickets/{ticket_id:int}", opt=access("view_tickets"))
@@ -86,13 +97,24 @@ async def ticket_page(request: Request, ticket_id: FromPath[int]) -> Response:
     return render(request, "support/ticket.html", **await _ticket_context(request, ticket_id))
 
 
-async def _act(request: Request, ticket_id: int, action) -> Response:
+async def _typed_ticket_context(request: Request, ticket_id: int, data: dict) -> dict:
+    """The ticket again after a refusal, with the message that was typed."""
+    return {**await _ticket_context(request, ticket_id), "values": {"body": data.get("body", "")}}
+
+
+async def _act(request: Request, ticket_id: int, action, message: str) -> Response:
+    """Run `action` on the ticket, then back to it, saying `message` (web/flash.py)."""
+
+    def done(_result: object) -> Response:
+        flash.say(request, message)
+        return redirect(request, f"/support/tickets/{ticket_id}")
+
     return await form_action(
         request,
         action,
-        done=lambda _: redirect(request, f"/support/tickets/{ticket_id}"),
+        done=done,
         page="support/ticket.html",
-        context=lambda _: _ticket_context(request, ticket_id),
+        context=lambda data: _typed_ticket_context(request, ticket_id, data),
     )
 
 
@@ -105,6 +127,7 @@ async def add_message(request: Request, ticket_id: FromPath[int]) -> Response:
         lambda d: tickets.add_staff_message(
             request.user, ticket_id, d.get("body"), public=d.get("visibility") != "internal", upload=upload
         ),
+        "ticket_answered",
     )
 
 
@@ -125,13 +148,16 @@ async def staff_attachment(request: Request, ticket_id: FromPath[int], attachmen
 @post("/support/tickets/{ticket_id:int}/status", opt=access("answer_tickets"))
 async def change_status(request: Request, ticket_id: FromPath[int]) -> Response:
     return await _act(
-        request, ticket_id, lambda d: tickets.set_status(request.user, ticket_id, str(d.get("status", "")))
+        request,
+        ticket_id,
+        lambda d: tickets.set_status(request.user, ticket_id, str(d.get("status", ""))),
+        "ticket_status_changed",
     )
 
 
 @post("/support/tickets/{ticket_id:int}/escalate", opt=access("answer_tickets"))
 async def escalate(request: Request, ticket_id: FromPath[int]) -> Response:
-    return await _act(request, ticket_id, lambda d: tickets.escalate(request.user, ticket_id))
+    return await _act(request, ticket_id, lambda d: tickets.escalate(request.user, ticket_id), "ticket_escalated")
 
 
 def _calendar_form(stored: dict) -> dict[str, str]:
@@ -183,7 +209,7 @@ async def save_calendar(request: Request) -> Response:
         "support/calendar.html",
         values=_calendar_form(stored),
         errors={},
-        message=_("Saved. %(n)s open tickets got new due times.") % {"n": moved},
+        message=_("Saved. %(n)s open tickets got new due times.") % {"n": number(moved)},
         unconfirmed=calendars.unconfirmed_years(stored.get("confirmed_years")),
     )
 
@@ -191,7 +217,11 @@ async def save_calendar(request: Request) -> Response:
 @post("/support/take-next", opt=access("answer_tickets"))
 async def take_next(request: Request) -> Response:
     ticket = await tickets.take_next(request.user)
-    return redirect(request, f"/support/tickets/{ticket['id']}" if ticket else "/support")
+    if ticket is None:
+        flash.say(request, "no_ticket_waiting")
+        return redirect(request, "/support")
+    flash.say(request, "ticket_taken", id=ticket["id"])
+    return redirect(request, f"/support/tickets/{ticket['id']}")
 
 
 def report_period(since: str, until: str) -> tuple[dt.datetime, dt.datetime]:
@@ -209,6 +239,7 @@ async def report_page(
     dimension: FromQuery[str] = "week",
     format: FromQuery[str] = "",
 ) -> Response:
+    unreadable_days(request, since, until)
     start, end = report_period(since, until)
     report = await reports.sla_report(request.user, since=start, until=end, dimension=dimension[:8])
     if format == "csv":
@@ -223,7 +254,7 @@ async def report_page(
         ]
         rows = [
             [
-                g["key"],
+                labels.report_group(g["key"], report["dimension"]),
                 g["met"],
                 g["breached"],
                 g["open"],
@@ -273,6 +304,7 @@ async def open_ticket(request: Request) -> Response:
             tickets=await tickets.subscriber_tickets(me["id"]),
             categories=tickets.CATEGORIES,
         )
+    flash.say(request, "ticket_opened", id=ticket["id"])
     return redirect(request, f"/portal/tickets/{ticket['id']}")
 
 
@@ -296,6 +328,7 @@ async def my_reply(request: Request, ticket_id: FromPath[int]) -> Response:
     await tickets.add_subscriber_message(
         me["id"], ticket_id, data.get("body"), upload=await uploaded_file(request, "attachment")
     )
+    flash.say(request, "ticket_answered")
     return redirect(request, f"/portal/tickets/{ticket_id}")
 
 

@@ -10,8 +10,10 @@ from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from support import queues, reports, tickets
+from web import labels
 from web.auth import access
 from web.controllers.answers import Page, answer, answers, page_of
+from web.controllers.forms import refuse_unreadable_days
 from web.controllers.support import report_period
 
 
@@ -212,7 +214,12 @@ class SupportApiController(Controller):
     @get("/tickets/{ticket_id:int}", opt=access("view_tickets"))
     async def ticket(self, request: Request, ticket_id: FromPath[int]) -> TicketDetailOut:
         view = await tickets.staff_view(request.user, ticket_id)
-        return answer(TicketDetailOut, {**view["ticket"], "clocks": view["clocks"], "messages": view["messages"]})
+        # The system's messages in English, as they always were (the pages show them in the reader's language).
+        messages = [
+            {**m, "body": labels.stored(m["body"], "en")} if m["author_kind"] == "system" else m
+            for m in view["messages"]
+        ]
+        return answer(TicketDetailOut, {**view["ticket"], "clocks": view["clocks"], "messages": messages})
 
     @post("/tickets/{ticket_id:int}/messages", opt=access("answer_tickets"), status_code=201)
     async def message(self, request: Request, ticket_id: FromPath[int], data: JSONBody[MessageIn]) -> TicketOut:
@@ -256,6 +263,7 @@ class SupportApiController(Controller):
         until: FromQuery[str] = "",
         dimension: FromQuery[str] = "week",
     ) -> SlaReportOut:
+        refuse_unreadable_days(since=since, until=until)
         start, end = report_period(since, until)
         return answer(
             SlaReportOut, await reports.sla_report(request.user, since=start, until=end, dimension=dimension[:8])

@@ -8,6 +8,7 @@ from litestar.response import Response
 
 from accounts import switch
 from core.errors import ValidationFailed
+from web import flash
 from web.auth import access
 from web.controllers.forms import form_data, redirect, refusal
 from web.rendering import render
@@ -44,6 +45,7 @@ async def create_key(request: Request) -> Response:
 @post("/switch/keys/{key_id:int}/revoke", opt=access("manage_switch"))
 async def revoke_key(request: Request, key_id: FromPath[int]) -> Response:
     await switch.revoke_key(request.user, key_id)
+    flash.say(request, "switch_key_revoked")
     return redirect(request, "/switch")
 
 
@@ -51,16 +53,18 @@ async def revoke_key(request: Request, key_id: FromPath[int]) -> Response:
 async def set_rate(request: Request) -> Response:
     data = await form_data(request)
     try:
-        await switch.set_rate(request.user, data.get("prefix", ""), data)
+        rate = await switch.set_rate(request.user, data.get("prefix", ""), data)
     except ValidationFailed as exc:
         context = await _context(request)
         return refusal(request, PAGE, exc, **{**context, "values": data})
+    flash.say(request, "switch_rate_saved", prefix=rate["prefix"])
     return redirect(request, "/switch")
 
 
 @post("/switch/rates/{prefix:str}/delete", opt=access("manage_switch"))
 async def delete_rate(request: Request, prefix: FromPath[str]) -> Response:
     await switch.delete_rate(request.user, prefix)
+    flash.say(request, "switch_rate_deleted", prefix=prefix)
     return redirect(request, "/switch")
 
 

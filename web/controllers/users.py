@@ -8,6 +8,7 @@ from litestar.response import Response
 
 from agency import agents, twofactor, users
 from core.errors import Conflict, ValidationFailed
+from web import flash
 from web.auth import access
 from web.controllers.forms import form_data, redirect, refusal
 from web.rendering import render
@@ -27,6 +28,7 @@ async def create_staff(request: Request) -> Response:
     except ValidationFailed as exc:
         rows = await users.list_users(request.user, staff=True)
         return refusal(request, "users/list.html", exc, agent=None, users=rows, values=data)
+    flash.say(request, "user_created", username=data.get("username", "").strip())
     return redirect(request, "/staff")
 
 
@@ -57,6 +59,7 @@ async def update_user(request: Request, user_id: FromPath[int]) -> Response:
         await users.update_user(request.user, user_id, changes)
     except ValidationFailed as exc:
         return refusal(request, "users/detail.html", exc, **await _detail_context(request, user))
+    flash.say(request, "user_saved", username=user["username"])
     return redirect(request, _back(user))
 
 
@@ -68,6 +71,7 @@ async def reset_password(request: Request, user_id: FromPath[int]) -> Response:
         await users.reset_password(request.user, user_id, data.get("password"))
     except ValidationFailed as exc:
         return refusal(request, "users/detail.html", exc, **await _detail_context(request, user))
+    flash.say(request, "user_password_reset", username=user["username"])
     return redirect(request, _back(user))
 
 
@@ -78,6 +82,7 @@ async def reset_two_factor(request: Request, user_id: FromPath[int]) -> Response
         await users.reset_two_factor(request.user, user_id)
     except Conflict as exc:
         return refusal(request, "users/detail.html", exc, **await _detail_context(request, user))
+    flash.say(request, "user_two_factor_reset", username=user["username"])
     return redirect(request, f"/users/{user_id}")
 
 
