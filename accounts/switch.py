@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import re
 import secrets
+import time
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ from agency.agents import valid_id
 from agency.hours import OutsideHours, parse_calling_hours, window_end
 from agency.roles import Actor
 from agency.sessions import token_hash
-from core import sql
+from core import sql, stored_text
 from core.clock import now
 from core.db import transaction
 from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -115,16 +116,34 @@ async def revoke_key(actor: Actor, key_id: int) -> dict[str, Any]:
             .returning(SwitchKey.id)
         )
         if revoked:
+            _live_keys.clear()
             await audit.record(actor, "switch_key.revoke", target_type="switch_key", target_id=key_id)
     return await get_key(actor, key_id)
+
+
+# The keys found live lately, by hash: every call asks with its key, and the answer changes only
+# when a key is revoked. Revoking forgets the key in this process at once; other processes (the
+# server's workers) stop accepting it within KEY_MEMORY.
+KEY_MEMORY = 1.0  # seconds
+_live_keys: dict[str, tuple[int, float]] = {}
 
 
 async def key_for_token(token: str) -> int | None:
     """The id of a live switch key, or None."""
     if not token.startswith(KEY_PREFIX) or len(token) > 100:
         return None
-    row = await sql.fetch_one("SELECT id, revoked_at FROM switch_key WHERE key_hash = {}", token_hash(token))
-    return row["id"] if row and row["revoked_at"] is None else None
+    hashed = token_hash(token)
+    known = _live_keys.get(hashed)
+    if known is not None and time.monotonic() - known[1] < KEY_MEMORY:
+        return known[0]
+    row = await sql.fetch_one("SELECT id, revoked_at FROM switch_key WHERE key_hash = {}", hashed)
+    if row is None or row["revoked_at"] is not None:
+        _live_keys.pop(hashed, None)
+        return None
+    if len(_live_keys) >= 100:  # a handful of switches; never more than this remembered
+        _live_keys.clear()
+    _live_keys[hashed] = (row["id"], time.monotonic())
+    return row["id"]
 
 
 # --- destination rates ----------------------------------------------------------------------------
@@ -206,7 +225,6 @@ async def delete_rate(actor: Actor, prefix: object) -> None:
 
 # --- calls of a subscriber ------------------------------------------------------------------------
 
-LABELS = (N_("call"),)  # the journal kind of a call's charge
 CALL_COLUMNS = (
     Call.call_id,
     Call.destination,
@@ -242,15 +260,29 @@ def _text(data: dict[str, Any], field: str, pattern: re.Pattern, errors: dict[st
     return value.strip()
 
 
-async def _tariff(destination: str) -> Tariff:
-    """The longest matching prefix's billing, else the default (index lookups, no scan)."""
+def _prefixes(destination: str) -> list[str]:
     digits = destination.lstrip("+")
-    prefixes = [digits[:n] for n in range(1, min(len(digits), 20) + 1)]
-    row = await sql.fetch_one(
-        f"SELECT multiplier, first_block, increment FROM destination_rate WHERE prefix IN ({sql.marks(prefixes)}) "
-        "ORDER BY LENGTH(prefix) DESC LIMIT 1",
-        *prefixes,
+    return [digits[:n] for n in range(1, min(len(digits), 20) + 1)]
+
+
+def _longest_prefix_rate(prefixes: list[str]) -> str:
+    """SQL of the billing of the longest matching prefix (index lookups, no scan); no row: the default."""
+    return (
+        "SELECT multiplier, first_block, increment FROM destination_rate "
+        f"WHERE prefix IN ({sql.marks(prefixes)}) ORDER BY LENGTH(prefix) DESC LIMIT 1"
     )
+
+
+def _tariff_of(row: dict[str, Any]) -> Tariff:
+    if row["multiplier"] is None:
+        return Tariff()
+    return Tariff(multiplier=row["multiplier"], first_block=row["first_block"], increment=row["increment"])
+
+
+async def _tariff(destination: str) -> Tariff:
+    """The longest matching prefix's billing, else the default."""
+    prefixes = _prefixes(destination)
+    row = await sql.fetch_one(_longest_prefix_rate(prefixes), *prefixes)
     return Tariff(**row) if row else Tariff()
 
 
@@ -288,6 +320,58 @@ _SUBSCRIBER_AND_HOURS = (
 )
 
 
+def _state_columns(code: str, subscriber: str) -> str:
+    """What authorize reads once the subscriber is locked: this call id's reservation, the balance,
+    what open reservations hold, and the destination's billing (r, joined; NULLs: the default).
+    `code` and `subscriber` are the SQL of the subscriber's ledger code and id."""
+    return (
+        "(SELECT subscriber FROM call_reservation WHERE call_id = {}) AS earlier_subscriber, "
+        "(SELECT max_seconds FROM call_reservation WHERE call_id = {}) AS earlier_seconds, "
+        f"(SELECT balance FROM ledger_account WHERE code = {code}) AS balance, "
+        f"(SELECT COALESCE(SUM(reserved), 0) FROM call_reservation WHERE subscriber = {subscriber} "
+        "AND expires_at > {}) AS held, r.multiplier, r.first_block, r.increment"
+    )
+
+
+async def _subscriber_and_state(
+    account: str, destination: str, call_id: str, at: dt.datetime
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The subscriber with its chain of calling hours (one row per agent of the chain, locked) and
+    the state of the call. On PostgreSQL the state is read by a statement of its own, after the
+    lock was granted, so that it sees what the transaction that held the lock committed; on SQLite
+    the transaction holds the write lock already, and one statement reads everything."""
+    prefixes = _prefixes(destination)
+    rate = f"LEFT JOIN ({_longest_prefix_rate(prefixes)}) AS r ON TRUE"
+    if sql.engine_type() == "postgres":
+        chain = await sql.fetch(_locked(_SUBSCRIBER_AND_HOURS), account, account)
+        if not chain:
+            return [], {}
+        subscriber = chain[0]["id"]
+        state = await sql.fetch_one(
+            f"SELECT {_state_columns('{}', '{}')} FROM (SELECT 1 AS one) AS one {rate}",
+            call_id,
+            call_id,
+            ledger.subscriber_code(subscriber),
+            subscriber,
+            at,
+            *prefixes,
+        )
+        return chain, state or {}
+    rows = await sql.fetch(
+        _SUBSCRIBER_AND_HOURS.replace("SELECT s.id,", f"SELECT {_state_columns('{} || s.id', 's.id')}, s.id,").replace(
+            "CROSS JOIN chain c", f"CROSS JOIN chain c {rate}"
+        ),
+        account,
+        call_id,
+        call_id,
+        ledger.subscriber_code(""),  # the codes' prefix, before the id
+        at,
+        *prefixes,
+        account,
+    )
+    return rows, rows[0] if rows else {}
+
+
 def _window_closes(chain: list[dict[str, Any]], at: dt.datetime) -> dt.datetime | None:
     """When the effective calling window closes: the earliest end of the windows of the agent
     and of every agent above it, each in its own agent's time zone (None: no window anywhere).
@@ -314,27 +398,12 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(errors)
     at = now()
-    tariff = await _tariff(destination)  # before the transaction: the less it holds locks, the better
     async with transaction():
-        chain = await sql.fetch(_locked(_SUBSCRIBER_AND_HOURS), account, account)
+        chain, state = await _subscriber_and_state(account, destination, call_id, at)
         if not chain:
             return _denied(UNKNOWN, call_id)
         subscriber = chain[0]
-        # Read after the lock was granted (a statement of its own, so on PostgreSQL it sees what
-        # the transaction that held the lock committed): this call id's reservation, the balance
-        # and what open reservations hold.
-        state = await sql.fetch_one(
-            "SELECT (SELECT subscriber FROM call_reservation WHERE call_id = {}) AS earlier_subscriber, "
-            "(SELECT max_seconds FROM call_reservation WHERE call_id = {}) AS earlier_seconds, "
-            "(SELECT balance FROM ledger_account WHERE code = {}) AS balance, "
-            "(SELECT COALESCE(SUM(reserved), 0) FROM call_reservation "
-            "WHERE subscriber = {} AND expires_at > {}) AS held",
-            call_id,
-            call_id,
-            ledger.subscriber_code(subscriber["id"]),
-            subscriber["id"],
-            at,
-        )
+        tariff = _tariff_of(state)
         if state["earlier_subscriber"] is not None:  # the switch asked again for the same call
             if state["earlier_subscriber"] != subscriber["id"]:
                 raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
@@ -491,82 +560,138 @@ async def rate_calls(records: list[object], *, max_age: dt.timedelta = MAX_RECOR
         except ValidationFailed as invalid:
             call_id = raw.get("call_id") if isinstance(raw, dict) and isinstance(raw.get("call_id"), str) else ""
             results[index] = {"call_id": call_id[:64], "status": "invalid", "errors": invalid.errors}
-    # Subscribers are locked in account order, the same in every batch, so that two batches never
-    # wait for each other's locks in a cycle (a deadlock).
-    parsed.sort(key=lambda item: (item[1].account, item[0]))
-    tariffs = {record.destination: await _tariff(record.destination) for _index, record in parsed}
-    consumption: list[int] = []  # the system account, looked up (or made) on the first charge
+    if not parsed:
+        return results
+    tariffs = {destination: await _tariff(destination) for destination in {r.destination for _i, r in parsed}}
     async with transaction():
+        batch = _Batch(*await _batch_state([record for _index, record in parsed]))
         for index, record in parsed:
-            results[index] = await _rate(record, tariffs[record.destination], consumption)
+            results[index] = batch.rate(record, tariffs[record.destination])
+        await batch.write()
     return results
 
 
-async def _rate(record: CallRecord, tariff: Tariff, consumption: list[int]) -> dict[str, Any]:
-    # The subscriber's lock first: a record sent twice at once is rated once, the other waits
-    # and then finds it rated.
-    subscriber = await sql.fetch_one(
-        _locked("SELECT s.id, s.agent FROM subscriber s WHERE s.account_number = {}"), record.account
-    )
-    done = await sql.fetch_one(
-        "SELECT c.destination, c.started_at, c.answered_at, c.ended_at, c.charged, s.account_number FROM call c "
-        "JOIN subscriber s ON s.id = c.subscriber WHERE c.call_id = {}",
-        record.call_id,
-    )
-    if done is not None:
-        details = (record.account, record.destination, record.started_at, record.answered_at, record.ended_at)
-        same = details == (
-            done["account_number"],
-            done["destination"],
-            done["started_at"],
-            done["answered_at"],
-            done["ended_at"],
+async def _batch_state(records: list[CallRecord]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The batch's subscribers by account number (with their balance account) and the calls already
+    rated under its call ids. The subscribers are locked first, in account order as in every batch
+    (PostgreSQL; SQLite's transaction holds the write lock): two batches never wait for each other
+    in a cycle, and a record sent twice at once is rated once (the other batch waits, then finds
+    it rated)."""
+    accounts = sorted({record.account for record in records})
+    if sql.engine_type() == "postgres":
+        await sql.fetch(
+            f"SELECT s.id FROM subscriber s WHERE s.account_number IN ({sql.marks(accounts)}) "
+            "ORDER BY s.account_number FOR UPDATE OF s",
+            *accounts,
         )
-        return {"call_id": record.call_id, "status": "duplicate" if same else "conflict", "charged": done["charged"]}
-    if subscriber is None:
-        return {"call_id": record.call_id, "status": "unknown account", "charged": 0}
-    billed = billed_seconds(record.duration, tariff)
-    due = charge(billed, tariff)
-    taken = 0
-    if due:
-        account = await sql.fetch_one(
-            "SELECT id, balance FROM ledger_account WHERE code = {}", ledger.subscriber_code(subscriber["id"])
-        )
-        taken = min(due, account["balance"]) if account else 0  # the reservation covered it, unless timed out
-        if taken:
-            if not consumption:
-                consumption.append(await ledger.system_account(CALL_CONSUMPTION))
-            await ledger.post(
-                "call",
-                transfer(account["id"], consumption[0], SECONDS, taken),
-                memo=f"call {record.call_id} to {record.destination}",
-                ref_type="call",
-                ref_id=record.call_id,
+    subscribers = await sql.fetch(
+        "SELECT s.id, s.account_number, s.agent, a.id AS account_id, a.balance FROM subscriber s "
+        f"LEFT JOIN ledger_account a ON a.code = {{}} || s.id WHERE s.account_number IN ({sql.marks(accounts)})",
+        ledger.subscriber_code(""),  # the codes' prefix, before the id
+        *accounts,
+    )
+    call_ids = sorted({record.call_id for record in records})
+    done = await sql.fetch(
+        "SELECT c.call_id, c.destination, c.started_at, c.answered_at, c.ended_at, c.charged, s.account_number "
+        f"FROM call c JOIN subscriber s ON s.id = c.subscriber WHERE c.call_id IN ({sql.marks(call_ids)})",
+        *call_ids,
+    )
+    return {row["account_number"]: row for row in subscribers}, {row["call_id"]: row for row in done}
+
+
+class _Batch:
+    """The rating of one batch: each record is rated in memory, against balances that the batch's
+    own charges have already reduced; then everything is written in a few statements."""
+
+    def __init__(self, subscribers: dict[str, dict], done: dict[str, dict]) -> None:
+        self.subscribers = subscribers
+        self.done = done  # rated before, or earlier in this batch: call id -> details
+        self.balances = {row["account_id"]: row["balance"] for row in subscribers.values() if row["account_id"]}
+        self.charges: list[tuple[int, str, str, int]] = []  # (account, call id, destination, seconds)
+        self.calls: list[tuple] = []
+
+    def rate(self, record: CallRecord, tariff: Tariff) -> dict[str, Any]:
+        done = self.done.get(record.call_id)
+        if done is not None:
+            details = (record.account, record.destination, record.started_at, record.answered_at, record.ended_at)
+            same = details == (
+                done["account_number"],
+                done["destination"],
+                done["started_at"],
+                done["answered_at"],
+                done["ended_at"],
             )
-    at = now()
-    # The call is over: its reservation goes, so a subscriber's reservations are only the calls
-    # that may still be running (authorize sums them on every call).
-    await sql.execute("DELETE FROM call_reservation WHERE call_id = {}", record.call_id)
-    inserted = await sql.fetch(
-        "INSERT INTO call (call_id, subscriber, agent, destination, started_at, answered_at, ended_at, duration, "
-        "billed, charged, uncollected, multiplier, flagged, rated_at) "
-        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}) ON CONFLICT (call_id) DO NOTHING RETURNING id",
-        record.call_id,
-        subscriber["id"],
-        subscriber["agent"],
-        record.destination,
-        record.started_at,
-        record.answered_at,
-        record.ended_at,
-        record.duration,
-        billed,
-        taken,
-        due - taken,
-        tariff.multiplier,
-        record.duration > REVIEW_OVER or taken < due,
-        at,
-    )
-    if not inserted:  # the same call id, for another account, rated at this very moment
-        raise Conflict(N_("A call record with this call id is being rated; send the batch again."))
-    daily.count(subscriber["agent"], record.started_at, calls=1, consumed_seconds=taken)  # the day the call began
-    return {"call_id": record.call_id, "status": "rated", "charged": taken, "billed_seconds": billed}
+            return {
+                "call_id": record.call_id,
+                "status": "duplicate" if same else "conflict",
+                "charged": done["charged"],
+            }
+        subscriber = self.subscribers.get(record.account)
+        if subscriber is None:
+            return {"call_id": record.call_id, "status": "unknown account", "charged": 0}
+        billed = billed_seconds(record.duration, tariff)
+        due = charge(billed, tariff)
+        account = subscriber["account_id"]
+        taken = min(due, self.balances[account]) if account else 0  # the reservation covered it, unless timed out
+        if taken:
+            self.balances[account] -= taken
+            self.charges.append((account, record.call_id, record.destination, taken))
+        self.calls.append(
+            (
+                record.call_id,
+                subscriber["id"],
+                subscriber["agent"],
+                record.destination,
+                record.started_at,
+                record.answered_at,
+                record.ended_at,
+                record.duration,
+                billed,
+                taken,
+                due - taken,
+                tariff.multiplier,
+                record.duration > REVIEW_OVER or taken < due,
+            )
+        )
+        self.done[record.call_id] = {
+            "account_number": record.account,
+            "destination": record.destination,
+            "started_at": record.started_at,
+            "answered_at": record.answered_at,
+            "ended_at": record.ended_at,
+            "charged": taken,
+        }
+        daily.count(subscriber["agent"], record.started_at, calls=1, consumed_seconds=taken)  # the day the call began
+        return {"call_id": record.call_id, "status": "rated", "charged": taken, "billed_seconds": billed}
+
+    async def write(self) -> None:
+        if not self.calls:
+            return
+        if self.charges:
+            consumption = await ledger.system_account(CALL_CONSUMPTION)
+            await ledger.post_many(
+                "call",
+                "call",
+                [
+                    ledger.JournalItem(
+                        transfer(account, consumption, SECONDS, taken),
+                        stored_text.message(N_("Call to %(destination)s"), destination=destination),
+                        call_id,
+                    )
+                    for account, call_id, destination, taken in self.charges
+                ],
+            )
+        at = now()
+        call_ids = [call[0] for call in self.calls]
+        # The calls are over: their reservations go, so a subscriber's reservations are only the
+        # calls that may still be running (authorize sums them on every call).
+        await sql.execute(f"DELETE FROM call_reservation WHERE call_id IN ({sql.marks(call_ids)})", *call_ids)
+        rows = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in self.calls)
+        inserted = await sql.fetch(
+            "INSERT INTO call (call_id, subscriber, agent, destination, started_at, answered_at, ended_at, duration, "
+            f"billed, charged, uncollected, multiplier, flagged, rated_at) VALUES {rows} "
+            "ON CONFLICT (call_id) DO NOTHING RETURNING id",
+            *(value for call in self.calls for value in (*call, at)),
+        )
+        if len(inserted) < len(self.calls):  # a call id rated for another account at this very moment
+            raise Conflict(N_("A call record with this call id is being rated; send the batch again."))

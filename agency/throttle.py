@@ -207,13 +207,22 @@ class Attempt:
         """The secret was right: the keys `clear` are removed and the other strict keys get this
         attempt back. With `forgive_cleared` (one key to clear: the account from this address),
         every key gets back what that one counted, the holder's own typos from there."""
+        if isinstance(clear, str):  # a key is a string too: `in` would match its parts
+            raise TypeError("clear takes a list of keys")
         async with _writing():
-            removed = await sql.fetch(
-                f"DELETE FROM login_throttle WHERE key IN ({sql.marks(clear)}) RETURNING failures", *clear
-            )
-            typos = max(1, removed[0]["failures"]) if forgive_cleared and removed else 1
-            for limit, failures in self.claimed:
-                if limit.key not in clear:
+            # Key by key in the order the claim took their row locks (PostgreSQL), so that this
+            # never waits for a concurrent claim that waits for it: a deadlock.
+            claimed = [limit.key for limit, _failures in self.claimed]
+            ordered = [key for key in claimed if key in clear] + [key for key in clear if key not in claimed]
+            typos = 1
+            cleared: set[str] = set()
+            for limit, failures in [*self.claimed, *((Limit(key), 0) for key in ordered if key not in claimed)]:
+                if limit.key in clear:
+                    removed = await sql.fetch("DELETE FROM login_throttle WHERE key = {} RETURNING failures", limit.key)
+                    if forgive_cleared and removed and not cleared:
+                        typos = max(1, removed[0]["failures"])
+                    cleared.add(limit.key)
+                else:
                     await _give_back(limit, typos, failures)
             if typos > 1:  # the guesser's keys never counted this attempt itself
                 for limit in self.watched:

@@ -244,3 +244,20 @@ async def test_a_reservation_whose_record_never_came_times_out(db):
     closed = await subscribers.close_subscriber(owner, sub["id"], "done", operation_password=OP)
     assert closed["status"] == "closed"
     await assert_ledger_ok()
+
+
+async def test_a_key_revoked_by_another_process_stops_working_within_its_memory(db, monkeypatch):
+    actors = await demo_actors()
+    row, key = await switch.create_key(actors["admin"], "edge switch")
+    assert await switch.key_for_token(key) == row["id"]
+    # Another worker revokes it: this process remembers the key for at most KEY_MEMORY.
+    await Call.raw("UPDATE switch_key SET revoked_at = {} WHERE id = {}", now(), row["id"])
+    assert await switch.key_for_token(key) == row["id"]
+    later = switch.time.monotonic() + switch.KEY_MEMORY
+    monkeypatch.setattr(switch.time, "monotonic", lambda: later)
+    assert await switch.key_for_token(key) is None
+    # Revoked in this process: forgotten at once.
+    row, key = await switch.create_key(actors["admin"], "core switch")
+    assert await switch.key_for_token(key) == row["id"]
+    await switch.revoke_key(actors["admin"], row["id"])
+    assert await switch.key_for_token(key) is None
