@@ -14,23 +14,32 @@ For each database (SQLite file, throwaway PostgreSQL cluster):
    (which returns the pairs) and through write_batch(return_pairs=False) (the background job's
    path); the peak RSS is the child's own /proc VmHWM, read before and after the call.
 3. Redemptions: a fresh database gets an owner with stock, 64 e-cards activated (64 subscriber
-   accounts) and a recharge batch activated. The real server (`voipagency serve`, 1 worker on
-   SQLite, 2 on PostgreSQL; SQLite in demo mode, PostgreSQL in production mode) is started; each
-   subscriber logs in through the portal with the e-card secret and replaces the initial password
-   (httpx), and its cookies go to a lean keep-alive client of its own (benchmarks/http_load.py).
+   accounts: one per client at the highest level) and a recharge batch activated. The real server
+   (`voipagency serve`, 1 worker on SQLite, 2 on PostgreSQL; SQLite in demo mode, PostgreSQL in
+   production mode) is started; each subscriber logs in through the portal with the e-card secret
+   and replaces the initial password (httpx), and its cookies go to a lean keep-alive client of its
+   own (benchmarks/http_load.py).
    Then 8 and 64 concurrent clients redeem distinct cards through POST /api/v1/portal/recharge for a
    bounded time; then a double- redemption probe: each of 50 cards is sent by 8 clients at once.
    Afterwards the database is searched for cards redeemed more than once and the ledger is verified.
    Where the time goes: before the server starts, the same use cases are timed in this process
    without HTTP; during the runs, CPU per server process (and PostgreSQL's) comes from /proc, and on
    PostgreSQL pg_stat_activity is sampled for lock waits.
+   Baseline, before the server starts: the bare transaction a redemption must do at least
+   (benchmarks/baselines.py: conditional card UPDATE, balance UPDATE, journal INSERT, commit) with
+   the bare driver, from as many connections as clients, for as long.
 4. Balance checks: GET /api/v1/portal/balance from 8 and 64 concurrent clients for a bounded time.
+   Baseline, after the server stops: a bare Litestar app's constant JSON (benchmarks/bare_app.py),
+   served with the same workers and options, from the same load generator and clients.
+
+PostgreSQL is durable (fsync, synchronous_commit and full_page_writes on); SQLite runs as the
+product opens it (WAL; `synchronous` as read back, in database_settings).
 
 Prints one JSON object; nothing is asserted.
 
     .venv/bin/python -m benchmarks.cards [--databases sqlite,postgres] [--seconds 8]
         [--levels 8,64] [--parts generation,memory,http] [--count 100000] [--million | --no-million]
-        [--cards 40000] [--probe-cards 50]
+        [--cards 40000] [--probe-cards 50] [--memory-count 100000]
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from agency.roles import Actor
 from agency.sessions import log_in
+from benchmarks.baselines import bare_redemptions
 from benchmarks.common import (
     CARD_SECRET,
     Database,
@@ -65,6 +75,7 @@ from benchmarks.common import (
     print_report,
     run_on_each,
     serving,
+    serving_bare,
     summary,
     with_cpu,
 )
@@ -84,9 +95,8 @@ OWNER = "huaxin"  # the demo's level-1 owner; its wallet is funded and it buys t
 OP = DEMO_OPERATION_PASSWORD
 KEY = CARD_SECRET.encode()  # the card key: the server's VOIPAGENCY_CARD_SECRET_KEY, so it checks our PINs
 FUNDING_FEN = 10**10  # covers bundles of a few million minutes at the demo prices
-IN_PROCESS_SEQUENTIAL = 200  # in-process redemptions one at a time, then the rest from 8 tasks
-IN_PROCESS_CARDS = 600
-SUBSCRIBERS = 64  # e-cards, one subscriber (and one HTTP client) per client at the highest concurrency
+IN_PROCESS_CARDS = 600  # by default; a third redeemed in-process one at a time, then the rest from 8 tasks
+SUBSCRIBERS = 64  # at most: e-cards, one subscriber (and one HTTP client) per client at the highest level
 ECARD_MINUTES = 60
 PROBE_ATTEMPTS = 8  # clients sending the same card at once in the double-redemption probe
 COLUMNS = ("batch", "agent", "serial", "secret_hash", "status", "expires_at")
@@ -311,7 +321,7 @@ def run_child(kind: str, target: str, count: int, mode: str) -> dict[str, object
     return figures
 
 
-async def memory_benchmark(found: Databases, counts: list[int]) -> dict[str, object]:
+async def memory_benchmark(found: Databases, counts: list[int], modes: list[str]) -> dict[str, object]:
     from cards import services
 
     figures: dict[str, object] = {
@@ -319,7 +329,7 @@ async def memory_benchmark(found: Databases, counts: list[int]) -> dict[str, obj
         "(returned pairs still held); growth: minus VmHWM just before the call (interpreter, imports, login)",
         "modes": MEMORY_MODES,
     }
-    for mode in MEMORY_MODES:
+    for mode in modes:
         if mode != "generate_batch" and not hasattr(services, "write_batch"):
             figures[mode] = "cards.services.write_batch does not exist in this version"
             continue
@@ -347,17 +357,19 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--postgres-workers", type=int, default=2, help="server processes on PostgreSQL")
 
 
-async def build_cards(recharge_cards: int, probe_cards: int) -> tuple[list, list, list, list]:
-    """Owner with stock; 64 e-cards activated (64 subscribers); recharge, probe and in-process
+async def build_cards(
+    subscribers: int, recharge_cards: int, probe_cards: int, local_cards: int
+) -> tuple[list, list, list, list]:
+    """Owner with stock; e-cards activated (one subscriber each); recharge, probe and in-process
     batches activated. Returns the e-card, recharge, probe and in-process (serial, secret) pairs."""
-    minutes = SUBSCRIBERS * ECARD_MINUTES + recharge_cards + probe_cards + IN_PROCESS_CARDS
+    minutes = subscribers * ECARD_MINUTES + recharge_cards + probe_cards + local_cards
     owner = await stocked_owner(minutes)
     pairs = []
     for count, kind, face in (
-        (SUBSCRIBERS, "e-card", ECARD_MINUTES),
+        (subscribers, "e-card", ECARD_MINUTES),
         (recharge_cards, "recharge", 1),
         (probe_cards, "recharge", 1),
-        (IN_PROCESS_CARDS, "recharge", 1),
+        (local_cards, "recharge", 1),
     ):
         _batch, made = await generate_batch(
             owner, batch_request(count, kind, face), card_key=KEY, operation_password=OP
@@ -381,7 +393,9 @@ async def in_process(ecard_serial: str, cards: list[tuple[str, str]], sqlite_dir
     token = await portal.open_session(subscriber_id)
     figures: dict[str, object] = {}
 
-    async def timed(call, rounds: int = IN_PROCESS_SEQUENTIAL) -> list[float]:
+    sequential = len(cards) // 3
+
+    async def timed(call, rounds: int = sequential) -> list[float]:
         samples = []
         for _ in range(rounds):
             start = time.perf_counter()
@@ -436,7 +450,7 @@ async def in_process(ecard_serial: str, cards: list[tuple[str, str]], sqlite_dir
     for _ in range(10_000):
         codes.secret_matches(KEY, serial, pin, stored)
     figures["pin_hmac_check_us"] = round((time.perf_counter() - start) * 100, 2)  # per check, of 10,000
-    figures["redemptions"] = IN_PROCESS_SEQUENTIAL - failures["sequential"] + done
+    figures["redemptions"] = sequential - failures["sequential"] + done
     if sqlite_dir:
         figures["stdlib_sqlite3_commit_one_row"] = await asyncio.to_thread(commit_latency, sqlite_dir)
     return figures
@@ -703,7 +717,9 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
     kind, dsn = db.kind, db.dsn
     async with db.opened():
         start = time.perf_counter()
-        ecards, recharge, probe_cards, local_cards = await build_cards(args.cards, args.probe_cards)
+        ecards, recharge, probe_cards, local_cards = await build_cards(
+            max(args.levels), args.cards, args.probe_cards, args.in_process_cards
+        )
         figures: dict[str, object] = {
             "setup_seconds": round(time.perf_counter() - start, 2),
             "subscribers": len(ecards),
@@ -713,6 +729,12 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
         sqlite_dir = str(Path(db.path).parent) if db.path else None
         figures["in_process_no_http"] = await in_process(ecards[0][0], local_cards, sqlite_dir)
         log(f"{kind}: in process: {figures['in_process_no_http']}")
+        figures["bare_transaction"] = []
+        for level in args.levels:
+            log(f"{kind}: bare redemption transaction, {level} connections for {args.seconds} s")
+            bare = await bare_redemptions(db, level, args.seconds, cards=int(10_000 * args.seconds) + 1000)
+            log(f"{kind}: {bare['per_second']} bare transactions per second")
+            figures["bare_transaction"].append(bare)
         clients: list[LeanClient] = []
         with serving(db, workers(kind, args), figures, log) as server:
             try:
@@ -754,7 +776,7 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
                     ("balance_checks", balance, "check"),
                 ):
                     runs = []
-                    counters = await pg_counters(dsn) if name == "redemptions" else None
+                    counters = await pg_counters(dsn) if name == "redemptions" and args.pg_statistics else None
                     if name == "balance_checks":
                         await settle(dsn)
                     for level in args.levels:
@@ -791,11 +813,50 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
             finally:
                 for client in clients:
                     await client.aclose()
+        figures["bare_json_endpoint"] = await bare_endpoint(workers(kind, args), args)
+        figures["ratios"] = ratios(figures)
         figures["database"] = await redemption_checks()
         figures["database"]["redemptions_expected"] = (
             redeemed_over_http + figures["in_process_no_http"]["redemptions"]
         )  # 200 answers over HTTP plus the in-process redemptions
         return figures
+
+
+async def bare_endpoint(processes: int, args) -> list[dict[str, object]]:
+    """The balance check's baseline: GET /constant of the bare app, same workers, same clients."""
+    runs = []
+    with serving_bare(processes, log) as server:
+        clients = [LeanClient(server.url) for _ in range(max(args.levels))]
+        try:
+            await connect_one_by_one(clients)
+            for level in args.levels:
+                log(f"bare JSON endpoint, {level} clients for {args.seconds} s")
+                before = cpu_snapshot(server.process.pid, None)
+                run = await load(clients[:level], args.seconds, lambda c: timed_call(c, "GET", "/constant"))
+                with_cpu(run, before, cpu_snapshot(server.process.pid, None), "request")
+                log(f"{run['successes']} x 200 in {run['seconds']} s")
+                runs.append(run)
+        finally:
+            for client in clients:
+                await client.aclose()
+    return runs
+
+
+def ratios(figures: dict) -> dict[str, dict[str, float | None]]:
+    """Each HTTP rate over its baseline's, by number of clients."""
+
+    def over(runs: list[dict], baselines: list[dict]) -> dict[str, float | None]:
+        return {
+            str(run["clients"]): round(run["per_second"] / base["per_second"], 3)
+            if run["per_second"] and base["per_second"]
+            else None
+            for run, base in zip(runs, baselines, strict=True)
+        }
+
+    return {
+        "redemptions_over_bare_transaction": over(figures["redemptions"], figures["bare_transaction"]),
+        "balance_checks_over_bare_endpoint": over(figures["balance_checks"], figures["bare_json_endpoint"]),
+    }
 
 
 # --- driver -----------------------------------------------------------------------------------------
@@ -807,8 +868,8 @@ async def run(kind: str, args) -> dict[str, object]:
         if "generation" in args.parts:
             figures["generation"] = await generation_benchmark(found.new("cards_generation"), args.count)
         if "memory" in args.parts:
-            counts = [100_000] + ([1_000_000] if args.million else [])
-            figures["generation_memory"] = await memory_benchmark(found, counts)
+            counts = [args.memory_count] + ([1_000_000] if args.million else [])
+            figures["generation_memory"] = await memory_benchmark(found, counts, args.memory_modes)
         if "http" in args.parts:
             figures["http"] = await http_benchmark(found.new("cards_http"), args)
     return figures
@@ -830,6 +891,15 @@ def main() -> None:
     add_worker_options(parser)
     parser.add_argument("--cards", type=int, default=40_000, help="recharge cards for the redemption runs")
     parser.add_argument("--probe-cards", type=int, default=50, help="cards of the double-redemption probe")
+    parser.add_argument("--memory-count", type=int, default=100_000, help="cards of the smaller memory run")
+    parser.add_argument("--memory-modes", default=",".join(MEMORY_MODES), help="which generations' memory to measure")
+    parser.add_argument("--in-process-cards", type=int, default=IN_PROCESS_CARDS, help="redeemed without HTTP")
+    parser.add_argument(
+        "--pg-statistics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="PostgreSQL's commits and rows per redemption (waits 2 x 11 s for its statistics)",
+    )
     parser.add_argument("--child-generate", nargs=4, help=argparse.SUPPRESS)  # KIND TARGET COUNT MODE
     args = parser.parse_args()
     if args.child_generate:  # the subprocess of part 2
@@ -839,6 +909,7 @@ def main() -> None:
         print(json.dumps(figures))
         return
     args.parts = set(args.parts.split(","))
+    args.memory_modes = [mode for mode in args.memory_modes.split(",") if mode in MEMORY_MODES]
     args.levels = [min(SUBSCRIBERS, int(level)) for level in args.levels.split(",")]
     started = time.perf_counter()
     results = run_on_each(args.databases, lambda kind: run(kind, args))
@@ -860,7 +931,13 @@ def main() -> None:
                 "Portal logins (HMAC check of "
                 "the e-card secret, then an argon2id hash for the new password) happen before the timed runs.",
                 "SQLite runs in demo mode (no demo data is loaded: the database has users) with the "
-                "benchmark's secrets; PostgreSQL in production mode on a throwaway cluster (fsync=off).",
+                "benchmark's secrets; PostgreSQL in production mode on a throwaway, durable cluster "
+                "(fsync, synchronous_commit, full_page_writes on: database_settings reads them back).",
+                "Baselines, measured in the same run: bare_transaction is the least transaction a "
+                "redemption must do (benchmarks/baselines.py) with the bare driver from as many connections "
+                "as clients; bare_json_endpoint is a bare Litestar app's constant JSON (benchmarks/bare_app.py) "
+                "served with the same workers and options, through the same load generator. ratios: the "
+                "product's rate over the baseline's.",
                 "Every recharge card carries 1 minute; every redemption request uses a card never sent "
                 "before; the probe sends each of its cards from 8 subscribers at once.",
             ],
@@ -871,7 +948,10 @@ def main() -> None:
                 "million": args.million,
                 "recharge_cards": args.cards,
                 "probe_cards": args.probe_cards,
-                "subscribers": SUBSCRIBERS,
+                "in_process_cards": args.in_process_cards,
+                "memory_count": args.memory_count,
+                "memory_modes": args.memory_modes,
+                "subscribers": max(args.levels),
                 "sqlite_workers": args.sqlite_workers,
                 "postgres_workers": args.postgres_workers,
                 "cpus": os.cpu_count(),

@@ -1,5 +1,6 @@
-"""What the benchmarks share: throwaway databases, latency summaries, readings of a server under
-load (CPU, log), and the JSON report each prints on its standard output."""
+"""What the benchmarks share: throwaway databases (PostgreSQL durable, SQLite as the product opens
+it) and the settings they run with, latency summaries, readings of a server under load (CPU, log),
+a bare server for baselines, and the JSON report each prints on its standard output."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import contextlib
 import io
 import json
 import os
+import platform
 import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,15 +28,23 @@ from piccolo.engine.postgres import PostgresEngine
 
 from core.db import bind_engine, engine_from_url, migrate, prepare_sqlite
 
+# Durable PostgreSQL, as an operator runs it: every commit is on disk before it is acknowledged.
+# (The tests' cluster, tests/postgres_cluster.py, keeps fsync and synchronous_commit off.)
+DURABLE_POSTGRES = "-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+POSTGRES_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method", "commit_delay",
+                     "shared_buffers", "max_connections", "server_version")  # fmt: skip
+SQLITE_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 SECRET = "benchmark-secret-" + "x" * 32  # production mode needs >= 32 characters
 CARD_SECRET = SECRET + "-card"
 
 
 def logger(name: str) -> Callable[[str], None]:
-    """Progress lines on standard error, tagged with the benchmark's name."""
+    """Progress lines on standard error, tagged with the benchmark's name and the seconds since it
+    started (to see where a run's time goes)."""
+    started = time.perf_counter()
 
     def log(message: str) -> None:
-        print(f"[{name}] {message}", file=sys.stderr, flush=True)
+        print(f"[{name} {time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
     return log
 
@@ -47,7 +60,69 @@ def summary(samples: list[float], digits: int = 1) -> dict[str, float | None]:
     }
 
 
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    model = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        # Other work on the machine takes cores from the figures: how busy it was when they were measured.
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
 # --- throwaway databases --------------------------------------------------------------------------
+
+# The settings each kind of database ran with in this process, read back from the databases (see
+# Database.opened); run_on_each puts them in the report.
+SETTINGS_IN_EFFECT: dict[str, dict[str, object]] = {}
+
+
+async def settings_in_effect(db: Database) -> dict[str, object]:
+    """The durability settings `db` runs with, read back: PostgreSQL's from pg_settings; SQLite's
+    from a connection of the product's own engine (core/sqlite_engine.py), which opens every
+    connection the server uses the same way."""
+    if db.kind == "postgres":
+        import asyncpg
+
+        connection = await asyncpg.connect(db.dsn)
+        try:
+            rows = await connection.fetch(
+                "SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1::text[]) ORDER BY name",
+                list(POSTGRES_SETTINGS),
+            )
+        finally:
+            await connection.close()
+        return {row["name"]: row["setting"] + (f" x {row['unit']}" if row["unit"] else "") for row in rows}
+    journal = (await db.engine.fetch_all("PRAGMA journal_mode"))[0]["journal_mode"]
+    synchronous = (await db.engine.fetch_all("PRAGMA synchronous"))[0]["synchronous"]
+    version = (await db.engine.fetch_all("SELECT sqlite_version() AS v"))[0]["v"]
+    return {
+        "journal_mode": journal,
+        "synchronous": SQLITE_SYNCHRONOUS.get(synchronous, synchronous),
+        "sqlite_version": version,
+        "where_set": "core/db.py prepare_sqlite sets journal_mode=WAL; synchronous is what a connection of "
+        "core/sqlite_engine.py's engine reports (SQLite's compiled-in default unless core/ sets it)",
+    }
+
+
+async def raw_connection(db: Database):
+    """A connection of the bare driver the product uses (asyncpg, aiosqlite), outside Piccolo and
+    core/: for the baselines. SQLite's is in autocommit mode (transactions are explicit)."""
+    if db.kind == "postgres":
+        import asyncpg
+
+        return await asyncpg.connect(db.dsn)
+    import aiosqlite
+
+    return await aiosqlite.connect(db.path, isolation_level=None)
 
 
 @dataclass
@@ -69,7 +144,7 @@ class Database:
         demo data is loaded), PostgreSQL in production mode; the benchmark's secrets on both."""
         secrets = {"VOIPAGENCY_SECRET_KEY": SECRET, "VOIPAGENCY_CARD_SECRET_KEY": CARD_SECRET}
         if self.kind == "sqlite":
-            return {"VOIPAGENCY_DB_PATH": self.target, **secrets}
+            return {"VOIPAGENCY_DB_PATH": self.target, "VOIPAGENCY_SQLITE_SYNCHRONOUS": "FULL", **secrets}
         return {
             "DATABASE_URL": self.target,
             "VOIPAGENCY_DEMO": "0",
@@ -80,10 +155,12 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[Engine]:
-        """This database bound as the project's, migrated, with a connection pool on PostgreSQL."""
+        """This database bound as the project's, migrated, with a connection pool on PostgreSQL;
+        the settings it runs with are read back into SETTINGS_IN_EFFECT."""
         bind_engine(self.engine)
         await prepare_sqlite(self.engine)
         await migrate()
+        SETTINGS_IN_EFFECT[self.kind] = await settings_in_effect(self)
         if self.kind == "postgres":
             await self.engine.start_connection_pool()
         try:
@@ -93,24 +170,84 @@ class Database:
                 await self.engine.close_connection_pool()
 
 
+SHARED_CLUSTER = "VOIPAGENCY_BENCH_POSTGRES"  # a cluster started by `python -m benchmarks`, as JSON
+SHARED_SQLITE_TEMPLATE = "VOIPAGENCY_BENCH_SQLITE_TEMPLATE"  # a migrated file it made, copied for each database
+TEMPLATE = "bench_template"
+
+
 class Databases:
-    """The databases of one run: SQLite files in a temporary folder, or databases of a throwaway
-    PostgreSQL cluster (fsync off) started on the first one."""
+    """The databases of one run: SQLite files in a temporary folder, or databases of a throwaway,
+    durable PostgreSQL cluster (DURABLE_POSTGRES): the one `python -m benchmarks` shares with every
+    benchmark (SHARED_CLUSTER), else one started on the first database.
+
+    Each new database is a copy of a migrated template, migrated once by `voipagency migrate` (the
+    one `python -m benchmarks` shares, or one of this run): on durable PostgreSQL the migrations
+    take seconds (a commit each), a copy a fraction of one."""
 
     def __init__(self, kind: str, folder: str) -> None:
-        self.kind, self.folder, self.cluster = kind, folder, None
+        self.kind, self.folder, self.cluster, self.shared = kind, folder, None, False
+        self.created: list[str] = []
 
     def new(self, name: str) -> Database:
         if self.kind == "sqlite":
+            template = Path(os.environ.get(SHARED_SQLITE_TEMPLATE) or Path(self.folder) / f"{TEMPLATE}.sqlite3")
+            if not template.exists():
+                sqlite_template(template)
             path = str(Path(self.folder) / f"{name}.sqlite3")
+            shutil.copyfile(template, path)
             return Database(self.kind, engine_from_url(None, path), path, None, None)
         if self.cluster is None:
-            from tests.postgres_cluster import start_cluster
-
-            self.cluster = start_cluster()
-        dsn = self.cluster.create_database(name)
+            self.cluster, self.shared = postgres_cluster()
+        postgres_template(self.cluster)
+        for attempt in range(5):  # benchmarks running side by side (--jobs) may copy the template at once
+            try:
+                psql(self.cluster, f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+                break
+            except subprocess.CalledProcessError as exc:
+                if "being accessed by other users" not in exc.stderr or attempt == 4:
+                    raise
+                time.sleep(1)
+        self.created.append(name)
+        dsn = self.cluster.dsn(name)
         engine = PostgresEngine(config={"dsn": dsn}, extensions=())
         return Database(self.kind, engine, None, dsn, self.cluster.data_dir)
+
+
+def postgres_cluster():
+    """(the cluster, whether it is shared): SHARED_CLUSTER's, else a new durable one."""
+    from tests.postgres_cluster import Cluster, start_cluster
+
+    if os.environ.get(SHARED_CLUSTER):
+        return Cluster(**json.loads(os.environ[SHARED_CLUSTER])), True
+    return start_cluster(DURABLE_POSTGRES), False
+
+
+def psql(cluster, statement: str) -> str:
+    """One statement through psql on the cluster (as its owner); its unaligned output."""
+    done = subprocess.run(
+        [*cluster.run_as, os.path.join(cluster.bin_dir, "psql"), "-h", "127.0.0.1", "-p", str(cluster.port),
+         "-U", "postgres", "-tAc", statement],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def postgres_template(cluster) -> None:
+    """The migrated template database of `cluster`, made unless it is there."""
+    if not psql(cluster, f"SELECT 1 FROM pg_database WHERE datname = '{TEMPLATE}'"):
+        template = Database("postgres", None, None, cluster.create_database(TEMPLATE), None)
+        migrate_with_cli(template.server_env())
+
+
+def sqlite_template(path: Path) -> None:
+    """A migrated SQLite database at `path`, to be copied."""
+    migrate_with_cli({"VOIPAGENCY_DB_PATH": str(path)})
+
+
+def migrate_with_cli(env: dict[str, str]) -> None:
+    from tests.web.live_server import run_cli
+
+    run_cli("migrate", env={"VOIPAGENCY_SECRET_KEY": SECRET, "VOIPAGENCY_CARD_SECRET_KEY": CARD_SECRET, **env})
 
 
 @contextlib.contextmanager
@@ -120,7 +257,10 @@ def databases(kind: str) -> Iterator[Databases]:
         try:
             yield found
         finally:
-            if found.cluster:
+            if found.cluster and found.shared:  # the cluster lives on: free its disk
+                for name in found.created:
+                    psql(found.cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            elif found.cluster:
                 found.cluster.stop()
 
 
@@ -151,6 +291,50 @@ def serving(
         server.stop()
     figures["server_log"] = server_failures(server.log_text())
     server.log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def serving_bare(workers: int, log: Callable[[str], None], timeout: float = 60) -> Iterator:
+    """The bare Litestar app (benchmarks/bare_app.py) served as `voipagency serve` serves the product
+    (web/serving.py, same worker count and uvicorn options), for the with-block: the server that
+    does nothing but answer, the baseline of the HTTP figures. Has .url and .process as LiveServer."""
+    from tests.postgres_cluster import free_port
+
+    port = free_port()
+    server = type("BareServer", (), {})()
+    server.url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port), "--workers", str(workers)]
+    with tempfile.TemporaryFile() as output:
+        server.process = subprocess.Popen(
+            command, cwd=Path(__file__).resolve().parents[1], stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + timeout
+            while not _answers(server.url + "/healthz"):
+                if server.process.poll() is not None or time.monotonic() > deadline:
+                    output.seek(0)
+                    raise RuntimeError(f"the bare server did not start: {output.read().decode(errors='replace')}")
+                time.sleep(0.2)
+            yield server
+        finally:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log("the bare server did not stop on SIGTERM; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=5)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def cpu_seconds(group: int | None = None, parent: int | None = None) -> float | None:
@@ -259,13 +443,19 @@ def server_failures(log_text: str) -> dict[str, object]:
 
 
 def run_on_each(kinds: str, run: Callable[[str], object]) -> dict[str, object]:
-    """`run(kind)` (a coroutine) for each database kind of a comma-separated list, in turn."""
+    """`run(kind)` (a coroutine) for each database kind of a comma-separated list, in turn; each
+    kind's figures carry the database settings they were measured with."""
     results = {}
     for kind in kinds.split(","):
         with contextlib.redirect_stdout(io.StringIO()):  # keep migration chatter out of the JSON
-            results[kind] = asyncio.run(run(kind))
+            figures = asyncio.run(run(kind))
+        if isinstance(figures, dict):
+            figures = {"database_settings": SETTINGS_IN_EFFECT.get(kind), **figures}
+        results[kind] = figures
     return results
 
 
 def print_report(report: dict[str, object]) -> None:
-    print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    """The report on standard output, as JSON, with when and on what it was measured."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(json.dumps({"measured_at": stamp, "machine": machine(), **report}, indent=2, ensure_ascii=False, default=str))

@@ -227,7 +227,7 @@ def main() -> None:
                 "server process (default 1); a locked key is refused without hashing.",
                 "A flood answer is a 401 (the login page again); its latency and rate are the flood's.",
                 "SQLite runs in demo mode with the benchmark's secrets; PostgreSQL in production mode on a "
-                "throwaway cluster (fsync=off).",
+                "throwaway, durable cluster (fsync on: see database_settings).",
             ],
             "settings": {
                 "seconds": args.seconds,

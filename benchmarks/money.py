@@ -349,7 +349,7 @@ def main() -> None:
                 "same 2 cores. Client i buys for agent i with a fresh idempotency key, "
                 f"{MINUTES} minutes per purchase.",
                 "SQLite runs in demo mode (no demo data: the database already has users); PostgreSQL in "
-                "production mode on a throwaway cluster (fsync=off).",
+                "production mode on a throwaway, durable cluster (fsync on: see database_settings).",
                 "ledger_verify: 2 x transactions entries over 1,000 agent wallets and one system account, "
                 "bulk-loaded; verify_seconds is the first verify() after loading.",
             ],

@@ -728,7 +728,8 @@ def main() -> None:
                 "this database (no ledger verify); only the statistics are meant to be consistent.",
                 "Server: `voipagency serve --workers N` on loopback, the load generator (LeanClient) on the "
                 "same 2 cores. SQLite in demo mode (no demo data: the database has users); PostgreSQL in "
-                "production mode on a throwaway cluster (fsync=off); the admin has two-factor login enrolled "
+                "production mode on a throwaway, durable cluster (fsync on: see database_settings); the "
+                "admin has two-factor login enrolled "
                 "in-process, the API uses Bearer tokens, the pages stored sessions.",
                 "Periods: since = the first day with calls, until = today (exclusive): the whole year by day "
                 "(365 points) or by month (13 points).",

@@ -752,7 +752,7 @@ def main() -> None:
                 "them).",
                 "Server: `voipagency serve --workers N` on loopback, the load generator on the same cores. "
                 "SQLite in demo mode (no demo data loaded: the database has users); PostgreSQL in production "
-                "mode on a throwaway cluster (fsync=off).",
+                "mode on a throwaway, durable cluster (fsync on: see database_settings).",
                 "fetch_piccolo_query_and_rows = sla_report total minus summarize and the calendar.",
             ],
             "settings": {

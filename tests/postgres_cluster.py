@@ -28,12 +28,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The tests' cluster trades durability for speed; the benchmarks start theirs durable (benchmarks/common.py).
+FAST = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
+
 @dataclass
 class Cluster:
     bin_dir: str
     data_dir: str
     port: int
     run_as: list[str]
+    settings: str = FAST
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -54,8 +59,7 @@ class Cluster:
             "--locale=C.UTF-8",
         )
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} {self.settings} -c max_connections=300"
         )
         self._run(
             os.path.join(self.bin_dir, "pg_ctl"),
@@ -91,7 +95,7 @@ class Cluster:
         shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
 
 
-def start_cluster() -> Cluster:
+def start_cluster(settings: str = FAST) -> Cluster:
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found; install Debian's postgresql")
@@ -103,7 +107,7 @@ def start_cluster() -> Cluster:
         os.makedirs(data_dir)
         shutil.chown(data_dir, "postgres", "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    cluster = Cluster(bin_dir=bin_dir, data_dir=data_dir, port=free_port(), run_as=run_as)
+    cluster = Cluster(bin_dir=bin_dir, data_dir=data_dir, port=free_port(), run_as=run_as, settings=settings)
     cluster.start()
     deadline = time.time() + 30
     while time.time() < deadline:
