@@ -308,16 +308,18 @@ async def has_call_in_progress(subscriber_id: int) -> bool:
     return row is not None
 
 
-# The subscriber, and the calling hours of its agent and of every agent above it (R-22): one row
-# per agent of that chain, walked up by primary key from the subscriber's agent.
-_SUBSCRIBER_AND_HOURS = (
-    "WITH RECURSIVE chain (parent, timezone, calling_hours) AS ("
-    "SELECT a.parent, a.timezone, a.calling_hours FROM subscriber s0 JOIN agent a ON a.id = s0.agent "
-    "WHERE s0.account_number = {} "
-    "UNION ALL SELECT p.parent, p.timezone, p.calling_hours FROM chain c JOIN agent p ON p.id = c.parent) "
-    "SELECT s.id, s.status, s.expires_at, c.timezone, c.calling_hours FROM subscriber s CROSS JOIN chain c "
-    "WHERE s.account_number = {}"
-)
+def _subscriber_and_hours(also: str = "", joined: str = "") -> str:
+    """SQL of the subscriber, and the calling hours of its agent and of every agent above it (R-22):
+    one row per agent of that chain, walked up by primary key from the subscriber's agent; with
+    the columns `also` ("…, ") read beside, from what `joined` joins."""
+    return (
+        "WITH RECURSIVE chain (parent, timezone, calling_hours) AS ("
+        "SELECT a.parent, a.timezone, a.calling_hours FROM subscriber s0 JOIN agent a ON a.id = s0.agent "
+        "WHERE s0.account_number = {} "
+        "UNION ALL SELECT p.parent, p.timezone, p.calling_hours FROM chain c JOIN agent p ON p.id = c.parent) "
+        f"SELECT {also}s.id, s.status, s.expires_at, c.timezone, c.calling_hours FROM subscriber s "
+        f"CROSS JOIN chain c {joined} WHERE s.account_number = {{}}"
+    )
 
 
 def _state_columns(code: str, subscriber: str) -> str:
@@ -343,7 +345,7 @@ async def _subscriber_and_state(
     prefixes = _prefixes(destination)
     rate = f"LEFT JOIN ({_longest_prefix_rate(prefixes)}) AS r ON TRUE"
     if sql.engine_type() == "postgres":
-        chain = await sql.fetch(_locked(_SUBSCRIBER_AND_HOURS), account, account)
+        chain = await sql.fetch(_locked(_subscriber_and_hours()), account, account)
         if not chain:
             return [], {}
         subscriber = chain[0]["id"]
@@ -358,9 +360,7 @@ async def _subscriber_and_state(
         )
         return chain, state or {}
     rows = await sql.fetch(
-        _SUBSCRIBER_AND_HOURS.replace("SELECT s.id,", f"SELECT {_state_columns('{} || s.id', 's.id')}, s.id,").replace(
-            "CROSS JOIN chain c", f"CROSS JOIN chain c {rate}"
-        ),
+        _subscriber_and_hours(_state_columns("{} || s.id", "s.id") + ", ", rate),
         account,
         call_id,
         call_id,
