@@ -212,18 +212,18 @@ class Attempt:
         async with _writing():
             # Key by key in the order the claim took their row locks (PostgreSQL), so that this
             # never waits for a concurrent claim that waits for it: a deadlock.
-            claimed = [limit.key for limit, _failures in self.claimed]
-            ordered = [key for key in claimed if key in clear] + [key for key in clear if key not in claimed]
             typos = 1
-            cleared: set[str] = set()
-            for limit, failures in [*self.claimed, *((Limit(key), 0) for key in ordered if key not in claimed)]:
+            for limit, failures in self.claimed:
                 if limit.key in clear:
                     removed = await sql.fetch("DELETE FROM login_throttle WHERE key = {} RETURNING failures", limit.key)
-                    if forgive_cleared and removed and not cleared:
+                    if forgive_cleared and removed:  # forgiving: one key to clear, claimed first
                         typos = max(1, removed[0]["failures"])
-                    cleared.add(limit.key)
                 else:
                     await _give_back(limit, typos, failures)
+            claimed = {limit.key for limit, _failures in self.claimed}
+            for key in clear:
+                if key not in claimed:
+                    await sql.execute("DELETE FROM login_throttle WHERE key = {}", key)
             if typos > 1:  # the guesser's keys never counted this attempt itself
                 for limit in self.watched:
                     await _give_back(limit, typos - 1, 0)

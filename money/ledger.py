@@ -293,22 +293,22 @@ async def system_balance(spec: tuple[str, str]) -> int:
 async def balances(agent_id: int) -> dict[str, int]:
     """An agent's wallet (fen), stock (seconds), held deposit (fen) and card escrow (seconds, the
     sum of its entries); 0 where never used."""
+    escrow = await entries_total(f"agent:{agent_id}:{ESCROW}")
+    return {**await _cached_balances(agent_id, list(CACHED_AGENT_ACCOUNTS)), ESCROW: escrow}
+
+
+async def _cached_balances(agent_id: int, kinds: list[str]) -> dict[str, int]:
+    """The cached balances of these of an agent's accounts, in one query; 0 where never used."""
     rows = await LedgerAccount.select(LedgerAccount.kind, LedgerAccount.balance).where(
-        (LedgerAccount.agent == agent_id) & LedgerAccount.kind.is_in(list(CACHED_AGENT_ACCOUNTS))
+        (LedgerAccount.agent == agent_id) & LedgerAccount.kind.is_in(kinds)
     )
     found = {r["kind"]: r["balance"] for r in rows}
-    escrow = await entries_total(f"agent:{agent_id}:{ESCROW}")
-    return {**{kind: found.get(kind, 0) for kind in CACHED_AGENT_ACCOUNTS}, ESCROW: escrow}
+    return {kind: found.get(kind, 0) for kind in kinds}
 
 
 async def wallet_and_stock(agent_id: int) -> dict[str, int]:
-    """An agent's wallet (fen) and stock (seconds), from their cached balances in one query: what
-    the header of every page shows its users."""
-    rows = await LedgerAccount.select(LedgerAccount.kind, LedgerAccount.balance).where(
-        (LedgerAccount.agent == agent_id) & LedgerAccount.kind.is_in([WALLET, STOCK])
-    )
-    found = {r["kind"]: r["balance"] for r in rows}
-    return {WALLET: found.get(WALLET, 0), STOCK: found.get(STOCK, 0)}
+    """An agent's wallet (fen) and stock (seconds): what the header of every page shows its users."""
+    return await _cached_balances(agent_id, [WALLET, STOCK])
 
 
 async def receipts_of(agent_id: int) -> int:
