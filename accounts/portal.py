@@ -141,12 +141,26 @@ async def _check_current_password(subscriber_id: int, row: dict[str, Any], passw
     await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)
 
 
+# The agent a subscriber calls for help, as the portal shows it (`g` is the subscriber's agent):
+# its brand, hotline and the hotline's service hours ("" where the agent set none).
+AGENT_CONTACT = "g.brand_name AS agent_name, g.hotline AS agent_hotline, g.service_hours AS agent_service_hours"
+
+
+async def agent_contact(subscriber_id: int) -> dict[str, Any]:
+    """The subscriber's agent to call for help (AGENT_CONTACT), for the portal's ticket pages."""
+    row = await sql.fetch_one(
+        f"SELECT {AGENT_CONTACT} FROM subscriber s JOIN agent g ON g.id = s.agent WHERE s.id = {{}}",
+        subscriber_id,
+    )
+    return row or {}
+
+
 async def overview(subscriber_id: int) -> dict[str, Any]:
     """Balance in seconds, status, expiry and days left, and the agent to call for help (its
-    brand and hotline), for the portal's home page."""
+    brand, hotline and service hours: AGENT_CONTACT), for the portal's home page."""
     row = await sql.fetch_one(
         "SELECT s.id, s.agent, s.account_number, s.status, s.expires_at, a.balance, "
-        "g.brand_name AS agent_name, g.hotline AS agent_hotline FROM subscriber s "
+        f"{AGENT_CONTACT} FROM subscriber s "
         "JOIN agent g ON g.id = s.agent LEFT JOIN ledger_account a ON a.code = {} WHERE s.id = {}",
         ledger.subscriber_code(subscriber_id),
         subscriber_id,

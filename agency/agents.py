@@ -37,6 +37,7 @@ AGENT_COLUMNS = (
     "timezone",
     "calling_hours",
     "hotline",
+    "service_hours",
     "status",
     "notice_at",
     "terminates_at",
@@ -45,6 +46,8 @@ AGENT_COLUMNS = (
 
 
 PHONE = re.compile(r"^[0-9+\-() ]{3,32}$")
+# One line of free text: no control characters (tabs, line breaks, escapes) or their C1 kin.
+ONE_LINE = re.compile(r"^[^\x00-\x1f\x7f-\x9f]*\Z")
 # Set by the agent's parent (its owner or clerk) or the operator, never by the agent's own users.
 HOURS_FIELDS = ("calling_hours", "timezone")
 
@@ -67,6 +70,14 @@ def agent_fields(data: dict[str, object], *, partial: bool = False) -> dict[str,
     if not partial or "hotline" in data:  # the number its subscribers call; optional
         check.text(
             "hotline", max_len=32, required=False, pattern=PHONE, pattern_message=N_("Digits, spaces and + - ( ) only.")
+        )
+    if not partial or "service_hours" in data:  # when the hotline answers, in the agent's words; optional
+        check.text(
+            "service_hours",
+            max_len=64,
+            required=False,
+            pattern=ONE_LINE,
+            pattern_message=N_("One line of text, without tabs or line breaks."),
         )
     if not partial or "timezone" in data:
         check.timezone("timezone")

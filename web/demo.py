@@ -50,6 +50,8 @@ TREE = [
         ],
     ),
 ]
+# When each tree's hotlines answer (free text, in the agent's words); its sub-agents keep the same hours.
+SERVICE_HOURS = {"华信通讯": "周一至周五 09:00-18:00", "Pearl River Telecom": "Mon-Sat 08:00-20:00"}
 STAFF = [("admin", "admin"), ("finance", "finance"), ("support", "support")]
 # The operator's price list per level (fen per minute): deeper levels pay more; 1,000 minutes or more is cheaper.
 OPERATOR_PRICES = {
@@ -89,25 +91,27 @@ async def load_demo() -> list[tuple[str, str, str]]:
         admin_id = admin_id or user_id
     operator = Actor(user_id=admin_id, username="admin", role="admin", address="demo")
 
-    async def add_branch(parent_id: int | None, node: tuple) -> None:
+    async def add_branch(parent_id: int | None, node: tuple, hours: str = "") -> None:
         brand, contact, phone, users, children = node
+        hours = SERVICE_HOURS.get(brand, hours)
         actor = operator
         agent = await create_agent(
             actor,
             parent_id,
-            # The hotline its subscribers see in the portal: a 400 service number, one per agent.
+            # The hotline its subscribers see in the portal: a 400 service number, one per agent, and its hours.
             {
                 "brand_name": brand,
                 "contact_person": contact,
                 "phone": phone,
                 "hotline": "400 " + phone[-9:],
+                "service_hours": hours,
                 "timezone": "Asia/Shanghai",
             },
         )
         for username, role in users:
             await add_user(username, role, agent["id"], brand)
         for child in children:
-            await add_branch(agent["id"], child)
+            await add_branch(agent["id"], child, hours)
 
     for node in TREE:
         await add_branch(None, node)

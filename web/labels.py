@@ -254,6 +254,7 @@ FIELD_LABELS = {
     "role": N_("Role"),
     "second_factor": N_("Second factor"),
     "seller_id": N_("Seller"),
+    "service_hours": N_("Service hours"),
     "status": N_("Status"),
     "subject": N_("Subject"),
     "subscriber": N_("Subscriber"),

@@ -1,6 +1,6 @@
 """Guidance where users get stuck (issue 13, class 6 and 7), in the domain: payees' bank details,
 the reason of a rejected remittance, a bank reference recorded twice, an unset operation password,
-the agent's hotline in the portal, and the search of subscribers by any part of the number."""
+the agent's hotline and service hours in the portal, and the search of subscribers by any part of the number."""
 
 from __future__ import annotations
 
@@ -122,17 +122,31 @@ async def test_an_unset_operation_password_is_named_and_counts_as_no_failure(db)
     assert not await AuditEntry.exists().where(AuditEntry.action == "user.operation_password_failed")
 
 
-async def test_hotline_is_validated_and_shown_with_the_agent_in_the_portal(db):
+async def test_hotline_and_service_hours_are_validated_and_shown_with_the_agent_in_the_portal(db):
     a = await demo_actors()
     huaxin = a["huaxin"]
+    assert (await agents.get_agent(huaxin, huaxin.agent_id))["service_hours"] == "周一至周五 09:00-18:00"  # demo
     with pytest.raises(ValidationFailed):
         await agents.update_agent(huaxin, huaxin.agent_id, {"hotline": "call us!"})
     await agents.update_agent(huaxin, huaxin.agent_id, {"hotline": "400 820 1234"})
     assert (await agents.get_agent(huaxin, huaxin.agent_id))["hotline"] == "400 820 1234"
+    for bad in ("09:00-18:00\n周末休息", "Mon\tFri", "9-6\x1b[31m", "9\x85-6", "x" * 65, 9):
+        with pytest.raises(ValidationFailed) as refused:  # one line of text, 64 characters at most
+            await agents.update_agent(huaxin, huaxin.agent_id, {"hotline": "400 000 0000", "service_hours": bad})
+        assert set(refused.value.errors) == {"service_hours"}
+    agent = await agents.get_agent(huaxin, huaxin.agent_id)
+    assert (agent["hotline"], agent["service_hours"]) == ("400 820 1234", "周一至周五 09:00-18:00")  # nothing changed
+    await agents.update_agent(huaxin, huaxin.agent_id, {"service_hours": " 每天 08:00-22:00 "})
+    assert (await agents.get_agent(huaxin, huaxin.agent_id))["service_hours"] == "每天 08:00-22:00"
     (number, _secret), = await _open_accounts(huaxin, 1)
     rows, _total = await subscribers.list_subscribers(huaxin, search=number)
     me = await portal.overview(rows[0]["id"])
     assert me["agent_name"] == "华信通讯" and me["agent_hotline"] == "400 820 1234"
+    assert me["agent_service_hours"] == "每天 08:00-22:00"
+    contact = {"agent_name": "华信通讯", "agent_hotline": "400 820 1234", "agent_service_hours": "每天 08:00-22:00"}
+    assert await portal.agent_contact(rows[0]["id"]) == contact  # what the ticket pages show
+    await agents.update_agent(huaxin, huaxin.agent_id, {"service_hours": "", "hotline": ""})  # both optional
+    assert await portal.agent_contact(rows[0]["id"]) == {**contact, "agent_hotline": "", "agent_service_hours": ""}
 
 
 async def test_staff_find_a_subscriber_by_any_part_of_the_number(db):

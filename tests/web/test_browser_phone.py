@@ -1,7 +1,8 @@
 """Issue 13 (phone layout, works offline, accessibility) in headless Chromium on a 375 px phone, in
 one flow: every demo role (an agent owner, operator admin, finance and support, a portal
-subscriber; the last two in the dark theme) walks the pages of its menu. On every page the menu
-is folded away, `main` starts in the top quarter of the screen, nothing scrolls sideways, an
+subscriber; the last two in the dark theme) walks the pages of its menu; the subscriber also opens
+a ticket, and sees its agent's hotline and service hours there and at home. On every page the
+menu is folded away, `main` starts in the top quarter of the screen, nothing scrolls sideways, an
 agent sees its wallet and stock in the header, no receipt, order or account number is broken
 across lines, and axe-core finds no serious or critical violation; the menu opens and leads on.
 The API docs load with every request off this site refused. Screenshots (the first screen of
@@ -28,6 +29,8 @@ STAFF = {
     "support": ("support", []),
 }
 DARK = {"support", "subscriber"}  # these walk in the phone's dark theme
+# The agent of make_subscriber's subscriber, the demo's Pearl River Telecom: its hotline and service hours.
+HOTLINE, SERVICE_HOURS = "400 5555 0201", "Mon-Sat 08:00-20:00"
 
 
 def axe_problems(page) -> list[str]:
@@ -135,10 +138,48 @@ def test_every_role_on_a_phone_menu_layout_and_accessibility(server, browser):
             problems += [f"{path}: axe {problem}" for problem in axe_problems(page)]
         walk = Walk(portal_first_login(context, base, serial, initial, "phone-pass-3"), base, "subscriber", agent=False)
         walk.walk(["/portal/history"])
+        agent_contact_on_phone(walk)
         problems += walk.problems
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+# The portal's hotline link and service hours as the phone shows them.
+CONTACT = """() => [...document.querySelectorAll("#portal-hotline, #portal-service-hours")].map(e => {
+  const box = e.getBoundingClientRect();
+  return {id: e.id, text: e.textContent, href: e.getAttribute("href"), shown: e.checkVisibility(),
+          left: box.left, right: box.right};
+})"""
+
+
+def agent_contact_on_phone(walk: Walk) -> None:
+    """On the portal's home, its tickets and a ticket it opens, the subscriber sees its agent's
+    hotline (a tel: link) and service hours, inside the phone's width."""
+    page = walk.page
+    page.goto(walk.base + "/portal")
+    contact_seen(walk, "home")
+    page.goto(walk.base + "/portal/tickets")
+    contact_seen(walk, "tickets")
+    page.fill("input[name=subject]", "接通后听不到声音")
+    page.fill("textarea[name=body]", "拨打任何号码都没有声音")
+    page.click("form[action='/portal/tickets'] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/portal/tickets/\d+$"))
+    walk.check("ticket")
+    contact_seen(walk, "ticket")
+
+
+def contact_seen(walk: Walk, label: str) -> None:
+    seen = {e["id"]: e for e in walk.page.evaluate(CONTACT)}
+    hotline, hours = seen.get("portal-hotline"), seen.get("portal-service-hours")
+    where = f"{walk.role} {label}"
+    if not hotline or hotline["text"] != HOTLINE or hotline["href"] != "tel:" + HOTLINE.replace(" ", ""):
+        walk.problems.append(f"{where}: no hotline link to {HOTLINE}: {hotline}")
+    if not hours or SERVICE_HOURS not in hours["text"]:
+        walk.problems.append(f"{where}: no service hours {SERVICE_HOURS}: {hours}")
+    for shown in (e for e in (hotline, hours) if e):
+        if not shown["shown"] or shown["left"] < 0 or shown["right"] > PHONE_WIDTH:
+            walk.problems.append(f"{where}: #{shown['id']} not in sight: {shown}")
 
 
 def api_docs_offline(context, base: str) -> list[str]:

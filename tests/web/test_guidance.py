@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import subprocess
 
+from agency import agents
 from agency.tables import User
 from cards.services import activate_cards, generate_batch
 from cards.sheets import SheetCard, card_sheet_pdf, qr_content
@@ -111,6 +112,13 @@ async def test_the_subscribers_path_from_the_card_to_the_portal(client, settings
     assert (await post_form(client, edit, {**fields, "hotline": "ring <me>"})).status_code == 400
     assert (await post_form(client, edit, {**fields, "hotline": "400 820 1234"})).status_code == 303
     assert "400 820 1234" in (await client.get(f"/agents/{huaxin.agent_id}")).text
+    assert 'name="service_hours" value="周一至周五 09:00-18:00"' in (await client.get(edit)).text  # the demo's
+    refused = await post_form(client, edit, {**fields, "hotline": "400 820 1234", "service_hours": "9-18\r\n<b>"})
+    assert refused.status_code == 400 and 'id="service_hours-error"' in refused.text
+    hours = {**fields, "hotline": "400 820 1234", "service_hours": "Mon-Fri 09:00-18:00 <b>"}
+    assert (await post_form(client, edit, hours)).status_code == 303
+    detail = (await client.get(f"/agents/{huaxin.agent_id}")).text
+    assert 'id="agent-service-hours">Mon-Fri 09:00-18:00 &lt;b&gt;</dd>' in detail
 
     number, initial = (await _accounts(huaxin, settings))[0]
     # Staff find the account by any part of its number, with its balance and expiry.
@@ -131,6 +139,7 @@ async def test_the_subscribers_path_from_the_card_to_the_portal(client, settings
     assert home.status_code == 200, home.headers
     home = home.text
     assert 'id="portal-agent"' in home and "华信通讯" in home and 'href="tel:4008201234"' in home
+    assert "Service hours: Mon-Fri 09:00-18:00 &lt;b&gt;" in home
     assert 'href="/portal">voipagency' in home
 
 
@@ -149,6 +158,33 @@ def test_the_ecard_sheet_says_where_to_log_in(tmp_path):
                           check=True, timeout=60).stdout.decode()
     assert "Log in at agency.example.com/portal" in text and "Recharge at agency.example.com/portal" in text
     assert "Account number" in text and "Initial password" in text
+
+
+async def test_the_portal_ticket_pages_show_the_agents_hotline_and_service_hours(client, settings):
+    a = await demo_actors()
+    number, initial = (await _accounts(a["pearl"], settings))[0]
+    await post_form(client, "/portal/login", {"account_number": number, "password": initial})
+    await post_form(client, "/portal/password", {"new_password": "sub-pass-9", "repeat_password": "sub-pass-9"})
+    contact = (
+        '<a href="tel:40055550201" class="ref" id="portal-hotline">400 5555 0201</a>',
+        '<span id="portal-service-hours">Service hours: Mon-Sat 08:00-20:00</span>',
+    )
+    listed = (await client.get("/portal/tickets", headers=EN)).text
+    assert "Pearl River Telecom" in listed and all(part in listed for part in contact)
+    refused = await post_form(client, "/portal/tickets", {"subject": "", "body": ""}, headers=EN)  # the form again
+    assert refused.status_code == 400 and all(part in refused.text for part in contact)
+    opened = await post_form(client, "/portal/tickets", {"category": "calls", "subject": "No tone", "body": "Busy"})
+    ticket = (await client.get(opened.headers["location"], headers=EN)).text
+    assert "No tone" in ticket and all(part in ticket for part in contact)
+    chinese = (await client.get(opened.headers["location"], headers={"Accept-Language": "zh-CN"})).text
+    assert "客服热线" in chinese and "服务时间：Mon-Sat 08:00-20:00" in chinese
+
+    # An agent that set neither shows its name only: no empty label.
+    await agents.update_agent(a["pearl"], a["pearl"].agent_id, {"hotline": "", "service_hours": ""})
+    for url in ("/portal", "/portal/tickets", opened.headers["location"]):
+        page = (await client.get(url, headers=EN)).text
+        line = page.split('id="portal-agent">', 1)[1].split("</p>", 1)[0]
+        assert line == "Your provider: Pearl River Telecom", (url, line)
 
 
 async def _accounts(owner, settings) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ class AgentIn:
     timezone: str = "Asia/Shanghai"
     calling_hours: str = ""  # "08:00-19:30" in the agent's time zone; empty: any time
     hotline: str = ""  # the number its subscribers call for help, shown in their portal
+    service_hours: str = ""  # when the hotline answers, free text ("Mon-Fri 09:00-18:00"), shown with it
     parent_id: int | None = None
 
 
@@ -45,6 +46,7 @@ class AgentPatch:
     timezone: str | None = None
     calling_hours: str | None = None
     hotline: str | None = None
+    service_hours: str | None = None
 
 
 @dataclass
@@ -80,6 +82,7 @@ class AgentOut(msgspec.Struct):
     timezone: str
     calling_hours: str
     hotline: str
+    service_hours: str
     status: str
     notice_at: dt.datetime | None
     terminates_at: dt.datetime | None

@@ -276,6 +276,14 @@ async def report_page(
     )
 
 
+async def _agent_contact(subscriber_id: int) -> dict:
+    """The agent the subscriber calls for help (brand, hotline, service hours), shown on every
+    portal ticket page as on the portal's home (accounts.portal.AGENT_CONTACT)."""
+    from accounts.portal import agent_contact  # kept beside the portal handlers it serves
+
+    return await agent_contact(subscriber_id)
+
+
 @get("/portal/tickets", opt=access(SUBSCRIBER))
 async def my_tickets(request: Request) -> Response:
     me = request.scope["subscriber"]
@@ -286,6 +294,7 @@ async def my_tickets(request: Request) -> Response:
         errors={},
         values={},
         categories=tickets.CATEGORIES,
+        contact=await _agent_contact(me["id"]),
     )
 
 
@@ -303,6 +312,7 @@ async def open_ticket(request: Request) -> Response:
             values=data,
             tickets=await tickets.subscriber_tickets(me["id"]),
             categories=tickets.CATEGORIES,
+            contact=await _agent_contact(me["id"]),
         )
     flash.say(request, "ticket_opened", id=ticket["id"])
     return redirect(request, f"/portal/tickets/{ticket['id']}")
@@ -318,6 +328,7 @@ async def my_ticket(request: Request, ticket_id: FromPath[int]) -> Response:
         ticket=ticket,
         messages=await tickets.messages(ticket_id, include_internal=False),
         files=await tickets.attachments(ticket_id, include_internal=False),
+        contact=await _agent_contact(me["id"]),
     )
 
 
