@@ -330,6 +330,40 @@ def _between(cal: BusinessCalendar, low: int, high: int) -> int:
     return total
 
 
+class WorkingTimeSpan:
+    """`business_time_between` for many instants within one span, each in O(log n): the calendar's
+    working intervals over the span are walked once and their running totals kept. For a report or
+    a queue page that needs the working time of many tickets at once."""
+
+    def __init__(self, cal: BusinessCalendar, moments: Iterable[datetime]):
+        seconds = [_epoch(moment, "moment") for moment in moments]
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._before: list[int] = []  # working seconds from the span's start to each interval
+        if not seconds:
+            return
+        low, high = min(seconds), max(seconds)
+        total = 0
+        for begin, end in cal._intervals(low, high):
+            if begin >= high:
+                break
+            self._starts.append(begin)
+            self._ends.append(end)
+            self._before.append(total)
+            total += end - begin
+
+    def _since_low(self, moment: datetime) -> int:
+        at = _epoch(moment, "moment")
+        index = bisect.bisect_right(self._starts, at) - 1
+        if index < 0:
+            return 0
+        return self._before[index] + min(at, self._ends[index]) - self._starts[index]
+
+    def between(self, start: datetime, end: datetime) -> int:
+        """As business_time_between; both instants must lie within the span given."""
+        return self._since_low(end) - self._since_low(start)
+
+
 # --- defaults and China's official holidays -------------------------------------------------------------------
 
 

@@ -33,11 +33,25 @@ class SlaPolicy(Table):
     at_risk_percent = Integer(default=75)
 
 
+class QueueTarget(Table):
+    """A queue's forwarding and resolution targets (support.sla.QueueTargets), each counted in
+    working or wall-clock time; a queue without a row has sla.DEFAULT_QUEUE_TARGETS."""
+
+    id = Serial(primary_key=True)
+    queue = Varchar(length=16, unique=True)
+    forward_seconds = Integer(null=True, default=None)
+    forward_in_working_time = Boolean(default=False)
+    resolution_seconds = Integer(null=True, default=None)
+    resolution_in_working_time = Boolean(default=False)
+
+
 class Ticket(Table):
-    """A support ticket (R-23). The first-response clock runs from `reported_at` to
-    `first_response_due_at` in business time; `first_responded_at` is set once, by the first
-    public reply of responsible staff. Met, at risk, breached are derived from these stored
-    times against the current time, never by a periodic job."""
+    """A support ticket (R-23) and its clocks (support.sla): first response, forwarding (operator
+    queue) and resolution, each with due and warning times stored when the ticket is opened. Met,
+    at risk, breached are derived from the stored times against the current time, never by a
+    periodic job. What the SLA report needs is stored when a clock stops: the elapsed seconds and,
+    when late, by how much (`*_late_by`, final). `next_due_at` is the due time of the most urgent
+    running clock, the queue's order; None once resolved or closed."""
 
     id = Serial(primary_key=True)
     subscriber = ForeignKey(Subscriber, null=True, index=True)
@@ -53,9 +67,23 @@ class Ticket(Table):
     first_response_warn_at = Timestamptz()
     first_responded_at = Timestamptz(null=True, default=None)
     first_responder = Integer(null=True, default=None)  # the staff user whose public reply stopped the clock
+    first_response_seconds = Integer(null=True, default=None)  # working seconds to the first response
+    first_response_late_by = Integer(null=True, default=None)  # working seconds past due; None: met or running
+    forward_due_at = Timestamptz(null=True, default=None)
+    forward_warn_at = Timestamptz(null=True, default=None)
+    forward_in_working_time = Boolean(default=False)
+    forwarded_at = Timestamptz(null=True, default=None)  # the forwarding clock stopped (forwarded or resolved)
+    forward_seconds = Integer(null=True, default=None)
+    forward_late_by = Integer(null=True, default=None)
     resolution_due_at = Timestamptz(null=True, default=None)
+    resolution_warn_at = Timestamptz(null=True, default=None)
+    resolution_in_working_time = Boolean(default=True)
     pending_since = Timestamptz(null=True, default=None)  # "pending customer" pauses the resolution clock
+    paused_seconds = Integer(default=0)  # time spent pending, counted as the resolution clock counts
     resolved_at = Timestamptz(null=True, default=None)
+    resolution_seconds = Integer(null=True, default=None)  # to the resolution, pauses left out
+    resolution_late_by = Integer(null=True, default=None)
+    next_due_at = Timestamptz(null=True, default=None, index=True)
     created_by = Integer(null=True, default=None)
 
 

@@ -12,6 +12,7 @@ from agency.agents import valid_id, within_actor_scope
 from agency.roles import Actor
 from agency.tree import in_subtree
 from core import stored_text
+from core import sql
 from core.clock import now
 from core.db import transaction
 from core.errors import N_, Conflict, Forbidden, NotFound
@@ -19,13 +20,16 @@ from core.uploads import checked_upload
 from core.validation import Checker
 from support import sla
 from support.calendars import current_calendar
-from support.tables import SlaPolicy, Ticket, TicketAttachment, TicketMessage
+from support.business_time import BusinessCalendar
+from support.tables import QueueTarget, SlaPolicy, Ticket, TicketAttachment, TicketMessage
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 CATEGORIES = ("calls", "balance", "recharge", "account", "other")
 STATUSES = ("open", "pending", "resolved", "closed")
 # Who answers for a ticket: operator support and admins anywhere; the owning agent's staff.
 RESPONDERS = {"operator": ("admin", "support"), "agent": ("owner", "clerk", "support")}
+QUEUES = ("operator", "agent")
+OPEN = ("open", "pending")
 
 
 async def policy_for(priority: str) -> sla.Policy:
@@ -33,6 +37,51 @@ async def policy_for(priority: str) -> sla.Policy:
     if row is None:
         return sla.Policy()
     return sla.Policy(row["first_response_seconds"], row["resolution_seconds"], row["at_risk_percent"])
+
+
+async def queue_targets(queue: str) -> sla.QueueTargets:
+    row = await QueueTarget.select().where(QueueTarget.queue == queue).first()
+    if row is None:
+        return sla.DEFAULT_QUEUE_TARGETS[queue]
+    return sla.QueueTargets(
+        forward=sla.Target(row["forward_seconds"], row["forward_in_working_time"]) if row["forward_seconds"] else None,
+        resolution=sla.Target(row["resolution_seconds"], row["resolution_in_working_time"])
+        if row["resolution_seconds"]
+        else None,
+    )
+
+
+def next_due(ticket: dict[str, Any]) -> dt.datetime | None:
+    """The due time of the most urgent running clock (a paused resolution clock counts as
+    running); the first-response due time when every clock has stopped; None once resolved."""
+    if ticket["status"] not in OPEN:
+        return None
+    running = [
+        due
+        for due, stopped in (
+            (ticket["first_response_due_at"], ticket["first_responded_at"]),
+            (ticket["forward_due_at"], ticket["forwarded_at"]),
+            (ticket["resolution_due_at"], ticket["resolved_at"]),
+        )
+        if due is not None and stopped is None
+    ]
+    return min(running) if running else ticket["first_response_due_at"]
+
+
+def _changed(ticket: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` (column name: value) with the queue order that follows from them."""
+    return {**changes, "next_due_at": next_due({**ticket, **changes})}
+
+
+async def _locked(ticket_id: int) -> dict[str, Any]:
+    """The ticket's row, locked until the transaction ends (SQLite: the write transaction is)."""
+    query = Ticket.select(*Ticket.all_columns()).where(Ticket.id == ticket_id)
+    if sql.engine_type() == "postgres":
+        query = query.lock_rows()
+    row = await query.first()
+    if row is None:
+        raise NotFound()
+    return row
 
 
 def _fields(data: dict[str, object]) -> dict[str, object]:
@@ -65,24 +114,24 @@ async def open_ticket(
     if subscriber is None:
         raise NotFound()
     at = reported_at or now()
-    due = sla.targets(await current_calendar(), at, await policy_for(fields["priority"]))
+    # A complaint made to the provider starts in its queue, to be forwarded to the agent.
+    queue = "operator" if actor is not None and actor.is_operator else "agent"
+    due = sla.targets(await current_calendar(), at, await policy_for(fields["priority"]), await queue_targets(queue))
+    values = {
+        "subscriber": subscriber_id,
+        "agent": subscriber["agent"],
+        "queue": queue,
+        "category": fields["category"],
+        "priority": fields["priority"],
+        "subject": fields["subject"],
+        "status": "open",
+        "reported_at": at,
+        "created_by": actor.user_id if actor else None,
+        **due.columns(),
+    }
+    values["next_due_at"] = next_due({"first_responded_at": None, "forwarded_at": None, "resolved_at": None, **values})
     async with transaction():
-        rows = await Ticket.insert(
-            Ticket(
-                subscriber=subscriber_id,
-                agent=subscriber["agent"],
-                queue="agent",
-                category=fields["category"],
-                priority=fields["priority"],
-                subject=fields["subject"],
-                status="open",
-                reported_at=at,
-                first_response_due_at=due.first_response_due_at,
-                first_response_warn_at=due.first_response_warn_at,
-                resolution_due_at=due.resolution_due_at,
-                created_by=actor.user_id if actor else None,
-            )
-        ).returning(Ticket.id)
+        rows = await Ticket.insert(Ticket(**values)).returning(Ticket.id)
         ticket_id = rows[0]["id"]
         await TicketMessage.insert(
             TicketMessage(
@@ -135,15 +184,46 @@ async def get_ticket(actor: Actor, ticket_id: int) -> dict[str, Any]:
 
 
 def clock_states(ticket: dict[str, Any], at: dt.datetime | None = None) -> dict[str, str | None]:
+    """The state of each clock (None where the ticket has no such clock)."""
     at = at or now()
     return {
-        "first_response": sla.first_response_state(
-            ticket["first_response_due_at"], ticket["first_response_warn_at"], ticket["first_responded_at"], at
+        "first_response": sla.clock_state(
+            ticket["first_response_due_at"],
+            ticket["first_response_warn_at"],
+            ticket["first_responded_at"],
+            at,
+            late_by=ticket["first_response_late_by"],
         ),
-        "resolution": sla.resolution_state(
-            ticket["resolution_due_at"], ticket["resolved_at"], ticket["pending_since"], at
+        "forward": sla.clock_state(
+            ticket["forward_due_at"],
+            ticket["forward_warn_at"],
+            ticket["forwarded_at"],
+            at,
+            late_by=ticket["forward_late_by"],
+        ),
+        "resolution": sla.clock_state(
+            ticket["resolution_due_at"],
+            ticket["resolution_warn_at"],
+            ticket["resolved_at"],
+            at,
+            paused=ticket["pending_since"] is not None,
+            late_by=ticket["resolution_late_by"],
         ),
     }
+
+
+def running_clock(ticket: dict[str, Any]) -> tuple[str, dt.datetime, bool] | None:
+    """The clock the queue sorts by: its name, due time and whether it counts working time."""
+    due = ticket["next_due_at"]
+    if due is None:
+        return None
+    if ticket["first_responded_at"] is None and ticket["first_response_due_at"] == due:
+        return "first_response", due, True
+    if ticket["forward_due_at"] == due and ticket["forwarded_at"] is None:
+        return "forward", due, ticket["forward_in_working_time"]
+    if ticket["resolution_due_at"] == due and ticket["resolved_at"] is None:
+        return "resolution", due, ticket["resolution_in_working_time"]
+    return "first_response", due, True
 
 
 def _may_respond(actor: Actor, ticket: dict[str, Any]) -> bool:
@@ -171,6 +251,7 @@ async def add_staff_message(
         raise Forbidden()
     _check_upload(upload)
     at = at or now()
+    cal = await current_calendar()
     async with transaction():
         rows = await TicketMessage.insert(
             TicketMessage(
@@ -178,10 +259,10 @@ async def add_staff_message(
             )
         ).returning(TicketMessage.id)
         await attach(ticket_id, rows[0]["id"], upload)
-        if public:
-            await Ticket.update({Ticket.first_responded_at: at, Ticket.first_responder: actor.user_id}).where(
-                (Ticket.id == ticket_id) & Ticket.first_responded_at.is_null()
-            )
+        locked = await _locked(ticket_id) if public else None
+        if locked is not None and locked["first_responded_at"] is None:
+            changes = first_response_changes(cal, locked, at, actor.user_id)
+            await Ticket.update(_changed(locked, changes)).where(Ticket.id == ticket_id)
         await audit.record(
             actor,
             "ticket.reply" if public else "ticket.note",
@@ -219,18 +300,67 @@ async def add_subscriber_message(
         ).returning(TicketMessage.id)
         await attach(ticket_id, rows[0]["id"], upload)
         if ticket["status"] == "pending":
-            await Ticket.update(await _resumed(ticket, at)).where(Ticket.id == ticket_id)
+            locked = await _locked(ticket_id)
+            if locked["status"] == "pending":
+                changes = {**_resumed(await current_calendar(), locked, at), "status": "open"}
+                await Ticket.update(_changed(locked, changes)).where(Ticket.id == ticket_id)
     return await _ticket(ticket_id)
 
 
-async def _resumed(ticket: dict[str, Any], at: dt.datetime) -> dict:
-    """The changes that take a pending ticket off hold: open again, and the resolution clock
-    moved on by the working time it was paused."""
-    changes: dict = {Ticket.status: "open", Ticket.pending_since: None}
-    if ticket["resolution_due_at"] is not None and ticket["pending_since"] is not None:
-        changes[Ticket.resolution_due_at] = sla.resume_after_pause(
-            await current_calendar(), ticket["resolution_due_at"], ticket["pending_since"], at
-        )
+def _resumed(cal: BusinessCalendar, ticket: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The changes that take a pending ticket off hold: the resolution clock's due and warning
+    times moved on by the time it was paused, counted as that clock counts."""
+    changes: dict[str, Any] = {"pending_since": None}
+    if ticket["pending_since"] is None:
+        return changes
+    working = ticket["resolution_in_working_time"]
+    paused = sla.paused_for(cal, ticket["pending_since"], at, working)
+    changes["paused_seconds"] = ticket["paused_seconds"] + paused
+    if ticket["resolution_due_at"] is not None and ticket["resolved_at"] is None:
+        for column in ("resolution_due_at", "resolution_warn_at"):
+            if ticket[column] is not None:
+                changes[column] = sla.add(cal, ticket[column], paused, working)
+    return changes
+
+
+def first_response_changes(
+    cal: BusinessCalendar, ticket: dict[str, Any], at: dt.datetime, responder: int
+) -> dict[str, Any]:
+    """The first-response clock stopped at `at` by `responder`'s public reply: what the SLA report
+    reads is stored now (working seconds taken, and how late)."""
+    return {
+        "first_responded_at": at,
+        "first_responder": responder,
+        "first_response_seconds": max(0, sla.between(cal, ticket["reported_at"], at, True)),
+        "first_response_late_by": sla.late_by(cal, ticket["first_response_due_at"], at, True),
+    }
+
+
+def forwarding_changes(cal: BusinessCalendar, ticket: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The forwarding clock stopped at `at`, if it is running."""
+    if ticket["forward_due_at"] is None or ticket["forwarded_at"] is not None:
+        return {}
+    working = ticket["forward_in_working_time"]
+    return {
+        "forwarded_at": at,
+        "forward_seconds": max(0, sla.between(cal, ticket["reported_at"], at, working)),
+        "forward_late_by": sla.late_by(cal, ticket["forward_due_at"], at, working),
+    }
+
+
+def resolution_changes(cal: BusinessCalendar, ticket: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    """The resolution clock stopped at `at` (a breach recorded earlier stays), and the forwarding
+    clock too: the provider handled the complaint itself."""
+    if ticket["resolved_at"] is not None:
+        return {}
+    working = ticket["resolution_in_working_time"]
+    changes = {
+        "resolved_at": at,
+        "resolution_seconds": max(0, sla.between(cal, ticket["reported_at"], at, working) - ticket["paused_seconds"]),
+        **forwarding_changes(cal, ticket, at),
+    }
+    if ticket["resolution_due_at"] is not None and ticket["resolution_late_by"] is None:
+        changes["resolution_late_by"] = sla.late_by(cal, ticket["resolution_due_at"], at, working)
     return changes
 
 
@@ -247,19 +377,23 @@ async def set_status(actor: Actor, ticket_id: int, status: str, at: dt.datetime 
         "resolved": ("open", "closed"),
         "closed": ("open",),
     }
-    if status not in allowed.get(ticket["status"], ()):
-        raise Conflict(N_("This cannot be done in the ticket's current status."))
+    cal = await current_calendar()
     async with transaction():
-        changes: dict = {Ticket.status: status}
-        if ticket["status"] == "pending" and status != "pending":
-            changes = {**await _resumed(ticket, at), **changes}
+        ticket = {**ticket, **await _locked(ticket_id)}
+        if status not in allowed.get(ticket["status"], ()):
+            raise Conflict(N_("This cannot be done in the ticket's current status."))
+        changes: dict[str, Any] = {"status": status}
+        if ticket["status"] == "pending":
+            changes.update(_resumed(cal, ticket, at))
         if status == "pending":
-            changes[Ticket.pending_since] = at
-        if status in ("resolved", "closed") and ticket["resolved_at"] is None:
-            changes[Ticket.resolved_at] = at
+            changes["pending_since"] = at
+        if status in ("resolved", "closed"):
+            changes.update(resolution_changes(cal, {**ticket, **changes}, at))
         if status == "open" and ticket["status"] in ("resolved", "closed"):
-            changes[Ticket.resolved_at] = None
-        await Ticket.update(changes).where(Ticket.id == ticket_id)
+            changes["resolved_at"] = None
+            if ticket["resolution_late_by"] is None:  # met so far; the clock runs again
+                changes["resolution_seconds"] = None
+        await Ticket.update(_changed(ticket, changes)).where(Ticket.id == ticket_id)
         await audit.record(
             actor,
             "ticket.status",
@@ -275,9 +409,11 @@ async def set_status(actor: Actor, ticket_id: int, status: str, at: dt.datetime 
 async def escalate(actor: Actor, ticket_id: int) -> dict[str, Any]:
     """From the agent's first line to operator support; the clock keeps running."""
     ticket = await get_ticket(actor, ticket_id)
-    if ticket["queue"] != "agent" or not _may_respond(actor, ticket):
+    if not _may_respond(actor, ticket):
         raise Conflict(N_("This cannot be done in the ticket's current status."))
     async with transaction():
+        if (await _locked(ticket_id))["queue"] != "agent":
+            raise Conflict(N_("This cannot be done in the ticket's current status."))
         await Ticket.update({Ticket.queue: "operator"}).where(Ticket.id == ticket_id)
         await audit.record(
             actor,
@@ -290,24 +426,50 @@ async def escalate(actor: Actor, ticket_id: int) -> dict[str, Any]:
     return await _ticket(ticket_id)
 
 
+async def forward(actor: Actor, ticket_id: int, at: dt.datetime | None = None) -> dict[str, Any]:
+    """Operator support hands a complaint down to the responsible agent's queue; this stops the
+    forwarding clock (the agreements: within 12 hours). The ticket is unassigned, for the agent's
+    staff to take; the other clocks keep running."""
+    ticket = await get_ticket(actor, ticket_id)
+    if not (actor.is_operator and _may_respond(actor, ticket)):
+        raise Forbidden()
+    at = at or now()
+    cal = await current_calendar()
+    async with transaction():
+        locked = await _locked(ticket_id)
+        if locked["queue"] != "operator" or locked["status"] not in OPEN:
+            raise Conflict(N_("This cannot be done in the ticket's current status."))
+        changes = {"queue": "agent", "assignee": None, **forwarding_changes(cal, locked, at)}
+        await Ticket.update(_changed(locked, changes)).where(Ticket.id == ticket_id)
+        await audit.record(
+            actor,
+            "ticket.forward",
+            target_type="ticket",
+            target_id=ticket_id,
+            scope_path=ticket["agent_path"],
+            before={"queue": "operator"},
+            after={"queue": "agent"},
+        )
+    return await _ticket(ticket_id)
+
+
 async def retarget_open_clocks() -> int:
     """After a calendar edit: open first-response clocks get new due times from their report time;
     met and breached results stay as they were (a breach is final)."""
     cal = await current_calendar()
     at = now()
     async with transaction():
-        rows = await Ticket.select(Ticket.id, Ticket.reported_at, Ticket.priority).where(
+        rows = await Ticket.select(*Ticket.all_columns()).where(
             Ticket.first_responded_at.is_null() & (Ticket.first_response_due_at >= at)
         )
         policies = {priority: await policy_for(priority) for priority in PRIORITIES}
         for row in rows:
             due = sla.targets(cal, row["reported_at"], policies[row["priority"]])
-            await Ticket.update(
-                {
-                    Ticket.first_response_due_at: due.first_response_due_at,
-                    Ticket.first_response_warn_at: due.first_response_warn_at,
-                }
-            ).where(Ticket.id == row["id"])
+            changes = {
+                "first_response_due_at": due.first_response_due_at,
+                "first_response_warn_at": due.first_response_warn_at,
+            }
+            await Ticket.update(_changed(row, changes)).where(Ticket.id == row["id"])
     return len(rows)
 
 
@@ -378,7 +540,7 @@ async def take_next(actor: Actor) -> dict[str, Any] | None:
         else ((Ticket.agent == actor.agent_id) & (Ticket.queue == "agent"))
     )
     async with transaction():
-        candidate = await Ticket.select(Ticket.id).where(condition).order_by(Ticket.first_response_due_at).first()
+        candidate = await Ticket.select(Ticket.id).where(condition).order_by(Ticket.next_due_at).first()
         if candidate is None:
             return None
         await Ticket.update({Ticket.assignee: actor.user_id}).where(
@@ -456,11 +618,11 @@ async def list_policies() -> list[dict[str, Any]]:
 async def save_policy(
     actor: Actor, priority: str, first_response_minutes: object, resolution_minutes: object, at_risk_percent: object
 ) -> dict[str, Any]:
-    """Operator admins set a priority's targets (in working minutes); new tickets use them."""
+    """Operator admins and support set a priority's targets (in working minutes); new tickets use them."""
     from core.errors import ValidationFailed
     from core.units import parse_minutes
 
-    if not (actor.is_operator and actor.role == "admin"):
+    if not may_set_targets(actor):
         raise Forbidden()
     if priority not in PRIORITIES:
         raise ValidationFailed({"priority": N_("Choose one of the offered values.")})
@@ -481,6 +643,70 @@ async def save_policy(
         await SlaPolicy.insert(SlaPolicy(priority=priority, **values))
         await audit.record(actor, "support.policy", target_type="priority", target_id=priority, after=values)
     return {"priority": priority, **values}
+
+
+def may_set_targets(actor: Actor) -> bool:
+    return actor.is_operator and actor.role in RESPONDERS["operator"]
+
+
+async def list_queue_targets() -> list[dict[str, Any]]:
+    """Each queue's forwarding and resolution targets (the defaults where none are stored)."""
+    rows = []
+    for queue in QUEUES:
+        targets = await queue_targets(queue)
+        rows.append(
+            {
+                "queue": queue,
+                "forward_seconds": targets.forward.seconds if targets.forward else None,
+                "forward_in_working_time": targets.forward.working_time if targets.forward else False,
+                "resolution_seconds": targets.resolution.seconds if targets.resolution else None,
+                "resolution_in_working_time": targets.resolution.working_time if targets.resolution else False,
+            }
+        )
+    return rows
+
+
+async def save_queue_targets(
+    actor: Actor,
+    queue: str,
+    *,
+    forward_minutes: object,
+    forward_in_working_time: bool,
+    resolution_minutes: object,
+    resolution_in_working_time: bool,
+) -> dict[str, Any]:
+    """Operator admins and support set a queue's targets, in minutes (empty: no such clock), each
+    counted in working or wall-clock time; tickets opened afterwards use them. Only the operator's
+    queue forwards."""
+    from core.errors import ValidationFailed
+    from core.units import parse_minutes
+
+    if not may_set_targets(actor):
+        raise Forbidden()
+    if queue not in QUEUES:
+        raise ValidationFailed({"queue": N_("Choose one of the offered values.")})
+
+    def minutes(field: str, value: object) -> int | None:
+        if value in (None, ""):
+            return None
+        number = parse_minutes(field, value)
+        if not 1 <= number <= 60 * 24 * 365:
+            raise ValidationFailed({field: N_("The number is out of range.")})
+        return number
+
+    forward = minutes("forward_minutes", forward_minutes) if queue == "operator" else None
+    resolution = minutes("resolution_minutes", resolution_minutes)
+    values = {
+        "forward_seconds": forward * 60 if forward else None,
+        "forward_in_working_time": bool(forward_in_working_time) and forward is not None,
+        "resolution_seconds": resolution * 60 if resolution else None,
+        "resolution_in_working_time": bool(resolution_in_working_time) and resolution is not None,
+    }
+    async with transaction():
+        await QueueTarget.delete().where(QueueTarget.queue == queue)
+        await QueueTarget.insert(QueueTarget(queue=queue, **values))
+        await audit.record(actor, "support.queue_targets", target_type="queue", target_id=queue, after=values)
+    return {"queue": queue, **values}
 
 
 async def staff_view(actor: Actor, ticket_id: int) -> dict[str, Any]:
