@@ -11,8 +11,8 @@ from core.clock import now
 from core.db import MAX_PAGE
 from core.errors import Forbidden
 from support import sla
-from support.calendars import current_calendar
 from support.business_time import WorkingTimeSpan
+from support.calendars import current_calendar
 from support.tables import Ticket
 from support.tickets import OPEN, STATUSES, clock_states, running_clock
 

@@ -180,9 +180,7 @@ async def sla_report(
     where = _filter(actor, since, until)
     key, key_args, found = _key(dimension, cal, since, until)
     counts = await sql.fetch(_counts_sql(key, where.sql), *key_args, at, at, at, *where.args)
-    percentiles = {
-        row["k"]: row for row in await sql.fetch(_percentiles_sql(key, where.sql), *key_args, *where.args)
-    }
+    percentiles = {row["k"]: row for row in await sql.fetch(_percentiles_sql(key, where.sql), *key_args, *where.args)}
     names = await _labels(dimension, [row["k"] for row in counts], found)
     groups = []
     for row in counts:

@@ -11,16 +11,15 @@ from agency import audit
 from agency.agents import valid_id, within_actor_scope
 from agency.roles import Actor
 from agency.tree import in_subtree
-from core import stored_text
-from core import sql
+from core import sql, stored_text
 from core.clock import now
 from core.db import transaction
 from core.errors import N_, Conflict, Forbidden, NotFound
 from core.uploads import checked_upload
 from core.validation import Checker
 from support import sla
-from support.calendars import current_calendar
 from support.business_time import BusinessCalendar
+from support.calendars import current_calendar
 from support.tables import QueueTarget, SlaPolicy, Ticket, TicketAttachment, TicketMessage
 
 PRIORITIES = ("low", "normal", "high", "urgent")

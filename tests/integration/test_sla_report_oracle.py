@@ -21,8 +21,8 @@ from support import sla, tickets
 from support.calendars import builtin_calendar, current_calendar
 from support.reports import DIMENSIONS, compliance_percent, sla_report
 from support.tables import SupportCalendar, Ticket
-from tests.helpers import demo_actors
 from tests import sla_oracle
+from tests.helpers import demo_actors
 from tests.sla_oracle import summarize
 
 TICKETS = 5000
