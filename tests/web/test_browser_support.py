@@ -1,6 +1,7 @@
 """Issue acceptance in headless Chromium: a subscriber on a phone opens a ticket; the agent's
 support user sees it at the top of the queue with its due time, writes an internal note (still
 due), replies publicly (met), and the SLA report counts it."""
+
 from __future__ import annotations
 
 import re
@@ -23,17 +24,36 @@ def make_subscriber(base: str) -> tuple[str, str]:
     """As pearl, over HTTP: an e-card batch of one, activated; returns its serial and password."""
     with httpx.Client(base_url=base, timeout=30) as client:
         client.get("/login")
-        client.post("/login", data={"username": "pearl", "password": DEMO_PASSWORD,
-                                    "csrf_token": client.cookies["vs_csrf"]})
+        client.post(
+            "/login", data={"username": "pearl", "password": DEMO_PASSWORD, "csrf_token": client.cookies["vs_csrf"]}
+        )
         headers = {"X-CSRF-Token": client.cookies["vs_csrf"]}
-        batch = client.post("/api/v1/card-batches", headers=headers, json={
-            "kind": "e-card", "count": 1, "face_minutes": 10, "operation_password": DEMO_OPERATION_PASSWORD,
-            "idempotency_key": secrets.token_hex(8)}).json()
-        row = client.post(f"/api/v1/card-batches/{batch['id']}/export", headers=headers, json={
-            "format": "csv", "operation_password": DEMO_OPERATION_PASSWORD}).text.lstrip("\ufeff").splitlines()[1]
+        batch = client.post(
+            "/api/v1/card-batches",
+            headers=headers,
+            json={
+                "kind": "e-card",
+                "count": 1,
+                "face_minutes": 10,
+                "operation_password": DEMO_OPERATION_PASSWORD,
+                "idempotency_key": secrets.token_hex(8),
+            },
+        ).json()
+        row = (
+            client.post(
+                f"/api/v1/card-batches/{batch['id']}/export",
+                headers=headers,
+                json={"format": "csv", "operation_password": DEMO_OPERATION_PASSWORD},
+            )
+            .text.lstrip("\ufeff")
+            .splitlines()[1]
+        )
         serial, password = row.split(",")[:2]
-        client.post("/api/v1/cards/activate", headers=headers, json={"serial_from": serial,
-                                                                     "idempotency_key": secrets.token_hex(8)})
+        client.post(
+            "/api/v1/cards/activate",
+            headers=headers,
+            json={"serial_from": serial, "idempotency_key": secrets.token_hex(8)},
+        )
     return serial, password
 
 

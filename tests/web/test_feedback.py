@@ -78,8 +78,13 @@ async def applied_agent(w: World) -> Submission:
     )
     made = await admin.post(
         "/agents",
-        data={"brand_name": "待开通", "contact_person": "王", "phone": "123456", "timezone": "Asia/Shanghai",
-              "csrf_token": admin.cookies[CSRF_COOKIE]},
+        data={
+            "brand_name": "待开通",
+            "contact_person": "王",
+            "phone": "123456",
+            "timezone": "Asia/Shanghai",
+            "csrf_token": admin.cookies[CSRF_COOKIE],
+        },
     )
     agent_id = int(made.headers["location"].rsplit("/", 1)[1])
     assert (await Agent.select(Agent.status).where(Agent.id == agent_id).first())["status"] == "applied"
@@ -91,14 +96,22 @@ async def pending_remittance(w: World) -> int:
     huaxin = await signed_in(w, "huaxin")
     await huaxin.post(
         "/remittances",
-        data={"amount": "300.00", "bank_reference": key(), "remitted_on": today(),
-              "idempotency_key": key(), "csrf_token": huaxin.cookies[CSRF_COOKIE]},
+        data={
+            "amount": "300.00",
+            "bank_reference": key(),
+            "remitted_on": today(),
+            "idempotency_key": key(),
+            "csrf_token": huaxin.cookies[CSRF_COOKIE],
+        },
     )
     from money.tables import Remittance
 
-    row = await Remittance.select(Remittance.id).where(Remittance.status == "pending").order_by(
-        Remittance.id, ascending=False
-    ).first()
+    row = (
+        await Remittance.select(Remittance.id)
+        .where(Remittance.status == "pending")
+        .order_by(Remittance.id, ascending=False)
+        .first()
+    )
     return row["id"]
 
 
@@ -231,8 +244,8 @@ FORMS: dict[str, Form] = {
         fixed("/account/password", {"current_password": DEMO_PASSWORD, "new_password": "another-pass-2026"}),
     ),
     "/account/operation-password": Form(
-        "huaxin.view", fixed("/account/operation-password", {"login_password": DEMO_PASSWORD,
-                                                             "operation_password": "135790"})
+        "huaxin.view",
+        fixed("/account/operation-password", {"login_password": DEMO_PASSWORD, "operation_password": "135790"}),
     ),
     "/account/sessions/revoke-others": Form("huaxin.view", fixed("/account/sessions/revoke-others")),
     "/account/tokens": Form("huaxin.view", fixed("/account/tokens", {"name": "脚本", "days": "30"})),
@@ -242,8 +255,9 @@ FORMS: dict[str, Form] = {
     "/account/two-factor/disable": Form("pearl.tianhe", disable_two_factor),
     "/agents": Form(
         "admin",
-        fixed("/agents", {"brand_name": "新代理", "contact_person": "张", "phone": "123456",
-                          "timezone": "Asia/Shanghai"}),
+        fixed(
+            "/agents", {"brand_name": "新代理", "contact_person": "张", "phone": "123456", "timezone": "Asia/Shanghai"}
+        ),
     ),
     "/agents/{agent_id:int}/edit": Form("huaxin", agent_of("huaxin.pudong", "/edit", {"contact_person": "李四"})),
     "/agents/{agent_id:int}/suspend": Form("admin", agent_of("pearl.zhujiang", "/suspend")),
@@ -253,7 +267,8 @@ FORMS: dict[str, Form] = {
     ),
     "/agents/{agent_id:int}/subscribers/suspend": Form("admin", bulk_suspension),
     "/agents/{agent_id:int}/subscribers/resume": Form(
-        "admin", agent_of("huaxin", "/subscribers/resume", {"reason": "缴清", "confirm": "1"})  # suspended above
+        "admin",
+        agent_of("huaxin", "/subscribers/resume", {"reason": "缴清", "confirm": "1"}),  # suspended above
     ),
     "/agents/{agent_id:int}/users": Form(
         "huaxin",
@@ -261,32 +276,65 @@ FORMS: dict[str, Form] = {
     ),
     "/agents/{agent_id:int}/adjustments": Form(
         "finance",
-        agent_of("huaxin", "/adjustments", {"account": "wallet", "direction": "credit", "kind": "adjustment",
-                                            "amount": "12.50", "reason": "补差", "reference": "A-1",
-                                            "operation_password": OP, "idempotency_key": key()}),
+        agent_of(
+            "huaxin",
+            "/adjustments",
+            {
+                "account": "wallet",
+                "direction": "credit",
+                "kind": "adjustment",
+                "amount": "12.50",
+                "reason": "补差",
+                "reference": "A-1",
+                "operation_password": OP,
+                "idempotency_key": key(),
+            },
+        ),
     ),
     "/agents/{agent_id:int}/activate": Form("admin", applied_agent),
     "/bank-details": Form(
         "finance",
-        fixed("/bank-details", {"bank_name": "工商银行", "account_name": "运营商", "account_number": "6222 0000 1111",
-                                "operation_password": OP}),
+        fixed(
+            "/bank-details",
+            {
+                "bank_name": "工商银行",
+                "account_name": "运营商",
+                "account_number": "6222 0000 1111",
+                "operation_password": OP,
+            },
+        ),
     ),
-    "/bundles": Form("huaxin", fixed("/bundles", {"minutes": "1000", "operation_password": OP,
-                                                  "idempotency_key": key()})),
-    "/remittances": Form("huaxin", fixed("/remittances", {"amount": "500.00", "bank_reference": "ICBC-77",
-                                                          "remitted_on": "", "idempotency_key": key()})),
+    "/bundles": Form(
+        "huaxin", fixed("/bundles", {"minutes": "1000", "operation_password": OP, "idempotency_key": key()})
+    ),
+    "/remittances": Form(
+        "huaxin",
+        fixed(
+            "/remittances",
+            {"amount": "500.00", "bank_reference": "ICBC-77", "remitted_on": "", "idempotency_key": key()},
+        ),
+    ),
     "/remittances/{remittance_id:int}/confirm": Form("finance", decide("confirm")),
     "/remittances/{remittance_id:int}/reject": Form("finance", decide("reject")),
     "/prices/levels/{level:int}": Form("admin", fixed("/prices/levels/2", TIERS)),
     "/prices/levels/{level:int}/policy": Form(
-        "admin", fixed("/prices/levels/3/policy", {"min_first_purchase_minutes": "0", "deposit": "0",
-                                                   "franchise_fee": "0"})
+        "admin",
+        fixed("/prices/levels/3/policy", {"min_first_purchase_minutes": "0", "deposit": "0", "franchise_fee": "0"}),
     ),
     "/prices/mine": Form("huaxin", fixed("/prices/mine", TIERS)),
     "/cards/batches": Form(
         "huaxin",
-        fixed("/cards/batches", {"kind": "recharge", "count": "2", "face_minutes": "10", "expiry_rule": "none",
-                                 "operation_password": OP, "idempotency_key": key()}),
+        fixed(
+            "/cards/batches",
+            {
+                "kind": "recharge",
+                "count": "2",
+                "face_minutes": "10",
+                "expiry_rule": "none",
+                "operation_password": OP,
+                "idempotency_key": key(),
+            },
+        ),
     ),
     "/cards/activate": Form("huaxin", activate_one),
     "/cards/void": Form("huaxin", void_range),
@@ -295,8 +343,11 @@ FORMS: dict[str, Form] = {
     "/subscribers/{subscriber_id:int}/close": Form("huaxin", account("close")),
     "/subscribers/{subscriber_id:int}/recharge": Form("huaxin", recharge_on_behalf),
     "/portal/password": Form(
-        "portal", fixed("/portal/password", {"current_password": "portal-pass-1", "new_password": "portal-pass-2",
-                                             "repeat_password": "portal-pass-2"})
+        "portal",
+        fixed(
+            "/portal/password",
+            {"current_password": "portal-pass-1", "new_password": "portal-pass-2", "repeat_password": "portal-pass-2"},
+        ),
     ),
     "/portal/recharge": Form("portal", portal_recharge),
     "/portal/tickets": Form("portal", fixed("/portal/tickets", {"subject": "余额不对", "body": "请查一下"})),
@@ -310,11 +361,13 @@ FORMS: dict[str, Form] = {
     "/switch/keys/{key_id:int}/revoke": Form("admin", a_switch_key),
     "/switch/rates": Form("admin", fixed("/switch/rates", {"prefix": "8613", "multiplier": "150"})),
     "/switch/rates/{prefix:str}/delete": Form("admin", a_rate),
-    "/staff": Form("admin", fixed("/staff", {"username": "new.finance", "role": "finance",
-                                             "password": "new-staff-pass-1"})),
+    "/staff": Form(
+        "admin", fixed("/staff", {"username": "new.finance", "role": "finance", "password": "new-staff-pass-1"})
+    ),
     "/users/{user_id:int}": Form("huaxin", user_of("huaxin.clerk", "", {"role": "viewer"})),
-    "/users/{user_id:int}/password": Form("huaxin", user_of("huaxin.view", "/password",
-                                                            {"password": "reset-pass-2026"})),
+    "/users/{user_id:int}/password": Form(
+        "huaxin", user_of("huaxin.view", "/password", {"password": "reset-pass-2026"})
+    ),
     "/users/{user_id:int}/two-factor/reset": Form("huaxin", two_factor_user),
     # Last: these end their sessions.
     "/logout": Form("support", fixed("/logout")),
@@ -371,8 +424,9 @@ async def test_every_form_says_what_it_did(app, client, settings, group):
                 session = await signed_in(world, form.user)
             if "remitted_on" in data:
                 data["remitted_on"] = today()
-            answer = await session.post(url, data={**data, "csrf_token": session.cookies[CSRF_COOKIE]},
-                                        follow_redirects=True)
+            answer = await session.post(
+                url, data={**data, "csrf_token": session.cookies[CSRF_COOKIE]}, follow_redirects=True
+            )
             said = confirmation(answer.text)
             if answer.status_code != 200 or not said or not re.search(r"[\u4e00-\u9fff]", said):
                 silent.append((route, answer.status_code, said or answer.text[:300]))
@@ -426,8 +480,9 @@ async def test_taking_a_ticket_says_which(client, app, settings):
     try:
         ticket = await a_ticket(world)
         support = await signed_in(world, "huaxin")
-        page = await support.post("/support/take-next", data={"csrf_token": support.cookies[CSRF_COOKIE]},
-                                  follow_redirects=True)
+        page = await support.post(
+            "/support/take-next", data={"csrf_token": support.cookies[CSRF_COOKIE]}, follow_redirects=True
+        )
         assert str(page.url).endswith(f"/support/tickets/{ticket}") and f"#{ticket}" in confirmation(page.text)
         assert (await Ticket.select(Ticket.assignee).where(Ticket.id == ticket).first())["assignee"] == (
             world.actors["huaxin"].user_id
@@ -446,8 +501,13 @@ async def test_closing_an_account_says_how_many_minutes_went_back(client, app, s
         huaxin.headers["Accept-Language"] = "en"
         page = await huaxin.post(
             f"/subscribers/{subscriber_id}/close",
-            data={"reason": "moving", "operation_password": OP, "idempotency_key": key(), "confirm": "1",
-                  "csrf_token": huaxin.cookies[CSRF_COOKIE]},
+            data={
+                "reason": "moving",
+                "operation_password": OP,
+                "idempotency_key": key(),
+                "confirm": "1",
+                "csrf_token": huaxin.cookies[CSRF_COOKIE],
+            },
             follow_redirects=True,
         )
         said = confirmation(page.text)
@@ -469,12 +529,14 @@ async def test_the_queue_refresh_keeps_the_filters_it_shows(client):
     first = await client.get("/support")
     assert 'hx-get="/support?queue=&amp;status=&amp;' in first.text
     filtered = await client.get(
-        "/support", params={"queue": "operator", "status": "pending", "priority": "high", "assignee": "me"},
+        "/support",
+        params={"queue": "operator", "status": "pending", "priority": "high", "assignee": "me"},
         headers={"HX-Request": "true"},
     )
     refresh = re.search(r'id="queue-refresh" hx-get="([^"]+)"', filtered.text).group(1)
-    assert all(part in html.unescape(refresh) for part in ("queue=operator", "status=pending", "priority=high",
-                                                            "assignee=me"))
+    assert all(
+        part in html.unescape(refresh) for part in ("queue=operator", "status=pending", "priority=high", "assignee=me")
+    )
 
 
 async def test_the_pager_keeps_the_filters(client, app, settings):
@@ -487,8 +549,9 @@ async def test_the_pager_keeps_the_filters(client, app, settings):
         await world.cards(count=60, activate=True)
         subscriber_id, _number, _initial = await world.subscriber()
         for n in range(55):
-            await tickets.open_ticket({"subject": f"问题 {n}", "body": "x", "priority": "high"},
-                                      subscriber_id=subscriber_id)
+            await tickets.open_ticket(
+                {"subject": f"问题 {n}", "body": "x", "priority": "high"}, subscriber_id=subscriber_id
+            )
         huaxin = await signed_in(world, "huaxin")
         for headers in ({}, {"HX-Request": "true"}):
             cards = await huaxin.get("/cards", params={"status": "active", "serial": "86"}, headers=headers)
@@ -514,8 +577,11 @@ async def test_the_language_switch_comes_back_with_the_filters(client):
     page = await client.get("/cards", params={"status": "active", "serial": "86", "batch": "2"})
     back = re.search(r'name="next" value="([^"]+)"', page.text).group(1)
     assert html.unescape(back) == "/cards?status=active&serial=86&batch=2"
-    switched = await client.post("/language", data={"language": "en", "next": html.unescape(back),
-                                                    "csrf_token": await csrf(client)}, follow_redirects=True)
+    switched = await client.post(
+        "/language",
+        data={"language": "en", "next": html.unescape(back), "csrf_token": await csrf(client)},
+        follow_redirects=True,
+    )
     assert str(switched.url).endswith("/cards?status=active&serial=86&batch=2")
     assert 'value="86"' in switched.text and 'value="active" selected' in switched.text
 
@@ -524,7 +590,7 @@ async def test_the_language_switch_comes_back_with_the_filters(client):
 
 
 async def test_an_amount_with_a_decimal_comma_is_refused_not_guessed(client):
-    """"12,50" may mean 12.50 or 1250 yuan: refused with a message, and the form keeps it."""
+    """ "12,50" may mean 12.50 or 1250 yuan: refused with a message, and the form keeps it."""
     from money.tables import Remittance
 
     await demo_actors()
@@ -532,15 +598,29 @@ async def test_an_amount_with_a_decimal_comma_is_refused_not_guessed(client):
     await web_login(client, "huaxin")
     before = await Remittance.count()
     for amount in ("12,50", "1,5", "1.200,50", "1,2345"):
-        page = await client.post("/remittances", data={"amount": amount, "bank_reference": "ICBC-1",
-                                                       "remitted_on": today(), "idempotency_key": key(),
-                                                       "csrf_token": await csrf(client)})
+        page = await client.post(
+            "/remittances",
+            data={
+                "amount": amount,
+                "bank_reference": "ICBC-1",
+                "remitted_on": today(),
+                "idempotency_key": key(),
+                "csrf_token": await csrf(client),
+            },
+        )
         assert page.status_code == 400 and "with a point for the decimals" in page.text, amount
         assert f'value="{html.escape(amount)}"' in page.text and 'value="ICBC-1"' in page.text
     assert await Remittance.count() == before
-    grouped = await client.post("/remittances", data={"amount": "1,200.50", "bank_reference": "ICBC-2",
-                                                      "remitted_on": today(), "idempotency_key": key(),
-                                                      "csrf_token": await csrf(client)})
+    grouped = await client.post(
+        "/remittances",
+        data={
+            "amount": "1,200.50",
+            "bank_reference": "ICBC-2",
+            "remitted_on": today(),
+            "idempotency_key": key(),
+            "csrf_token": await csrf(client),
+        },
+    )
     assert grouped.status_code == 303
     assert (await Remittance.select(Remittance.amount_fen).where(Remittance.bank_reference == "ICBC-2").first())[
         "amount_fen"
@@ -553,18 +633,26 @@ async def test_refused_forms_keep_what_was_typed(client, app, settings):
         huaxin = await signed_in(world, "huaxin")
         token = huaxin.cookies[CSRF_COOKIE]
         # Prices: a bad row refuses the list; every row typed stays.
-        prices = await huaxin.post("/prices/mine", data={"tier_min_0": "1", "tier_price_0": "9.50",
-                                                         "tier_min_1": "500", "tier_price_1": "8,5",
-                                                         "csrf_token": token})
+        prices = await huaxin.post(
+            "/prices/mine",
+            data={
+                "tier_min_0": "1",
+                "tier_price_0": "9.50",
+                "tier_min_1": "500",
+                "tier_price_1": "8,5",
+                "csrf_token": token,
+            },
+        )
         assert prices.status_code == 400
         assert 'name="tier_price_0" inputmode="decimal" value="9.50"' in prices.text
         assert 'name="tier_min_1" inputmode="numeric" value="500"' in prices.text
         # A subscriber's recharge with a wrong PIN keeps the serial (never the PIN) and the reason field.
         subscriber_id, _number, _initial = await world.subscriber()
         ((serial, pin),) = await world.cards()
-        wrong = await huaxin.post(f"/subscribers/{subscriber_id}/recharge",
-                                  data={"serial": serial, "pin": "0" * len(pin), "idempotency_key": key(),
-                                        "csrf_token": token})
+        wrong = await huaxin.post(
+            f"/subscribers/{subscriber_id}/recharge",
+            data={"serial": serial, "pin": "0" * len(pin), "idempotency_key": key(), "csrf_token": token},
+        )
         assert wrong.status_code == 400 and f'value="{serial}"' in wrong.text and "0" * len(pin) not in wrong.text
         # A ticket's answer refused (too long) keeps its text.
         ticket = await a_ticket(world)
@@ -573,9 +661,10 @@ async def test_refused_forms_keep_what_was_typed(client, app, settings):
         assert answer.status_code == 400 and long in answer.text
         # A notice dated too early keeps its day.
         admin = await signed_in(world, "admin")
-        early = await admin.post(f"/agents/{world.actors['pearl.tianhe'].agent_id}/notice",
-                                 data={"effective": today(), "operation_password": OP,
-                                       "csrf_token": admin.cookies[CSRF_COOKIE]})
+        early = await admin.post(
+            f"/agents/{world.actors['pearl.tianhe'].agent_id}/notice",
+            data={"effective": today(), "operation_password": OP, "csrf_token": admin.cookies[CSRF_COOKIE]},
+        )
         assert early.status_code == 400 and 'name="effective" min="' in early.text
         assert f'value="{today()}"' in early.text
     finally:

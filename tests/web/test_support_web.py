@@ -69,20 +69,28 @@ async def test_tickets_over_the_api_and_the_report(client, settings):
 
     actors = await demo_actors()
     pearl = actors["pearl"]
-    _b, ecard = await generate_batch(pearl, {"kind": "e-card", "count": "1", "face_minutes": "5",
-                                             "expiry_rule": "none"}, card_key=settings.card_key,
-                                     operation_password=OP)
+    _b, ecard = await generate_batch(
+        pearl,
+        {"kind": "e-card", "count": "1", "face_minutes": "5", "expiry_rule": "none"},
+        card_key=settings.card_key,
+        operation_password=OP,
+    )
     await activate_cards(pearl, ecard[0][0])
     from accounts.tables import Subscriber
 
     sid = (await Subscriber.select(Subscriber.id).where(Subscriber.account_number == ecard[0][0]).first())["id"]
     await web_login(client, "pearl.support")
-    opened = await api(client, "POST", f"/api/v1/subscribers/{sid}/tickets",
-                       json={"subject": "余额不对", "body": "充值后没到账", "priority": "high"})
+    opened = await api(
+        client,
+        "POST",
+        f"/api/v1/subscribers/{sid}/tickets",
+        json={"subject": "余额不对", "body": "充值后没到账", "priority": "high"},
+    )
     assert opened.status_code == 201
     ticket_id = opened.json()["id"]
-    assert (await api(client, "POST", f"/api/v1/subscribers/{sid}/tickets", json={"subject": "", "body": ""})
-            ).status_code == 400
+    assert (
+        await api(client, "POST", f"/api/v1/subscribers/{sid}/tickets", json={"subject": "", "body": ""})
+    ).status_code == 400
     taken = (await api(client, "POST", "/api/v1/tickets/take-next")).json()["ticket"]
     assert taken["id"] == ticket_id
     reply = await api(client, "POST", f"/api/v1/tickets/{ticket_id}/messages", json={"body": "正在查", "public": True})
@@ -112,10 +120,17 @@ async def test_calendar_editing_confirms_years_and_retargets(client):
     assert bad.status_code == 400
     bad = await post_form(client, "/support/calendar", {"tz": "Asia/Shanghai", "day_0": "25:00-26:00"})
     assert bad.status_code == 400
-    saved = await post_form(client, "/support/calendar", {
-        "tz": "Asia/Shanghai", **{f"day_{d}": "09:00-12:00, 13:30-18:00" for d in range(5)},
-        "closed_dates": f"{this_year}-10-01\n{this_year}-10-02", "extra_workdays": f"{this_year}-09-28 09:00-18:00",
-        "confirm_year": str(this_year)})
+    saved = await post_form(
+        client,
+        "/support/calendar",
+        {
+            "tz": "Asia/Shanghai",
+            **{f"day_{d}": "09:00-12:00, 13:30-18:00" for d in range(5)},
+            "closed_dates": f"{this_year}-10-01\n{this_year}-10-02",
+            "extra_workdays": f"{this_year}-09-28 09:00-18:00",
+            "confirm_year": str(this_year),
+        },
+    )
     assert saved.status_code == 200
     queue = await client.get("/support")
     assert f'id="unconfirmed-{this_year}"' not in queue.text and f'id="unconfirmed-{this_year + 1}"' in queue.text
@@ -127,29 +142,42 @@ async def test_calendar_editing_confirms_years_and_retargets(client):
 async def test_attachments_are_checked_and_internal_ones_stay_internal(app, client, settings):
     actors = await demo_actors()
     pearl = actors["pearl"]
-    _b, ecard = await generate_batch(pearl, {"kind": "e-card", "count": "1", "face_minutes": "5",
-                                             "expiry_rule": "none"}, card_key=settings.card_key,
-                                     operation_password=OP)
+    _b, ecard = await generate_batch(
+        pearl,
+        {"kind": "e-card", "count": "1", "face_minutes": "5", "expiry_rule": "none"},
+        card_key=settings.card_key,
+        operation_password=OP,
+    )
     await activate_cards(pearl, ecard[0][0])
-    await client.post("/portal/login", data={"account_number": ecard[0][0], "password": ecard[0][1],
-                                             "csrf_token": await csrf(client)})
+    await client.post(
+        "/portal/login", data={"account_number": ecard[0][0], "password": ecard[0][1], "csrf_token": await csrf(client)}
+    )
     token = await csrf(client)
-    await client.post("/portal/password", data={"new_password": "sub-pass-9", "repeat_password": "sub-pass-9",
-                                                "csrf_token": token})
+    await client.post(
+        "/portal/password", data={"new_password": "sub-pass-9", "repeat_password": "sub-pass-9", "csrf_token": token}
+    )
     opened = await client.post("/portal/tickets", data={"subject": "截图", "body": "见附件", "csrf_token": token})
     ticket_id = opened.headers["location"].rsplit("/", 1)[1]
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
-    sent = await client.post(f"/portal/tickets/{ticket_id}/messages", data={"body": "截图", "csrf_token": token},
-                             files={"attachment": ("screen.png", png, "image/png")})
+    sent = await client.post(
+        f"/portal/tickets/{ticket_id}/messages",
+        data={"body": "截图", "csrf_token": token},
+        files={"attachment": ("screen.png", png, "image/png")},
+    )
     assert sent.status_code == 303
-    evil = await client.post(f"/portal/tickets/{ticket_id}/messages", data={"body": "x", "csrf_token": token},
-                             files={"attachment": ("run.exe", b"MZ\x90\x00", "image/png")})
+    evil = await client.post(
+        f"/portal/tickets/{ticket_id}/messages",
+        data={"body": "x", "csrf_token": token},
+        files={"attachment": ("run.exe", b"MZ\x90\x00", "image/png")},
+    )
     assert evil.status_code == 400
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as staff:
         await web_login(staff, "pearl.support")
-        note = await staff.post(f"/support/tickets/{ticket_id}/messages",
-                                data={"body": "内部日志", "visibility": "internal", "csrf_token": await csrf(staff)},
-                                files={"attachment": ("log.pdf", b"%PDF-1.4 internal", "application/pdf")})
+        note = await staff.post(
+            f"/support/tickets/{ticket_id}/messages",
+            data={"body": "内部日志", "visibility": "internal", "csrf_token": await csrf(staff)},
+            files={"attachment": ("log.pdf", b"%PDF-1.4 internal", "application/pdf")},
+        )
         assert note.status_code == 303
         page = (await staff.get(f"/support/tickets/{ticket_id}")).text
         assert "screen.png" in page and "log.pdf" in page
@@ -157,8 +185,9 @@ async def test_attachments_are_checked_and_internal_ones_stay_internal(app, clie
     assert "screen.png" in mine and "log.pdf" not in mine
     from support.tables import TicketAttachment
 
-    files = {r["filename"]: r["id"] for r in await TicketAttachment.select(TicketAttachment.id,
-                                                                            TicketAttachment.filename)}
+    files = {
+        r["filename"]: r["id"] for r in await TicketAttachment.select(TicketAttachment.id, TicketAttachment.filename)
+    }
     assert (await client.get(f"/portal/tickets/{ticket_id}/attachments/{files['screen.png']}")).content == png
     assert (await client.get(f"/portal/tickets/{ticket_id}/attachments/{files['log.pdf']}")).status_code == 404
 
