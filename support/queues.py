@@ -33,7 +33,7 @@ COLUMNS = (
 COUNT_CAP = 1000  # a queue counts at most this far (the index walk stays short); beyond: "more than"
 
 
-async def list_queue(
+def queue_queries(
     actor: Actor,
     *,
     queue: str = "",
@@ -43,13 +43,9 @@ async def list_queue(
     assignee: str = "",
     page: int = 1,
     per_page: int = 50,
-) -> tuple[list[dict[str, Any]], int]:
-    """Open work first, the most urgent running clock first (`Ticket.next_due_at`, indexed); closed
-    work newest first. Operator staff see every queue; an agent's users see their subtree's
-    tickets, escalated ones included (they stay the agent's customers). `assignee` is "me",
-    "none" or a user id. The total is exact up to COUNT_CAP; COUNT_CAP + 1 means "more"."""
-    if not actor.can("view_tickets"):
-        raise Forbidden()
+):
+    """The queries of one page of the queue and of its capped count. `assignee` is "me", "none"
+    or a user id."""
     conditions = [in_subtree(actor, Ticket.agent.path)]
     if queue in ("agent", "operator"):
         conditions.append(Ticket.queue == queue)
@@ -71,13 +67,27 @@ async def list_queue(
     conditions = [condition for condition in conditions if condition is not None]
     page, per_page = max(1, min(page, MAX_PAGE)), max(1, min(per_page, 100))
     rows = (
-        await Ticket.select(*COLUMNS)
+        Ticket.select(*COLUMNS)
         .where(*conditions)
         .order_by(Ticket.id if closed else Ticket.next_due_at, ascending=not closed)
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    total = len(await Ticket.select(Ticket.id).where(*conditions).limit(COUNT_CAP + 1))
+    return rows, Ticket.select(Ticket.id).where(*conditions).limit(COUNT_CAP + 1)
+
+
+async def list_queue(
+    actor: Actor, *, page: int = 1, per_page: int = 50, **filters: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """Open work first, the most urgent running clock first (`Ticket.next_due_at`, indexed); closed
+    work newest first. Operator staff see every queue; an agent's users see their subtree's
+    tickets, escalated ones included (they stay the agent's customers). Filters: see
+    `queue_queries`. The total is exact up to COUNT_CAP; COUNT_CAP + 1 means "more"."""
+    if not actor.can("view_tickets"):
+        raise Forbidden()
+    rows_query, count_query = queue_queries(actor, page=page, per_page=per_page, **filters)
+    rows = await rows_query
+    total = len(await count_query)
     _add_clocks(await current_calendar(), rows, now())
     return rows, total
 

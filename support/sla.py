@@ -136,6 +136,20 @@ def clock_state(
     return AT_RISK if warn_at is not None and now >= warn_at else ON_TRACK
 
 
+RUNNING = "running"
+
+
+def outcome(due_at: dt.datetime | None, stopped_at: dt.datetime | None, late_by: int | None) -> str | None:
+    """A clock's outcome so far as the report counts it: None (no such clock), RUNNING, MET, or
+    BREACHED when it stopped late (final: a clock started again keeps it). Whether a running clock
+    is overdue depends on the current time, so it is worked out when read."""
+    if due_at is None:
+        return None
+    if late_by is not None:
+        return BREACHED
+    return RUNNING if stopped_at is None else MET
+
+
 def first_response_state(
     due_at: dt.datetime, warn_at: dt.datetime, responded_at: dt.datetime | None, now: dt.datetime
 ) -> str:

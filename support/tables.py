@@ -84,6 +84,11 @@ class Ticket(Table):
     resolution_seconds = Integer(null=True, default=None)  # to the resolution, pauses left out
     resolution_late_by = Integer(null=True, default=None)
     next_due_at = Timestamptz(null=True, default=None, index=True)
+    # Each clock's outcome so far, for the report's counts: None (no such clock), "running", "met"
+    # or "breached" (final). Kept with first_response_seconds in the index `ticket_report`.
+    first_response_outcome = Varchar(length=8, null=True, default=None)
+    forward_outcome = Varchar(length=8, null=True, default=None)
+    resolution_outcome = Varchar(length=8, null=True, default=None)
     created_by = Integer(null=True, default=None)
 
 

@@ -29,6 +29,12 @@ STATUSES = ("open", "pending", "resolved", "closed")
 RESPONDERS = {"operator": ("admin", "support"), "agent": ("owner", "clerk", "support")}
 QUEUES = ("operator", "agent")
 OPEN = ("open", "pending")
+# Per clock: its due time, the time it stopped, and by how much it was late (stored when it stopped).
+CLOCK_COLUMNS = {
+    "first_response": ("first_response_due_at", "first_responded_at", "first_response_late_by"),
+    "forward": ("forward_due_at", "forwarded_at", "forward_late_by"),
+    "resolution": ("resolution_due_at", "resolved_at", "resolution_late_by"),
+}
 
 
 async def policy_for(priority: str) -> sla.Policy:
@@ -67,9 +73,20 @@ def next_due(ticket: dict[str, Any]) -> dt.datetime | None:
     return min(running) if running else ticket["first_response_due_at"]
 
 
+def derived(ticket: dict[str, Any]) -> dict[str, Any]:
+    """What follows from a ticket's clocks: the queue order and each clock's outcome so far."""
+    return {
+        "next_due_at": next_due(ticket),
+        **{
+            f"{clock}_outcome": sla.outcome(ticket[due], ticket[stopped], ticket[late])
+            for clock, (due, stopped, late) in CLOCK_COLUMNS.items()
+        },
+    }
+
+
 def _changed(ticket: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """`changes` (column name: value) with the queue order that follows from them."""
-    return {**changes, "next_due_at": next_due({**ticket, **changes})}
+    """`changes` (column name: value) with what follows from them."""
+    return {**changes, **derived({**ticket, **changes})}
 
 
 async def _locked(ticket_id: int) -> dict[str, Any]:
@@ -128,7 +145,12 @@ async def open_ticket(
         "created_by": actor.user_id if actor else None,
         **due.columns(),
     }
-    values["next_due_at"] = next_due({"first_responded_at": None, "forwarded_at": None, "resolved_at": None, **values})
+    stopped = {"first_responded_at": None, "forwarded_at": None, "resolved_at": None}
+    values.update(
+        derived(
+            {**stopped, "first_response_late_by": None, "forward_late_by": None, "resolution_late_by": None, **values}
+        )
+    )
     async with transaction():
         rows = await Ticket.insert(Ticket(**values)).returning(Ticket.id)
         ticket_id = rows[0]["id"]

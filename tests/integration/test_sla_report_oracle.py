@@ -66,7 +66,7 @@ ORDER = (
     "first_response_due_at first_response_warn_at first_responded_at first_responder first_response_seconds "
     "first_response_late_by forward_due_at forward_warn_at forward_in_working_time forwarded_at forward_seconds "
     "forward_late_by resolution_due_at resolution_warn_at resolution_in_working_time paused_seconds resolved_at "
-    "resolution_seconds resolution_late_by"
+    "resolution_seconds resolution_late_by first_response_outcome forward_outcome resolution_outcome"
 ).split()
 
 
@@ -120,7 +120,7 @@ async def random_tickets(rng: random.Random, agents: list[int], staff: list[int]
             resolved = reported + dt.timedelta(seconds=rng.randint(3600, 4 * 86400))
             if resolved < at:
                 row.update(tickets.resolution_changes(cal, row, resolved), status="resolved")
-        row["next_due_at"] = tickets.next_due(row)
+        row.update(tickets.derived(row))
         rows.append(row)
     return rows
 

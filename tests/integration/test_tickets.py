@@ -228,3 +228,50 @@ async def test_policies_per_priority(db):
     ticket, _ = await new_ticket(actors, priority="urgent")
     assert ticket["first_response_due_at"] == at(0, 11) and ticket["first_response_warn_at"] == at(0, 10, 30)
     assert ticket["resolution_due_at"] == at(0, 14)
+
+
+async def test_forwarding_and_resolution_clocks_and_their_final_breaches(db):
+    """A complaint made to the provider starts in its queue with a 12-hour wall-clock forwarding
+    target; forwarding it late is a breach that no later move undoes; the resolution clock (48
+    wall-clock hours) likewise; the report counts both."""
+    from support.reports import sla_report
+
+    actors = await demo_actors()
+    sid = await subscriber_of(actors["huaxin"].agent_id)
+    complaint = await tickets.open_ticket(
+        {"subject": "投诉", "body": "nobody answers"}, subscriber_id=sid, actor=actors["support"], reported_at=MONDAY_10
+    )
+    assert complaint["queue"] == "operator" and complaint["forward_due_at"] == at(0, 22)
+    assert complaint["forward_warn_at"] == at(0, 19) and complaint["resolution_due_at"] == at(2, 10)
+    assert tickets.clock_states(complaint, at(0, 19))["forward"] == "at_risk"
+    assert complaint["next_due_at"] == complaint["first_response_due_at"]  # the most urgent clock
+    with pytest.raises(Forbidden):  # an agent's staff cannot forward
+        await tickets.forward(actors["huaxin"], complaint["id"], at=at(0, 12))
+    forwarded = await tickets.forward(actors["support"], complaint["id"], at=at(0, 23))
+    assert forwarded["queue"] == "agent" and forwarded["forward_late_by"] == 3600
+    assert tickets.clock_states(forwarded, at(0, 23))["forward"] == "breached"
+    from core.errors import Conflict
+
+    with pytest.raises(Conflict):  # already with the agent
+        await tickets.forward(actors["support"], complaint["id"], at=at(0, 23))
+    escalated = await tickets.escalate(actors["huaxin"], complaint["id"])
+    again = await tickets.forward(actors["support"], escalated["id"], at=at(1, 9))
+    assert again["forward_late_by"] == 3600 and again["forwarded_at"] == at(0, 23)  # the first forward stands
+    assert (await tickets.take_next(actors["huaxin.clerk"]))["id"] == complaint["id"]  # the agent's to answer
+
+    # resolved 2 hours late, reopened, resolved again: the breach stays
+    late = await tickets.set_status(actors["huaxin"], complaint["id"], "resolved", at=at(2, 12))
+    assert late["resolution_late_by"] == 2 * 3600 and late["resolution_outcome"] == "breached"
+    assert late["next_due_at"] is None  # out of the open queue
+    reopened = await tickets.set_status(actors["huaxin"], complaint["id"], "open", at=at(2, 13))
+    assert reopened["resolution_outcome"] == "breached" and reopened["next_due_at"] is not None
+    assert tickets.clock_states(reopened, at(2, 13))["resolution"] == "breached"
+
+    # an agent-queue ticket: no forwarding clock; resolved in time
+    ticket, _ = await new_ticket(actors)
+    assert ticket["forward_due_at"] is None and ticket["forward_outcome"] is None
+    done = await tickets.set_status(actors["huaxin"], ticket["id"], "resolved", at=at(1, 10))
+    assert done["resolution_outcome"] == "met" and done["resolution_seconds"] == 24 * 3600
+
+    report = await sla_report(actors["admin"], since=at(0, 0), until=at(7, 0), dimension="queue")
+    assert report["forward_compliance_percent"] == 0.0 and report["resolution_compliance_percent"] == 50.0
