@@ -70,5 +70,6 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "view_tickets": (OPERATOR_ROLES, AGENT_ROLES),
     "answer_tickets": (("admin", "support"), ("owner", "clerk", "support")),
     "manage_calendar": (("admin",), ()),
+    "set_sla_targets": (("admin", "support"), ()),  # targets per priority and queue (support.tickets.may_set_targets)
     "manage_switch": (("admin",), ()),  # switch API keys and destination rates
 }

@@ -19,8 +19,10 @@ DASHES = ("", "6 3", "2 3", "8 3 2 3")
 
 @dataclass(frozen=True)
 class Line:
+    """One series; a value of None is a period without a figure (a gap in the line)."""
+
     name: str
-    values: Sequence[int]
+    values: Sequence[float | None]
 
 
 def nice_top(value: int) -> int:
@@ -37,16 +39,18 @@ def _grouped(value: int) -> str:
     return f"{value:,}"
 
 
-def line_chart(title: str, labels: Sequence[str], lines: Sequence[Line]) -> Markup:
-    """A line chart of `lines` over `labels` (periods), with a legend; an SVG element to put in a page."""
+def line_chart(title: str, labels: Sequence[str], lines: Sequence[Line], *, top: int | None = None) -> Markup:
+    """A line chart of `lines` over `labels` (periods), with a legend; an SVG element to put in a page.
+    `top`: the y axis' top (e.g. 100 for percentages); by default the next round number above the values."""
     count = len(labels)
-    top = nice_top(max([1, *(max(line.values, default=0) for line in lines)]))
+    if top is None:
+        top = nice_top(max([1, *(max((v for v in line.values if v is not None), default=0) for line in lines)]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
         return LEFT + (plot_w * i / (count - 1) if count > 1 else plot_w / 2)
 
-    def y(value: int) -> float:
+    def y(value: float) -> float:
         return TOP + plot_h - plot_h * max(value, 0) / top
 
     parts = [
@@ -72,10 +76,15 @@ def line_chart(title: str, labels: Sequence[str], lines: Sequence[Line]) -> Mark
     for n, line in enumerate(lines):
         colour, dash = COLOURS[n % len(COLOURS)], DASHES[n % len(DASHES)]
         dashing = f' stroke-dasharray="{dash}"' if dash else ""
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(line.values))
-        parts.append(
-            f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2"{dashing} points="{points}"/>'
-        )
+        for run in _runs(line.values):  # a gap (None) breaks the line; a lone point is a dot
+            if len(run) == 1:
+                i, v = run[0]
+                parts.append(f'<circle class="series" cx="{x(i):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
+                continue
+            points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in run)
+            parts.append(
+                f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2"{dashing} points="{points}"/>'
+            )
         legend_y = HEIGHT + 24 * n + 14
         parts.append(
             f'<line x1="{LEFT}" x2="{LEFT + 28}" y1="{legend_y}" y2="{legend_y}" stroke="{colour}" '
@@ -84,3 +93,15 @@ def line_chart(title: str, labels: Sequence[str], lines: Sequence[Line]) -> Mark
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+    """The stretches of consecutive values that are not None, each as (index, value) pairs."""
+    runs: list[list[tuple[int, float]]] = [[]]
+    for i, value in enumerate(values):
+        if value is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((i, value))
+    return [run for run in runs if run]

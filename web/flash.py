@@ -77,6 +77,8 @@ MESSAGES: dict[str, str] = {
     "ticket_answered": N_("Your answer was sent."),
     "ticket_status_changed": N_("The ticket's status was changed."),
     "ticket_escalated": N_("The ticket was escalated to the operator's support."),
+    "ticket_forwarded": N_("The ticket was forwarded to the agent's queue; the agent's staff answer it now."),
+    "sla_targets_saved": N_("The targets were saved; tickets opened from now on use them."),
     "ticket_taken": N_("Ticket #%(id)s is yours now."),
     "no_ticket_waiting": N_("No ticket is waiting in your queues."),
     "ticket_opened": N_("Your ticket #%(id)s was opened; we answer within four working hours."),
@@ -174,4 +176,3 @@ def take(request: Request) -> tuple[Flash | None, list[Cookie]]:
     cookies = [_cookie(request, "", 0)] if cookie is not None else []
     message = said(request) or (_from_cookie(request, cookie) if cookie else None)
     return message, cookies
-

@@ -89,6 +89,12 @@ LABELS: dict[str, dict[str, str]] = {
         "breached": N_("Breached"),
         "paused": N_("Paused"),
     },
+    # The SLA clocks of a ticket (support.sla): short names for the queue's Due column and the badges.
+    "sla_clock": {
+        "first_response": N_("First response"),
+        "forward": N_("Forwarding"),
+        "resolution": N_("Resolution"),
+    },
     "granularity": {"day": N_("Daily"), "month": N_("Monthly")},
     "report_dimension": {
         "week": N_("Week"),
@@ -124,6 +130,7 @@ LABELS: dict[str, dict[str, str]] = {
         "level": N_("Agent level"),
         "operator": N_("Operator"),
         "priority": N_("Priority"),
+        "queue": N_("Queue"),
         "remittance": N_("Remittance"),
         "session": N_("Session"),
         "subscriber": N_("Account"),
@@ -175,6 +182,7 @@ LABELS: dict[str, dict[str, str]] = {
         "subscriber.login_failed": N_("Portal login refused"),
         "support.calendar": N_("Business calendar saved"),
         "support.policy": N_("Response targets saved"),
+        "support.queue_targets": N_("Queue targets saved"),
         "switch_key.create": N_("Switch key created"),
         "switch_key.revoke": N_("Switch key revoked"),
         "switch_rate.set": N_("Destination rate saved"),
@@ -186,6 +194,7 @@ LABELS: dict[str, dict[str, str]] = {
         "ticket.assign": N_("Ticket assigned"),
         "ticket.take": N_("Ticket taken"),
         "ticket.escalate": N_("Ticket escalated"),
+        "ticket.forward": N_("Ticket forwarded to the agent"),
         "two_factor.start": N_("Two-factor set-up started"),
         "two_factor.enable": N_("Two-factor login turned on"),
         "two_factor.disable": N_("Two-factor login turned off"),
@@ -207,6 +216,7 @@ FIELD_LABELS = {
     "accounts_opened": N_("Accounts opened"),
     "activated": N_("Cards activated"),
     "address": N_("Address"),
+    "at_risk_percent": N_("At risk after (percent of the target)"),
     "agent": N_("Agent"),
     "amount_fen": N_("Amount"),
     "api_tokens_revoked": N_("API tokens revoked"),
@@ -228,7 +238,10 @@ FIELD_LABELS = {
     "expires_at": N_("Expires"),
     "face_minutes": N_("Minutes per card"),
     "first": N_("First serial"),
+    "first_response_seconds": N_("First response target (minutes)"),
     "format": N_("Format"),
+    "forward_in_working_time": N_("Forwarding counted in working time"),
+    "forward_seconds": N_("Forwarding target (minutes)"),
     "franchise_fee_fen": N_("Franchise fee"),
     "hotline": N_("Hotline"),
     "is_active": N_("Enabled"),
@@ -247,6 +260,8 @@ FIELD_LABELS = {
     "reason": N_("Reason"),
     "recovery_codes": N_("Recovery codes"),
     "remember_device": N_("Remember this browser"),
+    "resolution_in_working_time": N_("Resolution counted in working time"),
+    "resolution_seconds": N_("Resolution target (minutes)"),
     "retention_days": N_("Kept for (days)"),
     "returned_seconds": N_("Minutes returned"),
     "reverses": N_("Reverses"),
@@ -426,6 +441,17 @@ def changes(entry: dict[str, Any]) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+# Audit targets named by a code rather than an id: the code's label ("Queue Second line (operator)").
+_TARGET_ID_LABELS = {"priority": "ticket_priority", "queue": "ticket_queue"}
+
+
+def audit_target(target_type: str, target_id: object) -> str:
+    """An audit entry's target as people read it: its kind, and its id or the label of its code."""
+    table = _TARGET_ID_LABELS.get(target_type)
+    shown = label(target_id, table) if table and str(target_id) in LABELS[table] else target_id
+    return f"{label(target_type, 'target_type')} {shown if shown is not None else ''}".strip()
 
 
 def report_group(key: str, dimension: str) -> str:

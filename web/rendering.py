@@ -27,15 +27,14 @@ def build_environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(languages=i18n.LANGUAGES, role_labels=ROLE_LABELS, current_language=i18n.current_language)
-    env.filters.update(
-        dt=datetime_local, money=money, yuan=yuan, airtime=airtime, minutes=minutes, number=number
-    )
+    env.filters.update(dt=datetime_local, money=money, yuan=yuan, airtime=airtime, minutes=minutes, number=number)
     # Codes and stored text in the reader's words (web/labels.py): {{ t.status|label("ticket_status") }}.
     env.filters.update(label=labels.label, stored=labels.stored)
     env.globals.update(
         expiry=labels.expiry,
         audit_changes=labels.changes,
         audit_who=labels.who,
+        audit_target=labels.audit_target,
         report_group=labels.report_group,
         audit_actions=labels.audit_actions,
         label_tables=labels.LABELS,

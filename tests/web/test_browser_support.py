@@ -1,6 +1,7 @@
 """Issue acceptance in headless Chromium: a subscriber on a phone opens a ticket; the agent's
 support user sees it at the top of the queue with its due time, writes an internal note (still
-due), replies publicly (met), and the SLA report counts it."""
+due), replies publicly (met), and the SLA report counts it; the operator's support sets a
+priority's target in the form."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def test_phone_ticket_to_met_and_reported(server, browser):
     subject = f"无法拨打 {secrets.token_hex(2)}"
     phone_context = new_phone_context(browser)
     staff_context = new_desk_context(browser)
+    operator_context = new_desk_context(browser)
     try:
         phone = portal_first_login(phone_context, base, serial, password, "phone-pass-2")
         phone.click("[data-menu-toggle]")  # on a phone the links are folded behind the Menu button
@@ -94,12 +96,25 @@ def test_phone_ticket_to_met_and_reported(server, browser):
         expect(staff.locator("#first-response-state")).to_have_class(re.compile("sla-met"))
         staff.screenshot(path=str(ARTIFACTS / "support-03-met.png"), full_page=True)
         staff.goto(base + "/support/report?dimension=agent")
-        expect(staff.locator("main table")).to_contain_text("Pearl River Telecom")
+        expect(staff.locator("main table#report")).to_contain_text("Pearl River Telecom")
+        expect(staff.locator("#compliance-chart svg")).to_be_visible()  # loaded after the page (htmx)
         assert int(re.search(r"共 (\d+) 个工单", staff.locator("main").inner_text()).group(1)) >= 1
 
         phone.goto(ticket_url)
         expect(phone.locator("main")).to_contain_text("已为您处理")
         expect(phone.locator("main")).not_to_contain_text("内部：检查中继")
+
+        # The operator's support sets a priority's first-response target in the form (issue 14).
+        targets = staff_page(operator_context, base, "support")
+        targets.goto(base + "/support")
+        targets.click("a[href='/support/targets']")
+        urgent = targets.locator("#priority-urgent")
+        urgent.locator("input[name=first_response_minutes]").fill("45")
+        urgent.locator("button[type=submit]").click()
+        expect(targets.locator("[role=status]")).to_contain_text("时限已保存")
+        expect(targets.locator("#priority-urgent input[name=first_response_minutes]")).to_have_value("45")
+        targets.screenshot(path=str(ARTIFACTS / "support-04-targets.png"), full_page=True)
     finally:
         phone_context.close()
         staff_context.close()
+        operator_context.close()

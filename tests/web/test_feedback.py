@@ -147,6 +147,17 @@ def on_ticket(path: str, data: dict[str, str]):
     return build
 
 
+async def operator_ticket(w: World) -> Submission:
+    """A complaint made to the operator's support: in its queue, to be forwarded to the agent."""
+    from support.tickets import open_ticket
+
+    subscriber_id, _number, _initial = await w.subscriber()
+    ticket = await open_ticket(
+        {"subject": "投诉", "body": "打不通"}, subscriber_id=subscriber_id, actor=w.actors["support"]
+    )
+    return f"/support/tickets/{ticket['id']}/forward", {}
+
+
 async def take_next(w: World) -> Submission:
     await a_ticket(w)
     return "/support/take-next", {}
@@ -355,8 +366,24 @@ FORMS: dict[str, Form] = {
     "/support/tickets/{ticket_id:int}/messages": Form("huaxin", on_ticket("/messages", {"body": "已处理"})),
     "/support/tickets/{ticket_id:int}/status": Form("huaxin", on_ticket("/status", {"status": "pending"})),
     "/support/tickets/{ticket_id:int}/escalate": Form("huaxin", on_ticket("/escalate", {})),
+    "/support/tickets/{ticket_id:int}/forward": Form("support", operator_ticket),
     "/support/take-next": Form("huaxin", take_next),
     "/support/calendar": Form("admin", fixed("/support/calendar", {"tz": "Asia/Shanghai", "day_0": "09:00-18:00"})),
+    "/support/targets/priority/{priority:str}": Form(
+        "support", fixed("/support/targets/priority/high", {"first_response_minutes": "120", "at_risk_percent": "75"})
+    ),
+    "/support/targets/queue/{queue:str}": Form(
+        "support",
+        fixed(
+            "/support/targets/queue/operator",
+            {
+                "forward_minutes": "720",
+                "forward_counting": "wall",
+                "resolution_minutes": "2880",
+                "resolution_counting": "wall",
+            },
+        ),
+    ),
     "/switch/keys": Form("admin", fixed("/switch/keys", {"name": "fs-2"})),
     "/switch/keys/{key_id:int}/revoke": Form("admin", a_switch_key),
     "/switch/rates": Form("admin", fixed("/switch/rates", {"prefix": "8613", "multiplier": "150"})),

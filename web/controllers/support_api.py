@@ -14,7 +14,7 @@ from web import labels
 from web.auth import access
 from web.controllers.answers import Page, answer, answers, page_of
 from web.controllers.forms import refuse_unreadable_days
-from web.controllers.support import report_period
+from web.controllers.support import checked_percent, report_period
 
 
 @dataclass
@@ -44,13 +44,26 @@ class PolicyIn:
 
 
 @dataclass
+class QueueTargetsIn:
+    """A queue's targets in minutes (null: no such deadline), each counted in working time (true)
+    or wall-clock time (false). Only the operator's queue forwards."""
+
+    forward_minutes: int | None = None
+    forward_in_working_time: bool = False
+    resolution_minutes: int | None = None
+    resolution_in_working_time: bool = False
+
+
+@dataclass
 class AssignIn:
     user_id: int | None = None
 
 
 class QueueTicketOut(msgspec.Struct):
-    """A ticket in a queue, with the state of its running clock and the business seconds left
-    (negative: overdue; null once the clock is met)."""
+    """A ticket in a queue, with the state of its most urgent running clock (`running_clock`:
+    first_response, forward or resolution; null once resolved), its due time, and the seconds
+    left on it, counted as that clock counts, in working or wall-clock time (negative: overdue;
+    null once the clock is met)."""
 
     id: int
     subject: str
@@ -65,12 +78,18 @@ class QueueTicketOut(msgspec.Struct):
     first_response_due_at: dt.datetime
     first_response_warn_at: dt.datetime
     first_responded_at: dt.datetime | None
+    forward_due_at: dt.datetime | None
+    forwarded_at: dt.datetime | None
+    forward_in_working_time: bool
     resolution_due_at: dt.datetime | None
+    resolution_in_working_time: bool
     resolved_at: dt.datetime | None
     pending_since: dt.datetime | None
     agent_name: str
     account_number: str | None
     state: str
+    running_clock: str | None
+    due_at: dt.datetime | None
     seconds_left: int | None
 
 
@@ -91,7 +110,11 @@ class TicketOut(msgspec.Struct):
     first_response_warn_at: dt.datetime
     first_responded_at: dt.datetime | None
     first_responder: int | None
+    forward_due_at: dt.datetime | None
+    forwarded_at: dt.datetime | None
+    forward_in_working_time: bool
     resolution_due_at: dt.datetime | None
+    resolution_in_working_time: bool
     pending_since: dt.datetime | None
     resolved_at: dt.datetime | None
     created_by: int | None
@@ -99,9 +122,11 @@ class TicketOut(msgspec.Struct):
 
 
 class ClocksOut(msgspec.Struct):
-    """The state of a ticket's two SLA clocks (resolution: null without a resolution target)."""
+    """The state of a ticket's SLA clocks: met, on_track, at_risk, breached or paused (forward and
+    resolution: null where the ticket has no such clock)."""
 
     first_response: str
+    forward: str | None
     resolution: str | None
 
 
@@ -139,16 +164,43 @@ class PolicyOut(msgspec.Struct):
     at_risk_percent: int
 
 
+class QueueTargetsOut(msgspec.Struct):
+    """A queue's forwarding and resolution targets in seconds (null: none), each counted in working
+    time (true) or wall-clock time (false)."""
+
+    queue: str
+    forward_seconds: int | None
+    forward_in_working_time: bool
+    resolution_seconds: int | None
+    resolution_in_working_time: bool
+
+
 class ReportGroupOut(msgspec.Struct):
-    """First-response results of one group of the report, and its response times in business seconds."""
+    """One group of the report (`key`: a period, queue, priority, staff member's or agent's name):
+    its tickets; per clock (first_response, forward, resolution) met, breached, still open and the
+    compliance; `met`, `breached`, `open` and `compliance_percent` are the first response's, as
+    ever; the first response's median and p90 in business seconds."""
 
     key: str
+    tickets: int
     met: int
     breached: int
     open: int
     compliance_percent: float | None
     median_first_response_seconds: int | None
     p90_first_response_seconds: int | None
+    first_response_met: int
+    first_response_breached: int
+    first_response_open: int
+    first_response_compliance_percent: float | None
+    forward_met: int
+    forward_breached: int
+    forward_open: int
+    forward_compliance_percent: float | None
+    resolution_met: int
+    resolution_breached: int
+    resolution_open: int
+    resolution_compliance_percent: float | None
 
 
 class BreachOut(msgspec.Struct):
@@ -162,8 +214,9 @@ class BreachOut(msgspec.Struct):
 
 
 class SlaReportOut(msgspec.Struct):
-    """First-response compliance of the tickets reported in [since, until), grouped by `dimension`,
-    and the worst breaches (at most 500; `breach_count` counts them all)."""
+    """Compliance of the tickets reported in [since, until), grouped by `dimension`: first response
+    (`compliance_percent`), forwarding and resolution; the worst first-response breaches (at most
+    500; `breach_count` counts them all)."""
 
     dimension: str
     since: dt.datetime
@@ -173,6 +226,8 @@ class SlaReportOut(msgspec.Struct):
     breach_count: int
     tickets: int
     compliance_percent: float | None
+    forward_compliance_percent: float | None
+    resolution_compliance_percent: float | None
 
 
 class SupportApiController(Controller):
@@ -235,6 +290,12 @@ class SupportApiController(Controller):
     async def escalate(self, request: Request, ticket_id: FromPath[int]) -> TicketOut:
         return answer(TicketOut, await tickets.escalate(request.user, ticket_id))
 
+    @post("/tickets/{ticket_id:int}/forward", opt=access("answer_tickets"), status_code=200)
+    async def forward(self, request: Request, ticket_id: FromPath[int]) -> TicketOut:
+        """Operator support hands an operator-queue ticket down to the agent's queue (stops its
+        forwarding clock); 409 when it is not in the operator's queue or no longer open."""
+        return answer(TicketOut, await tickets.forward(request.user, ticket_id))
+
     @post("/tickets/{ticket_id:int}/assign", opt=access("answer_tickets"), status_code=200)
     async def assign(self, request: Request, ticket_id: FromPath[int], data: JSONBody[AssignIn]) -> TicketOut:
         return answer(TicketOut, await tickets.assign(request.user, ticket_id, data.user_id))
@@ -247,13 +308,36 @@ class SupportApiController(Controller):
     async def policies(self) -> list[PolicyOut]:
         return answers(PolicyOut, await tickets.list_policies())
 
-    @put("/support/policies/{priority:str}", opt=access("manage_calendar"))
+    @put("/support/policies/{priority:str}", opt=access("set_sla_targets"))
     async def save_policy(self, request: Request, priority: FromPath[str], data: JSONBody[PolicyIn]) -> PolicyOut:
-        """Targets in working minutes for new tickets of this priority (operator admins)."""
+        """Targets in working minutes for new tickets of this priority (operator admins and support)."""
         saved = await tickets.save_policy(
-            request.user, priority, data.first_response_minutes, data.resolution_minutes, data.at_risk_percent
+            request.user,
+            priority[:16],
+            data.first_response_minutes,
+            data.resolution_minutes,
+            checked_percent(data.at_risk_percent),
         )
         return answer(PolicyOut, saved)
+
+    @get("/support/queue-targets", opt=access("view_tickets"))
+    async def queue_targets(self) -> list[QueueTargetsOut]:
+        return answers(QueueTargetsOut, await tickets.list_queue_targets())
+
+    @put("/support/queue-targets/{queue:str}", opt=access("set_sla_targets"))
+    async def save_queue_targets(
+        self, request: Request, queue: FromPath[str], data: JSONBody[QueueTargetsIn]
+    ) -> QueueTargetsOut:
+        """A queue's targets for new tickets (operator admins and support)."""
+        saved = await tickets.save_queue_targets(
+            request.user,
+            queue[:16],
+            forward_minutes=data.forward_minutes,
+            forward_in_working_time=data.forward_in_working_time,
+            resolution_minutes=data.resolution_minutes,
+            resolution_in_working_time=data.resolution_in_working_time,
+        )
+        return answer(QueueTargetsOut, saved)
 
     @get("/support/report", opt=access("view_tickets"))
     async def report(
