@@ -392,9 +392,11 @@ async def query_plans(kind: str, path: str | None, agency: dict) -> dict[str, di
     PostgreSQL)."""
     plans: dict[str, dict[str, list[str]]] = {}
     for username in (OPERATOR_SUPPORT, AGENT_SUPPORT):
-        page, count = queues.queue_queries(agency["sessions"][username][1])
+        actor = agency["sessions"][username][1]
+        page, count = queues.queue_queries(actor)
+        walking, _ = queues.queue_queries(actor, walk_due_times=True)  # what SQLite runs for a big subtree
         plans[username] = {}
-        for name, query in (("page_rows", page), ("capped_count", count)):
+        for name, query in (("page_rows", page), ("capped_count", count), ("page_rows_walking_due_times", walking)):
             sql = str(query)
             if kind == "sqlite":
 

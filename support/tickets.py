@@ -651,9 +651,15 @@ async def save_policy(
     resolution = (
         parse_minutes("resolution_minutes", resolution_minutes) if resolution_minutes not in (None, "") else None
     )
-    percent = parse_minutes("at_risk_percent", at_risk_percent)
-    if not 1 <= percent <= 99 or first > 60 * 24 * 30 or (resolution or 0) > 60 * 24 * 365:
-        raise ValidationFailed({"at_risk_percent": N_("The number is out of range.")})
+    text = str(at_risk_percent).strip() if isinstance(at_risk_percent, (int, str)) else ""
+    whole = not isinstance(at_risk_percent, bool) and text.isascii() and text.isdigit() and len(text) <= 3
+    if not (whole and 1 <= int(text) <= 99):
+        raise ValidationFailed({"at_risk_percent": N_("A whole percentage from 1 to 99.")})
+    percent = int(text)
+    if first > 60 * 24 * 30:
+        raise ValidationFailed({"first_response_minutes": N_("The number of minutes is out of range.")})
+    if (resolution or 0) > 60 * 24 * 365:
+        raise ValidationFailed({"resolution_minutes": N_("The number of minutes is out of range.")})
     values = {
         "first_response_seconds": first * 60,
         "resolution_seconds": resolution * 60 if resolution else None,

@@ -15,7 +15,7 @@ from core.errors import Forbidden, NotFound
 from stats import daily
 from support import tickets
 from support.calendars import builtin_calendar
-from support.tables import SlaPolicy, SupportCalendar
+from support.tables import SlaPolicy, SupportCalendar, Ticket
 from tests.helpers import demo_actors
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -275,3 +275,43 @@ async def test_forwarding_and_resolution_clocks_and_their_final_breaches(db):
 
     report = await sla_report(actors["admin"], since=at(0, 0), until=at(7, 0), dimension="queue")
     assert report["forward_compliance_percent"] == 0.0 and report["resolution_compliance_percent"] == 50.0
+
+
+async def test_a_big_subtree_queue_is_read_along_the_due_times(db):
+    """Over COUNT_CAP open tickets in an agent's subtree: the page is still the most urgent 50 of
+    that subtree only (SQLite reads it another way then), and the count says "more"."""
+    import random
+
+    from agency.tables import Agent
+    from core.db import bulk_insert
+    from support.queues import COUNT_CAP, list_queue
+
+    actors = await demo_actors()
+    agents = {row["id"]: row["path"] for row in await Agent.select(Agent.id, Agent.path)}
+    pearl_path = agents[actors["pearl"].agent_id]
+    rng = random.Random(14)
+    rows = []
+    for agent_id, count in ((actors["pearl"].agent_id, COUNT_CAP + 60), (actors["huaxin"].agent_id, 300)):
+        for _ in range(count):
+            due = MONDAY_10 + dt.timedelta(minutes=rng.randint(0, 60 * 24 * 30))
+            rows.append((agent_id, "x", "open", MONDAY_10, due, due, due))
+    columns = ("agent", "subject", "status", "reported_at", "first_response_due_at", "first_response_warn_at")
+    async with transaction():
+        await bulk_insert("ticket", (*columns, "next_due_at"), rows)
+    page, total = await list_queue(actors["pearl.support"])
+    assert total == COUNT_CAP + 1
+    expected = (
+        await Ticket.select(Ticket.id)
+        .where(Ticket.agent.is_in([a for a, path in agents.items() if path.startswith(pearl_path)]))
+        .order_by(Ticket.next_due_at)
+        .order_by(Ticket.id)
+        .limit(50)
+    )
+    dues = [row["next_due_at"] for row in page]
+    assert dues == sorted(dues) and len(page) == 50
+    assert {row["agent"] for row in page} == {actors["pearl"].agent_id}
+    assert sorted(row["id"] for row in page) == sorted(row["id"] for row in expected) or len(set(dues)) < 50
+    small, small_total = await list_queue(actors["huaxin"])
+    assert small_total == 300 and {row["agent"] for row in small} <= {
+        a for a, path in agents.items() if path.startswith(agents[actors["huaxin"].agent_id])
+    }

@@ -12,7 +12,7 @@ from litestar.response import Response
 from markupsafe import Markup
 
 from core.clock import now
-from core.errors import N_, ValidationFailed
+from core.errors import ValidationFailed
 from support import calendars, queues, reports, tickets
 from web import flash, labels
 from web.auth import SUBSCRIBER, access
@@ -240,15 +240,6 @@ async def save_calendar(request: Request) -> Response:
     )
 
 
-def checked_percent(value: object) -> object:
-    """The at-risk share as typed, refused in its own words when it is not a whole percentage from
-    1 to 99 (support.tickets.save_policy reads it as it reads minutes, and would say "minutes")."""
-    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
-    if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= 99):
-        raise ValidationFailed({"at_risk_percent": N_("A whole percentage from 1 to 99.")})
-    return text
-
-
 def _minutes(seconds: int | None) -> str:
     return "" if seconds is None else str(seconds // 60)
 
@@ -309,7 +300,7 @@ async def save_priority_targets(request: Request, priority: FromPath[str]) -> Re
             priority,
             data.get("first_response_minutes"),
             data.get("resolution_minutes"),
-            checked_percent(data.get("at_risk_percent")),
+            data.get("at_risk_percent"),
         )
 
     return await _save_targets(request, f"priority-{priority}", save)

@@ -14,7 +14,7 @@ from web import labels
 from web.auth import access
 from web.controllers.answers import Page, answer, answers, page_of
 from web.controllers.forms import refuse_unreadable_days
-from web.controllers.support import checked_percent, report_period
+from web.controllers.support import report_period
 
 
 @dataclass
@@ -316,7 +316,7 @@ class SupportApiController(Controller):
             priority[:16],
             data.first_response_minutes,
             data.resolution_minutes,
-            checked_percent(data.at_risk_percent),
+            data.at_risk_percent,
         )
         return answer(PolicyOut, saved)
 
