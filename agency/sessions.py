@@ -7,6 +7,7 @@ every worker on every host shares them and they survive a restart."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -43,10 +44,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _actor_columns(user) -> list:
-    """What makes an Actor, read from `User` itself or through a foreign key to it."""
+@functools.cache
+def _actor_columns(table) -> tuple:
+    """What makes an Actor, read through `table`'s foreign key to User. Built once per table:
+    Piccolo copies columns at every step through a foreign key, a few milliseconds that every
+    authenticated request would pay."""
+    user = table.user
     agent = user.agent
-    return [
+    return (
         user.id,
         user.username,
         user.role,
@@ -56,7 +61,7 @@ def _actor_columns(user) -> list:
         agent.level,
         agent.status,
         agent.terminates_at,
-    ]
+    )
 
 
 def _actor(row: dict[str, Any], address: str, session_id: int | None = None) -> Actor:
@@ -306,7 +311,7 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
             UserSession.last_seen_at,
             UserSession.expires_at,
             UserSession.revoked_at,
-            *_actor_columns(UserSession.user),
+            *_actor_columns(UserSession),
         )
         .where(UserSession.token_hash == token_hash(token))
         .first()
@@ -434,7 +439,7 @@ async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
             ApiToken.revoked_at,
             ApiToken.expires_at,
             ApiToken.last_used_at,
-            *_actor_columns(ApiToken.user),
+            *_actor_columns(ApiToken),
         )
         .where(ApiToken.token_hash == token_hash(token))
         .first()

@@ -61,9 +61,21 @@ def _builtin(years: tuple[int, ...]) -> BusinessCalendar:
     return default_calendar(closed_dates=closed, extra_workdays=extra)
 
 
+_stored: dict[str, tuple[dt.datetime, BusinessCalendar]] = {}  # the last calendar built, by when it was saved
+
+
 async def current_calendar() -> BusinessCalendar:
-    row = await SupportCalendar.select().output(load_json=True).where(SupportCalendar.name == DEFAULT_NAME).first()
-    return _from_row(row) if row else builtin_calendar()
+    """The stored calendar (built again only when it was saved since), else the built-in one."""
+    saved = await SupportCalendar.select(SupportCalendar.updated_at).where(SupportCalendar.name == DEFAULT_NAME).first()
+    if saved is None:
+        return builtin_calendar()
+    known = _stored.get(DEFAULT_NAME)
+    if known is None or known[0] != saved["updated_at"]:
+        row = await SupportCalendar.select().output(load_json=True).where(SupportCalendar.name == DEFAULT_NAME).first()
+        if row is None:
+            return builtin_calendar()
+        known = _stored[DEFAULT_NAME] = (row["updated_at"], _from_row(row))
+    return known[1]
 
 
 def unconfirmed_years(confirmed: list[int] | None = None) -> list[int]:
