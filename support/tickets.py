@@ -62,13 +62,9 @@ def next_due(ticket: dict[str, Any]) -> dt.datetime | None:
     if ticket["status"] not in OPEN:
         return None
     running = [
-        due
-        for due, stopped in (
-            (ticket["first_response_due_at"], ticket["first_responded_at"]),
-            (ticket["forward_due_at"], ticket["forwarded_at"]),
-            (ticket["resolution_due_at"], ticket["resolved_at"]),
-        )
-        if due is not None and stopped is None
+        ticket[due]
+        for due, stopped, _late in CLOCK_COLUMNS.values()
+        if ticket[due] is not None and ticket[stopped] is None
     ]
     return min(running) if running else ticket["first_response_due_at"]
 
