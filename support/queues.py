@@ -117,6 +117,7 @@ def _add_clocks(cal, rows: list[dict[str, Any]], at) -> None:
         row["state"] = states[clock[0]] if clock else states["first_response"]
         row["running_clock"] = clock[0] if clock else None
         row["due_at"] = clock[1] if clock else None
+        row["counts_working_time"] = clock[2] if clock else True
         if clock is None or row["state"] == sla.MET:
             row["seconds_left"] = None
         else:

@@ -67,11 +67,11 @@ def _scope(actor: Actor) -> tuple[str, tuple]:
 
 
 def _counts_sql(key: str, scope: str, grouped: bool) -> str:
-    """Tickets reported in [{}, {}): how many, each clock's met / breached / running, and the
-    working seconds of the answered ones (a list: concatenated text on SQLite, an array on PostgreSQL)."""
+    """Tickets reported in [{}, {}): how many, each clock's met and breached (the running ones are
+    read one by one), and the working seconds of the answered ones (a list: concatenated text on
+    SQLite, an array on PostgreSQL)."""
     parts = [f"{key} AS k", "COUNT(*) AS tickets"]
-    for clock in CLOCKS:  # running = clocks - met - breached: one comparison fewer a row
-        parts.append(f"COUNT(t.{clock}_outcome) AS {clock}_clocks")
+    for clock in CLOCKS:
         for outcome in (sla.MET, sla.BREACHED):
             parts.append(f"COUNT(CASE WHEN t.{clock}_outcome = '{outcome}' THEN 1 END) AS {clock}_{outcome}")
     if sql.engine_type() == "postgres":
@@ -120,8 +120,7 @@ def _group(key: object, row: dict[str, Any]) -> dict[str, Any]:
     for clock in CLOCKS:
         group[f"{clock}_met"] = row[f"{clock}_met"]
         group[f"{clock}_breached"] = row[f"{clock}_breached"]
-        # open until the running clocks are read, some of them overdue
-        group[f"{clock}_open"] = row[f"{clock}_clocks"] - row[f"{clock}_met"] - row[f"{clock}_breached"]
+        group[f"{clock}_open"] = 0  # counted with the running clocks
     return group
 
 
@@ -144,7 +143,7 @@ async def _groups(dimension, cal, since, until, scope, scope_args) -> tuple[dict
 
 
 def _count_running(groups, running, dimension, found, at) -> list[dict]:
-    """Each running clock counted as breached (overdue) or open in its group; returns the tickets
+    """Each running clock counted in its group as breached (overdue) or open; returns the tickets
     whose first response is overdue."""
     starts = [start.timestamp() for _label, start in found]
     overdue = []
@@ -156,11 +155,14 @@ def _count_running(groups, running, dimension, found, at) -> list[dict]:
             key = row[_GROUP_COLUMNS[dimension]]
         group = groups[key]
         for clock, (due, _stopped, _late) in CLOCK_COLUMNS.items():
-            if row[f"{clock}_outcome"] == sla.RUNNING and _aware(row[due]) < at:
-                group[f"{clock}_breached"] += 1
-                group[f"{clock}_open"] -= 1
-                if clock == "first_response":
-                    overdue.append({"id": row["id"], "due_at": _aware(row[due])})
+            if row[f"{clock}_outcome"] != sla.RUNNING:
+                continue
+            if _aware(row[due]) >= at:
+                group[f"{clock}_open"] += 1
+                continue
+            group[f"{clock}_breached"] += 1
+            if clock == "first_response":
+                overdue.append({"id": row["id"], "due_at": _aware(row[due])})
     return overdue
 
 

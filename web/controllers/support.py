@@ -50,16 +50,6 @@ def time_left(seconds: int | None, working_time: bool = True) -> str:
     return _("overdue by %(h)s h %(m)s min") % figures
 
 
-def counts_working_time(row: dict) -> bool:
-    """Whether the queue row's running clock counts working time (first response always does)."""
-    clock = row.get("running_clock")
-    if clock == "forward":
-        return bool(row["forward_in_working_time"])
-    if clock == "resolution":
-        return bool(row["resolution_in_working_time"])
-    return True
-
-
 @get("/support", opt=access("view_tickets"))
 async def queue_page(
     request: Request,
@@ -82,7 +72,7 @@ async def queue_page(
         per_page=PER_PAGE,
     )
     for row in rows:
-        row["left"] = time_left(row["seconds_left"], counts_working_time(row))
+        row["left"] = time_left(row["seconds_left"], row["counts_working_time"])
     unconfirmed = []
     if request.user.can("manage_calendar"):  # a warning only for those who can act on it; quiet for the rest
         unconfirmed = calendars.unconfirmed_years(await calendars.confirmed_years())
