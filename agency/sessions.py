@@ -7,7 +7,6 @@ every worker on every host shares them and they survive a restart."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -44,26 +43,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@functools.cache
-def _actor_columns(table) -> tuple:
-    """What makes an Actor, read through `table`'s foreign key to User. Built once per table:
-    Piccolo copies columns at every step through a foreign key, a few milliseconds that every
-    authenticated request would pay."""
-    user = table.user
-    agent = user.agent
-    return (
-        user.id,
-        user.username,
-        user.role,
-        user.is_active,
-        user.agent,
-        agent.path,
-        agent.level,
-        agent.status,
-        agent.terminates_at,
-    )
-
-
 def _actor(row: dict[str, Any], address: str, session_id: int | None = None) -> Actor:
     return Actor(
         user_id=row["id"],
@@ -88,12 +67,23 @@ async def _may_log_in(row: dict[str, Any]) -> bool:
     return agent_may_operate(agent) and await ancestors_operating(row["agent.path"])
 
 
-# The user and its agent as _actor_columns reads them, and the password hash: fixed SQL, since a
-# flood of logins runs it hundreds of times a second (Piccolo's join costs ~0.7 ms of CPU).
-_LOGIN_ROW = (
-    'SELECT u.id, u.username, u.role, u.is_active, u.agent, a.path AS "agent.path", a.level AS "agent.level", '
-    'a.status AS "agent.status", a.terminates_at AS "agent.terminates_at", u.password_hash '
-    "FROM app_user u LEFT JOIN agent a ON a.id = u.agent WHERE u.username = {}"
+# What makes an Actor: the user and its agent, as _actor reads them. Fixed SQL, since every
+# authenticated request and a flood of logins run it (Piccolo builds a join through foreign keys
+# in about 2 ms of CPU, most of what a request to /healthz cost).
+_ACTOR_COLUMNS = (
+    'u.id, u.username, u.role, u.is_active, u.agent, a.path AS "agent.path", a.level AS "agent.level", '
+    'a.status AS "agent.status", a.terminates_at AS "agent.terminates_at"'
+)
+_WITH_AGENT = "LEFT JOIN agent a ON a.id = u.agent"
+_LOGIN_ROW = f"SELECT {_ACTOR_COLUMNS}, u.password_hash FROM app_user u {_WITH_AGENT} WHERE u.username = {{}}"
+# A session's or API token's own columns (`held_id` is its id), then its user's.
+_SESSION_ROW = (
+    f"SELECT s.id AS held_id, s.last_seen_at, s.expires_at, s.revoked_at, {_ACTOR_COLUMNS} "
+    f'FROM user_session s JOIN app_user u ON u.id = s."user" {_WITH_AGENT} WHERE s.token_hash = {{}}'
+)
+_TOKEN_ROW = (
+    f"SELECT t.id AS held_id, t.last_used_at, t.expires_at, t.revoked_at, {_ACTOR_COLUMNS} "
+    f'FROM api_token t JOIN app_user u ON u.id = t."user" {_WITH_AGENT} WHERE t.token_hash = {{}}'
 )
 _LOGIN_ROW_BY_ID = _LOGIN_ROW.replace("u.username = {}", "u.id = {}")
 
@@ -305,24 +295,14 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
     if not token or len(token) > 100:
         return None
     at = now()
-    row = (
-        await UserSession.select(
-            UserSession.id,
-            UserSession.last_seen_at,
-            UserSession.expires_at,
-            UserSession.revoked_at,
-            *_actor_columns(UserSession),
-        )
-        .where(UserSession.token_hash == token_hash(token))
-        .first()
-    )
-    if not is_live(row, policy, at):
+    user = await sql.fetch_one(_SESSION_ROW, token_hash(token))
+    session = user and {"id": user["held_id"], **{k: user[k] for k in ("last_seen_at", "expires_at", "revoked_at")}}
+    if not is_live(session, policy, at):
         return None
-    user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
     if not await _may_log_in(user):
         return None
-    await touch(UserSession, row, at)
-    return _actor(user, address, row["id"])
+    await touch(UserSession, session, at)
+    return _actor(user, address, session["id"])
 
 
 async def log_out(actor: Actor) -> None:
@@ -433,22 +413,11 @@ async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
     if not token.startswith("va_") or len(token) > 100:
         return None
     at = now()
-    row = (
-        await ApiToken.select(
-            ApiToken.id,
-            ApiToken.revoked_at,
-            ApiToken.expires_at,
-            ApiToken.last_used_at,
-            *_actor_columns(ApiToken),
-        )
-        .where(ApiToken.token_hash == token_hash(token))
-        .first()
-    )
-    if row is None or row["revoked_at"] is not None or row["expires_at"] is None or row["expires_at"] <= at:
+    user = await sql.fetch_one(_TOKEN_ROW, token_hash(token))
+    if user is None or user["revoked_at"] is not None or user["expires_at"] is None or user["expires_at"] <= at:
         return None
-    user = {k.removeprefix("user."): v for k, v in row.items() if k.startswith("user.")}
     if not await _may_log_in(user):
         return None
-    if row["last_used_at"] is None or at - row["last_used_at"] >= TOUCH_EVERY:
-        await ApiToken.update({ApiToken.last_used_at: at}).where(ApiToken.id == row["id"])
+    if user["last_used_at"] is None or at - user["last_used_at"] >= TOUCH_EVERY:
+        await ApiToken.update({ApiToken.last_used_at: at}).where(ApiToken.id == user["held_id"])
     return _actor(user, address)
