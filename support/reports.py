@@ -93,13 +93,6 @@ _RUNNING_SQL = (
 )
 
 
-def _aware(value: dt.datetime | str) -> dt.datetime:
-    """A timestamp as the driver gave it (SQLite: text in UTC) as an aware datetime."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _sorted_seconds(answered: object) -> list[int]:
     if not answered:
         return []
@@ -148,21 +141,20 @@ def _count_running(groups, running, dimension, found, at) -> list[dict]:
     starts = [start.timestamp() for _label, start in found]
     overdue = []
     for row in running:
-        reported = _aware(row["reported_at"])
         if dimension in ("week", "month"):
-            key = bisect.bisect_right(starts, reported.timestamp()) - 1
+            key = bisect.bisect_right(starts, row["reported_at"].timestamp()) - 1
         else:
             key = row[_GROUP_COLUMNS[dimension]]
         group = groups[key]
         for clock, (due, _stopped, _late) in CLOCK_COLUMNS.items():
             if row[f"{clock}_outcome"] != sla.RUNNING:
                 continue
-            if _aware(row[due]) >= at:
+            if row[due] >= at:
                 group[f"{clock}_open"] += 1
                 continue
             group[f"{clock}_breached"] += 1
             if clock == "first_response":
-                overdue.append({"id": row["id"], "due_at": _aware(row[due])})
+                overdue.append({"id": row["id"], "due_at": row[due]})
     return overdue
 
 
@@ -195,7 +187,7 @@ async def _breaches(since, until, scope, scope_args, overdue, cal, at) -> list[d
             *ids,
         )
     }
-    return [{**described[row["id"]], "due_at": _aware(described[row["id"]]["due_at"]), **row} for row in worst]
+    return [{**described[row["id"]], **row} for row in worst]
 
 
 async def _labels(dimension: str, keys: list, found: list[tuple]) -> dict[Any, str]:

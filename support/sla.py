@@ -163,11 +163,6 @@ def late_by(cal: BusinessCalendar, due_at: dt.datetime, stopped_at: dt.datetime,
     return max(0, between(cal, due_at, stopped_at, working_time)) if stopped_at > due_at else None
 
 
-def business_seconds_left(cal: BusinessCalendar, now: dt.datetime, due_at: dt.datetime) -> int:
-    """Business time left until the due time; negative when overdue."""
-    return business_time_between(cal, now, due_at)
-
-
 def paused_for(cal: BusinessCalendar, pending_since: dt.datetime, now: dt.datetime, working_time: bool) -> int:
     """The time a ticket spent waiting on the customer, counted as its resolution clock counts."""
     return max(0, between(cal, pending_since, now, working_time))
