@@ -44,17 +44,33 @@ def parse_price(field: str, text: object) -> int:
     return value
 
 
-def parse_minutes(field: str, value: object, *, minimum: int = 1) -> int:
-    """Whole minutes, as typed in a form or sent as a JSON integer."""
+def parse_whole(
+    field: str, value: object, *, minimum: int, maximum: int, message: str, range_message: str = "", digits: int = 12
+) -> int:
+    """A whole number in [minimum, maximum], as typed in a form (at most `digits` digits) or sent
+    as a JSON integer; `message` when it is not one, `range_message` (default: the same) when out
+    of range."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValidationFailed({field: N_("Enter a whole number of minutes.")})
+        raise ValidationFailed({field: message})
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:
-        raise ValidationFailed({field: N_("Enter a whole number of minutes.")})
-    minutes = int(text)
-    if minutes < minimum or minutes > MAX_MINUTES:
-        raise ValidationFailed({field: N_("The number of minutes is out of range.")})
-    return minutes
+    if not (text.isascii() and text.isdigit()) or len(text) > digits:
+        raise ValidationFailed({field: message})
+    number = int(text)
+    if not minimum <= number <= maximum:
+        raise ValidationFailed({field: range_message or message})
+    return number
+
+
+def parse_minutes(field: str, value: object, *, minimum: int = 1, maximum: int = MAX_MINUTES) -> int:
+    """Whole minutes, as typed in a form or sent as a JSON integer."""
+    return parse_whole(
+        field,
+        value,
+        minimum=minimum,
+        maximum=maximum,
+        message=N_("Enter a whole number of minutes."),
+        range_message=N_("The number of minutes is out of range."),
+    )
 
 
 def total_fen(minutes: int, price_centi_fen: int) -> int:

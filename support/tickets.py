@@ -637,25 +637,26 @@ async def save_policy(
 ) -> dict[str, Any]:
     """Operator admins and support set a priority's targets (in working minutes); new tickets use them."""
     from core.errors import ValidationFailed
-    from core.units import parse_minutes
+    from core.units import parse_minutes, parse_whole
 
     if not may_set_targets(actor):
         raise Forbidden()
     if priority not in PRIORITIES:
         raise ValidationFailed({"priority": N_("Choose one of the offered values.")})
-    first = parse_minutes("first_response_minutes", first_response_minutes)
+    first = parse_minutes("first_response_minutes", first_response_minutes, maximum=60 * 24 * 30)
     resolution = (
-        parse_minutes("resolution_minutes", resolution_minutes) if resolution_minutes not in (None, "") else None
+        parse_minutes("resolution_minutes", resolution_minutes, maximum=60 * 24 * 365)
+        if resolution_minutes not in (None, "")
+        else None
     )
-    text = str(at_risk_percent).strip() if isinstance(at_risk_percent, (int, str)) else ""
-    whole = not isinstance(at_risk_percent, bool) and text.isascii() and text.isdigit() and len(text) <= 3
-    if not (whole and 1 <= int(text) <= 99):
-        raise ValidationFailed({"at_risk_percent": N_("A whole percentage from 1 to 99.")})
-    percent = int(text)
-    if first > 60 * 24 * 30:
-        raise ValidationFailed({"first_response_minutes": N_("The number of minutes is out of range.")})
-    if (resolution or 0) > 60 * 24 * 365:
-        raise ValidationFailed({"resolution_minutes": N_("The number of minutes is out of range.")})
+    percent = parse_whole(
+        "at_risk_percent",
+        at_risk_percent,
+        minimum=1,
+        maximum=99,
+        digits=3,
+        message=N_("A whole percentage from 1 to 99."),
+    )
     values = {
         "first_response_seconds": first * 60,
         "resolution_seconds": resolution * 60 if resolution else None,
