@@ -19,6 +19,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from accounts import controls, review
 from accounts.rating import REVIEW_OVER, Tariff, billed_seconds, charge, longest_call
 from accounts.tables import Call, DestinationRate, SwitchKey
 from agency import audit
@@ -49,14 +50,16 @@ CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 # ... a start longer ago than this (rate_calls(max_age=...) sets another), or a call over a day.
 MAX_RECORD_AGE = dt.timedelta(days=31)
 MAX_CALL_LENGTH = dt.timedelta(days=1)
-# Why a call is refused (R-20); the switch gets these words.
-UNKNOWN, CLOSED, SUSPENDED, EXPIRED, NO_BALANCE, OUTSIDE_HOURS = (
+# Why a call is refused (R-20, R-22a); the switch gets these words.
+UNKNOWN, CLOSED, SUSPENDED, EXPIRED, NO_BALANCE, OUTSIDE_HOURS, BARRED, CALL_LIMIT = (
     "unknown",
     "closed",
     "suspended",
     "expired",
     "no balance",
     "outside calling hours",
+    "barred destination",
+    "concurrent call limit",
 )
 
 
@@ -309,39 +312,77 @@ async def has_call_in_progress(subscriber_id: int) -> bool:
 
 
 def _subscriber_and_hours(also: str = "", joined: str = "") -> str:
-    """SQL of the subscriber, and the calling hours of its agent and of every agent above it (R-22):
-    one row per agent of that chain, walked up by primary key from the subscriber's agent; with
-    the columns `also` ("…, ") read beside, from what `joined` joins."""
+    """SQL of the subscriber, and of its agent and every agent above it: one row per agent of that
+    chain, walked up by primary key from the subscriber's agent, with each agent's calling hours
+    (R-22) and cap on calls at once in its subtree (R-22a); with the columns `also` ("…, ") read
+    beside, from what `joined` joins. Arguments: the account, those of `also` and `joined`, the
+    account again."""
     return (
-        "WITH RECURSIVE chain (parent, timezone, calling_hours) AS ("
-        "SELECT a.parent, a.timezone, a.calling_hours FROM subscriber s0 JOIN agent a ON a.id = s0.agent "
-        "WHERE s0.account_number = {} "
-        "UNION ALL SELECT p.parent, p.timezone, p.calling_hours FROM chain c JOIN agent p ON p.id = c.parent) "
-        f"SELECT {also}s.id, s.status, s.expires_at, c.timezone, c.calling_hours FROM subscriber s "
-        f"CROSS JOIN chain c {joined} WHERE s.account_number = {{}}"
+        "WITH RECURSIVE chain (id, parent, path, timezone, calling_hours, call_cap) AS ("
+        "SELECT a.id, a.parent, a.path, a.timezone, a.calling_hours, a.call_cap FROM subscriber s0 "
+        "JOIN agent a ON a.id = s0.agent WHERE s0.account_number = {} "
+        "UNION ALL SELECT p.id, p.parent, p.path, p.timezone, p.calling_hours, p.call_cap FROM chain c "
+        "JOIN agent p ON p.id = c.parent) "
+        f"SELECT {also}s.id, s.status, s.expires_at, s.call_cap AS own_cap, c.id AS agent_id, c.path, "
+        f"c.call_cap, c.timezone, c.calling_hours FROM subscriber s CROSS JOIN chain c {joined} "
+        "WHERE s.account_number = {}"
     )
 
 
-def _state_columns(code: str, subscriber: str) -> str:
+Fragment = tuple[str, list[Any]]  # SQL and its arguments
+
+
+def _state_columns(
+    call_id: str, at: dt.datetime, prefixes: list[str], code: Fragment, subscriber: Fragment, path: Fragment
+) -> Fragment:
     """What authorize reads once the subscriber is locked: this call id's reservation, the balance,
-    what open reservations hold, and the destination's billing (r, joined; NULLs: the default).
-    `code` and `subscriber` are the SQL of the subscriber's ledger code and id."""
-    return (
-        "(SELECT subscriber FROM call_reservation WHERE call_id = {}) AS earlier_subscriber, "
-        "(SELECT max_seconds FROM call_reservation WHERE call_id = {}) AS earlier_seconds, "
-        f"(SELECT balance FROM ledger_account WHERE code = {code}) AS balance, "
-        f"(SELECT COALESCE(SUM(reserved), 0) FROM call_reservation WHERE subscriber = {subscriber} "
-        "AND expires_at > {}) AS held, r.multiplier, r.first_block, r.increment"
+    what open reservations hold and how many there are, the destination's bar, the usage rules'
+    thresholds, the operator's settings, and the destination's billing (r, joined; NULLs: the
+    default). `code`, `subscriber` and `path` are the SQL of the subscriber's ledger code, its id
+    and its agent's path."""
+    parts: list[str] = []
+    args: list[Any] = []
+
+    def read(text: str, *values: Any) -> None:
+        parts.append(text)
+        args.extend(values)
+
+    read("(SELECT subscriber FROM call_reservation WHERE call_id = {}) AS earlier_subscriber", call_id)
+    read("(SELECT max_seconds FROM call_reservation WHERE call_id = {}) AS earlier_seconds", call_id)
+    read(f"(SELECT balance FROM ledger_account WHERE code = {code[0]}) AS balance", *code[1])
+    read(
+        f"(SELECT COALESCE(SUM(reserved), 0) FROM call_reservation WHERE subscriber = {subscriber[0]} "
+        "AND expires_at > {}) AS held",
+        *subscriber[1],
+        at,
     )
+    read(
+        f"(SELECT COUNT(*) FROM call_reservation WHERE subscriber = {subscriber[0]} AND expires_at > {{}}) "
+        "AS live_calls",
+        *subscriber[1],
+        at,
+    )
+    read(f"({controls.barred_sql(prefixes, path[0])}) AS barred", *prefixes, *path[1])
+    read(f"({controls.rule_sql(controls.CALLS, path[0])}) AS calls_rule", *path[1])
+    read(f"({controls.rule_sql(controls.COUNTRIES, path[0])}) AS countries_rule", *path[1])
+    read(
+        f"COALESCE((SELECT max_call_seconds FROM switch_settings WHERE id = 1), {controls.MAX_CALL}) "
+        "AS max_call_seconds"
+    )
+    read(
+        f"COALESCE((SELECT subscriber_call_cap FROM switch_settings WHERE id = 1), {controls.CALL_CAP}) AS default_cap"
+    )
+    read("r.multiplier, r.first_block, r.increment")
+    return ", ".join(parts), args
 
 
 async def _subscriber_and_state(
     account: str, destination: str, call_id: str, at: dt.datetime
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The subscriber with its chain of calling hours (one row per agent of the chain, locked) and
-    the state of the call. On PostgreSQL the state is read by a statement of its own, after the
-    lock was granted, so that it sees what the transaction that held the lock committed; on SQLite
-    the transaction holds the write lock already, and one statement reads everything."""
+    """The subscriber with its chain of agents (one row per agent of the chain, locked) and the
+    state of the call. On PostgreSQL the state is read by a statement of its own, after the lock
+    was granted, so that it sees what the transaction that held the lock committed; on SQLite the
+    transaction holds the write lock already, and one statement reads everything."""
     prefixes = _prefixes(destination)
     rate = f"LEFT JOIN ({_longest_prefix_rate(prefixes)}) AS r ON TRUE"
     if sql.engine_type() == "postgres":
@@ -349,27 +390,66 @@ async def _subscriber_and_state(
         if not chain:
             return [], {}
         subscriber = chain[0]["id"]
-        state = await sql.fetch_one(
-            f"SELECT {_state_columns('{}', '{}')} FROM (SELECT 1 AS one) AS one {rate}",
+        columns, args = _state_columns(
             call_id,
-            call_id,
-            ledger.subscriber_code(subscriber),
-            subscriber,
             at,
-            *prefixes,
+            prefixes,
+            code=("{}", [ledger.subscriber_code(subscriber)]),
+            subscriber=("{}", [subscriber]),
+            path=("{}", [_own_agent(chain)["path"]]),
         )
+        state = await sql.fetch_one(f"SELECT {columns} FROM (SELECT 1 AS one) AS one {rate}", *args, *prefixes)
         return chain, state or {}
-    rows = await sql.fetch(
-        _subscriber_and_hours(_state_columns("{} || s.id", "s.id") + ", ", rate),
-        account,
+    columns, args = _state_columns(
         call_id,
-        call_id,
-        ledger.subscriber_code(""),  # the codes' prefix, before the id
         at,
-        *prefixes,
-        account,
+        prefixes,
+        code=("{} || s.id", [ledger.subscriber_code("")]),  # the codes' prefix, before the id
+        subscriber=("s.id", []),
+        path=("(SELECT MAX(path) FROM chain)", []),  # a descendant's path sorts after its ancestors'
     )
+    rows = await sql.fetch(_subscriber_and_hours(columns + ", ", rate), account, *args, *prefixes, account)
     return rows, rows[0] if rows else {}
+
+
+def _own_agent(chain: list[dict[str, Any]]) -> dict[str, Any]:
+    """The subscriber's agent: the chain's deepest."""
+    return max(chain, key=lambda row: len(row["path"]))
+
+
+async def _over_a_cap(chain: list[dict[str, Any]], state: dict[str, Any], at: dt.datetime) -> bool:
+    """Would one more call pass the subscriber's cap on calls at once, or that of an agent above
+    it? (R-22a) On PostgreSQL the capped subtrees are locked first, root first."""
+    if state["live_calls"] >= (chain[0]["own_cap"] or state["default_cap"]):
+        return True
+    capped = sorted((row for row in chain if row["call_cap"] is not None), key=lambda row: len(row["path"]))
+    await controls.lock_subtrees([row["agent_id"] for row in capped])
+    for row in capped:
+        if await controls.subtree_calls(row["path"], at) >= row["call_cap"]:
+            return True
+    return False
+
+
+async def _rule_fired(chain: list[dict[str, Any]], state: dict[str, Any], destination: str, at: dt.datetime) -> bool:
+    """Does this call take the subscriber over a usage rule counted at authorization (calls, new
+    countries within an hour)? Then the subscriber is suspended, at once (R-22a)."""
+    subscriber, agent = chain[0]["id"], _own_agent(chain)["agent_id"]
+    counts = (
+        (controls.CALLS, state["calls_rule"], lambda: controls.calls_within_hour(subscriber, at)),
+        (
+            controls.COUNTRIES,
+            state["countries_rule"],
+            lambda: controls.new_countries_within_hour(subscriber, destination, at),
+        ),
+    )
+    for kind, threshold, count in counts:
+        if threshold is None:  # no such rule
+            continue
+        observed = await count()
+        if observed > threshold:
+            await controls.suspend_for_fraud(subscriber, agent, kind, observed, threshold)
+            return True
+    return False
 
 
 def _window_closes(chain: list[dict[str, Any]], at: dt.datetime) -> dt.datetime | None:
@@ -384,13 +464,20 @@ def _window_closes(chain: list[dict[str, Any]], at: dt.datetime) -> dt.datetime 
     return min((end for end in ends if end is not None), default=None)
 
 
-def _denied(reason: str, call_id: str) -> dict[str, Any]:
-    return {"call_id": call_id, "allow": False, "max_seconds": 0, "reason": reason}
+def _denied(reason: str, call_id: str, detail: str = "") -> dict[str, Any]:
+    """A refusal; `detail`, when there is one, says more (a bar's reason code, a rule's suspension)."""
+    return {"call_id": call_id, "allow": False, "max_seconds": 0, "reason": reason} | (
+        {"detail": detail} if detail else {}
+    )
 
 
 async def authorize(data: dict[str, Any]) -> dict[str, Any]:
-    """R-20: {account, destination, call_id} -> {allow, max_seconds, reason}. A retry with the
-    same call id gets the same answer and reserves nothing more."""
+    """R-20: {account, destination, call_id} -> {allow, max_seconds, reason, detail}. A retry with
+    the same call id gets the same answer and reserves nothing more. The controls of R-22a apply:
+    a barred destination is refused (detail: the bar's reason code), so is a call over the
+    subscriber's or a subtree's cap on calls at once, and a call that takes the subscriber over a
+    usage rule suspends it (detail: controls.FRAUD_SUSPECTED); `max_seconds` is at most the
+    operator's longest call."""
     errors: dict[str, str] = {}
     account = _text(data, "account", ACCOUNT, errors)
     destination = _text(data, "destination", DESTINATION, errors)
@@ -407,18 +494,24 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
         if state["earlier_subscriber"] is not None:  # the switch asked again for the same call
             if state["earlier_subscriber"] != subscriber["id"]:
                 raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
-            return {"call_id": call_id, "allow": True, "max_seconds": state["earlier_seconds"], "reason": ""}
+            return _allowed(call_id, state["earlier_seconds"])
         if subscriber["status"] == "closed":
             return _denied(CLOSED, call_id)
         if subscriber["status"] != "active":
             return _denied(SUSPENDED, call_id)
         if subscriber["expires_at"] is not None and subscriber["expires_at"] <= at:
             return _denied(EXPIRED, call_id)
+        if state["barred"] is not None:
+            return _denied(BARRED, call_id, state["barred"])
+        if await _over_a_cap(chain, state, at):
+            return _denied(CALL_LIMIT, call_id)
+        if await _rule_fired(chain, state, destination, at):
+            return _denied(SUSPENDED, call_id, controls.FRAUD_SUSPECTED)
         try:
             closes = _window_closes(chain, at)
         except OutsideHours:
             return _denied(OUTSIDE_HOURS, call_id)
-        seconds = longest_call((state["balance"] or 0) - int(state["held"]), tariff)
+        seconds = min(longest_call((state["balance"] or 0) - int(state["held"]), tariff), state["max_call_seconds"])
         if seconds == 0:
             return _denied(NO_BALANCE, call_id)
         if closes is not None:  # hang up when the calling hours end (R-22)
@@ -438,6 +531,10 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
         )
         if not held:  # the same call id, for another account, at this very moment
             raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
+    return _allowed(call_id, seconds)
+
+
+def _allowed(call_id: str, seconds: int) -> dict[str, Any]:
     return {"call_id": call_id, "allow": True, "max_seconds": seconds, "reason": ""}
 
 
@@ -609,6 +706,7 @@ class _Batch:
         self.balances = {row["account_id"]: row["balance"] for row in subscribers.values() if row["account_id"]}
         self.charges: list[tuple[int, str, str, int]] = []  # (account, call id, destination, seconds)
         self.calls: list[tuple] = []
+        self.flagged: list[tuple[int, int, str, str, int, int]] = []  # review items (review.flag_calls)
 
     def rate(self, record: CallRecord, tariff: Tariff) -> dict[str, Any]:
         done = self.done.get(record.call_id)
@@ -653,6 +751,14 @@ class _Batch:
                 record.duration > REVIEW_OVER or taken < due,
             )
         )
+        if taken < due:
+            self.flagged.append(
+                (subscriber["id"], subscriber["agent"], record.call_id, review.UNCOVERED, due - taken, 0)
+            )
+        elif record.duration > REVIEW_OVER:
+            self.flagged.append(
+                (subscriber["id"], subscriber["agent"], record.call_id, review.LONG_CALL, record.duration, REVIEW_OVER)
+            )
         self.done[record.call_id] = {
             "account_number": record.account,
             "destination": record.destination,
@@ -695,3 +801,5 @@ class _Batch:
         )
         if len(inserted) < len(self.calls):  # a call id rated for another account at this very moment
             raise Conflict(N_("A call record with this call id is being rated; send the batch again."))
+        await review.flag_calls(self.flagged)
+        await controls.check_minutes(sorted({call[1] for call in self.calls}), at)

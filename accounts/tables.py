@@ -39,6 +39,8 @@ class Subscriber(Table):
     # The bulk suspension holding this subscriber: set with status "suspended" by it, cleared by
     # its reversal and by any other change of status.
     hold = ForeignKey(SubscriberHold, null=True, default=None, index=True, on_delete=OnDelete.set_null)
+    # How many calls it may have at once (R-22a); null: the operator's default (SwitchSettings).
+    call_cap = Integer(null=True, default=None)
 
 
 class SubscriberSession(Table):
@@ -110,3 +112,60 @@ class DestinationRate(Table):
     first_block = Integer(default=60)
     increment = Integer(default=60)
     note = Varchar(length=100, default="")
+
+
+class SwitchSettings(Table):
+    """The operator's settings of calls (R-22a), one row (id 1): the longest call `authorize`
+    grants, and how many calls at once a subscriber may have unless its own cap says otherwise."""
+
+    id = Serial(primary_key=True)
+    max_call_seconds = Integer(default=3600)
+    subscriber_call_cap = Integer(default=1)
+    updated_by = Integer(null=True, default=None)
+    updated_at = Timestamptz(null=True, default=None)
+
+
+class BarredPrefix(Table):
+    """Destinations starting with `prefix` may not be called (R-22a) by the subscribers of the
+    subtree whose root path is `scope` ("" for the operator: everyone). `reason` is a code of
+    controls.BAR_REASONS, which the switch gets beside the refusal."""
+
+    id = Serial(primary_key=True)
+    scope = Varchar(length=200)
+    prefix = Varchar(length=20, index=True)
+    reason = Varchar(length=16)
+    note = Varchar(length=100, default="")
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class UsageRule(Table):
+    """A usage rule (R-22a) over the subscribers of the subtree whose root path is `scope` (""
+    for everyone): more than `threshold` of what `kind` counts within an hour suspends the
+    subscriber at once, with a review item saying which rule fired."""
+
+    id = Serial(primary_key=True)
+    scope = Varchar(length=200)
+    kind = Varchar(length=24)  # controls.RULE_KINDS
+    threshold = Integer()
+    created_by = Integer(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class CallReview(Table):
+    """Something for staff to review (R-22a): a call flagged when rated (over an hour, or not fully
+    covered by the balance) or a usage rule that fired (and suspended the subscriber). Open until
+    someone confirms it, dismisses it, or resumes the subscriber."""
+
+    id = Serial(primary_key=True)
+    subscriber = ForeignKey(Subscriber, index=True)
+    agent = ForeignKey(Agent, index=True)  # the subscriber's agent when it was flagged
+    kind = Varchar(length=24)  # long call, uncovered, or a rule kind
+    call_id = Varchar(length=64, null=True, default=None)
+    observed = Integer(default=0)  # what was counted (seconds, calls, countries)
+    threshold = Integer(default=0)  # the limit it went over
+    suspended = Boolean(default=False)  # this hit suspended the subscriber
+    created_at = Timestamptz(index=True)
+    status = Varchar(length=16, default="open", index=True)  # open, confirmed, dismissed, resumed
+    reviewed_by = Integer(null=True, default=None)
+    reviewed_at = Timestamptz(null=True, default=None)

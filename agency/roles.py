@@ -72,4 +72,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "manage_calendar": (("admin",), ()),
     "set_sla_targets": (("admin", "support"), ()),  # targets per priority and queue (support.tickets.may_set_targets)
     "manage_switch": (("admin",), ()),  # switch API keys and destination rates
+    # caps on calls at once, barred prefixes and usage rules (R-22a; accounts.controls)
+    "manage_call_controls": (("admin",), ("owner",)),
+    "review_calls": (("admin", "support"), ("owner", "clerk", "support")),  # the review list (accounts.review)
 }

@@ -28,6 +28,7 @@ class Agent(Table):
     calling_hours = Varchar(length=16, default="")  # "08:00-19:30" in its time zone; "" = any time
     hotline = Varchar(length=32, default="")  # the number its subscribers call for help (shown in the portal)
     service_hours = Varchar(length=64, default="")  # when the hotline answers, free text (shown in the portal)
+    call_cap = Integer(null=True, default=None)  # calls at once in its whole subtree, set from above (R-22a)
     status = Varchar(length=16, default="active", index=True)
     notice_at = Timestamptz(null=True, default=None)
     terminates_at = Timestamptz(null=True, default=None)

@@ -62,6 +62,7 @@ async def balance(subscriber_id: int) -> int:
 async def test_authorize_reserves_what_it_grants_and_the_record_charges_it(db):
     _owner, sub = await new_subscriber(10)
     number = sub["account_number"]
+    await Subscriber.update({Subscriber.call_cap: 2}).where(Subscriber.id == sub["id"])  # two calls at once
     first = await switch.authorize(ask(number, call_id="call-1"))
     assert first == {"call_id": "call-1", "allow": True, "max_seconds": 600, "reason": ""}
     assert await switch.authorize(ask(number, call_id="call-1")) == first  # a retry reserves nothing more
