@@ -112,7 +112,29 @@ async def change_password(subscriber_id: int, current_password: object, new_pass
     await change_subscriber_password(subscriber_id, new_password)
 
 
-async def _check_current_password(subscriber_id: int, row: dict[str, Any], password: object, address: str) -> None:
+async def check_current_password(subscriber_id: int, password: object, *, address: str, failed_action: str) -> None:
+    """The subscriber's current portal password, checked as change_password checks it (the login's
+    throttle, under the login's keys), for another change that needs it (accounts.sip); a refusal
+    is audited as `failed_action`. An account still on its initial password has none to give."""
+    row = (
+        await Subscriber.select(Subscriber.account_number, Subscriber.password_hash)
+        .where(Subscriber.id == subscriber_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound()
+    if row["password_hash"] is None:
+        raise ValidationFailed({"current_password": N_("Choose your portal password first.")})
+    await _check_current_password(subscriber_id, row, password, address, failed_action)
+
+
+async def _check_current_password(
+    subscriber_id: int,
+    row: dict[str, Any],
+    password: object,
+    address: str,
+    failed_action: str = "subscriber.change_password_failed",
+) -> None:
     """As accounts.services.authenticate_subscriber checks a login's password."""
     number = row["account_number"]
     attempt = await throttle.claim(throttle.per_address(f"subscriber-login:{number}", address, "subscriber-addr"))
@@ -130,7 +152,7 @@ async def _check_current_password(subscriber_id: int, row: dict[str, Any], passw
     if not right:
         await audit.record_refusal(
             None,
-            "subscriber.change_password_failed",
+            failed_action,
             target_type="subscriber",
             target_id=subscriber_id,
             username=f"subscriber:{subscriber_id}",

@@ -39,6 +39,12 @@ class Subscriber(Table):
     # The bulk suspension holding this subscriber: set with status "suspended" by it, cleared by
     # its reversal and by any other change of status.
     hold = ForeignKey(SubscriberHold, null=True, default=None, index=True, on_delete=OnDelete.set_null)
+    # The SIP digest credentials the switch authenticates the subscriber's phone with (accounts.sip):
+    # HA1 = md5("{account_number}:{realm}:{SIP password}") in lowercase hex, and the realm it was
+    # computed for (a change of the configured realm makes it unusable, not silently wrong). The
+    # SIP password itself is never stored. Null until the subscriber sets one or staff reset it.
+    sip_ha1 = Varchar(length=32, null=True, default=None)
+    sip_realm = Varchar(length=64, null=True, default=None)
     # How many calls it may have at once (R-22a); null: the operator's default (SwitchSettings).
     call_cap = Integer(null=True, default=None)
 

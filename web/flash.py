@@ -73,6 +73,7 @@ MESSAGES: dict[str, str] = {
     "subscriber_closed": N_("Account %(number)s was closed; %(returned_seconds)s minutes went back to the stock."),
     "subscriber_recharged": N_("Account %(number)s was recharged with %(minutes_seconds)s minutes."),
     "portal_password_changed": N_("Your password was changed."),
+    "sip_password_set": N_("Your SIP password was set: enter it in your phone's settings."),
     # support
     "ticket_answered": N_("Your answer was sent."),
     "ticket_status_changed": N_("The ticket's status was changed."),

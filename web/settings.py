@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from accounts.sip import DEFAULT_REALM, REALM
 from agency.sessions import SessionPolicy
 from core.sqlite_engine import SYNCHRONOUS
 
@@ -53,6 +54,7 @@ class Settings:
     demo_days: int = 90  # days of history the demo loads (0: the agents and users alone)
     metrics_token: str = ""  # the bearer token of /metrics; empty: /metrics answers 404
     sqlite_synchronous: str = "FULL"  # core.sqlite_engine.SYNCHRONOUS
+    sip_realm: str = DEFAULT_REALM  # the SIP digest realm of the switch (accounts.sip)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -99,6 +101,11 @@ class Settings:
         sqlite_synchronous = env.get("VOIPAGENCY_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
         if sqlite_synchronous not in SYNCHRONOUS:
             raise SettingsError(f"VOIPAGENCY_SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS)}")
+        sip_realm = env.get("VOIPAGENCY_SIP_REALM", "").strip() or DEFAULT_REALM
+        if not REALM.fullmatch(sip_realm):
+            raise SettingsError(
+                "VOIPAGENCY_SIP_REALM must be at most 64 letters, digits, dots and hyphens, e.g. sip.example.com"
+            )
         return cls(
             database_url=database_url,
             sqlite_path=sqlite_path,
@@ -114,6 +121,7 @@ class Settings:
             demo_days=_int(env, "VOIPAGENCY_DEMO_DAYS", 90, 0),
             metrics_token=metrics_token,
             sqlite_synchronous=sqlite_synchronous,
+            sip_realm=sip_realm,
         )
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from litestar import Litestar
 
+from web.auth import SWITCH
+
 # The integer query parameters most routes share; a handler taking one of them lists it in
 # Endpoint.int_query.
 INT_QUERY_PARAMS = ("page", "per_page", "limit", "agent_id", "under")
@@ -30,8 +32,10 @@ class Endpoint:
 
     @property
     def tenant_params(self) -> set[str]:
-        """Ids that pick a tenant's data (a price level is not one)."""
-        return self.params - {"level"}
+        """Ids that pick a tenant's data (a price level is not one). The switch API has no tenant:
+        a switch key serves the accounts of the whole tree, and no user's credentials open it
+        (test_switch_api.py, test_sip_credentials_web.py)."""
+        return set() if self.access == SWITCH else self.params - {"level"}
 
     @property
     def params(self) -> set[str]:

@@ -24,7 +24,9 @@ async def state() -> dict[str, list]:
         "policies": await LevelPolicy.select().order_by(LevelPolicy.level),
         "cards": await Card.select(Card.serial, Card.status).order_by(Card.id),
         "batches": await CardBatch.select(CardBatch.id, CardBatch.secrets_exported_at).order_by(CardBatch.id),
-        "subscribers": await Subscriber.select(Subscriber.id, Subscriber.status).order_by(Subscriber.id),
+        "subscribers": await Subscriber.select(
+            Subscriber.id, Subscriber.status, Subscriber.sip_ha1, Subscriber.sip_realm
+        ).order_by(Subscriber.id),
         "tickets": await Ticket.select(Ticket.id, Ticket.status, Ticket.queue, Ticket.first_responded_at).order_by(
             Ticket.id),
         "messages": await TicketMessage.count(),

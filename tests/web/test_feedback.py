@@ -353,6 +353,18 @@ FORMS: dict[str, Form] = {
     "/subscribers/{subscriber_id:int}/resume": Form("huaxin", account("resume")),
     "/subscribers/{subscriber_id:int}/close": Form("huaxin", account("close")),
     "/subscribers/{subscriber_id:int}/recharge": Form("huaxin", recharge_on_behalf),
+    "/subscribers/{subscriber_id:int}/sip-password/reset": Form("huaxin", account("sip-password/reset")),
+    "/portal/sip": Form(  # before /portal/password changes the portal password it confirms
+        "portal",
+        fixed(
+            "/portal/sip",
+            {
+                "sip_password": "Desk-Phone-77",
+                "repeat_sip_password": "Desk-Phone-77",
+                "current_password": "portal-pass-1",
+            },
+        ),
+    ),
     "/portal/password": Form(
         "portal",
         fixed(

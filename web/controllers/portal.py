@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Response
 
-from accounts import portal, switch
+from accounts import portal, sip, switch
 from cards.services import authenticate_subscriber, redeem_card
 from core.errors import LoginFailed, ValidationFailed
 from web import flash
@@ -102,6 +102,38 @@ async def change_password(request: Request) -> Response:
     return redirect(request, "/portal")
 
 
+@get("/portal/sip", opt=access(SUBSCRIBER))
+async def sip_page(request: Request, settings: NamedDependency[Settings]) -> Response:
+    """What a phone needs to register (SIP username, realm), whether a SIP password is set, and
+    the form that sets it."""
+    state = await sip.sip_state(request.scope["subscriber"]["id"], settings.sip_realm)
+    return render(request, "portal/sip.html", sip=state, errors={}, error=None)
+
+
+@post("/portal/sip", opt=access(SUBSCRIBER))
+async def set_sip_password(request: Request, settings: NamedDependency[Settings]) -> Response:
+    """The SIP password twice and the current portal password (accounts.sip.set_sip_password)."""
+    data = await form_data(request)
+    me = request.scope["subscriber"]
+    if data.get("sip_password") != data.get("repeat_sip_password"):
+        state = await sip.sip_state(me["id"], settings.sip_realm)
+        errors = {"repeat_sip_password": _("The two passwords differ.")}
+        return render(request, "portal/sip.html", status_code=400, sip=state, errors=errors, error=None)
+    try:
+        await sip.set_sip_password(
+            me["id"],
+            data.get("current_password"),
+            data.get("sip_password"),
+            realm=settings.sip_realm,
+            address=client_address(request.scope),
+        )
+    except FORM_REFUSALS as exc:
+        state = await sip.sip_state(me["id"], settings.sip_realm)
+        return refusal(request, "portal/sip.html", exc, sip=state, errors={}, error=None)
+    flash.say(request, "sip_password_set")
+    return redirect(request, "/portal/sip")
+
+
 async def _home_context(subscriber_id: int) -> dict[str, Any]:
     rows, total = await portal.history(subscriber_id, per_page=10)
     usage = await portal.daily_usage(subscriber_id)
@@ -159,6 +191,8 @@ ROUTES = [
     logout,
     password_page,
     change_password,
+    sip_page,
+    set_sip_password,
     home,
     recharge,
     history,

@@ -1,5 +1,5 @@
-"""JSON API v1 for subscribers (the portal's twin): balance, calls and recharge, with the
-portal's session."""
+"""JSON API v1 for subscribers (the portal's twin): balance, calls, recharge and the SIP phone's
+settings, with the portal's session."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from litestar import Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 
-from accounts import portal, switch
+from accounts import portal, sip, switch
 from cards.services import redeem_card
 from web.auth import SUBSCRIBER, access, client_address
 from web.controllers.answers import answer, answers
 from web.controllers.cards_api import RechargeAnswer
-from web.controllers.subscribers_api import CallOut
+from web.controllers.subscribers_api import CallOut, SipStateOut
 from web.settings import Settings
 
 
@@ -24,6 +24,12 @@ class RechargeIn:
     serial: str
     pin: str
     idempotency_key: str
+
+
+@dataclass
+class SipPasswordIn:
+    sip_password: str
+    current_password: str
 
 
 class BalanceOut(msgspec.Struct):
@@ -66,4 +72,27 @@ async def api_recharge(
     return answer(RechargeAnswer, redeemed)
 
 
-ROUTES = [api_balance, api_calls, api_recharge]
+@get("/api/v1/portal/sip", opt=access(SUBSCRIBER))
+async def api_sip(request: Request, settings: NamedDependency[Settings]) -> SipStateOut:
+    """The SIP phone's settings: username (the account number) and realm, and whether a SIP
+    password is set."""
+    return answer(SipStateOut, await sip.sip_state(request.scope["subscriber"]["id"], settings.sip_realm))
+
+
+@post("/api/v1/portal/sip", opt=access(SUBSCRIBER), status_code=200)
+async def api_set_sip(
+    request: Request, data: JSONBody[SipPasswordIn], settings: NamedDependency[Settings]
+) -> SipStateOut:
+    """Sets the SIP password (8 to 64 printable ASCII characters, no spaces), confirmed by the
+    current portal password (checked and throttled as at the login)."""
+    state = await sip.set_sip_password(
+        request.scope["subscriber"]["id"],
+        data.current_password,
+        data.sip_password,
+        realm=settings.sip_realm,
+        address=client_address(request.scope),
+    )
+    return answer(SipStateOut, state)
+
+
+ROUTES = [api_balance, api_calls, api_recharge, api_sip, api_set_sip]

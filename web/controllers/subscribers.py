@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from accounts import services as subscribers
-from accounts import switch
+from accounts import sip, switch
 from cards import services
 from web import flash
 from web.auth import access, client_address
@@ -51,6 +51,7 @@ async def _detail_context(request: Request, subscriber_id: int) -> dict:
     row = await subscribers.get_subscriber(request.user, subscriber_id)
     return {
         "subscriber": row,
+        "sip": await sip.sip_state(row["id"], request.app.state.settings.sip_realm),
         "calls": await switch.calls_of(row["id"]),
         "error": None,
         "errors": {},
@@ -147,6 +148,28 @@ def _confirm_close(request: Request, row: dict, data: dict) -> Response:
     )
 
 
+@post("/subscribers/{subscriber_id:int}/sip-password/reset", opt=access("manage_subscribers"))
+async def reset_sip_password(
+    request: Request, subscriber_id: FromPath[int], settings: NamedDependency[Settings]
+) -> Response:
+    """A new random SIP password for the account (accounts.sip.reset_sip_password), shown on the
+    page this answers with, this once: it is neither stored nor put in a redirect's cookie, and
+    the page is not cached."""
+
+    def shown(result: dict) -> Response:
+        response = render(request, "subscribers/sip_reset.html", reset=result)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return await form_action(
+        request,
+        lambda _data: sip.reset_sip_password(request.user, subscriber_id, realm=settings.sip_realm),
+        done=shown,
+        page="subscribers/detail.html",
+        context=lambda data: _kept(request, subscriber_id, data),
+    )
+
+
 @post("/subscribers/{subscriber_id:int}/recharge", opt=access("sell_cards"))
 async def recharge_subscriber(
     request: Request, subscriber_id: FromPath[int], settings: NamedDependency[Settings]
@@ -173,5 +196,6 @@ ROUTES = [
     suspend_subscriber,
     resume_subscriber,
     close_subscriber,
+    reset_sip_password,
     recharge_subscriber,
 ]

@@ -1,5 +1,5 @@
 """JSON API v1 for subscriber accounts, as agents see them: the list, one account and its calls,
-suspend, resume, close and recharge on the subscriber's behalf."""
+suspend, resume, close and recharge on the subscriber's behalf, and a reset of its SIP password."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from accounts import services as subscribers
-from accounts import switch
+from accounts import sip, switch
 from cards import services
 from web.auth import access, client_address
 from web.controllers.answers import Page, answer, answers, page_of
@@ -74,6 +74,24 @@ class CallOut(msgspec.Struct):
     flagged: bool
 
 
+class SipStateOut(msgspec.Struct):
+    """What a SIP phone of the account needs: `username` (the account number) and `realm`;
+    `is_set`: a SIP password is set for this realm; `stale`: one was set for another realm and no
+    longer works."""
+
+    username: str
+    realm: str
+    is_set: bool
+    stale: bool
+
+
+class SipResetOut(SipStateOut):
+    """The account's new SIP password, `password`: in this answer only, it is stored as its digest HA1."""
+
+    account_number: str
+    password: str
+
+
 class SubscribersApiController(Controller):
     path = "/api/v1/subscribers"
     tags = ["subscribers"]
@@ -129,6 +147,15 @@ class SubscribersApiController(Controller):
             idempotency_key=data.idempotency_key,
         )
         return answer(SubscriberDetailOut, closed)
+
+    @post("/{subscriber_id:int}/sip-password/reset", opt=access("manage_subscribers"), status_code=200)
+    async def reset_sip_password(
+        self, request: Request, subscriber_id: FromPath[int], settings: NamedDependency[Settings]
+    ) -> SipResetOut:
+        """Gives the account a new random SIP password, in this answer only (the phone registered
+        with the old one stops working). Audited, without the password."""
+        reset = await sip.reset_sip_password(request.user, subscriber_id, realm=settings.sip_realm)
+        return answer(SipResetOut, reset)
 
     @post("/{subscriber_id:int}/recharge", opt=access("sell_cards"), status_code=200)
     async def recharge(

@@ -10,11 +10,13 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from accounts import switch
+from accounts import sip, switch
 from web.auth import SWITCH, access
 from web.controllers.answers import answer, answers
+from web.settings import Settings
 
 
 @dataclass
@@ -41,6 +43,15 @@ class AuthorizeAnswer(msgspec.Struct):
     allow: bool
     max_seconds: int
     reason: str
+
+
+class SipCredentialsOut(msgspec.Struct):
+    """The SIP digest credentials of an account: the username is `account`, and `ha1` is
+    md5("{account}:{realm}:{SIP password}") in lowercase hex (never the password itself)."""
+
+    account: str
+    realm: str
+    ha1: str
 
 
 class CallResultOut(msgspec.Struct):
@@ -75,6 +86,16 @@ class NewSwitchKeyOut(SwitchKeyOut):
     key: str
 
 
+SIP_CREDENTIALS_DOC = (
+    "The SIP digest credentials of an account, for the switch to check a phone's REGISTER or INVITE: "
+    "the username is the account number, `realm` the configured realm (VOIPAGENCY_SIP_REALM), and "
+    '`ha1` = md5("{account}:{realm}:{SIP password}") in lowercase hex; the password itself is never '
+    "stored. 404 when the account is unknown or closed, has no SIP password, or has one set for another "
+    "realm; suspended and expired accounts get theirs (authorize refuses their calls, saying why). 400 "
+    "unless `account` is 1 to 20 digits."
+)
+
+
 class SwitchApiController(Controller):
     path = "/api/switch/v1"
     tags = ["switch"]
@@ -98,6 +119,15 @@ class SwitchApiController(Controller):
         answered). One result per record, in order: rated, duplicate (already rated, nothing
         changed), conflict (the call id was rated with other details), unknown account, invalid."""
         return CallRecordsAnswer(results=answers(CallResultOut, await switch.rate_calls(data.calls)))
+
+    @get(
+        "/sip/{account:str}",
+        summary="SIP digest credentials of an account",
+        description=SIP_CREDENTIALS_DOC,
+    )
+    async def sip_credentials(self, account: FromPath[str], settings: NamedDependency[Settings]) -> SipCredentialsOut:
+        """For the switch to check a phone's digest on every REGISTER or INVITE (SIP_CREDENTIALS_DOC)."""
+        return answer(SipCredentialsOut, await sip.credentials_for_switch(account, settings.sip_realm))
 
 
 class SwitchKeyApiController(Controller):

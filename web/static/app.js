@@ -11,6 +11,17 @@ document.addEventListener("click", (event) => {
   else window.history.back();
 });
 
+// <button data-copy="id">: copies the value (or text) of the element with that id, e.g. a secret
+// shown once; without a clipboard (plain HTTP) the text is selected for the user to copy.
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("[data-copy]") : null;
+  const source = button && document.getElementById(button.dataset.copy);
+  if (!source) return;
+  const text = "value" in source ? source.value : source.textContent;
+  if ("select" in source) source.select();
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).catch(() => {});
+});
+
 // <span class="bar" data-share="87.5">: the bar's filled share, set through the CSSOM (which a
 // CSP without 'unsafe-inline' allows, unlike a style attribute), on the page and on htmx swaps.
 function applyShares(root) {
