@@ -21,10 +21,10 @@ from typing import Any
 
 import phonenumbers
 
-from accounts import services
-from accounts.tables import Subscriber, UsageRule
+from accounts.tables import UsageRule
 from agency import agents, audit
 from agency.roles import Actor
+from agency.tree import is_within, subtree_bounds
 from core import sql
 from core.clock import now
 from core.db import transaction
@@ -145,6 +145,7 @@ async def set_agent_cap(actor: Actor, agent_id: int, value: object) -> dict[str,
         raise ValidationFailed(errors)
     async with transaction():
         await sql.execute("UPDATE agent SET call_cap = {} WHERE id = {}", cap, agent["id"])
+        await make_slots(agent["id"], cap)
         await audit.record(
             actor,
             "agent.call_cap",
@@ -159,25 +160,30 @@ async def set_agent_cap(actor: Actor, agent_id: int, value: object) -> dict[str,
 
 async def set_subscriber_cap(actor: Actor, subscriber_id: int, value: object) -> dict[str, Any]:
     """How many calls at once the subscriber may have; empty: the operator's default."""
-    subscriber = await services.get_subscriber(actor, subscriber_id)
-    if not actor.can("manage_subscribers"):
-        raise Forbidden()
+    row = None
+    if actor.can("manage_subscribers") and agents.valid_id(subscriber_id):
+        row = await sql.fetch_one(
+            "SELECT s.id, s.call_cap, a.path FROM subscriber s JOIN agent a ON a.id = s.agent WHERE s.id = {}",
+            subscriber_id,
+        )
+    if row is None or not is_within(row["path"], actor.scope_path):
+        raise NotFound()
     errors: dict[str, str] = {}
     cap = _cap(value, errors)
     if errors:
         raise ValidationFailed(errors)
     async with transaction():
-        before = await Subscriber.select(Subscriber.call_cap).where(Subscriber.id == subscriber["id"]).first()
-        await sql.execute("UPDATE subscriber SET call_cap = {} WHERE id = {}", cap, subscriber["id"])
+        await sql.execute("UPDATE subscriber SET call_cap = {} WHERE id = {}", cap, row["id"])
         await audit.record(
             actor,
             "subscriber.call_cap",
             target_type="subscriber",
-            target_id=subscriber["id"],
-            before=before,
+            target_id=row["id"],
+            scope_path=row["path"],
+            before={"call_cap": row["call_cap"]},
             after={"call_cap": cap},
         )
-    return {"subscriber": subscriber["id"], "call_cap": cap}
+    return {"subscriber": row["id"], "call_cap": cap}
 
 
 # --- barred prefixes and usage rules ----------------------------------------------------------------
@@ -203,11 +209,10 @@ def _visible(actor: Actor) -> tuple[str, list[Any]]:
     subtree (set above it or by it) and those of the agents below it."""
     if actor.is_operator:
         return "1 = 1", []
-    return f"({in_scope('{}')} OR scope >= {{}} AND scope < {{}})", [actor.agent_path, *_bounds(actor.agent_path)]
-
-
-def _bounds(path: str) -> tuple[str, str]:
-    return path, path[:-1] + "0"
+    return f"({in_scope('{}')} OR scope >= {{}} AND scope < {{}})", [
+        actor.agent_path,
+        *subtree_bounds(actor.agent_path),
+    ]
 
 
 def _owned(actor: Actor, scope: str) -> bool:
@@ -395,26 +400,53 @@ async def new_countries_within_hour(subscriber_id: int, destination: str, at: dt
     return len(countries - {country_of(row["destination"]) for row in before})
 
 
-async def subtree_calls(path: str, at: dt.datetime) -> int:
-    """Calls that may be running in an agent's subtree: its subscribers' open reservations."""
-    low, high = _bounds(path)
-    row = await sql.fetch_one(
-        "SELECT COUNT(*) AS calls FROM call_reservation r JOIN subscriber s ON s.id = r.subscriber "
-        "JOIN agent a ON a.id = s.agent WHERE r.expires_at > {} AND a.path >= {} AND a.path < {}",
-        at,
-        low,
-        high,
+async def make_slots(agent_id: int, cap: int | None) -> None:
+    """Give a capped agent its `cap` call slots (numbered 0 to cap - 1) and drop the free ones
+    beyond (a lowered cap, or none): a slot still held by a call stays until the call ends, and
+    only slots below the cap are ever taken."""
+    have = {row["slot"] for row in await sql.fetch("SELECT slot FROM call_slot WHERE agent = {}", agent_id)}
+    missing = [slot for slot in range(cap or 0) if slot not in have]
+    if missing:
+        rows = ", ".join("({}, {})" for _ in missing)
+        await sql.execute(
+            f"INSERT INTO call_slot (agent, slot) VALUES {rows}", *(v for slot in missing for v in (agent_id, slot))
+        )
+    await sql.execute(
+        "DELETE FROM call_slot WHERE agent = {} AND slot >= {} AND (call_id IS NULL OR expires_at <= {})",
+        agent_id,
+        cap or 0,
+        now(),
     )
-    return int(row["calls"])
 
 
-async def lock_subtrees(agent_ids: list[int]) -> None:
-    """PostgreSQL: serialise the authorizations under capped agents (root first, as every caller
-    does), so that two subscribers of one subtree cannot both take its last place. SQLite's
-    transaction holds the write lock already."""
-    if sql.engine_type() == "postgres":
-        for agent_id in agent_ids:
-            await sql.fetch("SELECT pg_advisory_xact_lock(22, {}) AS locked", agent_id)
+async def take_slots(capped: list[dict[str, Any]], call_id: str, at: dt.datetime, until: dt.datetime) -> bool:
+    """Take a free call slot for `call_id` in each capped agent's subtree (`capped`: rows with
+    agent_id and call_cap, root first) until `until`; False, with none taken, when one of them has
+    no free slot. Free: never taken, freed by its call's record, or held past its expiry. On
+    PostgreSQL a slot another authorization is taking is skipped, not waited for."""
+    skip_locked = " FOR UPDATE SKIP LOCKED" if sql.engine_type() == "postgres" else ""
+    for row in capped:
+        taken = await sql.fetch(
+            "UPDATE call_slot SET call_id = {}, expires_at = {} WHERE id = (SELECT id FROM call_slot "
+            "WHERE agent = {} AND slot < {} AND (call_id IS NULL OR expires_at <= {}) ORDER BY slot LIMIT 1"
+            f"{skip_locked}) RETURNING id",
+            call_id,
+            until,
+            row["agent_id"],
+            row["call_cap"],
+            at,
+        )
+        if not taken:
+            await free_slots([call_id])
+            return False
+    return True
+
+
+async def free_slots(call_ids: list[str]) -> None:
+    """The slots of these calls are free again (their records came, or the call was refused)."""
+    await sql.execute(
+        f"UPDATE call_slot SET call_id = NULL, expires_at = NULL WHERE call_id IN ({sql.marks(call_ids)})", *call_ids
+    )
 
 
 async def suspend_for_fraud(subscriber_id: int, agent_id: int, kind: str, observed: int, threshold: int) -> bool:

@@ -417,17 +417,9 @@ def _own_agent(chain: list[dict[str, Any]]) -> dict[str, Any]:
     return max(chain, key=lambda row: len(row["path"]))
 
 
-async def _over_a_cap(chain: list[dict[str, Any]], state: dict[str, Any], at: dt.datetime) -> bool:
-    """Would one more call pass the subscriber's cap on calls at once, or that of an agent above
-    it? (R-22a) On PostgreSQL the capped subtrees are locked first, root first."""
-    if state["live_calls"] >= (chain[0]["own_cap"] or state["default_cap"]):
-        return True
-    capped = sorted((row for row in chain if row["call_cap"] is not None), key=lambda row: len(row["path"]))
-    await controls.lock_subtrees([row["agent_id"] for row in capped])
-    for row in capped:
-        if await controls.subtree_calls(row["path"], at) >= row["call_cap"]:
-            return True
-    return False
+def _capped(chain: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agents of the chain with a cap on calls at once in their subtree, root first."""
+    return sorted((row for row in chain if row["call_cap"] is not None), key=lambda row: len(row["path"]))
 
 
 async def _rule_fired(chain: list[dict[str, Any]], state: dict[str, Any], destination: str, at: dt.datetime) -> bool:
@@ -503,7 +495,7 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
             return _denied(EXPIRED, call_id)
         if state["barred"] is not None:
             return _denied(BARRED, call_id, state["barred"])
-        if await _over_a_cap(chain, state, at):
+        if state["live_calls"] >= (subscriber["own_cap"] or state["default_cap"]):
             return _denied(CALL_LIMIT, call_id)
         if await _rule_fired(chain, state, destination, at):
             return _denied(SUSPENDED, call_id, controls.FRAUD_SUSPECTED)
@@ -518,6 +510,9 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
             seconds = min(seconds, int((closes - at).total_seconds()))
             if seconds <= 0:
                 return _denied(OUTSIDE_HOURS, call_id)
+        expires = at + dt.timedelta(seconds=seconds) + GRACE
+        if not await controls.take_slots(_capped(chain), call_id, at, expires):  # a subtree's cap (R-22a)
+            return _denied(CALL_LIMIT, call_id)
         held = await sql.fetch(
             "INSERT INTO call_reservation (call_id, subscriber, destination, max_seconds, reserved, created_at, "
             "expires_at) VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT (call_id) DO NOTHING RETURNING id",
@@ -527,7 +522,7 @@ async def authorize(data: dict[str, Any]) -> dict[str, Any]:
             seconds,
             charge(billed_seconds(seconds, tariff), tariff),
             at,
-            at + dt.timedelta(seconds=seconds) + GRACE,
+            expires,
         )
         if not held:  # the same call id, for another account, at this very moment
             raise ValidationFailed({"call_id": N_("This call id was used for another account.")})
@@ -792,6 +787,7 @@ class _Batch:
         # The calls are over: their reservations go, so a subscriber's reservations are only the
         # calls that may still be running (authorize sums them on every call).
         await sql.execute(f"DELETE FROM call_reservation WHERE call_id IN ({sql.marks(call_ids)})", *call_ids)
+        await controls.free_slots(call_ids)
         rows = ", ".join("({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})" for _ in self.calls)
         inserted = await sql.fetch(
             "INSERT INTO call (call_id, subscriber, agent, destination, started_at, answered_at, ended_at, duration, "

@@ -131,6 +131,19 @@ class SwitchSettings(Table):
     updated_at = Timestamptz(null=True, default=None)
 
 
+class CallSlot(Table):
+    """One place for a call in the subtree of an agent with a cap on calls at once (R-22a): the
+    agent has `call_cap` of them, numbered from 0. `authorize` takes a free one (on PostgreSQL
+    with SKIP LOCKED, so authorizations in one subtree do not wait for each other) and the call's
+    record frees it; one whose call never reported is free again when `expires_at` has passed."""
+
+    id = Serial(primary_key=True)
+    agent = ForeignKey(Agent)  # unique with slot (an index of the migration)
+    slot = Integer()
+    call_id = Varchar(length=64, null=True, default=None, index=True)
+    expires_at = Timestamptz(null=True, default=None)
+
+
 class BarredPrefix(Table):
     """Destinations starting with `prefix` may not be called (R-22a) by the subscribers of the
     subtree whose root path is `scope` ("" for the operator: everyone). `reason` is a code of

@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import Counter
 
-from accounts import switch
+from accounts import controls, switch
 from accounts.tables import Call, CallReservation, Subscriber
 from agency.sessions import log_in
 from benchmarks.baselines import bare_batched_insert, primary_key_round_trip
@@ -96,7 +96,24 @@ async def build(subscribers: int = SUBSCRIBERS) -> tuple[list[str], str]:
     await activate_cards(owner, pairs[0][0], pairs[-1][0])
     _token, admin = await log_in("admin", DEMO_PASSWORD, address="benchmark")
     _row, key = await switch.create_key(admin, "benchmark")
+    await call_controls(admin, owner)
     return [serial for serial, _secret in pairs], key
+
+
+async def call_controls(admin, owner) -> None:
+    """Every check of R-22a in the path, none of them refusing the benchmark's calls: barred
+    prefixes of the operator and of the owner (none a prefix of 8613800138000), usage rules over
+    everyone and over the owner's subtree with thresholds above what the benchmark reaches, and a
+    cap on the owner's subtree above its lines (each line is a subscriber, whose cap is 1)."""
+    for prefix in ("881", "882", "883", "8690", "8691", "8699", "1900", "1976"):
+        await controls.add_bar(admin, {"prefix": prefix, "reason": "premium"})
+    for prefix in ("447", "4470", "4475"):
+        await controls.add_bar(owner, {"prefix": prefix, "reason": "policy"})
+    for who in (admin, owner):
+        await controls.set_rule(who, {"kind": controls.CALLS, "threshold": "100000"})
+        await controls.set_rule(who, {"kind": controls.COUNTRIES, "threshold": "5"})
+        await controls.set_rule(who, {"kind": controls.MINUTES, "threshold": "1000000"})
+    await controls.set_agent_cap(admin, owner.agent_id, "1000")
 
 
 def call_record(call_id: str, account: str, seconds: int, end: dt.datetime) -> dict[str, object]:
@@ -321,7 +338,11 @@ def main() -> None:
                 "(settings); the load generator "
                 "(benchmarks/http_load.py, one kept-alive connection per switch line) runs on the same 2 cores.",
                 "Every call of part 1 is an authorize (which reserves the airtime of the longest call the "
-                "balance pays, up to 4 h) followed by its one-record CDR (30 s, billed 60 s), which releases it.",
+                "balance pays, up to the operator's longest call, 1 h) followed by its one-record CDR (30 s, "
+                "billed 60 s), which releases it.",
+                "The controls of R-22a are all in the path and refuse nothing (call_controls): 11 barred prefixes "
+                "(operator and owner), the three usage rules over everyone and over the owner's subtree, a cap "
+                "on the owner's subtree (1,000 calls at once) and the subscribers' cap (1).",
                 "SQLite runs in demo mode with the benchmark's secrets; PostgreSQL in production mode on a "
                 "throwaway, durable cluster (fsync, synchronous_commit, full_page_writes on: database_settings "
                 "reads them back).",
