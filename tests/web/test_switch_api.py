@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from accounts import controls
 from accounts.tables import Subscriber
+from agency.sessions import log_in
 from core.clock import now
 from tests.helpers import api, demo_actors, web_login
 from tests.integration.test_cards import live_subscriber, stocked_owner
+from web.demo import DEMO_PASSWORD
 
 
 async def subscriber_with(minutes: int) -> str:
@@ -50,6 +53,12 @@ async def test_a_switch_authorizes_and_reports_calls_with_its_key(client):
         assert response.status_code == 400, response.text
     too_many = await client.post("/api/switch/v1/cdr", json={"calls": [cdr] * 1001}, headers=bearer)
     assert too_many.status_code == 400
+    _token, admin = await log_in("admin", DEMO_PASSWORD, address="10.9.9.9")
+    await controls.add_bar(admin, {"prefix": "8690", "reason": "premium"})
+    barred = await client.post("/api/switch/v1/authorize", json={**asked, "destination": "869012", "call_id": "b"},
+                               headers=bearer)
+    assert barred.json() == {"call_id": "b", "allow": False, "max_seconds": 0, "reason": "barred destination",
+                             "detail": "premium"}
     # revoked: the key opens nothing any more
     await web_login(client, "admin")
     assert (await api(client, "DELETE", f"/api/v1/switch/keys/{key_id}")).status_code == 204

@@ -37,12 +37,16 @@ class KeyIn:
 
 
 class AuthorizeAnswer(msgspec.Struct):
-    """Whether the call may go ahead, for at most `max_seconds`; `reason` says why not ("" when allowed)."""
+    """Whether the call may go ahead, for at most `max_seconds`; `reason` says why not ("" when
+    allowed); `detail`, on some refusals, says more: a barred destination's reason code (premium,
+    satellite, fraud, policy), or fraud_suspected when this call made a usage rule suspend the
+    account."""
 
     call_id: str
     allow: bool
     max_seconds: int
     reason: str
+    detail: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class SipCredentialsOut(msgspec.Struct):
@@ -104,9 +108,10 @@ class SwitchApiController(Controller):
     @post("/authorize", status_code=200)
     async def authorize(self, data: JSONBody[AuthorizeIn]) -> AuthorizeAnswer:
         """May this account call this destination now? `max_seconds` is the longest call its
-        balance pays for; that airtime is held until the call's record arrives (or the call could
-        no longer be running). Reasons: unknown, closed, suspended, expired, no balance, outside
-        calling hours. Asking again with the same `call_id` gets the same answer."""
+        balance pays for, at most the operator's longest call; that airtime is held until the call's
+        record arrives (or the call could no longer be running). Reasons: unknown, closed,
+        suspended, expired, no balance, outside calling hours, barred destination, concurrent call
+        limit. Asking again with the same `call_id` gets the same answer."""
         return answer(
             AuthorizeAnswer,
             await switch.authorize({"account": data.account, "destination": data.destination, "call_id": data.call_id}),
