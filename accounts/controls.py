@@ -46,7 +46,7 @@ RULE_KINDS = {
 FRAUD_SUSPECTED = "fraud_suspected"  # the reason recorded when a rule suspends a subscriber
 MAX_CALL, CALL_CAP = 3600, 1  # the settings' defaults (the migration writes them)
 HOUR = dt.timedelta(hours=1)
-KNOWN_COUNTRIES_DAYS = 30
+KNOWN_COUNTRIES = dt.timedelta(days=30)
 MAX_CAP = 1000
 MAX_CALL_SECONDS = 86_400
 MAX_THRESHOLD = 1_000_000
@@ -365,18 +365,26 @@ def rule_sql(kind: str, path_sql: str) -> str:
     return f"SELECT MIN(threshold) FROM usage_rule WHERE kind = '{kind}' AND {in_scope(path_sql)}"
 
 
-async def calls_within_hour(subscriber_id: int, at: dt.datetime) -> int:
-    """Calls of the last hour, this one included: rated ones that started in it, and those
-    authorized and not yet rated (their reservations; a rated call's reservation is gone)."""
-    row = await sql.fetch_one(
-        "SELECT 1 + (SELECT COUNT(*) FROM call WHERE subscriber = {} AND started_at > {}) "
-        "+ (SELECT COUNT(*) FROM call_reservation WHERE subscriber = {} AND expires_at > {}) AS calls",
-        subscriber_id,
-        at - HOUR,
-        subscriber_id,
-        at,
+def calls_in_hour_sql(subscriber_sql: str) -> str:
+    """SQL of the subscriber's rated calls that started after the argument (an hour ago); with
+    its open reservations (calls authorized, not yet rated), the calls of the last hour."""
+    return f"SELECT COUNT(*) FROM call WHERE subscriber = {subscriber_sql} AND started_at > {{}}"
+
+
+def country_known_sql(subscriber_sql: str) -> str:
+    """SQL: 1 when the subscriber called a destination matching the LIKE pattern (a country's
+    code and %) since the first argument (30 days ago) or has such a call open (reserved past the
+    second), else NULL. Such a call adds no new country: the countries rule need not count."""
+    matches = "ltrim(destination, '+') LIKE {}"
+    return (
+        f"SELECT 1 FROM call WHERE subscriber = {subscriber_sql} AND started_at > {{}} AND {matches} "
+        f"UNION ALL SELECT 1 FROM call_reservation WHERE subscriber = {subscriber_sql} AND expires_at > {{}} "
+        f"AND {matches} LIMIT 1"
     )
-    return int(row["calls"])
+
+
+def country_pattern(destination: str) -> str:
+    return country_of(destination) + "%"
 
 
 async def new_countries_within_hour(subscriber_id: int, destination: str, at: dt.datetime) -> int:
@@ -394,7 +402,7 @@ async def new_countries_within_hour(subscriber_id: int, destination: str, at: dt
     before = await sql.fetch(
         "SELECT DISTINCT destination FROM call WHERE subscriber = {} AND started_at > {} AND started_at <= {}",
         subscriber_id,
-        at - dt.timedelta(days=KNOWN_COUNTRIES_DAYS),
+        at - KNOWN_COUNTRIES,
         at - HOUR,
     )
     return len(countries - {country_of(row["destination"]) for row in before})

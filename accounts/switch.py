@@ -333,7 +333,13 @@ Fragment = tuple[str, list[Any]]  # SQL and its arguments
 
 
 def _state_columns(
-    call_id: str, at: dt.datetime, prefixes: list[str], code: Fragment, subscriber: Fragment, path: Fragment
+    call_id: str,
+    destination: str,
+    at: dt.datetime,
+    prefixes: list[str],
+    code: Fragment,
+    subscriber: Fragment,
+    path: Fragment,
 ) -> Fragment:
     """What authorize reads once the subscriber is locked: this call id's reservation, the balance,
     what open reservations hold and how many there are, the destination's bar, the usage rules'
@@ -365,6 +371,17 @@ def _state_columns(
     read(f"({controls.barred_sql(prefixes, path[0])}) AS barred", *prefixes, *path[1])
     read(f"({controls.rule_sql(controls.CALLS, path[0])}) AS calls_rule", *path[1])
     read(f"({controls.rule_sql(controls.COUNTRIES, path[0])}) AS countries_rule", *path[1])
+    read(f"({controls.calls_in_hour_sql(subscriber[0])}) AS calls_in_hour", *subscriber[1], at - controls.HOUR)
+    country = controls.country_pattern(destination)
+    read(
+        f"COALESCE(({controls.country_known_sql(subscriber[0])}), 0) AS known_country",
+        *subscriber[1],
+        at - controls.KNOWN_COUNTRIES,
+        country,
+        *subscriber[1],
+        at,
+        country,
+    )
     read(
         f"COALESCE((SELECT max_call_seconds FROM switch_settings WHERE id = 1), {controls.MAX_CALL}) "
         "AS max_call_seconds"
@@ -392,6 +409,7 @@ async def _subscriber_and_state(
         subscriber = chain[0]["id"]
         columns, args = _state_columns(
             call_id,
+            destination,
             at,
             prefixes,
             code=("{}", [ledger.subscriber_code(subscriber)]),
@@ -402,6 +420,7 @@ async def _subscriber_and_state(
         return chain, state or {}
     columns, args = _state_columns(
         call_id,
+        destination,
         at,
         prefixes,
         code=("{} || s.id", [ledger.subscriber_code("")]),  # the codes' prefix, before the id
@@ -426,18 +445,13 @@ async def _rule_fired(chain: list[dict[str, Any]], state: dict[str, Any], destin
     """Does this call take the subscriber over a usage rule counted at authorization (calls, new
     countries within an hour)? Then the subscriber is suspended, at once (R-22a)."""
     subscriber, agent = chain[0]["id"], _own_agent(chain)["agent_id"]
-    counts = (
-        (controls.CALLS, state["calls_rule"], lambda: controls.calls_within_hour(subscriber, at)),
-        (
-            controls.COUNTRIES,
-            state["countries_rule"],
-            lambda: controls.new_countries_within_hour(subscriber, destination, at),
-        ),
-    )
-    for kind, threshold, count in counts:
-        if threshold is None:  # no such rule
-            continue
-        observed = await count()
+    counted: list[tuple[str, int, int]] = []  # (rule, observed, threshold)
+    if state["calls_rule"] is not None:
+        counted.append((controls.CALLS, state["calls_in_hour"] + state["live_calls"] + 1, state["calls_rule"]))
+    if state["countries_rule"] is not None and not state["known_country"]:  # a known country adds none
+        countries = await controls.new_countries_within_hour(subscriber, destination, at)
+        counted.append((controls.COUNTRIES, countries, state["countries_rule"]))
+    for kind, observed, threshold in counted:
         if observed > threshold:
             await controls.suspend_for_fraud(subscriber, agent, kind, observed, threshold)
             return True
