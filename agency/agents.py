@@ -38,6 +38,7 @@ AGENT_COLUMNS = (
     "calling_hours",
     "hotline",
     "service_hours",
+    "call_cap",  # calls at once in its subtree, set from above (accounts.controls.set_agent_cap)
     "status",
     "notice_at",
     "terminates_at",

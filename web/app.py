@@ -44,6 +44,8 @@ from web.controllers import (
     agents_api,
     audit,
     audit_api,
+    calls,
+    calls_api,
     cards,
     cards_api,
     dashboard,
@@ -183,6 +185,8 @@ def web_routes() -> list:
         *support_api.ROUTES,
         *switch.ROUTES,
         *switch_api.ROUTES,
+        *calls.ROUTES,
+        *calls_api.ROUTES,
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], opt=access(PUBLIC), include_in_schema=False
         ),

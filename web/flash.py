@@ -87,6 +87,17 @@ MESSAGES: dict[str, str] = {
     "switch_key_revoked": N_("The switch key was revoked; it no longer works."),
     "switch_rate_saved": N_("The rate for %(prefix)s was saved."),
     "switch_rate_deleted": N_("The rate for %(prefix)s was removed."),
+    # calls (R-22a)
+    "call_settings_saved": N_("The call settings were saved; calls authorized from now on follow them."),
+    "call_cap_saved": N_("The cap on calls at once was saved."),
+    "bar_added": N_("Calls to %(prefix)s… are barred now."),
+    "bar_removed": N_("Calls to %(prefix)s… are no longer barred here."),
+    "rule_saved": N_("The usage rule was saved."),
+    "rule_removed": N_("The usage rule was removed."),
+    "review_confirmed": N_("The item was confirmed; account %(number)s stays as it is."),
+    "review_dismissed": N_("The item was dismissed as a false alarm."),
+    "review_resumed": N_("The item was closed and account %(number)s may call again."),
+    "review_closed": N_("The item was closed; account %(number)s was no longer suspended, so nothing else changed."),
 }
 
 

@@ -15,6 +15,8 @@ import datetime as dt
 import re
 from typing import Any
 
+from accounts.controls import BAR_REASONS, CALLS, COUNTRIES, FRAUD_SUSPECTED, MINUTES, RULE_KINDS
+from accounts.review import LONG_CALL, UNCOVERED
 from agency.roles import ROLE_LABELS
 from core.errors import N_
 from core.stored_text import parse
@@ -111,6 +113,24 @@ LABELS: dict[str, dict[str, str]] = {
         "days_after_creation": N_("Days after generation"),
     },
     "adjustment_direction": {"credit": N_("Credit"), "debit": N_("Debit")},
+    # Calls (R-22a; accounts.controls and accounts.review): why a prefix is barred, the usage rules,
+    # what a review item is about and where it stands, why a subscriber was suspended.
+    "bar_reason": BAR_REASONS,
+    "usage_rule": RULE_KINDS,
+    "call_review_kind": {
+        LONG_CALL: N_("Long call"),
+        UNCOVERED: N_("Not fully covered"),
+        CALLS: N_("Many calls"),
+        MINUTES: N_("Many minutes"),
+        COUNTRIES: N_("New countries"),
+    },
+    "call_review_status": {
+        "open": N_("Waiting for review"),
+        "confirmed": N_("Confirmed"),
+        "dismissed": N_("Dismissed"),
+        "resumed": N_("Account resumed"),
+    },
+    "suspend_reason": {FRAUD_SUSPECTED: N_("Fraud suspected")},
     "ledger_account": {
         "wallet": N_("Wallet"),
         "stock": N_("Stock"),
@@ -122,6 +142,8 @@ LABELS: dict[str, dict[str, str]] = {
         "agent": N_("Agent"),
         "api_token": N_("API token"),
         "bundle_order": N_("Bundle order"),
+        "barred_prefix": N_("Barred prefix"),
+        "call_review": N_("Call review item"),
         "calendar": N_("Business calendar"),
         "card": N_("Card"),
         "card_batch": N_("Card batch"),
@@ -135,6 +157,8 @@ LABELS: dict[str, dict[str, str]] = {
         "session": N_("Session"),
         "subscriber": N_("Account"),
         "switch_key": N_("Switch key"),
+        "switch_settings": N_("Call settings"),
+        "usage_rule": N_("Usage rule"),
         "ticket": N_("Ticket"),
         "user": N_("User"),
     },
@@ -153,6 +177,16 @@ LABELS: dict[str, dict[str, str]] = {
         "api_token.revoke": N_("API token revoked"),
         "audit.purge": N_("Old audit entries purged"),
         "bundle.buy": N_("Bundle bought"),
+        "agent.call_cap": N_("Cap on calls at once in an agent's subtree set"),
+        "barred_prefix.add": N_("Destination prefix barred"),
+        "barred_prefix.remove": N_("Barred prefix removed"),
+        "call_review.confirm": N_("Review item confirmed"),
+        "call_review.dismiss": N_("Review item dismissed"),
+        "call_review.resume": N_("Review item closed, account resumed"),
+        "call_settings.save": N_("Call settings saved"),
+        "subscriber.call_cap": N_("Cap on an account's calls at once set"),
+        "usage_rule.set": N_("Usage rule set"),
+        "usage_rule.remove": N_("Usage rule removed"),
         "cards.activate": N_("Cards activated"),
         "cards.export": N_("Cards exported (serials and states)"),
         "cards.export_secrets": N_("Cards exported with the secrets"),
@@ -229,11 +263,13 @@ FIELD_LABELS = {
     "before": N_("Older than"),
     "branch": N_("Branch"),
     "brand_name": N_("Brand name"),
+    "call_cap": N_("Calls at once"),
     "calling_hours": N_("Calling hours"),
     "cards": N_("Cards"),
     "confirmed_years": N_("Holidays confirmed for"),
     "contact_person": N_("Contact person"),
     "count": N_("Number of cards"),
+    "created_by": N_("Created by (user no.)"),
     "deposit_fen": N_("Deposit"),
     "devices_forgotten": N_("Remembered browsers forgotten"),
     "display_name": N_("Name"),
@@ -251,13 +287,16 @@ FIELD_LABELS = {
     "kind": N_("Kind"),
     "level": N_("Level"),
     "locked": N_("Locked"),
+    "max_call_seconds": N_("Longest call (minutes)"),
     "min_first_purchase_minutes": N_("Minimum first purchase (minutes)"),
     "minutes": N_("Minutes"),
     "name": N_("Name"),
     "note": N_("Note"),
     "number": N_("Order"),
+    "observed": N_("Counted"),
     "parent": N_("Parent agent"),
     "phone": N_("Phone"),
+    "prefix": N_("Prefix"),
     "priority": N_("Priority"),
     "queue": N_("Queue"),
     "realm": N_("SIP realm"),
@@ -265,19 +304,24 @@ FIELD_LABELS = {
     "recovery_codes": N_("Recovery codes"),
     "remember_device": N_("Remember this browser"),
     "resolution_in_working_time": N_("Resolution counted in working time"),
+    "resumed": N_("Account resumed"),
     "resolution_seconds": N_("Resolution target (minutes)"),
     "retention_days": N_("Kept for (days)"),
     "returned_seconds": N_("Minutes returned"),
     "reverses": N_("Reverses"),
     "revoked": N_("Revoked"),
     "role": N_("Role"),
+    "rule": N_("Usage rule"),
+    "scope": N_("Applies to (agent path)"),
     "second_factor": N_("Second factor"),
     "seller_id": N_("Seller"),
     "service_hours": N_("Service hours"),
     "status": N_("Status"),
     "subject": N_("Subject"),
     "subscriber": N_("Subscriber"),
+    "subscriber_call_cap": N_("Calls at once per account (default)"),
     "terminates_at": N_("Terminates on"),
+    "threshold": N_("Limit"),
     "tier_min_minutes": N_("From minutes"),
     "tiers": N_("Price tiers"),
     "timezone": N_("Time zone"),
@@ -294,9 +338,18 @@ _STATUS_BY_TARGET = {
     "subscriber": "subscriber_status",
     "remittance": "remittance_status",
     "ticket": "ticket_status",
+    "call_review": "call_review_status",
 }
-_VALUE_LABELS = {"role": "role", "priority": "ticket_priority", "queue": "ticket_queue", "expiry_rule": "expiry_rule"}
-_KIND_BY_TARGET = {"card_batch": "card_kind", "card": "card_kind"}
+# Why: a bar's reason code, or the reason the system gave for suspending a subscriber.
+_REASON_BY_TARGET = {"barred_prefix": "bar_reason", "subscriber": "suspend_reason"}
+_VALUE_LABELS = {
+    "role": "role",
+    "priority": "ticket_priority",
+    "queue": "ticket_queue",
+    "expiry_rule": "expiry_rule",
+    "rule": "usage_rule",
+}
+_KIND_BY_TARGET = {"card_batch": "card_kind", "card": "card_kind", "usage_rule": "usage_rule"}
 _OTHER_VALUES = {"remembered": N_("This browser was remembered")}
 # Audited numbers that are counts or minutes, grouped ("20,000"); other numbers (ids) as they are.
 _COUNTED = {
@@ -395,6 +448,8 @@ def _value(field: str, value: Any, target_type: str) -> str:
         table = _STATUS_BY_TARGET.get(target_type)
     elif field == "kind":
         table = _KIND_BY_TARGET.get(target_type, "journal_kind")
+    elif field == "reason":
+        table = _REASON_BY_TARGET.get(target_type)
     if table and str(value) in LABELS[table]:
         return label(value, table)
     if field.endswith("_fen") and isinstance(value, int):
@@ -448,7 +503,7 @@ def changes(entry: dict[str, Any]) -> list[dict[str, str]]:
 
 
 # Audit targets named by a code rather than an id: the code's label ("Queue Second line (operator)").
-_TARGET_ID_LABELS = {"priority": "ticket_priority", "queue": "ticket_queue"}
+_TARGET_ID_LABELS = {"priority": "ticket_priority", "queue": "ticket_queue", "usage_rule": "usage_rule"}
 
 
 def audit_target(target_type: str, target_id: object) -> str:

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
-from accounts import bulk
+from accounts import bulk, controls
 from agency import agents, users
 from core.errors import N_, ValidationFailed
 from money import onboarding
@@ -206,6 +206,25 @@ async def resume_subscribers(
     return await _bulk_step(request, agent_id, "resume", settings)
 
 
+@post("/agents/{agent_id:int}/call-cap", opt=access("manage_call_controls"))
+async def set_call_cap(request: Request, agent_id: FromPath[int], settings: NamedDependency[Settings]) -> Response:
+    """How many calls may run at once in the agent's whole subtree (R-22a), set by its parent's
+    owner or the operator; empty lifts the cap."""
+    await agents.get_agent(request.user, agent_id)
+    return await form_action(
+        request,
+        lambda data: controls.set_agent_cap(request.user, agent_id, data.get("call_cap")),
+        done=lambda _: _said(request, f"/agents/{agent_id}", "call_cap_saved"),
+        page="agents/detail.html",
+        context=lambda data: _kept_cap(request, agent_id, settings, data),
+    )
+
+
+async def _kept_cap(request: Request, agent_id: int, settings: Settings, data: dict) -> dict:
+    """The agent's page after a refused cap, keeping the figure typed."""
+    return {**await _detail_context(request, agent_id, settings), "values": {"call_cap": data.get("call_cap", "")}}
+
+
 @get("/agents/{agent_id:int}/users", opt=access("view_agents"))
 async def agent_users(request: Request, agent_id: FromPath[int]) -> Response:
     agent = await agents.get_agent(request.user, agent_id)
@@ -250,6 +269,7 @@ ROUTES = [
     give_notice,
     suspend_subscribers,
     resume_subscribers,
+    set_call_cap,
     agent_users,
     create_agent_user,
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.response import Response
 
+from accounts import review
 from agency import agents, users
 from money import payees, prices, remittances, wallets
 from stats import figures
@@ -39,6 +40,9 @@ async def _to_do(actor, agent: dict | None, money: dict | None) -> list[tuple[st
         items.append(("todo-stock", text, "/bundles"))
     if urgent := await queues.urgent_count(actor):
         items.append(("todo-tickets", _("%(n)s tickets are at risk or overdue") % {"n": number(urgent)}, "/support"))
+    if waiting := await review.count_open(actor):  # 0 for who may not review
+        text = _("%(n)s calls or usage alerts wait for review") % {"n": number(waiting)}
+        items.append(("todo-call-reviews", text, "/calls/reviews"))
     if not await users.has_operation_password(actor):
         items.append(("todo-operation-password", _("Set your operation password"), "/account#operation-password"))
     if actor.can("manage_calendar"):  # only those who can confirm them hear of unconfirmed holidays
