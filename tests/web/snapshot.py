@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accounts.tables import Subscriber
+from accounts.tables import BarredPrefix, CallReview, Subscriber, SwitchSettings, UsageRule
 from agency.tables import Agent, ApiToken, User, UserSession
 from cards.tables import Card, CardBatch
 from money.tables import BundleOrder, JournalEntry, LedgerAccount, LevelPolicy, PriceTier, Remittance
@@ -25,8 +25,14 @@ async def state() -> dict[str, list]:
         "cards": await Card.select(Card.serial, Card.status).order_by(Card.id),
         "batches": await CardBatch.select(CardBatch.id, CardBatch.secrets_exported_at).order_by(CardBatch.id),
         "subscribers": await Subscriber.select(
-            Subscriber.id, Subscriber.status, Subscriber.sip_ha1, Subscriber.sip_realm
+            Subscriber.id, Subscriber.status, Subscriber.sip_ha1, Subscriber.sip_realm, Subscriber.call_cap
         ).order_by(Subscriber.id),
+        # the call controls (accounts.controls) and the review list (accounts.review); the agents'
+        # caps are in "agents"
+        "call_settings": await SwitchSettings.select().order_by(SwitchSettings.id),
+        "bars": await BarredPrefix.select().order_by(BarredPrefix.id),
+        "rules": await UsageRule.select().order_by(UsageRule.id),
+        "reviews": await CallReview.select(CallReview.id, CallReview.status).order_by(CallReview.id),
         "tickets": await Ticket.select(Ticket.id, Ticket.status, Ticket.queue, Ticket.first_responded_at).order_by(
             Ticket.id),
         "messages": await TicketMessage.count(),

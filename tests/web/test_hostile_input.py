@@ -28,7 +28,7 @@ GARBAGE_JSON = [
 ]
 UNKNOWN_IDS = {name: 99999999 for name in ("agent_id", "user_id", "token_id", "order_id", "remittance_id", "level",
                                            "batch_id", "subscriber_id", "job_id", "ticket_id",
-                                           "attachment_id")}
+                                           "attachment_id", "bar_id", "rule_id", "review_id")}
 HUGE_IDS = {name: 10**30 for name in UNKNOWN_IDS}
 
 
@@ -107,6 +107,29 @@ BAD_INPUTS = [
     ("POST", "/api/v1/users/5/password", [{"password": "x"}, {}]),
     ("POST", "/api/v1/me/tokens", [{"name": ""}, {"name": ["a"]}]),
     ("POST", "/api/v1/me/password", [{"current_password": "nope", "new_password": "new-password-1"}]),
+    # call controls (R-22a)
+    ("POST", "/calls/settings", [{"max_call_minutes": "0", "subscriber_call_cap": "1"},
+                                 {"max_call_minutes": LONG, "subscriber_call_cap": "1"},
+                                 {"max_call_minutes": "60", "subscriber_call_cap": "x"},
+                                 {"max_call_minutes": "１", "subscriber_call_cap": "1"}]),
+    ("POST", "/calls/bars", [{"prefix": "+44", "reason": "policy"}, {"prefix": "44", "reason": "nope"},
+                             {"prefix": "44", "reason": "policy", "note": LONG}, {"prefix": LONG, "reason": "fraud"},
+                             {"prefix": "44", "reason": "policy", "bar_agent": "x"},
+                             {"prefix": "44", "reason": "policy", "bar_agent": "99999999"}]),
+    ("POST", "/calls/rules", [{"kind": "calls_per_day", "threshold": "3"},
+                              {"kind": "calls_per_hour", "threshold": "-1"},
+                              {"kind": "calls_per_hour", "threshold": LONG}]),
+    ("POST", "/agents/2/call-cap", [{"call_cap": "0"}, {"call_cap": "２"}, {"call_cap": LONG}]),
+    ("POST", "/calls/reviews/99999999/decision", [{"decision": "resume"}, {"decision": LONG}]),
+    ("PUT", "/api/v1/calls/settings", [{"max_call_seconds": 59, "subscriber_call_cap": 1},
+                                       {"max_call_seconds": 86_401, "subscriber_call_cap": 1}, {}]),
+    ("POST", "/api/v1/calls/bars", [{"prefix": "44", "reason": "policy", "note": "a\nb"},
+                                    {"prefix": 44, "reason": "policy"}, {"prefix": "44", "reason": "policy",
+                                                                         "agent_id": 10**30}]),
+    ("PUT", "/api/v1/calls/rules", [{"kind": "x", "threshold": 1}, {"kind": "calls_per_hour", "threshold": 10**30},
+                                    {"kind": "calls_per_hour", "threshold": -5}]),
+    ("PUT", "/api/v1/agents/2/call-cap", [{"call_cap": 0}, {"call_cap": "many"}, {}]),
+    ("POST", "/api/v1/calls/reviews/99999999/decision", [{"decision": "resume"}, {"decision": 1}]),
 ]
 
 
@@ -135,7 +158,9 @@ async def test_bad_query_parameters_are_not_500(client):
     await web_login(client, "admin")
     for url in ["/agents?page=abc", "/agents?page=-5", f"/agents?page={10**40}", "/agents?q=" + "%" * 500,
                 "/agents/new?parent=abc", f"/agents/{10**30}", "/audit?since=yesterday&page=0",
-                "/api/v1/agents?per_page=100000&page=-1", "/api/v1/agents?under=0", "/login?next=//evil.example"]:
+                "/api/v1/agents?per_page=100000&page=-1", "/api/v1/agents?under=0", "/login?next=//evil.example",
+                "/calls/reviews?page=abc", "/calls/reviews?status=" + "%" * 500, "/api/v1/calls/reviews?page=0",
+                "/api/v1/calls/reviews?status=" + "x" * 500]:
         response = await client.get(url)
         assert response.status_code < 500, url
 

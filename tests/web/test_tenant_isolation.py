@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from accounts.tables import Subscriber
+from accounts import controls, review
+from accounts.tables import CallReview, Subscriber
 from agency import sessions
 from cards.services import activate_cards, generate_batch
 from money import bundles, onboarding, remittances
@@ -27,6 +28,8 @@ BODIES = {
     "display_name": "x",
     "is_active": "0",
     "name": "t",
+    "call_cap": 5,
+    "decision": "dismiss",
 }
 
 
@@ -56,7 +59,8 @@ async def _probe_all(client: httpx.AsyncClient, app, ids: dict[str, int], secret
 
 
 async def _victims(actors) -> dict[str, int]:
-    """Ids of the huaxin subtree's things: a user, an API token, a bundle order, a remittance."""
+    """Ids of the huaxin subtree's things: a user, an API token, a bundle order, a remittance, a
+    barred prefix, a usage rule and a review item."""
     owner = actors["huaxin"]
     victim_user = actors["huaxin.clerk"]
     token = await sessions.create_api_token(owner, "victim token")
@@ -73,9 +77,15 @@ async def _victims(actors) -> dict[str, int]:
     await activate_cards(owner, pairs[0][0])
     subscriber = await Subscriber.select(Subscriber.id).where(Subscriber.account_number == pairs[0][0]).first()
     ticket = await open_ticket({"subject": "victim-ticket", "body": "victim"}, subscriber_id=subscriber["id"])
+    bar = await controls.add_bar(owner, {"prefix": "4420", "reason": "fraud", "note": "victim-bar"})
+    await controls.set_rule(owner, {"kind": controls.CALLS, "threshold": "9"})
+    rule = (await controls.list_rules(owner))[0]
+    await review.flag_calls([(subscriber["id"], owner.agent_id, "victim-call", review.UNCOVERED, 30, 0)])
+    item = await CallReview.select(CallReview.id).where(CallReview.call_id == "victim-call").first()
     return {"agent_id": owner.agent_id, "user_id": victim_user.user_id, "token_id": victim_token_id,
             "order_id": order["id"], "remittance_id": remittance["id"], "batch_id": batch["id"],
-            "subscriber_id": subscriber["id"], "ticket_id": ticket["id"]}
+            "subscriber_id": subscriber["id"], "ticket_id": ticket["id"], "bar_id": bar["id"], "rule_id": rule["id"],
+            "review_id": item["id"]}
 
 
 async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
@@ -91,7 +101,8 @@ async def test_sibling_reaches_nothing_of_the_other_subtree(app, client):
     # Lists and searches show nothing of the sibling either.
     for url in ["/agents", "/agents?q=王", "/api/v1/agents?search=hua", "/audit", "/api/v1/audit", "/", "/bundles",
                 "/api/v1/bundles", "/remittances", "/api/v1/remittances", "/prices", "/cards/batches", "/cards",
-                "/subscribers", "/support"]:
+                "/subscribers", "/support", "/calls/controls", "/calls/reviews?status=all", "/api/v1/calls/bars",
+                "/api/v1/calls/rules", "/api/v1/calls/reviews?status=all"]:
         response = await client.get(url)
         assert response.status_code == 200, url
         assert not any(s in response.text for s in secrets), url
