@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from accounts import controls, switch
 from accounts import services as subscribers
-from accounts import switch
 from accounts.tables import Subscriber
 from agency.roles import Actor
 from agency.tables import Agent, User
@@ -244,6 +244,7 @@ class _History:
             for agent in self.agents:  # today's calls that have ended; later ones are still going on
                 await self.rate(agent, until=self.timeline.limit)
         with set_back(dt.timedelta(0)):
+            await self.suspicious_calls()
             await self.open_tickets_now()
             portal = await self.portal_accounts()
             states = await self.ticket_states()
@@ -253,6 +254,7 @@ class _History:
         at = self.timeline.at
         if offset == 0:
             at(self.local(day, 8, 0), self.set_price_lists)
+            at(self.local(day, 8, 5), self.set_call_controls)
         if offset == self.days // 2 and offset:
             at(self.local(day, 8, 10), self.promotion)
         at(self.local(day, 8, 30), self.record_remittances)
@@ -420,6 +422,48 @@ class _History:
         self.counts["accounts closed"] += 1
 
     # calls
+
+    # calls
+
+    async def set_call_controls(self) -> None:
+        """The operator bars premium and satellite numbers and suspends an account that calls more
+        than three new countries within an hour; the first level-1 agent caps its subtree's calls
+        at once and the answered minutes of its subscribers (R-22a)."""
+        for prefix, reason in (("1900", "premium"), ("8817", "satellite"), ("8818", "satellite")):
+            await controls.add_bar(self.operator, {"prefix": prefix, "reason": reason})
+        await controls.set_rule(self.operator, {"kind": controls.COUNTRIES, "threshold": "3"})
+        first = next(a for a in self.agents if a.parent is None)
+        await controls.set_agent_cap(self.operator, first.owner.agent_id, "50")
+        await controls.set_rule(first.owner, {"kind": controls.MINUTES, "threshold": "180"})
+
+    async def suspicious_calls(self) -> None:
+        """Minutes ago, an account (the best-funded one, deepest agents first) called one country
+        after another, short calls each: the countries rule suspended it, and its review waits on
+        the list."""
+        found = [(a, s) for a in reversed(self.agents) for s in a.subs if not s.closed and not s.portal]
+        if not found:
+            return
+        agent, sub = max(found, key=lambda pair: pair[1].balance)
+        for index, destination in enumerate(("6591234567", "442079460000", "16502530000", "886912345678",
+                                             "85366123456", "85291234567")):  # fmt: skip
+            call_id = f"demo-roaming-{sub.id}-{index}"
+            granted = await switch.authorize({"account": sub.number, "destination": destination, "call_id": call_id})
+            if not granted["allow"]:
+                self.counts["suspended by a usage rule"] += granted.get("detail") == controls.FRAUD_SUSPECTED
+                return
+            end = now().replace(microsecond=0)
+            start, answer = end - dt.timedelta(seconds=50), end - dt.timedelta(seconds=42)
+            agent.calls.append(
+                {
+                    "call_id": call_id,
+                    "account": sub.number,
+                    "destination": destination,
+                    "start": start.isoformat(),
+                    "answer": answer.isoformat(),
+                    "end": end.isoformat(),
+                }
+            )
+            await self.rate(agent)
 
     def plan_calls(self, agent: _Agent, day: dt.date) -> None:
         """Up to three calls a day per agent, each authorized when it starts."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from accounts import controls, review
 from cards.services import authenticate_subscriber
 from cards.tables import CardBatch
 from core.clock import now, operator_zone
@@ -86,6 +87,11 @@ async def test_ten_days_of_history_leave_figures_tickets_and_portal_accounts(db)
         assert login["must_change_password"] is False
     summary = result["summary"]
     assert summary["calls"] == totals["calls"] and summary["accounts opened"] == totals["opened_accounts"]
+
+    # Minutes ago an account called one new country after another: a usage rule suspended it for review.
+    assert summary["suspended by a usage rule"] == 1
+    [item], _total = await review.list_reviews(admin)
+    assert item["kind"] == controls.COUNTRIES and item["suspended"] and item["subscriber_status"] == "suspended"
 
 
 # The full 90 days are loaded by `voipagency demo` in tests/integration/test_statistics.py
