@@ -34,6 +34,7 @@ COLUMNS = (
     Subscriber.created_at,
     Subscriber.closed_at,
     Subscriber.must_change_password,
+    Subscriber.call_cap,  # calls at once (accounts.controls); null: the operator's default
     Subscriber.agent.brand_name.as_alias("agent_name"),
     Subscriber.agent.path.as_alias("agent_path"),
 )

@@ -97,6 +97,10 @@ async def test_an_owner_bars_for_its_subtree_and_caps_its_children(client):
     row, _card = await live_subscriber(actors["huaxin"], 10)
     capped = await api(client, "PUT", f"/api/v1/subscribers/{row['id']}/call-cap", json={"call_cap": 4})
     assert capped.status_code == 200 and capped.json() == {"subscriber": row["id"], "call_cap": 4}
+    by_form = await post_form(client, f"/subscribers/{row['id']}/call-cap", {"call_cap": "2"}, follow_redirects=True)
+    assert re.search(r'id="subscriber-call-cap">2<', by_form.text)
+    assert "The cap on calls at once was saved." in by_form.text
+    assert (await post_form(client, f"/subscribers/{row['id']}/call-cap", {"call_cap": "0"})).status_code == 400
     # pearl's owner sees none of it
     client.cookies.clear()
     await web_login(client, "pearl")

@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
+from accounts import controls, sip, switch
 from accounts import services as subscribers
-from accounts import sip, switch
 from cards import services
 from web import flash
 from web.auth import access, client_address
@@ -170,6 +170,17 @@ async def reset_sip_password(
     )
 
 
+@post("/subscribers/{subscriber_id:int}/call-cap", opt=access("manage_subscribers"))
+async def set_call_cap(request: Request, subscriber_id: FromPath[int]) -> Response:
+    """How many calls the account may have at once (R-22a); empty: the operator's default."""
+    return await _subscriber_action(
+        request,
+        subscriber_id,
+        lambda d: controls.set_subscriber_cap(request.user, subscriber_id, d.get("call_cap")),
+        "call_cap_saved",
+    )
+
+
 @post("/subscribers/{subscriber_id:int}/recharge", opt=access("sell_cards"))
 async def recharge_subscriber(
     request: Request, subscriber_id: FromPath[int], settings: NamedDependency[Settings]
@@ -197,5 +208,6 @@ ROUTES = [
     resume_subscriber,
     close_subscriber,
     reset_sip_password,
+    set_call_cap,
     recharge_subscriber,
 ]
