@@ -63,8 +63,9 @@ class Walk:
 
     def __init__(self, page, base: str, role: str, agent: bool) -> None:
         self.page, self.base, self.role, self.agent = page, base, role, agent
-        if role in DARK:
-            page.emulate_media(color_scheme="dark")
+        if role in DARK:  # the page on screen was drawn light: draw it again, or axe would measure
+            page.emulate_media(color_scheme="dark")  # its colours halfway through the theme's transitions
+            page.reload()
         self.problems: list[str] = []
         self.shots = 0
 
