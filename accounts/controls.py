@@ -220,15 +220,21 @@ def _owned(actor: Actor, scope: str) -> bool:
     return scope.startswith(actor.scope_path)
 
 
-async def list_bars(actor: Actor) -> list[dict[str, Any]]:
+async def _listed(actor: Actor, table: str, columns: str, order: str) -> list[dict[str, Any]]:
+    """The bars or rules the actor sees (_visible), with the agent each applies to and whether the
+    actor may change it (`editable`)."""
     _may_view(actor)
     where, args = _visible(actor)
     rows = await sql.fetch(
-        "SELECT b.id, b.scope, b.prefix, b.reason, b.note, b.created_at, a.id AS agent_id, a.brand_name "
-        f"FROM barred_prefix b LEFT JOIN agent a ON a.path = b.scope WHERE {where} ORDER BY b.prefix, b.scope",
+        f"SELECT x.id, x.scope, {columns}, x.created_at, a.id AS agent_id, a.brand_name "
+        f"FROM {table} x LEFT JOIN agent a ON a.path = x.scope WHERE {where} ORDER BY {order}",
         *args,
     )
     return [{**row, "editable": _owned(actor, row["scope"])} for row in rows]
+
+
+async def list_bars(actor: Actor) -> list[dict[str, Any]]:
+    return await _listed(actor, "barred_prefix", "x.prefix, x.reason, x.note", "x.prefix, x.scope")
 
 
 async def add_bar(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -291,14 +297,7 @@ async def remove_bar(actor: Actor, bar_id: int) -> None:
 
 
 async def list_rules(actor: Actor) -> list[dict[str, Any]]:
-    _may_view(actor)
-    where, args = _visible(actor)
-    rows = await sql.fetch(
-        "SELECT u.id, u.scope, u.kind, u.threshold, u.created_at, a.id AS agent_id, a.brand_name "
-        f"FROM usage_rule u LEFT JOIN agent a ON a.path = u.scope WHERE {where} ORDER BY u.scope, u.kind",
-        *args,
-    )
-    return [{**row, "editable": _owned(actor, row["scope"])} for row in rows]
+    return await _listed(actor, "usage_rule", "x.kind, x.threshold", "x.scope, x.kind")
 
 
 async def set_rule(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,14 @@ async def change_password(subscriber_id: int, current_password: object, new_pass
 
     Then the new password is checked and stored (accounts.services.change_subscriber_password);
     the caller ends the subscriber's other sessions."""
+    row = await _secret_of(subscriber_id)
+    if row["password_hash"] is not None:
+        await _check_current_password(subscriber_id, row, current_password, address)
+    await change_subscriber_password(subscriber_id, new_password)
+
+
+async def _secret_of(subscriber_id: int) -> dict[str, Any]:
+    """The subscriber's account number and portal password hash (null while on its initial one)."""
     row = (
         await Subscriber.select(Subscriber.account_number, Subscriber.password_hash)
         .where(Subscriber.id == subscriber_id)
@@ -107,22 +115,14 @@ async def change_password(subscriber_id: int, current_password: object, new_pass
     )
     if row is None:
         raise NotFound()
-    if row["password_hash"] is not None:
-        await _check_current_password(subscriber_id, row, current_password, address)
-    await change_subscriber_password(subscriber_id, new_password)
+    return row
 
 
 async def check_current_password(subscriber_id: int, password: object, *, address: str, failed_action: str) -> None:
     """The subscriber's current portal password, checked as change_password checks it (the login's
     throttle, under the login's keys), for another change that needs it (accounts.sip); a refusal
     is audited as `failed_action`. An account still on its initial password has none to give."""
-    row = (
-        await Subscriber.select(Subscriber.account_number, Subscriber.password_hash)
-        .where(Subscriber.id == subscriber_id)
-        .first()
-    )
-    if row is None:
-        raise NotFound()
+    row = await _secret_of(subscriber_id)
     if row["password_hash"] is None:
         raise ValidationFailed({"current_password": N_("Choose your portal password first.")})
     await _check_current_password(subscriber_id, row, password, address, failed_action)
