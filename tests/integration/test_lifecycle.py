@@ -10,7 +10,7 @@ import zoneinfo
 
 import pytest
 
-from accounts import bulk, switch
+from accounts import bulk, controls, switch
 from accounts import services as subscribers
 from accounts.tables import CallReservation, Subscriber
 from agency import agents, sessions
@@ -117,6 +117,7 @@ async def test_authorize_ends_the_call_with_the_effective_window(db, monkeypatch
     child = a["huaxin.pudong"]
     sub, _card = await live_subscriber(child, 120)  # 7,200 s of airtime, under a level-2 agent
     number = sub["account_number"]
+    await controls.save_settings(a["admin"], {"max_call_seconds": "14400", "subscriber_call_cap": "1"})  # 4 h calls
     clock = {"at": dt.datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)}
     monkeypatch.setattr(switch, "now", lambda: clock["at"].astimezone(dt.timezone.utc))
     assert (await asked(number))["max_seconds"] == 7200  # no window anywhere: the balance

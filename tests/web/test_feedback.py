@@ -246,6 +246,38 @@ async def disable_two_factor(w: World) -> Submission:
     return "/account/two-factor/disable", {"password": DEMO_PASSWORD, "code": code(secret)}
 
 
+async def a_bar(w: World) -> Submission:
+    from accounts import controls
+
+    bar = await controls.add_bar(w.actors["admin"], {"prefix": "1976", "reason": "premium"})
+    return f"/calls/bars/{bar['id']}/remove", {"confirm": "1"}
+
+
+async def a_rule(w: World) -> Submission:
+    from accounts import controls
+
+    await controls.set_rule(w.actors["admin"], {"kind": controls.MINUTES, "threshold": "600"})
+    rule = next(r for r in await controls.list_rules(w.actors["admin"]) if r["kind"] == controls.MINUTES)
+    return f"/calls/rules/{rule['id']}/remove", {"confirm": "1"}
+
+
+async def a_review(w: World) -> Submission:
+    """A call over an hour, rated: its review item, confirmed by huaxin's owner."""
+    from accounts import switch
+    from accounts.tables import CallReview
+    from tests.integration.test_switch import record
+
+    subscriber_id, number, _initial = await w.subscriber()
+    await switch.rate_calls([record(key(), number, 3700)])
+    item = await CallReview.select(CallReview.id).where(CallReview.subscriber == subscriber_id).first()
+    return f"/calls/reviews/{item['id']}/decision", {"decision": "confirm", "confirm": "1"}
+
+
+async def subscriber_cap(w: World) -> Submission:
+    subscriber_id, _number, _initial = await w.subscriber()
+    return f"/subscribers/{subscriber_id}/call-cap", {"call_cap": "2"}
+
+
 TIERS = {"tier_min_0": "1", "tier_price_0": "9.00"}
 
 # Every POST route of the pages, with who submits it and a valid submission.
@@ -396,6 +428,14 @@ FORMS: dict[str, Form] = {
             },
         ),
     ),
+    "/calls/settings": Form("admin", fixed("/calls/settings", {"max_call_minutes": "90", "subscriber_call_cap": "1"})),
+    "/calls/bars": Form("admin", fixed("/calls/bars", {"prefix": "1900", "reason": "premium", "note": "付费号码"})),
+    "/calls/bars/{bar_id:int}/remove": Form("admin", a_bar),
+    "/calls/rules": Form("admin", fixed("/calls/rules", {"kind": "calls_per_hour", "threshold": "120"})),
+    "/calls/rules/{rule_id:int}/remove": Form("admin", a_rule),
+    "/calls/reviews/{review_id:int}/decision": Form("huaxin", a_review),
+    "/agents/{agent_id:int}/call-cap": Form("huaxin", agent_of("huaxin.pudong", "/call-cap", {"call_cap": "20"})),
+    "/subscribers/{subscriber_id:int}/call-cap": Form("huaxin", subscriber_cap),
     "/switch/keys": Form("admin", fixed("/switch/keys", {"name": "fs-2"})),
     "/switch/keys/{key_id:int}/revoke": Form("admin", a_switch_key),
     "/switch/rates": Form("admin", fixed("/switch/rates", {"prefix": "8613", "multiplier": "150"})),
