@@ -393,23 +393,29 @@ async def query_plans(kind: str, path: str | None, agency: dict) -> dict[str, di
     plans: dict[str, dict[str, list[str]]] = {}
     for username in (OPERATOR_SUPPORT, AGENT_SUPPORT):
         actor = agency["sessions"][username][1]
-        page, count = queues.queue_queries(actor)
-        walking, _ = queues.queue_queries(actor, walk_due_times=True)  # what SQLite runs for a big subtree
+        query = queues.queue_queries(actor)
+        walking = queues.queue_queries(actor, walk_due_times=True)  # what SQLite runs for a big subtree
         plans[username] = {}
-        for name, query in (("page_rows", page), ("capped_count", count), ("page_rows_walking_due_times", walking)):
-            sql = str(query)
+        for name, sql, args in (
+            ("page_rows", query.page_sql, query.args),
+            ("capped_count", query.count_sql, query.args),
+            ("page_rows_walking_due_times", walking.page_sql, walking.args),
+        ):
             if kind == "sqlite":
 
-                def explain(sql: str = sql) -> list[str]:
+                def explain(sql: str = sql, args: tuple = args) -> list[str]:
                     connection = sqlite3.connect(path or "")
                     try:
-                        return [row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + sql)]
+                        return [
+                            row[-1] for row in connection.execute("EXPLAIN QUERY PLAN " + sql.replace("{}", "?"), args)
+                        ]
                     finally:
                         connection.close()
 
                 plans[username][name] = await asyncio.to_thread(explain)
             else:
-                plans[username][name] = [row["QUERY PLAN"] for row in await Ticket.raw("EXPLAIN ANALYZE " + sql)]
+                explained = await Ticket.raw("EXPLAIN ANALYZE " + sql, *args)
+                plans[username][name] = [row["QUERY PLAN"] for row in explained]
     return plans
 
 
