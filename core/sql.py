@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.sqlite_engine import direct
+from core.sqlite_writers import WriterTransaction
+
 _PLACEHOLDER = re.compile(r"\{\}")
 _compiled: dict[tuple[str, str], str] = {}
 
@@ -63,6 +66,10 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
             finally:
                 await connection.close()
         return [dict(row) for row in rows]
+    if isinstance(transaction, WriterTransaction):
+        # A write transaction holds SQLite's write lock: its statements never wait, and run here,
+        # on the event loop's thread (core.sqlite_engine.direct).
+        return direct(transaction.connection).execute(query, args).fetchall()
     if transaction is not None:  # aiosqlite's own call, on the transaction's connection
         return await transaction.connection.execute_fetchall(query, args)
     return await engine.fetch_all(query, args)

@@ -26,6 +26,8 @@ from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
+from core.sqlite_engine import direct
+
 MAX_GROUP = 64  # writers that never pause still commit at least this often
 MAX_GROUP_SECONDS = 0.05  # ... and at least this soon after the group's first writer
 
@@ -133,6 +135,11 @@ async def _commit_if_idle(engine: SQLiteEngine, writers: _Writers) -> None:
             await asyncio.shield(_end_group(engine, writers))
 
 
+class WriterTransaction(SQLiteTransaction):
+    """A writer's transaction: a savepoint of a group that holds SQLite's write lock, so its
+    statements never wait, and core.sql runs them on the event loop's thread."""
+
+
 @contextlib.asynccontextmanager
 async def write_transaction(
     engine: SQLiteEngine, before_commit: Callable[[], Awaitable[None]]
@@ -157,7 +164,7 @@ async def write_transaction(
     try:
         group = writers.group or await _open_group(engine, writers)
         group.members += 1
-        member = SQLiteTransaction(engine, TransactionType.immediate)
+        member = WriterTransaction(engine, TransactionType.immediate)
         member.connection = group.connection
         context = engine.current_transaction.set(member)
         try:
@@ -182,9 +189,10 @@ async def write_transaction(
 
 
 async def _savepoint(group: _Group, text: str) -> None:
-    """A savepoint statement; when it fails, the group's state is in doubt and it is rolled back."""
+    """A savepoint statement (run on the loop's thread: it cannot wait, the group holds the write
+    lock); when it fails, the group's state is in doubt and it is rolled back."""
     try:
-        await group.connection.execute(text)
+        direct(group.connection).execute(text)
     except BaseException as exc:
         group.broken = exc
         raise
