@@ -154,7 +154,12 @@ async def test_flagged_calls_open_review_items(tree):
     sub = await subscriber(tree, minutes=1)
     await switch.rate_calls([record("over", sub["account_number"], 300)])  # more than the balance
     [item] = await CallReview.select().where(CallReview.subscriber == sub["id"])
-    assert (item["kind"], item["call_id"], item["observed"], item["suspended"]) == (review.UNCOVERED, "over", 240, False)
+    assert (item["kind"], item["call_id"], item["observed"], item["suspended"]) == (
+        review.UNCOVERED,
+        "over",
+        240,
+        False,
+    )
     with pytest.raises(ValidationFailed):  # it suspended nothing
         await review.decide(tree["admin"], item["id"], "resume")
     assert (await review.decide(tree["admin"], item["id"], "confirm"))["status"] == "confirmed"

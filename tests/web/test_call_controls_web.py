@@ -81,8 +81,9 @@ async def test_an_owner_bars_for_its_subtree_and_caps_its_children(client):
     assert (await post_form(client, "/calls/bars", {"prefix": "44", "reason": "policy"})).status_code == 303
     [own] = [b for b in (await client.get("/api/v1/calls/bars")).json() if b["prefix"] == "44"]
     assert own["agent_id"] == actors["huaxin"].agent_id and own["editable"]
-    assert (await post_form(client, "/calls/settings", {"max_call_minutes": "1", "subscriber_call_cap": "9"})
-            ).status_code == 403
+    assert (
+        await post_form(client, "/calls/settings", {"max_call_minutes": "1", "subscriber_call_cap": "9"})
+    ).status_code == 403
     # caps: a child's from its detail page, its own refused; an account's by JSON
     child = (await Agent.select(Agent.id).where(Agent.parent == actors["huaxin"].agent_id).first())["id"]
     assert (await post_form(client, f"/agents/{child}/call-cap", {"call_cap": "3"})).status_code == 303
@@ -143,8 +144,10 @@ async def test_a_rule_that_fires_is_listed_and_resumed_after_confirming(client):
     assert again.status_code == 409
     # the audit page says it in words, in both languages
     await web_login(client, "admin")
-    for language, words in (("en", ["Fraud suspected", "Review item closed, account resumed"]),
-                            ("zh-CN", ["涉嫌欺诈"])):
+    for language, words in (
+        ("en", ["Fraud suspected", "Review item closed, account resumed"]),
+        ("zh-CN", ["涉嫌欺诈"]),
+    ):
         audit = (await client.get("/audit", headers={"Accept-Language": language})).text
         assert all(word in audit for word in words), language
         assert "fraud_suspected" not in audit and "calls_per_hour" not in audit
