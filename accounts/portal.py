@@ -46,7 +46,7 @@ async def subscriber_for_session(token: str, policy: SessionPolicy = DEFAULT_POL
     if not token or len(token) > 100:
         return None
     at = now()
-    row = await sql.fetch_one(
+    row = await sql.lookup(
         "SELECT ss.id, ss.last_seen_at, ss.expires_at, ss.revoked_at, s.id AS subscriber_id, s.status, "
         "s.account_number, s.must_change_password FROM subscriber_session ss "
         "JOIN subscriber s ON s.id = ss.subscriber WHERE ss.token_hash = {}",
@@ -180,7 +180,7 @@ async def agent_contact(subscriber_id: int) -> dict[str, Any]:
 async def overview(subscriber_id: int) -> dict[str, Any]:
     """Balance in seconds, status, expiry and days left, and the agent to call for help (its
     brand, hotline and service hours: AGENT_CONTACT), for the portal's home page."""
-    row = await sql.fetch_one(
+    row = await sql.lookup(
         "SELECT s.id, s.agent, s.account_number, s.status, s.expires_at, a.balance, "
         f"{AGENT_CONTACT} FROM subscriber s "
         "JOIN agent g ON g.id = s.agent LEFT JOIN ledger_account a ON a.code = {} WHERE s.id = {}",

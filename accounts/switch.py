@@ -139,7 +139,7 @@ async def key_for_token(token: str) -> int | None:
     known = _live_keys.get(hashed)
     if known is not None and time.monotonic() - known[1] < KEY_MEMORY:
         return known[0]
-    row = await sql.fetch_one("SELECT id, revoked_at FROM switch_key WHERE key_hash = {}", hashed)
+    row = await sql.lookup("SELECT id, revoked_at FROM switch_key WHERE key_hash = {}", hashed)
     if row is None or row["revoked_at"] is not None:
         _live_keys.pop(hashed, None)
         return None

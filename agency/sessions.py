@@ -295,7 +295,7 @@ async def actor_for_session(token: str, *, address: str, policy: SessionPolicy =
     if not token or len(token) > 100:
         return None
     at = now()
-    user = await sql.fetch_one(_SESSION_ROW, token_hash(token))
+    user = await sql.lookup(_SESSION_ROW, token_hash(token))
     session = user and {"id": user["held_id"], **{k: user[k] for k in ("last_seen_at", "expires_at", "revoked_at")}}
     if not is_live(session, policy, at):
         return None
@@ -413,7 +413,7 @@ async def actor_for_api_token(token: str, *, address: str) -> Actor | None:
     if not token.startswith("va_") or len(token) > 100:
         return None
     at = now()
-    user = await sql.fetch_one(_TOKEN_ROW, token_hash(token))
+    user = await sql.lookup(_TOKEN_ROW, token_hash(token))
     if user is None or user["revoked_at"] is not None or user["expires_at"] is None or user["expires_at"] <= at:
         return None
     if not await _may_log_in(user):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.sqlite_engine import direct
+from core.sqlite_engine import PooledSQLiteEngine, direct
 from core.sqlite_writers import WriterTransaction
 
 _PLACEHOLDER = re.compile(r"\{\}")
@@ -78,6 +78,23 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
 async def fetch_one(sql: str, *args: Any) -> dict[str, Any] | None:
     rows = await fetch(sql, *args)
     return rows[0] if rows else None
+
+
+async def lookup(sql: str, *args: Any) -> dict[str, Any] | None:
+    """One row found through a unique index (a session by its token, a balance): as fetch_one, but
+    on SQLite outside a transaction it is read on the event loop's thread from a pooled connection
+    (core.sqlite_engine.direct), not sent to the connection's thread and back: a lookup takes
+    microseconds and, in WAL mode, a reader never waits. Only for such lookups: a long read here
+    would hold every other request of the process."""
+    engine = _engine()
+    if isinstance(engine, PooledSQLiteEngine) and engine.current_transaction.get() is None:
+        connection = await engine.take()
+        try:
+            rows = direct(connection).execute(_compile(sql, "sqlite"), args).fetchall()
+        finally:
+            await engine.give_back(connection)
+        return rows[0] if rows else None
+    return await fetch_one(sql, *args)
 
 
 async def execute(sql: str, *args: Any) -> None:
