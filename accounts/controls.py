@@ -287,7 +287,8 @@ async def _delete_owned(actor: Actor, table: str, item_id: int, action: str) -> 
             raise NotFound()
         if not _owned(actor, row["scope"]):
             raise Forbidden()
-        await sql.execute(f"DELETE FROM {table} WHERE id = {{}}", item_id)
+        if not await sql.fetch(f"DELETE FROM {table} WHERE id = {{}} RETURNING id", item_id):
+            raise NotFound()  # removed by someone else meanwhile: audited once, by them
         row.pop("created_at", None)
         await audit.record(actor, action, target_type=table, target_id=item_id, scope_path=row["scope"], before=row)
 
@@ -411,12 +412,11 @@ async def make_slots(agent_id: int, cap: int | None) -> None:
     """Give a capped agent its `cap` call slots (numbered 0 to cap - 1) and drop the free ones
     beyond (a lowered cap, or none): a slot still held by a call stays until the call ends, and
     only slots below the cap are ever taken."""
-    have = {row["slot"] for row in await sql.fetch("SELECT slot FROM call_slot WHERE agent = {}", agent_id)}
-    missing = [slot for slot in range(cap or 0) if slot not in have]
-    if missing:
-        rows = ", ".join("({}, {})" for _ in missing)
+    if cap:  # one statement: two admins setting the cap at once cannot insert a slot twice
+        rows = ", ".join("({}, {})" for _ in range(cap))
         await sql.execute(
-            f"INSERT INTO call_slot (agent, slot) VALUES {rows}", *(v for slot in missing for v in (agent_id, slot))
+            f"INSERT INTO call_slot (agent, slot) VALUES {rows} ON CONFLICT (agent, slot) DO NOTHING",
+            *(value for slot in range(cap) for value in (agent_id, slot)),
         )
     await sql.execute(
         "DELETE FROM call_slot WHERE agent = {} AND slot >= {} AND (call_id IS NULL OR expires_at <= {})",

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from accounts import controls, review, switch
-from accounts.tables import CallReview, Subscriber
+from accounts.tables import CallReview, CallSlot, Subscriber
 from agency.tables import AuditEntry
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.helpers import demo_actors
@@ -63,6 +63,13 @@ async def test_a_subtree_cap_holds_across_its_subscribers(tree):
     assert (await switch.authorize(ask(late["account_number"])))["reason"] == switch.CALL_LIMIT
     await controls.set_agent_cap(tree["admin"], tree["huaxin"].agent_id, "")  # lifted
     assert (await switch.authorize(ask(late["account_number"])))["allow"]
+
+
+async def test_setting_a_cap_twice_at_once_makes_its_slots_once(tree):
+    caps = [controls.set_agent_cap(tree["admin"], tree["huaxin"].agent_id, "3") for _ in range(5)]
+    assert {answer["call_cap"] for answer in await asyncio.gather(*caps)} == {3}
+    slots = await CallSlot.select(CallSlot.slot).where(CallSlot.agent == tree["huaxin"].agent_id)
+    assert sorted(row["slot"] for row in slots) == [0, 1, 2]
 
 
 async def test_barred_prefixes_by_scope(tree):
