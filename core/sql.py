@@ -88,11 +88,7 @@ async def lookup(sql: str, *args: Any) -> dict[str, Any] | None:
     would hold every other request of the process."""
     engine = _engine()
     if isinstance(engine, PooledSQLiteEngine) and engine.current_transaction.get() is None:
-        connection = await engine.take()
-        try:
-            rows = direct(connection).execute(_compile(sql, "sqlite"), args).fetchall()
-        finally:
-            await engine.give_back(connection)
+        rows = await engine.fetch_here(_compile(sql, "sqlite"), args)
         return rows[0] if rows else None
     return await fetch_one(sql, *args)
 

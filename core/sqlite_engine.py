@@ -98,6 +98,14 @@ class PooledSQLiteEngine(SQLiteEngine):
         finally:
             await self.give_back(connection)
 
+    async def fetch_here(self, query: str, args=()) -> list[dict]:
+        """As fetch_all, but run on the calling thread (direct): for index lookups only."""
+        connection = await self.take()
+        try:
+            return direct(connection).execute(query, args).fetchall()
+        finally:
+            await self.give_back(connection)
+
     # Piccolo's hooks for its own queries (overridden, never called from the project).
     async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
         return await self.fetch_all(query, args or [])
