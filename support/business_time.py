@@ -44,6 +44,7 @@ raises `NoWorkingTimeError` instead of looping.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -156,11 +157,13 @@ def _wall(seconds: int, zone: ZoneInfo) -> datetime:
     return _in_zone(seconds, zone).replace(tzinfo=None)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _local_instant(zone: ZoneInfo, day: date, minute: int) -> int:
     """The first UTC second whose wall-clock reading in `zone` is at or after `day` + `minute`.
 
     Existing times map to themselves, ambiguous ones to their first occurrence (fold=0), and times inside a
-    spring-forward gap to the end of the gap."""
+    spring-forward gap to the end of the gap. Remembered: every queue page and report walks the same
+    days' window edges again."""
     wall = datetime.combine(day, time()) + timedelta(minutes=minute)
     first = _epoch(wall.replace(tzinfo=zone, fold=0), "window edge")
     if _wall(first, zone) == wall:

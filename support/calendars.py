@@ -7,9 +7,11 @@ it does not publish is reported as unconfirmed, never guessed."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import cache
 from typing import Any
 
+from core import sql
 from core.clock import now
 from support.business_time import (
     DEFAULT_TZ,
@@ -65,8 +67,9 @@ _stored: dict[str, tuple[dt.datetime, BusinessCalendar]] = {}  # the last calend
 
 
 async def current_calendar() -> BusinessCalendar:
-    """The stored calendar (built again only when it was saved since), else the built-in one."""
-    saved = await SupportCalendar.select(SupportCalendar.updated_at).where(SupportCalendar.name == DEFAULT_NAME).first()
+    """The stored calendar (built again only when it was saved since), else the built-in one.
+    Every queue page asks: the check is one fixed-SQL lookup by the unique name."""
+    saved = await sql.lookup("SELECT updated_at FROM support_calendar WHERE name = {}", DEFAULT_NAME)
     if saved is None:
         return builtin_calendar()
     known = _stored.get(DEFAULT_NAME)
@@ -74,7 +77,8 @@ async def current_calendar() -> BusinessCalendar:
         row = await SupportCalendar.select().output(load_json=True).where(SupportCalendar.name == DEFAULT_NAME).first()
         if row is None:
             return builtin_calendar()
-        known = _stored[DEFAULT_NAME] = (row["updated_at"], _from_row(row))
+        # Keyed by the lookup's value: a save in between only means one more build next time.
+        known = _stored[DEFAULT_NAME] = (saved["updated_at"], _from_row(row))
     return known[1]
 
 
@@ -151,13 +155,8 @@ async def stored_calendar() -> dict[str, Any]:
 
 async def confirmed_years() -> list[int]:
     """The years whose holidays an admin has confirmed (none while no calendar is stored)."""
-    row = (
-        await SupportCalendar.select(SupportCalendar.confirmed_years)
-        .output(load_json=True)
-        .where(SupportCalendar.name == DEFAULT_NAME)
-        .first()
-    )
-    return (row["confirmed_years"] or []) if row else []
+    row = await sql.lookup("SELECT confirmed_years FROM support_calendar WHERE name = {}", DEFAULT_NAME)
+    return (json.loads(row["confirmed_years"] or "[]") or []) if row else []
 
 
 async def save_calendar(actor, data: dict[str, str], *, confirm_year: int | None = None) -> int:

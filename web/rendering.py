@@ -17,13 +17,27 @@ from web.formatting import airtime, datetime_local, minutes, money, number, yuan
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 
+class _Environment(Environment):
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """`row.name` on a plain dict (most pages' rows): Jinja tries the attribute first, and for a
+        dict that raises and catches an AttributeError on every access; read the key directly, as
+        Jinja would after that, unless the name is one of dict's own (`items`, `get`, ...)."""
+        if type(obj) is dict and not hasattr(dict, attribute):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def build_environment() -> Environment:
-    env = Environment(
+    env = _Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates change only with a new release: no file check on every render
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(languages=i18n.LANGUAGES, role_labels=ROLE_LABELS, current_language=i18n.current_language)
