@@ -80,7 +80,10 @@ class CallReservation(Table):
 
     id = Serial(primary_key=True)
     call_id = Varchar(length=64, unique=True)
-    subscriber = ForeignKey(Subscriber, index=True)
+    # Looked up by call_reservation_subscriber_expires (subscriber, expires_at; a migration): with
+    # an index of the subscriber alone, PostgreSQL chose the one of expires_at for a subscriber's
+    # open reservations, and walked every reservation of the last hour, deleted ones included.
+    subscriber = ForeignKey(Subscriber, index=False)
     destination = Varchar(length=32)
     max_seconds = Integer()
     reserved = Integer()  # airtime seconds held: the charge of a call of max_seconds
@@ -93,7 +96,10 @@ class Call(Table):
 
     id = Serial(primary_key=True)
     call_id = Varchar(length=64, unique=True)
-    subscriber = ForeignKey(Subscriber, index=True)
+    # No index of its own: call_subscriber_started (subscriber, started_at; a migration) serves
+    # every lookup by subscriber, and with both, PostgreSQL read a subscriber's whole history
+    # through this one to count the calls of the last hour (a usage rule, on every authorize).
+    subscriber = ForeignKey(Subscriber, index=False)
     agent = ForeignKey(Agent, index=True)  # the subscriber's owner when the call was rated
     destination = Varchar(length=32)
     started_at = Timestamptz(index=True)
