@@ -48,8 +48,14 @@ def needs_rehash(stored_hash: str) -> bool:
 
 
 def _lower_priority() -> None:
-    """In each hashing thread: a lower priority for this thread only (a Linux thread has its own
-    niceness); nothing where that is not possible."""
+    """In each hashing thread: the lowest priority for this thread only (a Linux thread has its own
+    scheduling policy). SCHED_IDLE runs it only on CPU time nothing else wants, and the kernel
+    counts a core running only such threads as free when it places a waking thread (the event
+    loop, a database backend); where that is refused, a higher niceness; nothing where neither is
+    possible."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+        return
     with contextlib.suppress(AttributeError, OSError):
         thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + HASH_NICENESS)
