@@ -3,8 +3,8 @@
 A hash takes about 20 ms of CPU. The request paths hash and verify off the event loop
 (`verify_off_loop`, `hash_off_loop`), in a small pool of threads (argon2-cffi releases the GIL while
 it hashes): at most HASH_THREADS hashes run at once per process, the others wait their turn on a
-semaphore without blocking anything else, and the hashing threads run at a lower priority
-(Linux niceness per thread), so that a flood of logins slows logins, not the other requests of
+semaphore without blocking anything else, and the hashing threads run at the lowest priority
+(Linux SCHED_IDLE per thread), so that a flood of logins slows logins, not the other requests of
 the process (a call's authorize) nor the database beside it. The synchronous functions stay for
 scripts and the CLI, and are what the pool runs."""
 
@@ -27,7 +27,7 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 # One thread per process by default: on two cores, the other stays free for the event loop.
 HASH_THREADS = max(1, min(4, int(os.environ.get("VOIPAGENCY_HASH_THREADS", "1") or 1)))
-HASH_NICENESS = 10  # added to the hashing threads' niceness: they get what the rest leaves
+HASH_NICENESS = 10  # where SCHED_IDLE is refused: added to the hashing threads' niceness
 _pool: ThreadPoolExecutor | None = None
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
