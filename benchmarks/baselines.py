@@ -5,6 +5,8 @@ database, so a figure can be read as a ratio measured in the same run on the sam
 - bare_redemptions: the transaction a redemption must do at least (one conditional UPDATE of a
   card, one balance UPDATE, one journal INSERT, commit), from N connections at once;
 - primary_key_round_trip: one primary-key SELECT of a subscriber, one at a time;
+- commit_round_trip: one row inserted and committed, one at a time (a durable commit's cost);
+- http_round_trip: one request to the bare app (benchmarks/bare_app.py), one at a time;
 - bare_batched_insert: the rows of rated calls inserted in batches (one executemany and one commit
   a batch) into a copy of the call table with its indexes.
 
@@ -22,6 +24,7 @@ import re
 import time
 
 from benchmarks.common import SQLITE_SYNCHRONOUS, Database, raw_connection, summary
+from benchmarks.http_load import LeanClient
 
 CREDIT_SECONDS = 60
 
@@ -214,6 +217,26 @@ async def primary_key_round_trip(db: Database, rounds: int) -> dict[str, object]
     return {"rounds": rounds, **summary(samples, digits=3), "statement": "SELECT * FROM subscriber WHERE id = $1"}
 
 
+async def commit_round_trip(db: Database, rounds: int) -> dict[str, object]:
+    """One row inserted and committed, `rounds` times in turn on one bare connection: what a
+    durable commit (its fsync) costs here; a scratch table, dropped afterwards."""
+    bare = await Bare.open(db)
+    try:
+        await bare.execute("CREATE TABLE bench_commit_probe (n INTEGER PRIMARY KEY)")
+        samples = []
+        for i in range(rounds + 10):
+            start = time.perf_counter()
+            async with bare.transaction():
+                await bare.execute("INSERT INTO bench_commit_probe (n) VALUES ($1)", i)
+            if i >= 10:
+                samples.append(time.perf_counter() - start)
+        await bare.execute("DROP TABLE bench_commit_probe")
+        settings = await bare.settings()
+    finally:
+        await bare.close()
+    return {"rounds": rounds, **summary(samples, digits=3), "statement": "BEGIN; INSERT one row; COMMIT", **settings}
+
+
 # --- a bare batched insert of rated calls ---------------------------------------------------------
 
 
@@ -274,3 +297,21 @@ async def bare_batched_insert(db: Database, rows: list[tuple], batch: int, sende
         "batch_latency_ms": summary(latencies),
         "check": {"rows_inserted": inserted, "consistent": inserted == len(rows)},
     }
+
+
+async def http_round_trip(url: str, rounds: int) -> dict[str, object]:
+    """One GET of the bare app's constant JSON (benchmarks/bare_app.py), `rounds` times in turn on
+    one kept-alive connection: the floor of any request through the server and the framework."""
+    client = LeanClient(url)
+    samples = []
+    try:
+        for i in range(rounds + 10):
+            start = time.perf_counter()
+            status, _body = await client.request("GET", "/constant")
+            if status != 200:
+                raise RuntimeError(f"the bare app answered {status}")
+            if i >= 10:  # the first few warm the connection and the worker
+                samples.append(time.perf_counter() - start)
+    finally:
+        await client.aclose()
+    return {"rounds": rounds, **summary(samples, digits=3), "request": "GET /constant (benchmarks/bare_app.py)"}

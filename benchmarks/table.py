@@ -177,6 +177,17 @@ def switch_rows(kind: str, figures: dict, settings: dict) -> Iterator[Row]:
             "≤ 5× round trip",
             found <= 5 if found else None,
         )
+        if floor := figures.get("http_round_trip", {}).get("p50_ms"):
+            yield Row(
+                "`authorize` sequential p50 beyond the request floor",
+                kind,
+                number(value - floor, 2, "ms") if value else "—",
+                f"bare app's request {number(floor, 3, 'ms')}; primary-key SELECT {number(round_trip, 3, 'ms')}; "
+                f"one-row commit {number(figures.get('commit_round_trip', {}).get('p50_ms'), 3, 'ms')}",
+                ratio(value - floor, round_trip, 1)[1] if value else "—",
+                "— (what bounds the row above)",
+                None,
+            )
     if rating := figures.get("rating_in_batches"):
         bare = figures["bare_batched_insert"]["rows_per_second"]
         found, text = ratio(rating["rated_per_second"], bare)
