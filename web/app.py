@@ -33,9 +33,7 @@ from web.auth import (
     CsrfMiddleware,
     LanguageMiddleware,
     access,
-    access_guard,
-    int_bounds_guard,
-    nul_guard,
+    route_guard,
 )
 from web.controllers import (
     account,
@@ -234,7 +232,7 @@ def create_app(
     app = Litestar(
         route_handlers=route_handlers or web_routes(),
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
-        guards=[nul_guard, int_bounds_guard, access_guard],
+        guards=[route_guard],
         middleware=[
             start_clock,  # outermost: the request metrics' clock (web/metrics.py)
             LanguageMiddleware(),
