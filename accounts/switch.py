@@ -678,11 +678,11 @@ async def rate_calls(records: list[object], *, max_age: dt.timedelta = MAX_RECOR
 
 
 async def _batch_state(records: list[CallRecord]) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The batch's subscribers by account number (with their balance account) and the calls already
-    rated under its call ids. The subscribers are locked first, in account order as in every batch
-    (PostgreSQL; SQLite's transaction holds the write lock): two batches never wait for each other
-    in a cycle, and a record sent twice at once is rated once (the other batch waits, then finds
-    it rated)."""
+    """The batch's subscribers by account number (with their agent's path and their balance
+    account) and the calls already rated under its call ids. The subscribers are locked first, in
+    account order as in every batch (PostgreSQL; SQLite's transaction holds the write lock): two
+    batches never wait for each other in a cycle, and a record sent twice at once is rated once
+    (the other batch waits, then finds it rated)."""
     accounts = sorted({record.account for record in records})
     if sql.engine_type() == "postgres":
         await sql.fetch(
@@ -691,7 +691,8 @@ async def _batch_state(records: list[CallRecord]) -> tuple[dict[str, dict], dict
             *accounts,
         )
     subscribers = await sql.fetch(
-        "SELECT s.id, s.account_number, s.agent, a.id AS account_id, a.balance FROM subscriber s "
+        "SELECT s.id, s.account_number, s.agent, g.path, a.id AS account_id, a.balance FROM subscriber s "
+        "JOIN agent g ON g.id = s.agent "
         f"LEFT JOIN ledger_account a ON a.code = {{}} || s.id WHERE s.account_number IN ({sql.marks(accounts)})",
         ledger.subscriber_code(""),  # the codes' prefix, before the id
         *accounts,
@@ -776,7 +777,8 @@ class _Batch:
             "ended_at": record.ended_at,
             "charged": taken,
         }
-        daily.count(subscriber["agent"], record.started_at, calls=1, consumed_seconds=taken)  # the day the call began
+        # the day the call began
+        daily.count(subscriber["agent"], record.started_at, path=subscriber["path"], calls=1, consumed_seconds=taken)
         return {"call_id": record.call_id, "status": "rated", "charged": taken, "billed_seconds": billed}
 
     async def write(self) -> None:

@@ -749,7 +749,7 @@ async def _redeem(serial: str, pin: object, subscriber_id: int, card_key: bytes)
         raise _Refused("already redeemed")
     memo = stored_text.message(N_("Recharge card %(serial)s"), serial=serial)
     balance = await _card_to_subscriber(card, subscriber_id, card["subscriber_agent"], "recharge", memo, at)
-    daily.count(card["agent"], at, redeemed_cards=1, redeemed_seconds=card["face_minutes"] * 60)
+    daily.count(card["agent"], at, path=card["path"], redeemed_cards=1, redeemed_seconds=card["face_minutes"] * 60)
     return {
         "minutes": card["face_minutes"],
         "balance": await ledger.account_balance(balance),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import dataclass, field
 
 from core import sql
 from core.clock import local_day
@@ -48,13 +49,25 @@ Key = tuple[int, str, str]  # agent, scope, day
 ROWS_PER_STATEMENT = 40  # 20 parameters a row, well within SQLite's limit on parameters
 
 
-def count(agent_id: int, at: dt.datetime, **figures: int) -> None:
-    """Add to the agent's figures of the operator's day of `at`, when the current transaction commits."""
+@dataclass
+class _Pending:
+    """What a transaction counted: figures by (agent, day), and the agents' paths its callers knew."""
+
+    figures: dict[tuple[int, str], Counter] = field(default_factory=dict)
+    paths: dict[int, str] = field(default_factory=dict)
+
+
+def count(agent_id: int, at: dt.datetime, *, path: str | None = None, **figures: int) -> None:
+    """Add to the agent's figures of the operator's day of `at`, when the current transaction
+    commits. `path`: the agent's stored path, when the caller read it in this transaction (else
+    it is read before the write)."""
     unknown = set(figures) - set(METRICS)
     if unknown:
         raise ValueError(f"unknown figures: {sorted(unknown)}")
-    pending = before_commit("stats.daily", dict, _write)
-    pending.setdefault((agent_id, local_day(at)), Counter()).update(figures)
+    pending = before_commit("stats.daily", _Pending, _write)
+    pending.figures.setdefault((agent_id, local_day(at)), Counter()).update(figures)
+    if path is not None:
+        pending.paths[agent_id] = path
 
 
 def ancestors(path: str) -> list[tuple[int, str]]:
@@ -92,15 +105,14 @@ def open_changes(rows: dict[Key, tuple[str, Counter]]) -> Counter:
     return changes
 
 
-async def _write(pending: dict[tuple[int, str], Counter]) -> None:
-    if not pending:
+async def _write(pending: _Pending) -> None:
+    if not pending.figures:
         return
-    agents = sorted({agent for agent, _day in pending})
-    paths = {
-        row["id"]: row["path"]
-        for row in await sql.fetch(f"SELECT id, path FROM agent WHERE id IN ({sql.marks(agents)})", *agents)
-    }
-    rows = expand(pending, paths)
+    paths = dict(pending.paths)
+    if missing := sorted({agent for agent, _day in pending.figures} - set(paths)):
+        found = await sql.fetch(f"SELECT id, path FROM agent WHERE id IN ({sql.marks(missing)})", *missing)
+        paths.update((row["id"], row["path"]) for row in found)
+    rows = expand(pending.figures, paths)
     await add_rows([(*key, path, figures) for key, (path, figures) in rows.items()])
     await add_open_accounts(open_changes(rows))
 
