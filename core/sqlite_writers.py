@@ -109,15 +109,27 @@ def _end_group(engine: SQLiteEngine, writers: _Writers, failure: BaseException |
 
 
 async def _finish(engine: SQLiteEngine, group: _Group, failure: BaseException | None) -> None:
+    path = engine.connection_kwargs["database"] + "-writer"
+    released: list[bool] = []
+
+    def commit_and_release() -> None:
+        """In a worker thread: the COMMIT (its fsync), then at once the lock file, which other
+        processes' writers wait on; not after a trip back to this loop, which may be busy with
+        other requests for milliseconds."""
+        direct(group.connection).execute("COMMIT")
+        _unlock_file(path)
+        released.append(True)
+
     try:
         if failure is None:
-            await group.connection.execute("COMMIT")
+            await asyncio.get_running_loop().run_in_executor(None, commit_and_release)
     except BaseException as exc:
         failure = exc
     finally:
         with contextlib.suppress(Exception):
             await group.connection.close()  # gives it back; one still in a transaction is closed (rolled back)
-        _unlock_file(engine.connection_kwargs["database"] + "-writer")
+        if not released:
+            _unlock_file(path)
         if failure is None:
             group.committed.set_result(None)
         else:
