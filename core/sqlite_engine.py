@@ -36,9 +36,9 @@ def direct(connection) -> sqlite3.Connection:
     wake-up of the event loop, about as much CPU as a short statement itself). Only for statements
     that cannot wait: inside a write transaction, which holds SQLite's write lock, and never the
     COMMIT on the loop's thread (its fsync runs in a worker thread: core.sqlite_writers). The
-    loop runs nothing else meanwhile: a
-    long write (a subtree's bulk suspension) holds the process's other requests for its duration,
-    as it held every other writer already; bulk inserts (core.db.bulk_insert) stay on the thread."""
+    loop runs nothing else meanwhile: a long write (a subtree's bulk suspension) holds the
+    process's other requests for its duration, as it held every other writer already; bulk
+    inserts (core.db.bulk_insert) stay on the thread."""
     return connection._conn
 
 
