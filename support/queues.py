@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agency.roles import Actor
-from agency.tree import in_subtree, subtree_bounds
+from agency.tree import subtree_bounds
 from core import sql
 from core.clock import now
 from core.db import MAX_PAGE
@@ -15,7 +15,6 @@ from core.errors import Forbidden
 from support import sla
 from support.business_time import WorkingTimeSpan
 from support.calendars import current_calendar
-from support.tables import Ticket
 from support.tickets import OPEN, STATUSES, clock_states, running_clock
 
 # The page's columns: the ticket's, its agent's brand and its subscriber's account number. Fixed
@@ -32,7 +31,6 @@ _COLUMNS = ", ".join(
     [*(f"t.{name}" for name in _TICKET_COLUMNS), "a.brand_name AS agent_name", "s.account_number AS account_number"]
 )
 _FROM = "FROM ticket t LEFT JOIN agent a ON a.id = t.agent LEFT JOIN subscriber s ON s.id = t.subscriber"
-AGENT_PATH = Ticket.agent.path  # built once: Piccolo copies columns at each step through a foreign key
 COUNT_CAP = 1000  # a queue counts at most this far (the index walk stays short); beyond: "more than"
 
 
@@ -62,11 +60,13 @@ def queue_queries(
     assignee: str = "",
     page: int = 1,
     per_page: int = 50,
+    urgent: bool = False,
     walk_due_times: bool = False,
 ) -> QueueQuery:
     """The queries of one page of the queue and of its capped count. `assignee` is "me", "none"
-    or a user id. With `walk_due_times`, an agent's subtree is checked ticket by ticket along the
-    due-time index (see list_queue)."""
+    or a user id. `urgent`: only the tickets whose first response is at risk or overdue. With
+    `walk_due_times`, an agent's subtree is checked ticket by ticket along the due-time index
+    (see list_queue)."""
     conditions: list[str] = []
     args: list[Any] = []
 
@@ -97,6 +97,8 @@ def queue_queries(
         where("t.assignee IS NULL")
     elif assignee.isascii() and assignee.isdigit() and len(assignee) < 10:
         where("t.assignee = {}", int(assignee))
+    if urgent:
+        where("t.first_responded_at IS NULL AND t.first_response_warn_at <= {}", now())
     page, per_page = max(1, min(page, MAX_PAGE)), max(1, min(per_page, 100))
     filtered = f"{_FROM} WHERE {' AND '.join(conditions) or '1 = 1'}"
     order = "t.id DESC" if closed else "t.next_due_at"
@@ -105,13 +107,6 @@ def queue_queries(
         count_sql=f"SELECT COUNT(*) AS n FROM (SELECT t.id {filtered} LIMIT {COUNT_CAP + 1}) AS capped",
         args=tuple(args),
     )
-
-
-def _capped_count(select):
-    """How many rows `select` gives, counted up to COUNT_CAP + 1 by the database (Piccolo would
-    turn each of them into a dict first: milliseconds)."""
-    capped = select.limit(COUNT_CAP + 1)
-    return Ticket.raw("SELECT COUNT(*) AS n FROM ({}) AS capped", capped.querystrings[0])
 
 
 async def list_queue(
@@ -158,10 +153,4 @@ async def urgent_count(actor: Actor) -> int:
     counted up to COUNT_CAP + 1."""
     if not actor.can("view_tickets"):
         return 0
-    urgent = Ticket.select(Ticket.id).where(
-        in_subtree(actor, AGENT_PATH),
-        Ticket.next_due_at.is_not_null(),
-        Ticket.first_responded_at.is_null(),
-        Ticket.first_response_warn_at <= now(),
-    )
-    return (await _capped_count(urgent))[0]["n"]
+    return await queue_queries(actor, urgent=True).count()

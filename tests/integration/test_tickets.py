@@ -315,3 +315,32 @@ async def test_a_big_subtree_queue_is_read_along_the_due_times(db):
     assert small_total == 300 and {row["agent"] for row in small} <= {
         a for a, path in agents.items() if path.startswith(agents[actors["huaxin"].agent_id])
     }
+
+
+async def test_the_dashboard_counts_the_tickets_whose_first_response_is_at_risk(db):
+    """urgent_count: open tickets not yet answered whose first response's warning time has come,
+    within the actor's reach; answered, not yet at risk and closed tickets do not count."""
+    from core.db import bulk_insert
+    from support.queues import urgent_count
+
+    actors = await demo_actors()
+    past, future = now() - dt.timedelta(hours=1), now() + dt.timedelta(hours=1)
+    pearl, huaxin = actors["pearl"].agent_id, actors["huaxin"].agent_id
+    rows = [
+        # agent, warning time, answered at, next due (None: closed)
+        (pearl, past, None, future),  # at risk
+        (pearl, past - dt.timedelta(days=1), None, past),  # overdue
+        (pearl, past, past, future),  # answered: the first response's clock has stopped
+        (pearl, future, None, future),  # not yet at risk
+        (pearl, past, None, None),  # closed
+        (huaxin, past, None, future),  # at risk, outside pearl's subtree
+    ]
+    columns = ("agent", "subject", "status", "reported_at", "first_response_due_at", "first_response_warn_at")
+    async with transaction():
+        await bulk_insert(
+            "ticket",
+            (*columns, "first_responded_at", "next_due_at"),
+            [(agent, "x", "open", MONDAY_10, warn, warn, answered, due) for agent, warn, answered, due in rows],
+        )
+    assert await urgent_count(actors["pearl.support"]) == 2
+    assert await urgent_count(actors["support"]) == 3
