@@ -220,11 +220,15 @@ def _owned(actor: Actor, scope: str) -> bool:
     return scope.startswith(actor.scope_path)
 
 
-async def _listed(actor: Actor, table: str, columns: str, order: str) -> list[dict[str, Any]]:
+async def _listed(
+    actor: Actor, table: str, columns: str, order: str, only_id: int | None = None
+) -> list[dict[str, Any]]:
     """The bars or rules the actor sees (_visible), with the agent each applies to and whether the
-    actor may change it (`editable`)."""
+    actor may change it (`editable`); `only_id`: that one alone."""
     _may_view(actor)
     where, args = _visible(actor)
+    if only_id is not None:
+        where, args = f"({where}) AND x.id = {{}}", [*args, only_id]
     rows = await sql.fetch(
         f"SELECT x.id, x.scope, {columns}, x.created_at, a.id AS agent_id, a.brand_name "
         f"FROM {table} x LEFT JOIN agent a ON a.path = x.scope WHERE {where} ORDER BY {order}",
@@ -233,8 +237,28 @@ async def _listed(actor: Actor, table: str, columns: str, order: str) -> list[di
     return [{**row, "editable": _owned(actor, row["scope"])} for row in rows]
 
 
+async def _removable(actor: Actor, table: str, columns: str, item_id: int) -> dict[str, Any]:
+    """One bar or rule as its removal would find it: NotFound when the actor does not see it,
+    Forbidden when it may not change it (a bar of an agent above it)."""
+    rows = await _listed(actor, table, columns, "x.id", only_id=item_id)
+    if not rows:
+        raise NotFound()
+    if not rows[0]["editable"]:
+        raise Forbidden()
+    return rows[0]
+
+
+BAR_COLUMNS = "x.prefix, x.reason, x.note"
+RULE_COLUMNS = "x.kind, x.threshold"
+
+
 async def list_bars(actor: Actor) -> list[dict[str, Any]]:
-    return await _listed(actor, "barred_prefix", "x.prefix, x.reason, x.note", "x.prefix, x.scope")
+    return await _listed(actor, "barred_prefix", BAR_COLUMNS, "x.prefix, x.scope")
+
+
+async def removable_bar(actor: Actor, bar_id: int) -> dict[str, Any]:
+    """The bar, for the confirmation of its removal."""
+    return await _removable(actor, "barred_prefix", BAR_COLUMNS, bar_id)
 
 
 async def add_bar(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
@@ -298,7 +322,12 @@ async def remove_bar(actor: Actor, bar_id: int) -> None:
 
 
 async def list_rules(actor: Actor) -> list[dict[str, Any]]:
-    return await _listed(actor, "usage_rule", "x.kind, x.threshold", "x.scope, x.kind")
+    return await _listed(actor, "usage_rule", RULE_COLUMNS, "x.scope, x.kind")
+
+
+async def removable_rule(actor: Actor, rule_id: int) -> dict[str, Any]:
+    """The rule, for the confirmation of its removal."""
+    return await _removable(actor, "usage_rule", RULE_COLUMNS, rule_id)
 
 
 async def set_rule(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:

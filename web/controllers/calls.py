@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Response
 
 from accounts import controls, review
-from core.errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import N_, Conflict, ValidationFailed
 from web import flash
 from web.auth import access
 from web.controllers.forms import confirm_page, confirmed, form_action, redirect
@@ -118,22 +118,12 @@ def scope_name(row: dict[str, Any]) -> str:
     return row.get("brand_name") or _("Everyone")
 
 
-async def _editable(request: Request, rows: list[dict[str, Any]], item_id: int) -> dict[str, Any]:
-    """The bar or rule the actor may remove; the same answers as the removal itself gives."""
-    row = next((r for r in rows if r["id"] == item_id), None)
-    if row is None:
-        raise NotFound()
-    if not row["editable"]:
-        raise Forbidden()
-    return row
-
-
 @post("/calls/bars/{bar_id:int}/remove", opt=access("manage_call_controls"))
 async def remove_bar(request: Request, bar_id: FromPath[int]) -> Response:
     """Removing a bar lets the calls through at once: first what it removes, then, confirmed, the removal."""
 
     async def remove(data: dict[str, Any]) -> Any:
-        bar = await _editable(request, await controls.list_bars(request.user), bar_id)
+        bar = await controls.removable_bar(request.user, bar_id)
         if not confirmed(data):
             return confirm_page(
                 request,
@@ -158,7 +148,7 @@ async def remove_bar(request: Request, bar_id: FromPath[int]) -> Response:
 @post("/calls/rules/{rule_id:int}/remove", opt=access("manage_call_controls"))
 async def remove_rule(request: Request, rule_id: FromPath[int]) -> Response:
     async def remove(data: dict[str, Any]) -> Any:
-        rule = await _editable(request, await controls.list_rules(request.user), rule_id)
+        rule = await controls.removable_rule(request.user, rule_id)
         if not confirmed(data):
             return confirm_page(
                 request,
