@@ -262,3 +262,39 @@ async def test_a_key_revoked_by_another_process_stops_working_within_its_memory(
     assert await switch.key_for_token(key) == row["id"]
     await switch.revoke_key(actors["admin"], row["id"])
     assert await switch.key_for_token(key) is None
+
+
+async def index_columns(table: str) -> set[str]:
+    """The columns of each index of `table`, comma-separated, in index order."""
+    import sqlite3
+
+    import piccolo_conf
+    from core import sql
+
+    if sql.engine_type() == "postgres":
+        rows = await sql.fetch(
+            "SELECT array_to_string(array_agg(a.attname ORDER BY k.n), ',') AS columns "
+            "FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid "
+            "CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+            "WHERE t.relname = {} GROUP BY x.indexrelid",
+            table,
+        )
+        return {row["columns"] for row in rows}
+    with sqlite3.connect(piccolo_conf.DB.connection_kwargs["database"]) as connection:
+        indexes = [row[1] for row in connection.execute(f"PRAGMA index_list('{table}')")]
+        return {",".join(row[2] for row in connection.execute(f"PRAGMA index_info('{name}')")) for name in indexes}
+
+
+async def test_lookups_by_subscriber_have_only_the_indexes_with_time(db):
+    """A subscriber's calls of the last hour and its open reservations are read on every authorize.
+    With an index of the subscriber alone beside the (subscriber, time) ones, PostgreSQL read them
+    through it, i.e. the subscriber's whole history (migration 2026-12-03T00:31:56)."""
+    from core import sql
+
+    calls, reservations = await index_columns("call"), await index_columns("call_reservation")
+    assert "subscriber" not in calls and "subscriber,started_at" in calls
+    assert "subscriber" not in reservations and "subscriber,expires_at" in reservations
+    if sql.engine_type() == "postgres":  # and it keeps its pages when VACUUM empties them
+        options = await sql.fetch_one("SELECT reloptions FROM pg_class WHERE relname = 'call_reservation'")
+        assert "vacuum_truncate=false" in (options["reloptions"] or [])
