@@ -21,6 +21,7 @@ from typing import Any
 
 import phonenumbers
 
+from accounts.status import move_status
 from accounts.tables import UsageRule
 from agency import agents, audit
 from agency.roles import Actor
@@ -489,11 +490,7 @@ async def suspend_for_fraud(subscriber_id: int, agent_id: int, kind: str, observ
     """Suspend an active subscriber because a usage rule fired, with a review item and an audit
     entry; inside the caller's transaction, which holds the subscriber's lock. False when it was
     not active (nothing done: a suspension happens once)."""
-    changed = await sql.fetch(
-        "UPDATE subscriber SET status = 'suspended', hold = NULL WHERE id = {} AND status = 'active' RETURNING id",
-        subscriber_id,
-    )
-    if not changed:
+    if not await move_status(subscriber_id, ("active",), "suspended"):
         return False
     at = now()
     await sql.execute(

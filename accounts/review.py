@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.status import move_status
 from agency import audit
 from agency.agents import valid_id
 from agency.roles import Actor
@@ -107,13 +108,7 @@ async def decide(actor: Actor, review_id: int, decision: object) -> dict[str, An
             raise Conflict(N_("This item has been reviewed already."))
         resumed = False
         if decision == "resume":
-            resumed = bool(
-                await sql.fetch(
-                    "UPDATE subscriber SET status = 'active', hold = NULL WHERE id = {} AND status = 'suspended' "
-                    "RETURNING id",
-                    item["subscriber_id"],
-                )
-            )
+            resumed = await move_status(item["subscriber_id"], ("suspended",), "active")
         await audit.record(
             actor,
             f"call_review.{decision}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from accounts.status import move_status
 from accounts.switch import has_call_in_progress
 from accounts.tables import Subscriber
 from agency import audit, throttle
@@ -107,13 +108,7 @@ async def _change_status(
     why = _reason(reason)
     async with transaction():
         row = await get_subscriber(actor, subscriber_id)
-        # Any change by hand takes the subscriber out of a bulk suspension's hold (accounts.bulk).
-        moved = (
-            await Subscriber.update({Subscriber.status: new_status, Subscriber.hold: None})
-            .where((Subscriber.id == subscriber_id) & Subscriber.status.is_in(list(allowed_from)))
-            .returning(Subscriber.id)
-        )
-        if not moved:
+        if not await move_status(subscriber_id, allowed_from, new_status):
             raise Conflict(N_("This cannot be done in the account's current status."))
         await audit.record(
             actor,
