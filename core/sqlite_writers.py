@@ -122,7 +122,12 @@ async def _finish(engine: SQLiteEngine, group: _Group, failure: BaseException | 
 
     try:
         if failure is None:
-            await asyncio.get_running_loop().run_in_executor(None, commit_and_release)
+            committing = asyncio.get_running_loop().run_in_executor(None, commit_and_release)
+            try:
+                await asyncio.shield(committing)
+            except asyncio.CancelledError:  # the thread goes on: the connection closes after it
+                await committing
+                raise
     except BaseException as exc:
         failure = exc
     finally:
