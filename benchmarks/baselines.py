@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import re
 import time
+from collections.abc import Awaitable, Callable
 
 from benchmarks.common import SQLITE_SYNCHRONOUS, Database, raw_connection, summary
 from benchmarks.http_load import LeanClient
@@ -201,40 +202,50 @@ async def bare_redemptions(db: Database, clients: int, seconds: float, cards: in
 # --- one primary-key round trip -----------------------------------------------------------------------
 
 
+WARM_UP = 10  # first rounds not timed: they warm statement caches, connections and workers
+
+
+async def one_at_a_time(rounds: int, once: Callable[[int], Awaitable[object]]) -> dict[str, object]:
+    """`once(i)` for i in 0 .. WARM_UP + rounds - 1, in turn; p50 and p99 of the timed rounds."""
+    samples = []
+    for i in range(WARM_UP + rounds):
+        start = time.perf_counter()
+        await once(i)
+        if i >= WARM_UP:
+            samples.append(time.perf_counter() - start)
+    return {"rounds": rounds, **summary(samples, digits=3)}
+
+
 async def primary_key_round_trip(db: Database, rounds: int) -> dict[str, object]:
     """One subscriber row by primary key, `rounds` times in turn on one bare connection."""
     bare = await Bare.open(db)
     try:
         ids = [row[0] for row in await bare.fetch("SELECT id FROM subscriber ORDER BY id LIMIT 64")] or [0]
-        samples = []
-        for i in range(rounds + 10):
-            start = time.perf_counter()
-            await bare.fetch("SELECT * FROM subscriber WHERE id = $1", ids[i % len(ids)])
-            if i >= 10:  # the first few warm the statement cache
-                samples.append(time.perf_counter() - start)
+        timed = await one_at_a_time(
+            rounds, lambda i: bare.fetch("SELECT * FROM subscriber WHERE id = $1", ids[i % len(ids)])
+        )
     finally:
         await bare.close()
-    return {"rounds": rounds, **summary(samples, digits=3), "statement": "SELECT * FROM subscriber WHERE id = $1"}
+    return {**timed, "statement": "SELECT * FROM subscriber WHERE id = $1"}
 
 
 async def commit_round_trip(db: Database, rounds: int) -> dict[str, object]:
     """One row inserted and committed, `rounds` times in turn on one bare connection: what a
     durable commit (its fsync) costs here; a scratch table, dropped afterwards."""
+
+    async def insert_and_commit(i: int) -> None:
+        async with bare.transaction():
+            await bare.execute("INSERT INTO bench_commit_probe (n) VALUES ($1)", i)
+
     bare = await Bare.open(db)
     try:
         await bare.execute("CREATE TABLE bench_commit_probe (n INTEGER PRIMARY KEY)")
-        samples = []
-        for i in range(rounds + 10):
-            start = time.perf_counter()
-            async with bare.transaction():
-                await bare.execute("INSERT INTO bench_commit_probe (n) VALUES ($1)", i)
-            if i >= 10:
-                samples.append(time.perf_counter() - start)
+        timed = await one_at_a_time(rounds, insert_and_commit)
         await bare.execute("DROP TABLE bench_commit_probe")
         settings = await bare.settings()
     finally:
         await bare.close()
-    return {"rounds": rounds, **summary(samples, digits=3), "statement": "BEGIN; INSERT one row; COMMIT", **settings}
+    return {**timed, "statement": "BEGIN; INSERT one row; COMMIT", **settings}
 
 
 # --- a bare batched insert of rated calls ---------------------------------------------------------
@@ -302,16 +313,15 @@ async def bare_batched_insert(db: Database, rows: list[tuple], batch: int, sende
 async def http_round_trip(url: str, rounds: int) -> dict[str, object]:
     """One GET of the bare app's constant JSON (benchmarks/bare_app.py), `rounds` times in turn on
     one kept-alive connection: the floor of any request through the server and the framework."""
+
+    async def get(_i: int) -> None:
+        status, _body = await client.request("GET", "/constant")
+        if status != 200:
+            raise RuntimeError(f"the bare app answered {status}")
+
     client = LeanClient(url)
-    samples = []
     try:
-        for i in range(rounds + 10):
-            start = time.perf_counter()
-            status, _body = await client.request("GET", "/constant")
-            if status != 200:
-                raise RuntimeError(f"the bare app answered {status}")
-            if i >= 10:  # the first few warm the connection and the worker
-                samples.append(time.perf_counter() - start)
+        timed = await one_at_a_time(rounds, get)
     finally:
         await client.aclose()
-    return {"rounds": rounds, **summary(samples, digits=3), "request": "GET /constant (benchmarks/bare_app.py)"}
+    return {**timed, "request": "GET /constant (benchmarks/bare_app.py)"}
