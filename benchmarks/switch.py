@@ -305,10 +305,11 @@ async def http_benchmark(db: Database, args) -> dict[str, object]:
             figures["calls"] = runs
             await settle(db.dsn)
             log(f"{kind}: rating {args.rated_calls} records in batches of {BATCH}")
-            before = cpu_snapshot(server.process.pid, postmaster_pid(db.pg_data_dir))
+            postmaster = postmaster_pid(db.pg_data_dir)
+            before = cpu_snapshot(server.process.pid, postmaster)
             rating = figures["rating_in_batches"] = await rate_in_batches(server.url, key, records)
             rating["successes"] = rating["results"].get("rated", 0)
-            with_cpu(rating, before, cpu_snapshot(server.process.pid, postmaster_pid(db.pg_data_dir)), "record")
+            with_cpu(rating, before, cpu_snapshot(server.process.pid, postmaster), "record")
             log(f"{kind}: {figures['rating_in_batches']}")
         log(f"{kind}: the same {len(records)} rows inserted bare, {BATCH} a transaction")
         figures["bare_batched_insert"] = await bare_batched_insert(db, await call_rows(kind, records), BATCH, 2)
