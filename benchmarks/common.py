@@ -274,13 +274,14 @@ def serving(
     figures: dict[str, object],
     log: Callable[[str], None],
     extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator:
     """`voipagency serve` on `db` for the with-block (with `extra_args`, e.g. trusting a proxy's
-    X-Forwarded-For). Afterwards what its log says went wrong is figures["server_log"]; when the
-    block fails, the log is kept and its place is logged."""
+    X-Forwarded-For, and settings `env`). Afterwards what its log says went wrong is
+    figures["server_log"]; when the block fails, the log is kept and its place is logged."""
     from tests.web.live_server import LiveServer
 
-    server = LiveServer(db.server_env(), workers=workers, extra_args=extra_args)
+    server = LiveServer({**db.server_env(), **(env or {})}, workers=workers, extra_args=extra_args)
     server.start()
     try:
         yield server

@@ -53,10 +53,12 @@ from benchmarks.common import (
 )
 from benchmarks.http_load import LeanClient, connect_one_by_one
 from benchmarks.switch import LINE_SUBSCRIBERS, SUBSCRIBERS, build, place_calls
+from core import passwords
 from tests.postgres_cluster import free_port
 from web.auth import CSRF_COOKIE
 
 TARGETS = {"authorize_p99_ms_max_during_flood": {"8": 10}}
+HASH_SETTINGS = ("VOIPAGENCY_HASH_THREADS", "VOIPAGENCY_HASH_DUTY")  # passed on to the server
 FLOODED_ACCOUNT = "pearl"  # a demo user of the second level
 WARM_UP_SECONDS = 1.0  # the flood runs alone first, so that the calls meet it at full strength
 
@@ -185,7 +187,8 @@ async def run(kind: str, args) -> dict[str, object]:
             switch_port = None if args.shared_port else free_port()
             if switch_port:
                 extra_args += ("--switch-port", str(switch_port))
-            with serving(db, workers(kind, args), figures, log, extra_args=extra_args) as server:
+            hashing = {name: os.environ[name] for name in HASH_SETTINGS if name in os.environ}
+            with serving(db, workers(kind, args), figures, log, extra_args=extra_args, env=hashing) as server:
                 switch_url = f"http://127.0.0.1:{switch_port}" if switch_port else server.url
                 await until_serving(switch_url)
                 scenarios = {}
@@ -228,7 +231,8 @@ def main() -> None:
                 "trusting X-Forwarded-For from 127.0.0.1; the load generator runs on the same cores. Unless "
                 "--shared-port, the calls go to --switch-port, served by as many processes of its own.",
                 "Passwords are hashed and verified off the event loop, in VOIPAGENCY_HASH_THREADS threads per "
-                "server process (default 1); a locked key is refused without hashing.",
+                "server process (default 1), each hashing at most VOIPAGENCY_HASH_DUTY of the time (default "
+                "0.25; both passed on from this process's environment); a locked key is refused without hashing.",
                 "A flood answer is a 401 (the login page again); its latency and rate are the flood's.",
                 "SQLite runs in demo mode with the benchmark's secrets; PostgreSQL in production mode on a "
                 "throwaway, durable cluster (fsync on: see database_settings).",
@@ -241,7 +245,8 @@ def main() -> None:
                 "switch_port": not args.shared_port,
                 "sqlite_workers": args.sqlite_workers,
                 "postgres_workers": args.postgres_workers,
-                "hash_threads": os.environ.get("VOIPAGENCY_HASH_THREADS", "1"),
+                "hash_threads": passwords.HASH_THREADS,
+                "hash_duty": passwords.HASH_DUTY,
                 "cpus": os.cpu_count(),
             },
             "wall_seconds": round(time.perf_counter() - started, 1),

@@ -5,8 +5,16 @@ A hash takes about 20 ms of CPU. The request paths hash and verify off the event
 it hashes): at most HASH_THREADS hashes run at once per process, the others wait their turn on a
 semaphore without blocking anything else, and the hashing threads run at the lowest priority
 (Linux SCHED_IDLE per thread), so that a flood of logins slows logins, not the other requests of
-the process (a call's authorize) nor the database beside it. The synchronous functions stay for
-scripts and the CLI, and are what the pool runs."""
+the process (a call's authorize) nor the database beside it.
+
+A hashing slot is also busy at most HASH_DUTY of the time: after each hash it rests, before the
+next login's hash, for the hash's time times (1 - HASH_DUTY) / HASH_DUTY (three times as long at
+the default). Lowest priority alone did not protect the calls: measured on two cores, a busy
+SCHED_IDLE thread (even a bare loop) cut a closed loop of calls by 30% and doubled authorize's
+p99, since the processes of a call, waking in turn, then preempt a busy core instead of finding a
+free one. So a login flood gets a bounded share of the CPU (HASH_THREADS x HASH_DUTY of a core
+per process: about 12 hashes a second per process at the default), and waits in the queue beyond
+it. The synchronous functions stay for scripts and the CLI, and are what the pool runs."""
 
 from __future__ import annotations
 
@@ -14,12 +22,14 @@ import asyncio
 import contextlib
 import os
 import threading
-import weakref
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.loop_local import per_loop
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Verifying against this keeps the time of a login for an unknown user like a real one.
@@ -27,9 +37,11 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 # One thread per process by default: on two cores, the other stays free for the event loop.
 HASH_THREADS = max(1, min(4, int(os.environ.get("VOIPAGENCY_HASH_THREADS", "1") or 1)))
+# The share of the time a hashing slot may hash (0.05 to 1; 1: no rest).
+HASH_DUTY = max(0.05, min(1.0, float(os.environ.get("VOIPAGENCY_HASH_DUTY", "0.25") or 0.25)))
 HASH_NICENESS = 10  # where SCHED_IDLE is refused: added to the hashing threads' niceness
 _pool: ThreadPoolExecutor | None = None
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+_slots = per_loop(lambda: asyncio.Semaphore(HASH_THREADS))
 
 
 def hash_password(password: str) -> str:
@@ -69,12 +81,16 @@ def _executor() -> ThreadPoolExecutor:
 
 
 async def _off_loop(function: Any, *args: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = asyncio.Semaphore(HASH_THREADS)
-    async with gate:
+    """`function` in a hashing slot; the slot is given back after the hash's rest (HASH_DUTY), while
+    this caller already has its answer."""
+    loop, slots = asyncio.get_running_loop(), _slots()
+    await slots.acquire()
+    began = time.perf_counter()
+    try:
         return await loop.run_in_executor(_executor(), function, *args)
+    finally:
+        rest = (time.perf_counter() - began) * (1 - HASH_DUTY) / HASH_DUTY
+        loop.call_later(rest, slots.release)
 
 
 async def verify_off_loop(stored_hash: str | None, password: str) -> bool:
