@@ -4,6 +4,7 @@ and reservations, rating call records, and both under concurrency."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 
@@ -57,6 +58,13 @@ def record(
 
 async def balance(subscriber_id: int) -> int:
     return await ledger.subscriber_balance(subscriber_id)
+
+
+@pytest.fixture
+def batches_of_many_processes(monkeypatch):
+    """Batches meet in the database as those of several server processes do: without this
+    process's turn (switch._rating_turn), which keeps one process's batches apart."""
+    monkeypatch.setattr(switch, "_rating_turn", contextlib.nullcontext)
 
 
 async def test_authorize_reserves_what_it_grants_and_the_record_charges_it(db):
@@ -169,7 +177,7 @@ async def test_concurrent_authorizations_never_hold_more_than_the_balance(db):
     await assert_ledger_ok()
 
 
-async def test_a_record_sent_many_times_at_once_is_charged_once(db):
+async def test_a_record_sent_many_times_at_once_is_charged_once(db, batches_of_many_processes):
     _owner, sub = await new_subscriber(10)
     number = sub["account_number"]
     await switch.authorize(ask(number, call_id="dup"))
@@ -215,7 +223,7 @@ async def test_close_and_authorize_racing_never_leave_a_call_on_a_closed_account
     await assert_ledger_ok()
 
 
-async def test_batches_of_many_accounts_at_once_do_not_deadlock(db):
+async def test_batches_of_many_accounts_at_once_do_not_deadlock(db, batches_of_many_processes):
     owner = await stocked_owner(await demo_actors(), minutes=1000)
     _batch, pairs = await make_batch(owner, kind="e-card", count=8, face=60)
     await activate_cards(owner, pairs[0][0], pairs[-1][0])
@@ -227,6 +235,63 @@ async def test_batches_of_many_accounts_at_once_do_not_deadlock(db):
     results = await asyncio.gather(*(switch.rate_calls(batch) for batch in batches))
     assert all(r["status"] == "rated" for batch in results for r in batch)
     assert [r["call_id"] for r in results[0]] == [r["call_id"] for r in batches[0]]  # answers in the batch's order
+    await assert_ledger_ok()
+
+
+async def test_a_process_rates_one_batch_at_a_time_and_authorize_does_not_queue_behind(db, monkeypatch):
+    owner = await stocked_owner(await demo_actors(), minutes=1000)
+    _batch, pairs = await make_batch(owner, kind="e-card", count=9, face=60)
+    await activate_cards(owner, pairs[0][0], pairs[-1][0])
+    numbers = [serial for serial, _secret in pairs]
+    arrived, rating, most, finished = 0, 0, 0, []
+    all_arrived, first_batch_in = asyncio.Event(), asyncio.Event()
+    real_turn, real_state, real_write = switch._rating_turn, switch._batch_state, switch._Batch.write
+
+    def counted_turn():
+        nonlocal arrived
+        arrived += 1
+        if arrived == 8:
+            all_arrived.set()
+        return real_turn()
+
+    async def counted_state(records):
+        nonlocal rating, most
+        rating += 1
+        most = max(most, rating)
+        first_batch_in.set()
+        await asyncio.sleep(0.01)  # a batch that takes a while: long enough for the authorize to come
+        return await real_state(records)
+
+    async def counted_write(batch):
+        nonlocal rating
+        try:
+            await real_write(batch)
+        finally:
+            rating -= 1
+
+    monkeypatch.setattr(switch, "_rating_turn", counted_turn)
+    monkeypatch.setattr(switch, "_batch_state", counted_state)
+    monkeypatch.setattr(switch._Batch, "write", counted_write)
+
+    async def done(name: str, work):
+        result = await work
+        finished.append(name)
+        return result
+
+    async def call_setup():
+        await all_arrived.wait()
+        await first_batch_in.wait()
+        return await switch.authorize(ask(numbers[8]))
+
+    # Eight batches of other accounts arrive; while the first is rated, a call's authorize.
+    results = await asyncio.gather(
+        *(done(f"batch {n}", switch.rate_calls([record(f"q{n}", number, 30)])) for n, number in enumerate(numbers[:8])),
+        done("authorize", call_setup()),
+    )
+    assert most == 1  # PostgreSQL would take them all at once, each holding a connection
+    assert results[-1]["allow"] and all(batch[0]["status"] == "rated" for batch in results[:-1])
+    # On SQLite the authorize would wait in the writers' queue behind all eight, and commit with them.
+    assert finished.index("authorize") <= 1
     await assert_ledger_ok()
 
 
