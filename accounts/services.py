@@ -229,9 +229,9 @@ async def authenticate_subscriber(
                 if row["password_hash"] is None:
                     ok = await initial_secret_matches(number, password)
                 else:
-                    ok = await verify_off_loop(row["password_hash"], password)
+                    ok = await verify_off_loop(row["password_hash"], password, anonymous=True)
             else:
-                await verify_off_loop(None, "timing")  # the same work for unknown accounts
+                await verify_off_loop(None, "timing", anonymous=True)  # the same work for unknown accounts
             ok = ok and row["status"] != "closed"
         except Exception:
             await attempt.give_back()
@@ -250,7 +250,7 @@ async def authenticate_subscriber(
         raise LoginFailed()
     await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)
     if row["password_hash"] and needs_rehash(row["password_hash"]):
-        rehashed = await hash_off_loop(password)
+        rehashed = await hash_off_loop(password, anonymous=True)
         await Subscriber.update({Subscriber.password_hash: rehashed}).where(Subscriber.id == row["id"])
     return {"id": row["id"], "must_change_password": row["must_change_password"]}
 

@@ -134,7 +134,7 @@ async def log_in(
     if attempt is not None:
         try:
             # Always verify (against a dummy hash for unknown users) so timing does not tell who exists.
-            ok = await verify_off_loop(row["password_hash"] if row else None, password)
+            ok = await verify_off_loop(row["password_hash"] if row else None, password, anonymous=True)
             ok = ok and row is not None and await _may_log_in(row)
         except Exception:
             await attempt.give_back()
@@ -154,7 +154,7 @@ async def log_in(
         raise LoginFailed()
     second_factor = await twofactor.is_enabled(row["id"])
     remembered = second_factor and await twofactor.device_remembered(row["id"], device)
-    rehashed = await hash_off_loop(password) if needs_rehash(row["password_hash"]) else None
+    rehashed = await hash_off_loop(password, anonymous=True) if needs_rehash(row["password_hash"]) else None
     async with transaction():
         # The holder's own failures from this address are forgiven; other addresses' stay.
         await attempt.succeeded(attempt.keys[:1], forgive_cleared=True)

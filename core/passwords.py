@@ -7,13 +7,15 @@ semaphore without blocking anything else, and the hashing threads run at the low
 (Linux SCHED_IDLE per thread), so that a flood of logins slows logins, not the other requests of
 the process (a call's authorize) nor the database beside it.
 
-A hashing slot is also busy at most HASH_DUTY of the time: after each hash it rests, before the
-next login's hash, for the hash's time times (1 - HASH_DUTY) / HASH_DUTY (three times as long at
-the default). Lowest priority alone did not protect the calls: measured on two cores, a busy
+A login's hash (`anonymous=True`: anyone may ask for it, without a session) also rests its slot
+afterwards, before the next hash, for the hash's time times (1 - HASH_DUTY) / HASH_DUTY (three
+times as long at the default), so that logins keep a slot busy at most HASH_DUTY of the time;
+the checks of signed-in users (operation passwords, a current password) do not rest it, and a
+script's operations are not slowed. Lowest priority alone did not protect the calls: measured on two cores, a busy
 SCHED_IDLE thread (even a bare loop) cut a closed loop of calls by 30% and doubled authorize's
 p99, since the processes of a call, waking in turn, then preempt a busy core instead of finding a
 free one. So a login flood gets a bounded share of the CPU (HASH_THREADS x HASH_DUTY of a core
-per process: about 12 hashes a second per process at the default), and waits in the queue beyond
+per process: about 12 logins a second per process at the default), and waits in the queue beyond
 it. The synchronous functions stay for scripts and the CLI, and are what the pool runs."""
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 # One thread per process by default: on two cores, the other stays free for the event loop.
 HASH_THREADS = max(1, min(4, int(os.environ.get("VOIPAGENCY_HASH_THREADS", "1") or 1)))
-# The share of the time a hashing slot may hash (0.05 to 1; 1: no rest).
+# The share of the time a hashing slot may hash logins (0.05 to 1; 1: no rest).
 HASH_DUTY = max(0.05, min(1.0, float(os.environ.get("VOIPAGENCY_HASH_DUTY", "0.25") or 0.25)))
 HASH_NICENESS = 10  # where SCHED_IDLE is refused: added to the hashing threads' niceness
 _pool: ThreadPoolExecutor | None = None
@@ -80,24 +82,27 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-async def _off_loop(function: Any, *args: Any) -> Any:
-    """`function` in a hashing slot; the slot is given back after the hash's rest (HASH_DUTY), while
-    this caller already has its answer."""
+async def _off_loop(function: Any, *args: Any, anonymous: bool = False) -> Any:
+    """`function` in a hashing slot. After an anonymous one the slot is given back only after its
+    rest (HASH_DUTY), while this caller already has its answer."""
     loop, slots = asyncio.get_running_loop(), _slots()
     await slots.acquire()
     began = time.perf_counter()
     try:
         return await loop.run_in_executor(_executor(), function, *args)
     finally:
-        rest = (time.perf_counter() - began) * (1 - HASH_DUTY) / HASH_DUTY
-        loop.call_later(rest, slots.release)
+        if anonymous:
+            loop.call_later((time.perf_counter() - began) * (1 - HASH_DUTY) / HASH_DUTY, slots.release)
+        else:
+            slots.release()
 
 
-async def verify_off_loop(stored_hash: str | None, password: str) -> bool:
-    """verify_password in the hashing pool (None: against the dummy hash, for unknown accounts)."""
+async def verify_off_loop(stored_hash: str | None, password: str, *, anonymous: bool = False) -> bool:
+    """verify_password in the hashing pool (None: against the dummy hash, for unknown accounts);
+    `anonymous`: a login's check, which rests the slot afterwards."""
     # Looked up at call time, so that a test can count the checks by replacing verify_password.
-    return await _off_loop(lambda: verify_password(stored_hash, password))
+    return await _off_loop(lambda: verify_password(stored_hash, password), anonymous=anonymous)
 
 
-async def hash_off_loop(password: str) -> str:
-    return await _off_loop(hash_password, password)
+async def hash_off_loop(password: str, *, anonymous: bool = False) -> str:
+    return await _off_loop(hash_password, password, anonymous=anonymous)

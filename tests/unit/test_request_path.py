@@ -34,19 +34,23 @@ def test_passwords_are_hashed_by_a_thread_at_the_lowest_priority():
     assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the caller's own thread is left as it was
 
 
-def test_a_hashing_slot_rests_after_each_hash_while_its_caller_has_the_answer(monkeypatch):
+def test_a_hashing_slot_rests_after_a_login_while_its_caller_has_the_answer(monkeypatch):
     monkeypatch.setattr(passwords, "HASH_THREADS", 1)
     monkeypatch.setattr(passwords, "HASH_DUTY", 0.25)  # rests three times as long as it hashed
 
     async def hash_then_wait() -> None:
         slots = passwords._slots()
         began = time.perf_counter()
-        assert await passwords._off_loop(lambda: time.sleep(0.05) or "answer") == "answer"  # a 50 ms "hash"
+        hashed = await passwords._off_loop(lambda: time.sleep(0.05) or "answer", anonymous=True)  # a 50 ms login
+        assert hashed == "answer"
         took = time.perf_counter() - began
         assert slots.locked()  # the caller has its answer; the next hash must wait
         await asyncio.sleep(0.1)
         assert slots.locked()  # still resting: at least 150 ms
         await asyncio.sleep(3 * took)
+        assert not slots.locked()
+        # A signed-in user's check (an operation password) gives the slot back at once.
+        await passwords._off_loop(time.sleep, 0.05)
         assert not slots.locked()
 
     asyncio.run(hash_then_wait())
