@@ -236,6 +236,7 @@ class Leg:
     acked_at: float | None = None
     bye: Message | None = None
     answered_at: float | None = None
+    final: tuple[int, str] | None = None  # the final answer sent, sent again to a retransmission
 
 
 class Callee(Endpoint):
@@ -250,20 +251,30 @@ class Callee(Endpoint):
 
     def on_request(self, request: Message, address: tuple[str, int]) -> None:
         method = request.method
-        if method == "INVITE" and request.call_id not in self.legs:
+        contact = [("Contact", f"<sip:gw@{self.host}>")]
+        if method == "INVITE" and request.call_id in self.legs:
+            # A retransmission (the proxy heard nothing from us in time): the same answer again,
+            # as RFC 3261 wants; a bare 200 without our tag and Contact would confuse the dialog.
+            leg = self.legs[request.call_id]
+            if leg.final is None:
+                self.reply(request, address, 100, "Trying")
+            else:
+                answered = leg.final[0] == 200
+                self.reply(request, address, *leg.final, to_tag=leg.to_tag, extra=contact if answered else [])
+        elif method == "INVITE":
             leg = Leg(request.call_id, request, address, secrets.token_hex(4))
             self.legs[request.call_id] = leg
             self.reply(request, address, 100, "Trying")
             if self.refuse_with:
-                self.reply(request, address, *self.refuse_with, to_tag=leg.to_tag)
+                leg.final = self.refuse_with
+                self.reply(request, address, *leg.final, to_tag=leg.to_tag)
                 return
-            self.reply(
-                request, address, 180, "Ringing", to_tag=leg.to_tag, extra=[("Contact", f"<sip:gw@{self.host}>")]
-            )
+            self.reply(request, address, 180, "Ringing", to_tag=leg.to_tag, extra=contact)
             if self.ring_seconds:
                 time.sleep(self.ring_seconds)
             leg.answered_at = time.monotonic()
-            self.reply(request, address, 200, "OK", to_tag=leg.to_tag, extra=[("Contact", f"<sip:gw@{self.host}>")])
+            leg.final = (200, "OK")
+            self.reply(request, address, *leg.final, to_tag=leg.to_tag, extra=contact)
         elif method == "ACK":
             leg = self.legs.get(request.call_id)
             if leg is not None and leg.acked_at is None and request.to_tag() == leg.to_tag:
