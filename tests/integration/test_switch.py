@@ -259,7 +259,7 @@ async def test_a_process_rates_one_batch_at_a_time_and_authorize_does_not_queue_
         rating += 1
         most = max(most, rating)
         first_batch_in.set()
-        await asyncio.sleep(0.01)  # a batch that takes a while: long enough for the authorize to come
+        await asyncio.sleep(0.05)  # a batch that takes a while: long enough for the authorize to come
         return await real_state(records)
 
     async def counted_write(batch):
