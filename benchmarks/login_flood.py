@@ -231,8 +231,9 @@ def main() -> None:
                 "trusting X-Forwarded-For from 127.0.0.1; the load generator runs on the same cores. Unless "
                 "--shared-port, the calls go to --switch-port, served by as many processes of its own.",
                 "Passwords are hashed and verified off the event loop, in VOIPAGENCY_HASH_THREADS threads per "
-                "server process (default 1), each hashing at most VOIPAGENCY_HASH_DUTY of the time (default "
-                "0.25; both passed on from this process's environment); a locked key is refused without hashing.",
+                "server process (default 1), each resting after a login's hash so as to hash logins at most "
+                "VOIPAGENCY_HASH_DUTY of the time (default 0.25; both passed on from this process's "
+                "environment); a locked key is refused without hashing.",
                 "A flood answer is a 401 (the login page again); its latency and rate are the flood's.",
                 "SQLite runs in demo mode with the benchmark's secrets; PostgreSQL in production mode on a "
                 "throwaway, durable cluster (fsync on: see database_settings).",

@@ -9,14 +9,15 @@ the process (a call's authorize) nor the database beside it.
 
 A login's hash (`anonymous=True`: anyone may ask for it, without a session) also rests its slot
 afterwards, before the next hash, for the hash's time times (1 - HASH_DUTY) / HASH_DUTY (three
-times as long at the default), so that logins keep a slot busy at most HASH_DUTY of the time;
-the checks of signed-in users (operation passwords, a current password) do not rest it, and a
-script's operations are not slowed. Lowest priority alone did not protect the calls: measured on two cores, a busy
-SCHED_IDLE thread (even a bare loop) cut a closed loop of calls by 30% and doubled authorize's
-p99, since the processes of a call, waking in turn, then preempt a busy core instead of finding a
-free one. So a login flood gets a bounded share of the CPU (HASH_THREADS x HASH_DUTY of a core
-per process: about 12 logins a second per process at the default), and waits in the queue beyond
-it. The synchronous functions stay for scripts and the CLI, and are what the pool runs."""
+times as long at the default), so that logins keep a slot busy at most HASH_DUTY of the time.
+The checks of signed-in users (operation passwords, a current password) do not rest it, so a
+script's operations are not slowed. Lowest priority alone did not protect the calls: measured on
+two cores, a busy SCHED_IDLE thread (even a bare loop) cut a closed loop of calls by 30% and
+doubled authorize's p99, since the processes of a call, waking in turn, then preempt a busy core
+instead of finding a free one. So a login flood gets a bounded share of the CPU (HASH_THREADS x
+HASH_DUTY of a core per process: about 12 logins a second per process at the default), and waits
+in the queue beyond it. The synchronous functions stay for scripts and the CLI, and are what the
+pool runs."""
 
 from __future__ import annotations
 
