@@ -26,6 +26,7 @@ from typing import Any
 
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
+from core.loop_local import per_loop
 from core.sqlite_engine import direct
 
 MAX_GROUP = 64  # writers that never pause still commit at least this often
@@ -52,7 +53,7 @@ class _Writers:
     group: _Group | None = None
 
 
-_writers: dict[tuple[int, str], _Writers] = {}
+_writers = per_loop(dict[str, _Writers])  # this loop's writers of each database file, by its path
 _lock_files: dict[str, int] = {}
 _closers: set[asyncio.Task] = set()
 
@@ -164,7 +165,7 @@ async def write_transaction(
     """A write transaction of its own (a savepoint of the group's); `before_commit` runs at its
     end, inside it. Returns once the group's commit is on disk; raises when it failed."""
     loop = asyncio.get_running_loop()
-    writers = _writers.setdefault((id(loop), engine.connection_kwargs["database"]), _Writers())
+    writers = _writers().setdefault(engine.connection_kwargs["database"], _Writers())
     writers.waiting += 1
     try:
         await writers.lock.acquire()

@@ -111,7 +111,7 @@ async def test_a_writer_giving_up_in_the_queue_strands_no_one(sqlite_probe):
     await _write(1)  # makes this database's queue of writers
     import piccolo_conf
 
-    writers = sqlite_writers._writers[(id(asyncio.get_running_loop()), piccolo_conf.DB.connection_kwargs["database"])]
+    writers = sqlite_writers._writers()[piccolo_conf.DB.connection_kwargs["database"]]
     writers.lock = lock = _CancellingLock()
     gate = asyncio.Event()
 
